@@ -1,0 +1,3 @@
+#include "framework/experiment.h"
+
+int main(int argc, char** argv) { return framework::ExperimentMain(argc, argv); }

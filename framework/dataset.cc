@@ -62,16 +62,15 @@ absl::StatusOr<std::vector<int64_t>> ParseIdxHeader(const std::string& path,
                                                     uint32_t magic,
                                                     int dims) {
   const size_t header_size = 4 + 4 * static_cast<size_t>(dims);
+  if (bytes.size() >= 4 && ReadBigEndian32(bytes, 0) != magic) {
+    return absl::DataLossError(absl::StrCat(
+        path, ": not an idx file of ", dims, " dimension(s): magic ",
+        ReadBigEndian32(bytes, 0), ", expected ", magic));
+  }
   if (bytes.size() < header_size) {
     return absl::DataLossError(absl::StrCat(
         path, ": truncated idx file (", bytes.size(),
         " bytes, shorter than its ", header_size, "-byte header)"));
-  }
-  const uint32_t found = ReadBigEndian32(bytes, 0);
-  if (found != magic) {
-    return absl::DataLossError(absl::StrCat(path, ": not an idx file of ",
-                                            dims, " dimension(s): magic ",
-                                            found, ", expected ", magic));
   }
   std::vector<int64_t> shape;
   size_t expected = header_size;

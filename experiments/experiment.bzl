@@ -1,6 +1,6 @@
 """The `experiment` macro: a flag file plus the plugins it uses."""
 
-def experiment(name, flags, plugins = ["//plugins:all"]):
+def experiment(name, flags, plugins = ["//plugins:all_plugins"]):
     """A `bazel run`-able experiment.
 
     `bazel run //experiments:<name> -- --flag=value` runs the framework with

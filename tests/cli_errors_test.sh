@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Bad input to an experiment binary: each case must exit non-zero with an
+# error that names the input and the problem.
+set -u
+TRAIN="$1"
+DATA=/usr/share/datasets/fashion-mnist
+passed=0
+failed=0
+
+expect_error() {
+  local name=$1 expected=$2
+  shift 2
+  local output rc
+  output=$("${TRAIN}" --progress=never --run_dir="${TEST_TMPDIR}/run" "$@" 2>&1)
+  rc=$?
+  if [[ ${rc} -eq 0 ]]; then
+    echo "FAIL ${name}: exited 0"; echo "${output}" | tail -5
+    failed=$((failed + 1))
+  elif ! grep -qF -- "${expected}" <<<"${output}"; then
+    echo "FAIL ${name}: exit ${rc}, output lacks '${expected}':"; echo "${output}" | tail -5
+    failed=$((failed + 1))
+  else
+    echo "ok   ${name}: $(grep -F -- "${expected}" <<<"${output}" | head -1)"
+    passed=$((passed + 1))
+  fi
+}
+
+mkdir -p "${TEST_TMPDIR}/empty" "${TEST_TMPDIR}/truncated"
+cp "${DATA}"/*.gz "${TEST_TMPDIR}/truncated/"
+head -c 100000 "${DATA}/train-images-idx3-ubyte.gz" > "${TEST_TMPDIR}/truncated/train-images-idx3-ubyte.gz"
+printf -- '--model=lenet\n--lernrate=0.1\n' > "${TEST_TMPDIR}/typo.flags"
+touch "${TEST_TMPDIR}/a_file"
+
+expect_error missing_data "${TEST_TMPDIR}/empty/train-images-idx3-ubyte.gz: No such file" \
+  --data_dir="${TEST_TMPDIR}/empty"
+expect_error missing_data_names_package "dataset-fashion-mnist" --data_dir="${TEST_TMPDIR}/empty"
+expect_error truncated_data "truncated/train-images-idx3-ubyte.gz: corrupt or truncated gzip data" \
+  --data_dir="${TEST_TMPDIR}/truncated"
+expect_error unknown_model "--model: unknown model 'resnet'; registered models: autoencoder, lenet, mlp, small_cnn" \
+  --model=resnet
+expect_error unknown_trainer "registered trainers: autoencoder, classification" --trainer=gan
+expect_error unknown_optimizer "registered optimizers: adam, adamw, rmsprop, sgd" --optimizer=lbfgs
+expect_error unknown_scheduler "registered schedulers: cosine, exponential, multistep, none, plateau, step" \
+  --scheduler=cyclic
+expect_error unknown_dataset "registered datasets: fashion_mnist, synthetic" --dataset=cifar
+expect_error zero_lr "--lr: must be > 0, got 0" --lr=0
+expect_error negative_lr "--lr: must be > 0, got -0.1" --lr=-0.1
+expect_error zero_batch "--batch_size: must be >= 1, got 0" --batch_size=0
+expect_error one_class "--classes: must be >= 2" --classes=1
+expect_error fewer_classes_than_data "--classes: 5 is fewer than the 10 classes" --classes=5 --dataset=synthetic
+expect_error negative_epochs "--epochs: must be >= 0, got -1" --epochs=-1
+expect_error unknown_flag_in_file "typo.flags:2: unknown flag --lernrate" --flagfile="${TEST_TMPDIR}/typo.flags"
+expect_error missing_flag_file "cannot open flag file ${TEST_TMPDIR}/none.flags" --flagfile="${TEST_TMPDIR}/none.flags"
+expect_error unknown_flag_on_command_line "unknown command line flag 'lernrate'" --lernrate=0.1
+expect_error unwritable_run_dir "--run_dir: cannot create '${TEST_TMPDIR}/a_file/run'" \
+  --run_dir="${TEST_TMPDIR}/a_file/run"
+expect_error cuda_without_cuda "--device: 'cuda' needs CUDA" --device=cuda
+expect_error bad_device "--device: 'tpu:0' is not a device" --device=tpu:0
+expect_error bad_model_options "--model_options: '{bad' is not a JSON object" --model_options='{bad'
+expect_error model_option_typo "model 'mlp': unknown option(s) dropuot" --model=mlp \
+  --model_options='{"dropuot":0.5}' --dataset=synthetic
+expect_error multistep_without_milestones "--scheduler=multistep needs --milestones" \
+  --scheduler=multistep --dataset=synthetic
+expect_error bad_milestones "--milestones: 'x,2' is not a comma-separated list" --milestones=x,2
+expect_error nesterov_without_momentum "--nesterov needs --momentum > 0" --nesterov --dataset=synthetic
+
+echo "${passed} passed, ${failed} failed"
+[[ ${failed} -eq 0 ]]

@@ -1,0 +1,127 @@
+// Training throughput of the framework's TrainingLoop against a bare LibTorch
+// loop of the same model, batch size and thread count, measured side by side
+// (alternating rounds) in one process so machine noise hits both alike.
+//
+//   bazel run -c opt //benchmarks:training_throughput -- --threads=2
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/sgd.h>
+
+#include "framework/dataset.h"
+#include "framework/model.h"
+#include "framework/optimizer.h"
+#include "framework/random_state.h"
+#include "framework/trainer.h"
+#include "framework/training_loop.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_string(model, "lenet", "Registered model.");
+DEFINE_int64(batch_size, 64, "Batch size.");
+DEFINE_int32(threads, 2, "Intra-op threads for both loops.");
+DEFINE_int64(samples, 20000, "Training samples per round (from Fashion-MNIST).");
+DEFINE_int32(rounds, 3, "Alternating rounds of each loop.");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::shared_ptr<framework::Model> MakeModel(const framework::Dataset& data) {
+  framework::SeedGlobalGenerator(1);
+  auto model = framework::BuildModel(
+      {FLAGS_model,
+       {{framework::kInputChannelsKey, data.inputs.size(1)},
+        {framework::kInputHeightKey, data.inputs.size(2)},
+        {framework::kInputWidthKey, data.inputs.size(3)},
+        {framework::kClassesKey, data.classes}}});
+  CHECK(model.ok()) << model.status();
+  return *model;
+}
+
+// The loop a LibTorch user writes by hand: shuffle, slice, step.
+double BareLoopSeconds(const framework::Dataset& data) {
+  auto model = MakeModel(data);
+  torch::optim::SGD optimizer(model->parameters(),
+                              torch::optim::SGDOptions(0.01).momentum(0.9));
+  model->train();
+  const auto start = Clock::now();
+  torch::Tensor order = torch::randperm(data.size(), torch::kInt64);
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < data.size(); begin += FLAGS_batch_size) {
+    const int64_t length = std::min(FLAGS_batch_size, data.size() - begin);
+    torch::Tensor indices = order.narrow(0, begin, length);
+    torch::Tensor inputs = data.inputs.index_select(0, indices);
+    torch::Tensor targets = data.targets.index_select(0, indices);
+    optimizer.zero_grad();
+    torch::Tensor logits = model->forward(inputs);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
+    loss.backward();
+    optimizer.step();
+    loss_sum += loss.item<double>() * length;
+    correct += logits.argmax(1).eq(targets).sum().item<int64_t>();
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  CHECK_GT(loss_sum + correct, 0);
+  return seconds;
+}
+
+double FrameworkLoopSeconds(const framework::Dataset& data,
+                            const framework::Dataset& no_validation) {
+  auto model = MakeModel(data);
+  framework::OptimizerOptions optimizer_options;
+  optimizer_options.lr = 0.01;
+  optimizer_options.momentum = 0.9;
+  auto optimizer = framework::BuildOptimizer(optimizer_options, model->parameters());
+  CHECK(optimizer.ok());
+  auto trainer = framework::BuildTrainer("classification");
+  CHECK(trainer.ok());
+  framework::LoopOptions options;
+  options.epochs = 1;
+  options.batch_size = FLAGS_batch_size;
+  options.log_interval = 100;
+  framework::TrainingLoop loop(options, *model, **trainer, **optimizer, nullptr, data,
+                               no_validation);
+  const auto start = Clock::now();
+  CHECK(loop.Run().ok());
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = 1;  // the loop's own log lines would flood the report
+  google::InitGoogleLogging(argv[0]);
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  at::set_num_threads(FLAGS_threads);
+
+  auto data = framework::LoadFashionMnist(framework::kFashionMnistDefaultDir);
+  CHECK(data.ok()) << data.status();
+  const framework::Dataset train = data->train.Head(FLAGS_samples);
+  const framework::Dataset no_validation = data->valid.Head(1);
+
+  std::vector<double> bare, loop;
+  BareLoopSeconds(train.Head(2000));  // warm-up: allocator, thread pool
+  for (int round = 0; round < FLAGS_rounds; ++round) {
+    bare.push_back(BareLoopSeconds(train));
+    loop.push_back(FrameworkLoopSeconds(train, no_validation));
+  }
+  std::sort(bare.begin(), bare.end());
+  std::sort(loop.begin(), loop.end());
+  const double bare_rate = train.size() / bare[bare.size() / 2];
+  const double loop_rate = train.size() / loop[loop.size() / 2];
+  std::printf("model %s, batch %lld, %d thread(s), %lld samples x %d rounds (median)\n",
+              FLAGS_model.c_str(), static_cast<long long>(FLAGS_batch_size), FLAGS_threads,
+              static_cast<long long>(train.size()), FLAGS_rounds);
+  std::printf("%-28s %12s\n", "loop", "samples/s");
+  std::printf("%-28s %12.0f\n", "bare LibTorch loop", bare_rate);
+  std::printf("%-28s %12.0f\n", "framework TrainingLoop", loop_rate);
+  std::printf("ratio framework / bare: %.3f (target >= 0.95)\n", loop_rate / bare_rate);
+  return 0;
+}

@@ -100,14 +100,13 @@ class ChainableScheduler : public LrScheduler {
   int64_t step_count_ = 0;
 };
 
+// PyTorch has no "none" schedule; this one behaves as LambdaLR(lambda e: 1).
 class ConstantScheduler : public ChainableScheduler {
  public:
   using ChainableScheduler::ChainableScheduler;
 
  protected:
-  double RecursiveLr(double current_lr, double) const override {
-    return current_lr;
-  }
+  double RecursiveLr(double, double base_lr) const override { return base_lr; }
 };
 
 class StepScheduler : public ChainableScheduler {

@@ -6,20 +6,28 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
+
+#include <signal.h>
 
 #include <ATen/Parallel.h>
-#include <torch/cuda.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "framework/checkpoint.h"
+#include "framework/checkpoint_manager.h"
 #include "framework/dataset.h"
+#include "framework/device_map.h"
 #include "framework/lr_scheduler.h"
 #include "framework/metrics_log.h"
 #include "framework/model.h"
 #include "framework/optimizer.h"
 #include "framework/random_state.h"
+#include "framework/safetensors.h"
+#include "framework/state_dict.h"
 #include "framework/trainer.h"
 #include "framework/training_loop.h"
 #include "gflags/gflags.h"
@@ -85,6 +93,26 @@ DEFINE_uint64(seed, 1, "Seed of parameter initialisation, dropout and data order
 DEFINE_int32(threads, 0, "Intra-op threads; 0: LibTorch's default.");
 DEFINE_string(device, "cpu", "Device: cpu, cuda or cuda:N.");
 DEFINE_int64(log_interval, 100, "Iterations between training log lines; 0: none.");
+DEFINE_int64(checkpoint_interval, 1, "Save a checkpoint every N epochs; 0: off.");
+DEFINE_int64(checkpoint_every_steps, 0, "Save a checkpoint every N steps; 0: off.");
+DEFINE_int64(keep_last, 3, "Keep the newest N checkpoints (>= 1).");
+DEFINE_int64(keep_best, 1, "Also keep the best K checkpoints by --monitor; 0: off.");
+DEFINE_int64(keep_every_epochs, 0, "Also keep a milestone checkpoint every E epochs; 0: off.");
+DEFINE_bool(async_checkpoint, false,
+            "Write checkpoints in the background; training waits only for a snapshot.");
+DEFINE_bool(checkpoint_fsync, true, "fsync checkpoint files and directories before commit.");
+DEFINE_bool(resume, false,
+            "Continue from the newest valid checkpoint of the run directory (fresh start if none).");
+DEFINE_string(resume_from, "", "Continue from this checkpoint directory.");
+DEFINE_string(init_from, "",
+              "Start a fresh run with the model weights of this checkpoint directory or "
+              ".safetensors file.");
+DEFINE_string(map_location, "",
+              "Where loaded tensors go: cpu, cuda, cuda:N, or pairs such as "
+              "cuda:1=cuda:0,cuda:0=cpu; default: --device.");
+DEFINE_string(checkpoint_crash_point, "none",
+              "Testing only: die as kill -9 would at this point of every save "
+              "(after_model_file, before_rename, after_rename).");
 DEFINE_string(progress, "auto",
               "Progress bar: auto (when stderr is a terminal), always, never.");
 
@@ -107,30 +135,6 @@ absl::StatusOr<std::vector<int64_t>> ParseIntList(const std::string& flag,
     values.push_back(value);
   }
   return values;
-}
-
-absl::StatusOr<torch::Device> ParseDevice(const std::string& text) {
-  try {
-    torch::Device device(text);
-    if (device.is_cuda() && !torch::cuda::is_available()) {
-      return FlagError("device", absl::StrCat(
-          "'", text, "' needs CUDA, which this LibTorch build or machine does "
-          "not provide (use --device=cpu)"));
-    }
-    if (device.is_cuda() && device.has_index() &&
-        device.index() >= static_cast<int>(torch::cuda::device_count())) {
-      return FlagError("device", absl::StrCat("'", text, "' does not exist; ",
-                                              torch::cuda::device_count(),
-                                              " CUDA device(s) visible"));
-    }
-    if (!device.is_cpu() && !device.is_cuda()) {
-      return FlagError("device", absl::StrCat("'", text, "' is not supported; use cpu or cuda[:N]"));
-    }
-    return device;
-  } catch (const std::exception&) {
-    return FlagError("device", absl::StrCat("'", text,
-                                            "' is not a device (cpu, cuda, cuda:N)"));
-  }
 }
 
 absl::Status ValidateFlags() {
@@ -187,8 +191,8 @@ absl::StatusOr<std::string> PrepareRunDir() {
 }
 
 // Every flag of this binary with its effective value, for the run's record.
-nlohmann::json EffectiveFlags() {
-  nlohmann::json flags = nlohmann::json::object();
+std::map<std::string, std::string> EffectiveFlags() {
+  std::map<std::string, std::string> flags;
   std::vector<gflags::CommandLineFlagInfo> all;
   gflags::GetAllFlags(&all);
   for (const gflags::CommandLineFlagInfo& info : all) {
@@ -196,6 +200,82 @@ nlohmann::json EffectiveFlags() {
     flags[info.name] = info.current_value;
   }
   return flags;
+}
+
+// Flags that define what a run computes: resuming with a different value
+// would silently continue another experiment.
+const std::set<std::string>& RunDefiningFlags() {
+  static const auto* flags = new std::set<std::string>{
+      "model", "model_options", "classes", "trainer", "dataset", "data_dir", "train_samples",
+      "seed", "batch_size", "eval_batch_size", "optimizer", "lr", "momentum", "dampening",
+      "nesterov", "weight_decay", "beta1", "beta2", "eps", "amsgrad", "alpha", "centered",
+      "scheduler", "step_size", "gamma", "milestones", "t_max", "eta_min", "warmup_epochs",
+      "warmup_start_factor", "plateau_factor", "plateau_patience", "plateau_threshold",
+      "plateau_threshold_mode", "plateau_cooldown", "plateau_min_lr", "monitor", "monitor_mode"};
+  return *flags;
+}
+
+// Flags whose change on resume is harmless but worth a log line.
+const std::set<std::string>& IgnoredOnResume() {
+  static const auto* flags = new std::set<std::string>{
+      "resume", "resume_from", "init_from", "map_location", "run_dir", "progress",
+      "checkpoint_crash_point"};
+  return *flags;
+}
+
+absl::Status CheckResumeFlags(const std::string& source,
+                              const std::map<std::string, std::string>& saved,
+                              const std::map<std::string, std::string>& current) {
+  std::vector<std::string> errors;
+  for (const auto& [name, value] : current) {
+    auto it = saved.find(name);
+    const std::string before = it == saved.end() ? "(unset)" : it->second;
+    if (before == value) continue;
+    const std::string change = absl::StrCat("--", name, ": checkpoint '", before, "', now '", value, "'");
+    if (RunDefiningFlags().count(name) > 0) {
+      errors.push_back(change);
+    } else if (IgnoredOnResume().count(name) == 0) {
+      LOG(INFO) << "Resuming with a changed flag " << change;
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "cannot resume from ", source, ": flags that change the model, data or optimisation differ ",
+      "from the checkpoint's: ", absl::StrJoin(errors, "; "),
+      " (start a new --run_dir, or use --init_from to start from its weights)"));
+}
+
+absl::StatusOr<CrashPoint> ParseCrashPoint(const std::string& text) {
+  if (text == "none") return CrashPoint::kNone;
+  if (text == "after_model_file") return CrashPoint::kAfterModelFile;
+  if (text == "before_rename") return CrashPoint::kBeforeRename;
+  if (text == "after_rename") return CrashPoint::kAfterRename;
+  return FlagError("checkpoint_crash_point",
+                   absl::StrCat("'", text, "' is not none, after_model_file, before_rename or after_rename"));
+}
+
+// Model weights for --init_from: a checkpoint directory or a safetensors file.
+absl::StatusOr<std::vector<NamedTensor>> ReadInitWeights(const std::string& path,
+                                                         const DeviceMap& devices) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices);
+    if (!state.ok()) return state.status();
+    return state->model;
+  }
+  absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path);
+  if (!contents.ok()) return contents.status();
+  return contents->tensors;
+}
+
+// The loop that SIGINT/SIGTERM ask to stop; set while training runs.
+std::atomic<TrainingLoop*> g_running_loop{nullptr};
+std::atomic<int> g_stop_signal{0};
+
+void StopOnSignal(int signal_number) {
+  g_stop_signal.store(signal_number);
+  TrainingLoop* loop = g_running_loop.load();
+  if (loop != nullptr) loop->RequestStop();
 }
 
 absl::Status WriteJsonFile(const std::string& path, const nlohmann::json& json) {
@@ -263,8 +343,20 @@ std::string ResolveUserPath(const std::string& path) {
 
 absl::Status RunExperimentFromFlags() {
   if (absl::Status status = ValidateFlags(); !status.ok()) return status;
-  absl::StatusOr<torch::Device> device = ParseDevice(FLAGS_device);
-  if (!device.ok()) return device.status();
+  absl::StatusOr<torch::Device> device = ParseUsableDevice(FLAGS_device);
+  if (!device.ok()) return FlagError("device", std::string(device.status().message()));
+  absl::StatusOr<DeviceMap> device_map = DeviceMap::Parse(FLAGS_map_location, *device);
+  if (!device_map.ok()) {
+    return FlagError("map_location", std::string(device_map.status().message()));
+  }
+  absl::StatusOr<CrashPoint> crash_point = ParseCrashPoint(FLAGS_checkpoint_crash_point);
+  if (!crash_point.ok()) return crash_point.status();
+  if (FLAGS_resume && !FLAGS_resume_from.empty()) {
+    return FlagError("resume_from", "give either --resume or --resume_from, not both");
+  }
+  if (!FLAGS_init_from.empty() && (FLAGS_resume || !FLAGS_resume_from.empty())) {
+    return FlagError("init_from", "cannot be combined with --resume or --resume_from");
+  }
   nlohmann::json model_options = nlohmann::json::parse(FLAGS_model_options, nullptr, false);
   if (model_options.is_discarded() || !model_options.is_object()) {
     return FlagError("model_options", absl::StrCat("'", FLAGS_model_options,
@@ -290,6 +382,33 @@ absl::Status RunExperimentFromFlags() {
   }
   absl::StatusOr<std::string> run_dir = PrepareRunDir();
   if (!run_dir.ok()) return run_dir.status();
+  absl::StatusOr<std::unique_ptr<RunDirectoryLock>> lock = RunDirectoryLock::Acquire(*run_dir);
+  if (!lock.ok()) return lock.status();
+  const std::map<std::string, std::string> flags = EffectiveFlags();
+
+  // Which checkpoint to continue from, checked before any slow work.
+  const std::string checkpoint_dir = *run_dir + "/checkpoints";
+  std::string resume_path;
+  if (!FLAGS_resume_from.empty()) {
+    resume_path = ResolveUserPath(FLAGS_resume_from);
+  } else if (FLAGS_resume) {
+    absl::StatusOr<std::unique_ptr<CheckpointManager>> finder =
+        CheckpointManager::Create({checkpoint_dir}, {}, {});
+    if (!finder.ok()) return finder.status();
+    std::optional<std::string> newest = (*finder)->FindNewestValid();
+    if (newest.has_value()) {
+      resume_path = *newest;
+    } else {
+      LOG(INFO) << "--resume: no valid checkpoint in " << checkpoint_dir << "; starting fresh";
+    }
+  }
+  if (!resume_path.empty()) {
+    absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(resume_path);
+    if (!manifest.ok()) return manifest.status();
+    if (absl::Status status = CheckResumeFlags(resume_path, manifest->flags, flags); !status.ok()) {
+      return status;
+    }
+  }
 
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
   SeedGlobalGenerator(FLAGS_seed);
@@ -370,20 +489,74 @@ absl::Status RunExperimentFromFlags() {
   TrainingLoop loop(loop_options, **model, **trainer, **optimizer,
                     scheduler->get(), train, data->valid);
 
-  if (absl::Status status = WriteJsonFile(*run_dir + "/flags.json", EffectiveFlags());
-      !status.ok()) {
+  if (!FLAGS_init_from.empty()) {
+    const std::string path = ResolveUserPath(FLAGS_init_from);
+    absl::StatusOr<std::vector<NamedTensor>> weights = ReadInitWeights(path, *device_map);
+    if (!weights.ok()) return FlagError("init_from", std::string(weights.status().message()));
+    if (absl::Status status = LoadStateDict(**model, *weights, /*strict=*/true, path);
+        !status.ok()) {
+      return FlagError("init_from", std::string(status.message()));
+    }
+    LOG(INFO) << "Initialised the model's weights from " << path;
+  }
+
+  CheckpointOptions checkpoint_options;
+  checkpoint_options.directory = checkpoint_dir;
+  checkpoint_options.every_epochs = FLAGS_checkpoint_interval;
+  checkpoint_options.every_steps = FLAGS_checkpoint_every_steps;
+  checkpoint_options.keep_last = FLAGS_keep_last;
+  checkpoint_options.keep_best = FLAGS_keep_best;
+  checkpoint_options.monitor = FLAGS_monitor;
+  checkpoint_options.maximize = MonitorMode() == "max";
+  checkpoint_options.keep_every_epochs = FLAGS_keep_every_epochs;
+  checkpoint_options.async = FLAGS_async_checkpoint;
+  checkpoint_options.fsync = FLAGS_checkpoint_fsync;
+  checkpoint_options.crash_point = *crash_point;
+  absl::StatusOr<std::unique_ptr<CheckpointManager>> checkpoints =
+      CheckpointManager::Create(checkpoint_options, spec, flags);
+  if (!checkpoints.ok()) return checkpoints.status();
+
+  if (!resume_path.empty()) {
+    absl::StatusOr<TrainingState> state = ReadCheckpoint(resume_path, *device_map);
+    if (!state.ok()) return state.status();
+    if (absl::Status status = RestoreTrainingState(*state, loop, resume_path); !status.ok()) {
+      return status;
+    }
+    (*checkpoints)->SetResumedFrom(resume_path, state->position.global_step);
+    LOG(INFO) << "Resumed from " << resume_path << " at epoch " << state->position.epoch + 1
+              << ", batch " << state->position.batch << " (global step "
+              << state->position.global_step << ")";
+  }
+
+  nlohmann::json flags_json(flags);
+  if (absl::Status status = WriteJsonFile(*run_dir + "/flags.json", flags_json); !status.ok()) {
     return FlagError("run_dir", std::string(status.message()));
   }
   MetricsLog metrics_log(*run_dir + "/metrics.jsonl");
-  if (absl::Status status = metrics_log.Reset({}); !status.ok()) return status;
+  if (absl::Status status = metrics_log.Reset(loop.history()); !status.ok()) return status;
   loop.AddObserver(&metrics_log);
+  loop.AddObserver(checkpoints->get());
 
   LOG(INFO) << "Experiment '" << FLAGS_experiment << "': " << train.size()
             << " training and " << data->valid.size() << " validation samples, "
             << loop.batches_per_epoch() << " batches per epoch, "
             << at::get_num_threads() << " thread(s), device " << device->str()
             << "; run directory " << *run_dir;
-  if (absl::Status status = loop.Run(); !status.ok()) return status;
+  g_running_loop.store(&loop);
+  struct sigaction action = {};
+  action.sa_handler = StopOnSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  absl::Status run_status = loop.Run();
+  g_running_loop.store(nullptr);
+  if (!run_status.ok()) return run_status;
+  if (g_stop_signal.load() != 0 && !loop.finished()) {
+    LOG(INFO) << "Stopped by signal " << g_stop_signal.load() << " (" << strsignal(g_stop_signal.load())
+              << ") at global step " << loop.position().global_step << "; saved "
+              << (*checkpoints)->last_saved() << "; continue with --resume";
+    return absl::OkStatus();
+  }
   if (!loop.history().empty()) {
     LOG(INFO) << "Finished " << loop.history().size() << " epoch(s); last epoch: "
               << loop.history().back().ToJson().dump();

@@ -68,7 +68,7 @@ std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory) {
     if (!parsed.has_value() || !entry.is_directory(error)) continue;
     CheckpointInfo info;
     info.name = name;
-    info.path = entry.path().string();
+    info.path = entry.path().lexically_normal().string();
     info.step = parsed->first;
     info.generation = parsed->second;
     absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(info.path);

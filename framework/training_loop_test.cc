@@ -2,53 +2,18 @@
 
 #include <sstream>
 
-#include <torch/nn/functional/loss.h>
-#include <torch/nn/modules/dropout.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/serialize.h>
 
 #include "framework/optimizer.h"
 #include "framework/random_state.h"
+#include "framework/test_task.h"
 #include "gtest/gtest.h"
 
 namespace framework {
 namespace {
 
-// Test doubles: a linear classifier with dropout (so the global generator
-// matters) and a cross-entropy trainer.
-class TinyModel : public Model {
- public:
-  TinyModel() {
-    hidden_ = register_module("hidden", torch::nn::Linear(64, 16));
-    dropout_ = register_module("dropout", torch::nn::Dropout(0.3));
-    out_ = register_module("out", torch::nn::Linear(16, 4));
-  }
-  torch::Tensor forward(torch::Tensor x) override {
-    return out_->forward(dropout_->forward(torch::relu(hidden_->forward(x.flatten(1)))));
-  }
-
- private:
-  torch::nn::Linear hidden_{nullptr};
-  torch::nn::Dropout dropout_{nullptr};
-  torch::nn::Linear out_{nullptr};
-};
-
-class TinyTrainer : public Trainer {
- public:
-  std::vector<MetricSpec> Metrics() const override { return {{"acc", true}}; }
-  StepResult TrainStep(Model& model, const Batch& batch) override { return Step(model, batch); }
-  StepResult EvalStep(Model& model, const Batch& batch) override { return Step(model, batch); }
-
- private:
-  static StepResult Step(Model& model, const Batch& batch) {
-    torch::Tensor logits = model.forward(batch.inputs);
-    StepResult result;
-    result.loss = torch::nn::functional::cross_entropy(logits, batch.targets);
-    result.metric_sums = {
-        static_cast<double>(logits.argmax(1).eq(batch.targets).sum().item<int64_t>())};
-    return result;
-  }
-};
+using testing_task::TinyModel;
+using testing_task::TinyTrainer;
 
 // Stops the loop after a given global step.
 class StopAt : public LoopObserver {
@@ -105,16 +70,7 @@ struct TestRun {
   std::unique_ptr<TrainingLoop> loop;
 };
 
-DataSplits SmallData() {
-  SyntheticOptions options;
-  options.train_size = 200;  // 13 batches of 16, the last one short
-  options.valid_size = 100;
-  options.classes = 4;
-  options.height = 8;
-  options.width = 8;
-  options.seed = 2;
-  return MakeSyntheticDataset(options);
-}
+DataSplits SmallData() { return testing_task::TinyData(); }
 
 bool SameParameters(torch::nn::Module& a, torch::nn::Module& b) {
   auto pa = a.named_parameters();

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Runs interrupted again and again (SIGTERM, SIGINT, kill -9 at random
+# moments, and deaths at fixed points inside a save), each time continued
+# with --resume, must end with the same weights, optimizer and generator
+# state (byte-identical files) and the same metrics as a run that never
+# stopped. Also: the run-directory lock, flags that may not change on
+# resume, --resume without checkpoints, --resume_from and --init_from.
+set -u
+TRAIN="$1"
+passed=0
+failed=0
+RANDOM=42
+
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    echo "ok   ${name}"; passed=$((passed + 1))
+  else
+    echo "FAIL ${name}"; failed=$((failed + 1))
+  fi
+}
+
+newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
+
+# Metrics without wall time, which no resume can reproduce.
+metrics_without_seconds() {
+  /usr/bin/python3 -c "
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line); r.pop('seconds'); print(json.dumps(r, sort_keys=True))" "$1"
+}
+
+same_run() {
+  local a=$1 b=$2
+  cmp -s "$(newest_checkpoint "$a")/model.safetensors" "$(newest_checkpoint "$b")/model.safetensors" &&
+    cmp -s "$(newest_checkpoint "$a")/state.safetensors" "$(newest_checkpoint "$b")/state.safetensors" &&
+    diff <(metrics_without_seconds "$a/metrics.jsonl") <(metrics_without_seconds "$b/metrics.jsonl") > /dev/null
+}
+
+all_committed() {
+  local dir=$1
+  shift
+  for name in "$@"; do [[ -f "${dir}/checkpoints/${name}/checkpoint.json" ]] || return 1; done
+}
+
+finished() { grep -q "Finished .* epoch(s)" "$1"; }
+
+# Runs until "Finished", killing each attempt with the next signal after a
+# random delay (kill -9 included), resuming every time.
+interrupted_run() {
+  local run_dir=$1
+  shift
+  local signals=(TERM KILL INT KILL TERM KILL)
+  local attempt=0
+  while true; do
+    local log="${run_dir}.attempt${attempt}.log"
+    "${TRAIN}" "$@" --run_dir="${run_dir}" --resume > "${log}" 2>&1 &
+    local pid=$!
+    if ((attempt < ${#signals[@]})); then
+      sleep "$(printf '0.%03d' $((300 + RANDOM % 700)))"
+      kill -s "${signals[attempt]}" "${pid}" 2> /dev/null
+    fi
+    wait "${pid}"
+    local rc=$?
+    if finished "${log}"; then
+      echo "     ${run_dir##*/}: finished after ${attempt} interruption(s)"
+      return 0
+    fi
+    # SIGTERM/SIGINT must end the run cleanly with a saved checkpoint.
+    if [[ ${signals[attempt]:-} != KILL && ${rc} -ne 0 ]]; then
+      echo "     attempt ${attempt} exited ${rc} after SIG${signals[attempt]}"; tail -3 "${log}"
+      return 1
+    fi
+    attempt=$((attempt + 1))
+    if ((attempt > 20)); then return 1; fi
+  done
+}
+
+base=(--dataset=synthetic --epochs=12 --batch_size=32 --log_interval=0 --progress=never
+      --checkpoint_every_steps=3 --keep_last=2)
+cases=(
+  "small_cnn 1 sgd"
+  "small_cnn 2 sgd"
+  "mlp 2 adam --async_checkpoint"
+  "lenet 1 rmsprop --momentum=0.5 --scheduler=cosine --warmup_epochs=2"
+)
+for spec in "${cases[@]}"; do
+  read -r model threads optimizer extra <<< "${spec}"
+  name="${model}_t${threads}_${optimizer}"
+  args=("${base[@]}" --model="${model}" --threads="${threads}" --optimizer="${optimizer}" --lr=0.01 ${extra:-})
+  "${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/${name}_straight" > "${TEST_TMPDIR}/${name}_straight.log" 2>&1
+  check "${name}: uninterrupted run" finished "${TEST_TMPDIR}/${name}_straight.log"
+  check "${name}: interrupted run finishes" interrupted_run "${TEST_TMPDIR}/${name}_interrupted" "${args[@]}"
+  check "${name}: identical to the bit" same_run "${TEST_TMPDIR}/${name}_straight" "${TEST_TMPDIR}/${name}_interrupted"
+done
+
+# Deaths at fixed points inside a save, then --resume.
+args=("${base[@]}" --model=small_cnn --threads=1 --epochs=4)
+"${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/crash_straight" > /dev/null 2>&1
+for point in after_model_file before_rename after_rename; do
+  dir="${TEST_TMPDIR}/crash_${point}"
+  # Two epochs normally, then extended to four, dying inside its first save.
+  "${TRAIN}" "${args[@]}" --epochs=2 --run_dir="${dir}" > /dev/null 2>&1
+  before=$(ls "${dir}/checkpoints")
+  "${TRAIN}" "${args[@]}" --run_dir="${dir}" --resume --checkpoint_crash_point="${point}" > "${dir}.crash.log" 2>&1
+  rc=$?
+  check "crash ${point}: died by SIGKILL" test "${rc}" -eq 137
+  check "crash ${point}: earlier checkpoints intact" all_committed "${dir}" ${before}
+  "${TRAIN}" "${args[@]}" --run_dir="${dir}" --resume > "${dir}.resume.log" 2>&1
+  check "crash ${point}: resume finishes" finished "${dir}.resume.log"
+  check "crash ${point}: identical to the bit" same_run "${TEST_TMPDIR}/crash_straight" "${dir}"
+  check "crash ${point}: no temporary directory left" bash -c "! ls -a '${dir}/checkpoints' | grep -q '^\.tmp'"
+done
+
+# A second process on the same run directory is refused; a killed holder
+# does not leave it locked.
+lockdir="${TEST_TMPDIR}/locked"
+"${TRAIN}" "${base[@]}" --epochs=400 --run_dir="${lockdir}" > "${lockdir}.first.log" 2>&1 &
+holder=$!
+sleep 1
+"${TRAIN}" "${base[@]}" --run_dir="${lockdir}" --resume > "${lockdir}.second.log" 2>&1
+check "second process refused" test $? -ne 0
+check "refusal names the holder" grep -q "is in use by another process (pid ${holder})" "${lockdir}.second.log"
+kill -9 "${holder}"
+wait "${holder}" 2> /dev/null
+"${TRAIN}" "${base[@]}" --epochs=1 --run_dir="${lockdir}" --resume > "${lockdir}.third.log" 2>&1
+check "lock released by kill -9" test $? -eq 0
+
+# Flags that change the run may not change on resume; others may.
+dir="${TEST_TMPDIR}/flags"
+"${TRAIN}" "${base[@]}" --epochs=2 --run_dir="${dir}" > /dev/null 2>&1
+"${TRAIN}" "${base[@]}" --epochs=2 --run_dir="${dir}" --resume --seed=7 --batch_size=16 > "${dir}.bad.log" 2>&1
+check "changed seed/batch size refused" test $? -ne 0
+check "each difference listed" grep -q "\-\-batch_size: checkpoint '32', now '16'; --seed: checkpoint '1', now '7'" "${dir}.bad.log"
+"${TRAIN}" "${base[@]}" --epochs=3 --run_dir="${dir}" --resume --log_interval=5 > "${dir}.ok.log" 2>&1
+check "changed epochs allowed and logged" grep -q "Resuming with a changed flag --epochs: checkpoint '2', now '3'" "${dir}.ok.log"
+check "continued to epoch 3" grep -q "Finished 3 epoch(s)" "${dir}.ok.log"
+
+# --resume with nothing to resume from starts fresh, with a log line.
+dir="${TEST_TMPDIR}/fresh"
+"${TRAIN}" "${base[@]}" --epochs=1 --run_dir="${dir}" --resume > "${dir}.log" 2>&1
+check "resume without checkpoints starts fresh" grep -q "no valid checkpoint in .*; starting fresh" "${dir}.log"
+
+# --resume_from an older checkpoint, and --init_from (weights only).
+dir="${TEST_TMPDIR}/from"
+"${TRAIN}" "${base[@]}" --epochs=2 --keep_last=100 --run_dir="${dir}" > /dev/null 2>&1
+first=$(ls -d "${dir}"/checkpoints/step-* | sort | head -1)
+"${TRAIN}" "${base[@]}" --epochs=2 --keep_last=100 --run_dir="${dir}" --resume_from="${first}" > "${dir}.log" 2>&1
+check "resume_from an older checkpoint" grep -q "Resumed from ${first} at epoch 1, batch 3" "${dir}.log"
+check "its later saves do not overwrite older ones" test -d "$(ls -d "${dir}"/checkpoints/step-*.1 | head -1)"
+"${TRAIN}" "${base[@]}" --epochs=1 --run_dir="${TEST_TMPDIR}/init" --init_from="$(newest_checkpoint "${dir}")" \
+  > "${TEST_TMPDIR}/init.log" 2>&1
+check "init_from loads weights into a fresh run" grep -q "Initialised the model's weights from" "${TEST_TMPDIR}/init.log"
+"${TRAIN}" "${base[@]}" --model=mlp --epochs=1 --run_dir="${TEST_TMPDIR}/init_bad" \
+  --init_from="$(newest_checkpoint "${dir}")" > "${TEST_TMPDIR}/init_bad.log" 2>&1
+check "init_from another model lists the keys" grep -q "does not fit the model; missing keys: layers.0.bias" "${TEST_TMPDIR}/init_bad.log"
+
+echo "${passed} passed, ${failed} failed"
+[[ ${failed} -eq 0 ]]

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# //tools:ckpt on real checkpoints: list, show, verify (non-zero when
+# corrupt) and diff.
+set -u
+TRAIN="$1"
+CKPT="$2"
+passed=0
+failed=0
+
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    echo "ok   ${name}"; passed=$((passed + 1))
+  else
+    echo "FAIL ${name}"; failed=$((failed + 1))
+  fi
+}
+
+args=(--dataset=synthetic --epochs=3 --progress=never --log_interval=0 --keep_last=5 --momentum=0.9)
+"${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/a" > /dev/null 2>&1
+"${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/b" > /dev/null 2>&1
+"${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/c" --seed=9 > /dev/null 2>&1
+ck="${TEST_TMPDIR}/a/checkpoints"
+
+"${CKPT}" list "${TEST_TMPDIR}/a" > "${TEST_TMPDIR}/list.txt"
+check "list exits 0 when all are valid" test $? -eq 0
+check "list shows step, epoch, metrics, size, validity" \
+  grep -qE '^step-0000000016 +16 +2 +0 +[0-9.]+ +[0-9.]+% +[0-9.]+ KiB +yes$' "${TEST_TMPDIR}/list.txt"
+check "list shows all three" test "$(grep -c '^step-' "${TEST_TMPDIR}/list.txt")" -eq 3
+
+"${CKPT}" show "${ck}/step-0000000024" > "${TEST_TMPDIR}/show.txt"
+check "show prints the position" grep -q "position        epoch 3, batch 0, global step 24" "${TEST_TMPDIR}/show.txt"
+check "show prints the tensor table" \
+  grep -qE '^optimizer.0.0.momentum_buffer +state.safetensors +F32 +\[6, 1, 5, 5\] +cpu +[0-9]+$' "${TEST_TMPDIR}/show.txt"
+check "show prints the flags" grep -q -- "--momentum=0.9" "${TEST_TMPDIR}/show.txt"
+
+"${CKPT}" diff "${ck}/step-0000000024" "${TEST_TMPDIR}/b/checkpoints/step-0000000024" > "${TEST_TMPDIR}/same.txt"
+check "diff of identical runs exits 0" test $? -eq 0
+check "diff of identical runs finds nothing" grep -q "^0 of 21 tensors differ" "${TEST_TMPDIR}/same.txt"
+"${CKPT}" diff "${ck}/step-0000000024" "${TEST_TMPDIR}/c/checkpoints/step-0000000024" > "${TEST_TMPDIR}/differ.txt"
+check "diff of different runs exits 1" test $? -eq 1
+check "diff says how much" grep -qE '^fc1.weight +max abs [0-9.e-]+, mean abs [0-9.e-]+, [0-9]+ of 30720 elements differ' "${TEST_TMPDIR}/differ.txt"
+
+"${CKPT}" verify "${ck}"/step-* > /dev/null
+check "verify exits 0 when intact" test $? -eq 0
+printf '\x55' | dd of="${ck}/step-0000000016/model.safetensors" bs=1 seek=2000 conv=notrunc 2> /dev/null
+"${CKPT}" verify "${ck}"/step-* > "${TEST_TMPDIR}/verify.txt"
+check "verify exits 1 when corrupt" test $? -eq 1
+check "verify names the corrupt tensor" \
+  grep -q "step-0000000016: CORRUPT: .*model.safetensors: tensor '.*' fails its checksum" "${TEST_TMPDIR}/verify.txt"
+"${CKPT}" list "${TEST_TMPDIR}/a" > "${TEST_TMPDIR}/list2.txt"
+check "list flags the corrupt one" grep -q "^step-0000000016 .* NO: .*fails its checksum" "${TEST_TMPDIR}/list2.txt"
+"${CKPT}" frobnicate > /dev/null 2>&1
+check "unknown command is a usage error" test $? -eq 2
+
+echo "${passed} passed, ${failed} failed"
+[[ ${failed} -eq 0 ]]

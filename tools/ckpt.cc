@@ -1,0 +1,208 @@
+// ckpt: inspect, verify and compare checkpoints without the model's code.
+//
+//   bazel run //tools:ckpt -- list RUN_DIR          checkpoints of a run
+//   bazel run //tools:ckpt -- show CHECKPOINT       metadata and tensor table
+//   bazel run //tools:ckpt -- verify CHECKPOINT...  checksums; exit 1 if corrupt
+//   bazel run //tools:ckpt -- diff A B              which tensors differ, how much
+//
+// Paths are relative to the directory bazel was run from.
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "framework/checkpoint.h"
+#include "framework/checkpoint_manager.h"
+#include "framework/experiment.h"
+#include "glog/logging.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using framework::CheckpointInfo;
+using framework::CheckpointManifest;
+
+constexpr char kUsage[] =
+    "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n";
+
+std::string HumanSize(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", value, units[unit]);
+}
+
+uint64_t DirectorySize(const std::string& path) {
+  uint64_t size = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(path, error)) {
+    if (entry.is_regular_file(error)) size += entry.file_size(error);
+  }
+  return size;
+}
+
+std::string Shape(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+int List(const std::string& run_dir) {
+  std::string directory = run_dir;
+  if (fs::is_directory(run_dir + "/checkpoints")) directory = run_dir + "/checkpoints";
+  if (!fs::is_directory(directory)) {
+    std::fprintf(stderr, "ckpt: %s is not a directory\n", directory.c_str());
+    return 2;
+  }
+  std::vector<CheckpointInfo> infos = framework::ListCheckpoints(directory);
+  if (infos.empty()) {
+    std::printf("no checkpoints in %s\n", directory.c_str());
+    return 0;
+  }
+  std::printf("%-20s %10s %6s %7s %11s %11s %10s  %s\n", "checkpoint", "step", "epoch", "batch",
+              "valid_loss", "valid_acc", "size", "valid?");
+  int invalid = 0;
+  for (const CheckpointInfo& info : infos) {
+    absl::Status status = framework::VerifyCheckpoint(info.path);
+    if (!status.ok()) ++invalid;
+    std::string loss = "-", acc = "-", epoch = "-", batch = "-";
+    if (info.manifest.has_value()) {
+      epoch = absl::StrCat(info.manifest->position.epoch);
+      batch = absl::StrCat(info.manifest->position.batch);
+      if (!info.manifest->history.empty()) {
+        const auto& values = info.manifest->history.back().values;
+        if (values.count("valid_loss")) loss = absl::StrFormat("%.4f", values.at("valid_loss"));
+        if (values.count("valid_acc")) acc = absl::StrFormat("%.2f%%", 100 * values.at("valid_acc"));
+      }
+    }
+    std::printf("%-20s %10lld %6s %7s %11s %11s %10s  %s\n", info.name.c_str(),
+                static_cast<long long>(info.step), epoch.c_str(), batch.c_str(), loss.c_str(),
+                acc.c_str(), HumanSize(DirectorySize(info.path)).c_str(),
+                status.ok() ? "yes" : absl::StrCat("NO: ", status.message()).c_str());
+  }
+  return invalid == 0 ? 0 : 1;
+}
+
+int Show(const std::string& path) {
+  absl::StatusOr<CheckpointManifest> manifest = framework::ReadCheckpointManifest(path);
+  if (!manifest.ok()) {
+    std::fprintf(stderr, "ckpt: %s\n", std::string(manifest.status().message()).c_str());
+    return 1;
+  }
+  std::printf("checkpoint      %s\n", path.c_str());
+  std::printf("format version  %d (torch %s), created %s\n", manifest->format_version,
+              manifest->torch_version.c_str(), manifest->created.c_str());
+  std::printf("model           %s\n", manifest->model_spec.ToJson().dump().c_str());
+  std::printf("position        epoch %lld, batch %lld, global step %lld\n",
+              static_cast<long long>(manifest->position.epoch),
+              static_cast<long long>(manifest->position.batch),
+              static_cast<long long>(manifest->position.global_step));
+  if (!manifest->history.empty()) {
+    std::printf("last epoch      %s\n", manifest->history.back().ToJson().dump().c_str());
+  }
+  std::printf("scheduler       %s\n", manifest->scheduler.dump().c_str());
+  std::vector<std::string> flags;
+  for (const auto& [name, value] : manifest->flags) flags.push_back(absl::StrCat("--", name, "=", value));
+  std::printf("flags           %s\n", absl::StrJoin(flags, " ").c_str());
+  std::printf("\n%-40s %-18s %-5s %-18s %-8s %10s\n", "tensor", "file", "dtype", "shape", "device", "crc32");
+  for (const auto& [name, t] : manifest->tensors) {
+    std::printf("%-40s %-18s %-5s %-18s %-8s %10u\n", name.c_str(), t.file.c_str(), t.dtype.c_str(),
+                Shape(t.shape).c_str(), t.device.c_str(), t.crc32);
+  }
+  return 0;
+}
+
+int Verify(const std::vector<std::string>& paths) {
+  int corrupt = 0;
+  for (const std::string& path : paths) {
+    absl::Status status = framework::VerifyCheckpoint(path);
+    if (status.ok()) {
+      std::printf("%s: ok\n", path.c_str());
+    } else {
+      ++corrupt;
+      std::printf("%s: CORRUPT: %s\n", path.c_str(), std::string(status.message()).c_str());
+    }
+  }
+  return corrupt == 0 ? 0 : 1;
+}
+
+int Diff(const std::string& a, const std::string& b) {
+  const framework::DeviceMap cpu(torch::kCPU);
+  absl::StatusOr<framework::TrainingState> left = framework::ReadCheckpoint(a, cpu);
+  absl::StatusOr<framework::TrainingState> right = framework::ReadCheckpoint(b, cpu);
+  for (const auto* state : {&left, &right}) {
+    if (!state->ok()) {
+      std::fprintf(stderr, "ckpt: %s\n", std::string(state->status().message()).c_str());
+      return 2;
+    }
+  }
+  auto all = [](const framework::TrainingState& s) {
+    std::map<std::string, at::Tensor> tensors;
+    for (const auto* group : {&s.model, &s.optimizer, &s.rng}) {
+      for (const auto& named : *group) tensors[named.name] = named.tensor;
+    }
+    return tensors;
+  };
+  const auto l = all(*left), r = all(*right);
+  int differing = 0;
+  std::printf("%-40s %s\n", "tensor", "difference");
+  for (const auto& [name, tensor] : l) {
+    auto it = r.find(name);
+    std::string verdict;
+    if (it == r.end()) {
+      verdict = "only in " + a;
+    } else if (tensor.sizes() != it->second.sizes() || tensor.scalar_type() != it->second.scalar_type()) {
+      verdict = absl::StrCat("shape/dtype ", Shape(tensor.sizes().vec()), " ",
+                             c10::toString(tensor.scalar_type()), " vs ",
+                             Shape(it->second.sizes().vec()), " ",
+                             c10::toString(it->second.scalar_type()));
+    } else if (tensor.equal(it->second)) {
+      continue;
+    } else {
+      const at::Tensor delta = (tensor.to(torch::kDouble) - it->second.to(torch::kDouble)).abs();
+      verdict = absl::StrFormat("max abs %.6g, mean abs %.6g, %lld of %lld elements differ",
+                                delta.max().item<double>(), delta.mean().item<double>(),
+                                static_cast<long long>(delta.ne(0).sum().item<int64_t>()),
+                                static_cast<long long>(delta.numel()));
+    }
+    ++differing;
+    std::printf("%-40s %s\n", name.c_str(), verdict.c_str());
+  }
+  for (const auto& [name, tensor] : r) {
+    if (l.count(name) == 0) {
+      ++differing;
+      std::printf("%-40s only in %s\n", name.c_str(), b.c_str());
+    }
+  }
+  std::printf("%d of %zu tensors differ\n", differing, std::max(l.size(), r.size()));
+  return differing == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = 1;
+  google::InitGoogleLogging(argv[0]);
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = argv[1];
+  std::vector<std::string> paths;
+  for (int i = 2; i < argc; ++i) paths.push_back(framework::ResolveUserPath(argv[i]));
+  if (command == "list" && paths.size() == 1) return List(paths[0]);
+  if (command == "show" && paths.size() == 1) return Show(paths[0]);
+  if (command == "verify" && !paths.empty()) return Verify(paths);
+  if (command == "diff" && paths.size() == 2) return Diff(paths[0], paths[1]);
+  std::fputs(kUsage, stderr);
+  return 2;
+}

@@ -30,6 +30,7 @@
 #include "framework/state_dict.h"
 #include "framework/trainer.h"
 #include "framework/training_loop.h"
+#include "framework/weights_file.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
@@ -105,8 +106,9 @@ DEFINE_bool(resume, false,
             "Continue from the newest valid checkpoint of the run directory (fresh start if none).");
 DEFINE_string(resume_from, "", "Continue from this checkpoint directory.");
 DEFINE_string(init_from, "",
-              "Start a fresh run with the model weights of this checkpoint directory or "
-              ".safetensors file.");
+              "Start a fresh run with the model weights of this file: a checkpoint directory, "
+              "a whole-model or safetensors file, or a PyTorch .pt state dict (recognised by "
+              "content).");
 DEFINE_string(map_location, "",
               "Where loaded tensors go: cpu, cuda, cuda:N, or pairs such as "
               "cuda:1=cuda:0,cuda:0=cpu; default: --device.");
@@ -252,20 +254,6 @@ absl::StatusOr<CrashPoint> ParseCrashPoint(const std::string& text) {
   if (text == "after_rename") return CrashPoint::kAfterRename;
   return FlagError("checkpoint_crash_point",
                    absl::StrCat("'", text, "' is not none, after_model_file, before_rename or after_rename"));
-}
-
-// Model weights for --init_from: a checkpoint directory or a safetensors file.
-absl::StatusOr<std::vector<NamedTensor>> ReadInitWeights(const std::string& path,
-                                                         const DeviceMap& devices) {
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices);
-    if (!state.ok()) return state.status();
-    return state->model;
-  }
-  absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path);
-  if (!contents.ok()) return contents.status();
-  return contents->tensors;
 }
 
 // The loop that SIGINT/SIGTERM ask to stop; set while training runs.
@@ -491,7 +479,7 @@ absl::Status RunExperimentFromFlags() {
 
   if (!FLAGS_init_from.empty()) {
     const std::string path = ResolveUserPath(FLAGS_init_from);
-    absl::StatusOr<std::vector<NamedTensor>> weights = ReadInitWeights(path, *device_map);
+    absl::StatusOr<std::vector<NamedTensor>> weights = ReadWeights(path, *device_map);
     if (!weights.ok()) return FlagError("init_from", std::string(weights.status().message()));
     if (absl::Status status = LoadStateDict(**model, *weights, /*strict=*/true, path);
         !status.ok()) {

@@ -63,6 +63,6 @@ int64_t CountParameters(const torch::nn::Module& module);
 #define REGISTER_MODEL(name, factory)                             \
   static ::framework::Registration<::framework::ModelFactory>     \
       FRAMEWORK_REGISTRY_UNIQUE_NAME(model_registration_)(        \
-          ::framework::ModelRegistry(), name, factory)
+          ::framework::ModelRegistry(), name, factory, __FILE__)
 
 #endif  // FRAMEWORK_MODEL_H_

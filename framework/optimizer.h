@@ -53,6 +53,6 @@ void SetLearningRates(torch::optim::Optimizer& optimizer,
 #define REGISTER_OPTIMIZER(name, factory)                           \
   static ::framework::Registration<::framework::OptimizerFactory>   \
       FRAMEWORK_REGISTRY_UNIQUE_NAME(optimizer_registration_)(      \
-          ::framework::OptimizerRegistry(), name, factory)
+          ::framework::OptimizerRegistry(), name, factory, __FILE__)
 
 #endif  // FRAMEWORK_OPTIMIZER_H_

@@ -29,11 +29,21 @@ class Registry {
 
   // Registering one name twice is a programmer error: two plugins would
   // silently shadow each other.
-  void Register(const std::string& name, Factory factory) {
+  // `source` is the file that registers (REGISTER_* pass __FILE__), so
+  // errors can name the plugin a saved file needs.
+  void Register(const std::string& name, Factory factory, std::string source = "") {
     std::lock_guard<std::mutex> lock(mutex_);
     CHECK(!name.empty()) << "empty " << kind_ << " name";
     const bool inserted = factories_.emplace(name, std::move(factory)).second;
     CHECK(inserted) << kind_ << " '" << name << "' is registered twice";
+    sources_[name] = std::move(source);
+  }
+
+  // The file that registered `name`; empty if unknown.
+  std::string Source(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = sources_.find(name);
+    return it == sources_.end() ? "" : it->second;
   }
 
   absl::StatusOr<Factory> Find(const std::string& name) const {
@@ -73,6 +83,7 @@ class Registry {
   const std::string kind_;
   mutable std::mutex mutex_;
   std::map<std::string, Factory> factories_;
+  std::map<std::string, std::string> sources_;
 };
 
 // Helper whose constructor registers; used by the REGISTER_* macros so that a
@@ -80,8 +91,8 @@ class Registry {
 template <typename Factory>
 struct Registration {
   Registration(Registry<Factory>& registry, const std::string& name,
-               Factory factory) {
-    registry.Register(name, std::move(factory));
+               Factory factory, std::string source = "") {
+    registry.Register(name, std::move(factory), std::move(source));
   }
 };
 

@@ -70,6 +70,6 @@ absl::StatusOr<std::unique_ptr<Trainer>> BuildTrainer(const std::string& name);
 #define REGISTER_TRAINER(name, factory)                            \
   static ::framework::Registration<::framework::TrainerFactory>    \
       FRAMEWORK_REGISTRY_UNIQUE_NAME(trainer_registration_)(       \
-          ::framework::TrainerRegistry(), name, factory)
+          ::framework::TrainerRegistry(), name, factory, __FILE__)
 
 #endif  // FRAMEWORK_TRAINER_H_

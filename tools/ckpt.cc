@@ -4,8 +4,15 @@
 //   bazel run //tools:ckpt -- show CHECKPOINT       metadata and tensor table
 //   bazel run //tools:ckpt -- verify CHECKPOINT...  checksums; exit 1 if corrupt
 //   bazel run //tools:ckpt -- diff A B              which tensors differ, how much
+//   bazel run //tools:ckpt -- export IN OUT [--format=pt|safetensors|model]
+//       a checkpoint's (or any weights file's) model as a PyTorch .pt state
+//       dict, a safetensors file or a whole-model file
+//   bazel run //tools:ckpt -- import IN OUT --model=NAME [--model_config=JSON]
+//       weights from a .pt, safetensors file or checkpoint into a whole-model
+//       file, checked strictly against the named model
 //
-// Paths are relative to the directory bazel was run from.
+// Inputs are recognised by content, not name. Paths are relative to the
+// directory bazel was run from.
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -20,6 +27,12 @@
 #include "framework/checkpoint.h"
 #include "framework/checkpoint_manager.h"
 #include "framework/experiment.h"
+#include "framework/model_file.h"
+#include "framework/pytorch_file.h"
+#include "framework/safetensors.h"
+#include "framework/state_dict.h"
+#include "framework/weights_file.h"
+#include "nlohmann/json.hpp"
 #include "glog/logging.h"
 
 namespace {
@@ -29,7 +42,91 @@ using framework::CheckpointInfo;
 using framework::CheckpointManifest;
 
 constexpr char kUsage[] =
-    "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n";
+    "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n"
+    "       ckpt export IN OUT [--format=pt|safetensors|model] [--map_location=DEV]\n"
+    "       ckpt import IN OUT --model=NAME [--model_config=JSON]\n";
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "ckpt: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+// --format, or from the output's extension.
+std::string OutputFormat(const std::map<std::string, std::string>& options, const std::string& out) {
+  auto it = options.find("format");
+  if (it != options.end()) return it->second;
+  const std::string extension = fs::path(out).extension().string();
+  if (extension == ".pt" || extension == ".pth") return "pt";
+  return "safetensors";
+}
+
+int Export(const std::string& in, const std::string& out,
+           const std::map<std::string, std::string>& options) {
+  auto map_location = options.count("map_location") ? options.at("map_location") : "";
+  absl::StatusOr<framework::DeviceMap> devices = framework::DeviceMap::Parse(map_location, torch::kCPU);
+  if (!devices.ok()) return Fail(devices.status());
+  absl::StatusOr<framework::WeightsFormat> format = framework::DetectWeightsFormat(in);
+  if (!format.ok()) return Fail(format.status());
+  absl::StatusOr<std::vector<framework::NamedTensor>> tensors = framework::ReadWeights(in, *devices);
+  if (!tensors.ok()) return Fail(tensors.status());
+  const std::string target = OutputFormat(options, out);
+  absl::Status status;
+  if (target == "pt") {
+    status = framework::WritePyTorchStateDict(out, *tensors);
+  } else if (target == "safetensors") {
+    status = framework::WriteSafetensors(out, *tensors, {}, true).status();
+  } else if (target == "model") {
+    absl::StatusOr<framework::ModelSpec> spec =
+        *format == framework::WeightsFormat::kCheckpoint
+            ? [&]() -> absl::StatusOr<framework::ModelSpec> {
+                absl::StatusOr<framework::CheckpointManifest> m = framework::ReadCheckpointManifest(in);
+                if (!m.ok()) return m.status();
+                return m->model_spec;
+              }()
+            : framework::ReadModelFileSpec(in);
+    if (!spec.ok()) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--format=model needs a checkpoint or whole-model input; for ", in,
+          " use 'ckpt import' with --model (", spec.status().message(), ")")));
+    }
+    absl::StatusOr<std::shared_ptr<framework::Model>> model = framework::BuildModel(*spec);
+    if (!model.ok()) return Fail(model.status());
+    status = framework::LoadStateDict(**model, *tensors, true, in);
+    if (status.ok()) status = framework::SaveModelFile(out, *spec, **model);
+  } else {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--format must be pt, safetensors or model, got '", target, "'")));
+  }
+  if (!status.ok()) return Fail(status);
+  std::printf("exported %zu tensors from %s (%s) to %s (%s)\n", tensors->size(), in.c_str(),
+              framework::WeightsFormatName(*format), out.c_str(), target.c_str());
+  return 0;
+}
+
+int Import(const std::string& in, const std::string& out,
+           const std::map<std::string, std::string>& options) {
+  if (!options.count("model")) {
+    return Fail(absl::InvalidArgumentError("import needs --model=NAME (the registered model)"));
+  }
+  framework::ModelSpec spec;
+  spec.name = options.at("model");
+  if (options.count("model_config")) {
+    spec.config = nlohmann::json::parse(options.at("model_config"), nullptr, false);
+    if (spec.config.is_discarded() || !spec.config.is_object()) {
+      return Fail(absl::InvalidArgumentError("--model_config is not a JSON object"));
+    }
+  }
+  absl::StatusOr<std::shared_ptr<framework::Model>> model = framework::BuildModel(spec);
+  if (!model.ok()) return Fail(model.status());
+  absl::StatusOr<std::vector<framework::NamedTensor>> tensors =
+      framework::ReadWeights(in, framework::DeviceMap(torch::kCPU));
+  if (!tensors.ok()) return Fail(tensors.status());
+  if (absl::Status s = framework::LoadStateDict(**model, *tensors, true, in); !s.ok()) return Fail(s);
+  if (absl::Status s = framework::SaveModelFile(out, spec, **model); !s.ok()) return Fail(s);
+  std::printf("imported %zu tensors from %s into whole-model file %s (model %s)\n", tensors->size(),
+              in.c_str(), out.c_str(), spec.ToJson().dump().c_str());
+  return 0;
+}
 
 std::string HumanSize(uint64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -198,11 +295,21 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   std::vector<std::string> paths;
-  for (int i = 2; i < argc; ++i) paths.push_back(framework::ResolveUserPath(argv[i]));
+  std::map<std::string, std::string> options;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
+      options[arg.substr(2, arg.find('=') - 2)] = arg.substr(arg.find('=') + 1);
+    } else {
+      paths.push_back(framework::ResolveUserPath(arg));
+    }
+  }
   if (command == "list" && paths.size() == 1) return List(paths[0]);
   if (command == "show" && paths.size() == 1) return Show(paths[0]);
   if (command == "verify" && !paths.empty()) return Verify(paths);
   if (command == "diff" && paths.size() == 2) return Diff(paths[0], paths[1]);
+  if (command == "export" && paths.size() == 2) return Export(paths[0], paths[1], options);
+  if (command == "import" && paths.size() == 2) return Import(paths[0], paths[1], options);
   std::fputs(kUsage, stderr);
   return 2;
 }

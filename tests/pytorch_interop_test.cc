@@ -1,0 +1,128 @@
+// LeNet weights travel between Python PyTorch (python3-torch) and the
+// framework in both directions with the same logits and test accuracy.
+#include <cstdio>
+#include <fstream>
+
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/types.h>
+
+#include "framework/dataset.h"
+#include "framework/device_map.h"
+#include "framework/model.h"
+#include "framework/optimizer.h"
+#include "framework/pytorch_file.h"
+#include "framework/random_state.h"
+#include "framework/state_dict.h"
+#include "framework/trainer.h"
+#include "framework/training_loop.h"
+#include "framework/weights_file.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using namespace framework;
+
+std::string RunPython(const std::string& arguments) {
+  std::FILE* pipe = popen(("/usr/bin/python3 tests/pytorch_lenet.py " + arguments).c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  EXPECT_EQ(pclose(pipe), 0) << output;
+  return output;
+}
+
+double PythonAccuracy(const std::string& output) {
+  return nlohmann::json::parse(output.substr(output.find('{'))).at("accuracy").get<double>();
+}
+
+torch::Tensor ReadLogits(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<float> values(1000 * 10);
+  in.read(reinterpret_cast<char*>(values.data()), values.size() * sizeof(float));
+  EXPECT_TRUE(in.good()) << path;
+  return torch::from_blob(values.data(), {1000, 10}, torch::kFloat32).clone();
+}
+
+class PyTorchInteropTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto data = LoadFashionMnist(kFashionMnistDefaultDir);
+    ASSERT_TRUE(data.ok()) << data.status();
+    data_ = new DataSplits(*std::move(data));
+  }
+
+  static std::shared_ptr<Model> NewLeNet() {
+    auto model = BuildModel({"lenet", nlohmann::json::object()});
+    EXPECT_TRUE(model.ok()) << model.status();
+    return *model;
+  }
+
+  // Logits of the first 1000 test images and accuracy on all 10000.
+  static std::pair<torch::Tensor, double> Evaluate(Model& model) {
+    torch::NoGradGuard no_grad;
+    model.eval();
+    std::vector<torch::Tensor> logits;
+    for (int64_t start = 0; start < data_->valid.size(); start += 1000) {
+      logits.push_back(model.forward(data_->valid.inputs.narrow(0, start, 1000)));
+    }
+    const torch::Tensor all = torch::cat(logits);
+    const double accuracy = all.argmax(1).eq(data_->valid.targets).to(torch::kDouble).mean().item<double>();
+    return {all.narrow(0, 0, 1000), accuracy};
+  }
+
+  static DataSplits* data_;
+};
+
+DataSplits* PyTorchInteropTest::data_ = nullptr;
+
+TEST_F(PyTorchInteropTest, PythonTrainedStateDictGivesTheSameLogitsAndAccuracy) {
+  const std::string dir = ::testing::TempDir();
+  const double python_accuracy = PythonAccuracy(RunPython("train " + dir));
+  EXPECT_GT(python_accuracy, 0.8);  // one epoch of the tutorial recipe
+
+  auto weights = ReadWeights(dir + "/lenet.pt", DeviceMap(torch::kCPU));
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  auto model = NewLeNet();
+  ASSERT_TRUE(LoadStateDict(*model, *weights, /*strict=*/true, "lenet.pt").ok());
+  auto [logits, accuracy] = Evaluate(*model);
+  const double max_difference = (logits - ReadLogits(dir + "/logits.bin")).abs().max().item<double>();
+  EXPECT_LE(max_difference, 1e-6);
+  EXPECT_EQ(accuracy, python_accuracy);
+
+  // The tutorial's checkpoint dict: the model part is taken by key.
+  auto from_checkpoint = ReadWeights(dir + "/lenet_checkpoint.pt", DeviceMap(torch::kCPU));
+  ASSERT_TRUE(from_checkpoint.ok()) << from_checkpoint.status();
+  auto model2 = NewLeNet();
+  ASSERT_TRUE(LoadStateDict(*model2, *from_checkpoint, true, "lenet_checkpoint.pt").ok());
+  EXPECT_TRUE(Evaluate(*model2).first.equal(logits));
+}
+
+TEST_F(PyTorchInteropTest, FrameworkTrainedWeightsLoadInPythonWithTheSameResults) {
+  // One epoch on 10,000 samples through the framework's loop.
+  SeedGlobalGenerator(3);
+  auto model = NewLeNet();
+  OptimizerOptions optimizer_options;
+  optimizer_options.lr = 0.01;
+  optimizer_options.momentum = 0.9;
+  auto optimizer = BuildOptimizer(optimizer_options, model->parameters());
+  auto trainer = BuildTrainer("classification");
+  LoopOptions options;
+  options.epochs = 1;
+  options.log_interval = 0;
+  const Dataset train = data_->train.Head(10000);
+  TrainingLoop loop(options, *model, **trainer, **optimizer, nullptr, train, data_->valid);
+  ASSERT_TRUE(loop.Run().ok());
+  auto [logits, accuracy] = Evaluate(*model);
+  EXPECT_GT(accuracy, 0.6);  // a sanity bound: it learned something
+
+  const std::string path = ::testing::TempDir() + "/from_cpp.pt";
+  ASSERT_TRUE(WritePyTorchStateDict(path, StateDict(*model)).ok());
+  const std::string logits_path = ::testing::TempDir() + "/logits_from_cpp.bin";
+  const double python_accuracy = PythonAccuracy(RunPython("evaluate " + path + " " + logits_path));
+  EXPECT_EQ(python_accuracy, accuracy);
+  EXPECT_LE((ReadLogits(logits_path) - logits).abs().max().item<double>(), 1e-6);
+}
+
+}  // namespace

@@ -51,6 +51,30 @@ check "verify names the corrupt tensor" \
   grep -q "step-0000000016: CORRUPT: .*model.safetensors: tensor '.*' fails its checksum" "${TEST_TMPDIR}/verify.txt"
 "${CKPT}" list "${TEST_TMPDIR}/a" > "${TEST_TMPDIR}/list2.txt"
 check "list flags the corrupt one" grep -q "^step-0000000016 .* NO: .*fails its checksum" "${TEST_TMPDIR}/list2.txt"
+# export: checkpoint -> .pt that Python opens with weights_only=True, and
+# -> safetensors and whole-model files; import: .pt -> whole-model file.
+good="${TEST_TMPDIR}/b/checkpoints/step-0000000024"
+"${CKPT}" export "${good}" "${TEST_TMPDIR}/model.pt" > "${TEST_TMPDIR}/export.txt"
+check "export to .pt" grep -q "exported 10 tensors from .* (checkpoint) to .*model.pt (pt)" "${TEST_TMPDIR}/export.txt"
+check "python opens the export with weights_only" /usr/bin/python3 -c "
+import torch; sd = torch.load('${TEST_TMPDIR}/model.pt', weights_only=True)
+assert list(sd) == ['conv1.bias', 'conv1.weight', 'conv2.bias', 'conv2.weight', 'fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight', 'fc3.bias', 'fc3.weight'], list(sd)
+assert sd['fc1.weight'].shape == (120, 256) and sd['fc1.weight'].dtype == torch.float32"
+"${CKPT}" export "${good}" "${TEST_TMPDIR}/model.safetensors" > /dev/null
+"${CKPT}" export "${good}" "${TEST_TMPDIR}/whole.model" --format=model > /dev/null
+"${CKPT}" export "${TEST_TMPDIR}/model.pt" "${TEST_TMPDIR}/roundtrip.safetensors" > "${TEST_TMPDIR}/export2.txt"
+check ".pt input recognised by content" grep -q "(PyTorch .pt)" "${TEST_TMPDIR}/export2.txt"
+check "pt -> safetensors keeps the values" cmp "${TEST_TMPDIR}/model.safetensors" "${TEST_TMPDIR}/roundtrip.safetensors"
+cp "${TEST_TMPDIR}/model.pt" "${TEST_TMPDIR}/misnamed.safetensors"
+"${CKPT}" import "${TEST_TMPDIR}/misnamed.safetensors" "${TEST_TMPDIR}/imported.model" --model=lenet > "${TEST_TMPDIR}/import.txt"
+check "import a .pt (named .safetensors) into a whole-model file" grep -q "imported 10 tensors" "${TEST_TMPDIR}/import.txt"
+"${CKPT}" import "${TEST_TMPDIR}/model.pt" "${TEST_TMPDIR}/bad.model" --model=mlp > "${TEST_TMPDIR}/import_bad.txt" 2>&1
+check "import into the wrong model lists the keys" grep -q "does not fit the model; missing keys: layers.0.bias" "${TEST_TMPDIR}/import_bad.txt"
+"${TRAIN}" "${args[@]}" --epochs=1 --run_dir="${TEST_TMPDIR}/init_pt" --init_from="${TEST_TMPDIR}/model.pt" > "${TEST_TMPDIR}/init_pt.log" 2>&1
+check "--init_from a .pt file" grep -q "Initialised the model's weights from ${TEST_TMPDIR}/model.pt" "${TEST_TMPDIR}/init_pt.log"
+"${TRAIN}" "${args[@]}" --epochs=1 --run_dir="${TEST_TMPDIR}/init_model" --init_from="${TEST_TMPDIR}/whole.model" > "${TEST_TMPDIR}/init_model.log" 2>&1
+check "--init_from a whole-model file" grep -q "Initialised the model's weights from" "${TEST_TMPDIR}/init_model.log"
+
 "${CKPT}" frobnicate > /dev/null 2>&1
 check "unknown command is a usage error" test $? -eq 2
 

@@ -301,9 +301,12 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
 absl::Status CheckpointManager::Save(TrainingLoop& loop) {
   // At most one save in flight: the previous one finishes first.
   if (absl::Status status = Wait(); !status.ok()) return status;
-  absl::StatusOr<TrainingState> state =
-      CaptureTrainingState(loop, spec_, flags_, /*copy=*/options_.async);
+  absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, /*copy=*/false);
   if (!state.ok()) return state.status();
+  if (options_.async) {
+    CopyIntoSnapshotBuffers(state->model);
+    CopyIntoSnapshotBuffers(state->optimizer);
+  }
   const std::string path = NextPath(state->position.global_step);
   last_saved_step_ = state->position.global_step;
   last_saved_ = path;
@@ -314,6 +317,19 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
     writer_status_ = status;
   });
   return absl::OkStatus();
+}
+
+void CheckpointManager::CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors) {
+  for (NamedTensor& named : tensors) {
+    at::Tensor& buffer = snapshot_buffers_[named.name];
+    if (!buffer.defined() || buffer.sizes() != named.tensor.sizes() ||
+        buffer.scalar_type() != named.tensor.scalar_type() ||
+        buffer.device() != named.tensor.device()) {
+      buffer = at::empty_like(named.tensor, at::MemoryFormat::Contiguous);
+    }
+    buffer.copy_(named.tensor);
+    named.tensor = buffer;
+  }
 }
 
 absl::Status CheckpointManager::Wait() {

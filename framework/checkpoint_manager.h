@@ -119,6 +119,10 @@ class CheckpointManager : public LoopObserver {
   std::string NextPath(int64_t step) const;
   absl::Status Commit(const std::string& path, const TrainingState& state);
   absl::Status ApplyRetention(const std::string& just_saved);
+  // Async saves copy the live tensors into buffers kept from the previous
+  // save (the writer is done with them by then), so a snapshot costs a
+  // memcpy, not fresh allocations and page faults.
+  void CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors);
 
   const CheckpointOptions options_;
   const ModelSpec spec_;
@@ -128,6 +132,7 @@ class CheckpointManager : public LoopObserver {
   std::string last_saved_;
   bool save_after_epoch_ = false;
 
+  std::map<std::string, at::Tensor> snapshot_buffers_;
   std::mutex mutex_;
   std::thread writer_;
   absl::Status writer_status_;

@@ -261,7 +261,12 @@ std::atomic<TrainingLoop*> g_running_loop{nullptr};
 std::atomic<int> g_stop_signal{0};
 
 void StopOnSignal(int signal_number) {
-  g_stop_signal.store(signal_number);
+  // A second signal means "now": die as the signal's default would.
+  if (g_stop_signal.exchange(signal_number) != 0) {
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+    return;
+  }
   TrainingLoop* loop = g_running_loop.load();
   if (loop != nullptr) loop->RequestStop();
 }
@@ -330,6 +335,13 @@ std::string ResolveUserPath(const std::string& path) {
 }
 
 absl::Status RunExperimentFromFlags() {
+  // From the start, so that SIGINT/SIGTERM during start-up do not kill the
+  // process before it can save.
+  struct sigaction action = {};
+  action.sa_handler = StopOnSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
   if (absl::Status status = ValidateFlags(); !status.ok()) return status;
   absl::StatusOr<torch::Device> device = ParseUsableDevice(FLAGS_device);
   if (!device.ok()) return FlagError("device", std::string(device.status().message()));
@@ -531,11 +543,8 @@ absl::Status RunExperimentFromFlags() {
             << at::get_num_threads() << " thread(s), device " << device->str()
             << "; run directory " << *run_dir;
   g_running_loop.store(&loop);
-  struct sigaction action = {};
-  action.sa_handler = StopOnSignal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  // A signal during start-up: stop after the first step, with a checkpoint.
+  if (g_stop_signal.load() != 0) loop.RequestStop();
   absl::Status run_status = loop.Run();
   g_running_loop.store(nullptr);
   if (!run_status.ok()) return run_status;

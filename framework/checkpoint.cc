@@ -253,6 +253,15 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
 
 }  // namespace
 
+uint64_t CheckpointSizeBytes(const std::string& dir) {
+  uint64_t size = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    if (entry.is_regular_file(error)) size += entry.file_size(error);
+  }
+  return size;
+}
+
 absl::Status VerifyCheckpoint(const std::string& dir) {
   absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
   if (!manifest.ok()) return manifest.status();

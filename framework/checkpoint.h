@@ -95,6 +95,9 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir
 // and places each tensor on devices.Map(its recorded device).
 absl::StatusOr<TrainingState> ReadCheckpoint(const std::string& dir, const DeviceMap& devices);
 
+// Bytes of the files of a checkpoint directory.
+uint64_t CheckpointSizeBytes(const std::string& dir);
+
 // Checks all checksums; OK means the checkpoint is complete and intact.
 absl::Status VerifyCheckpoint(const std::string& dir);
 

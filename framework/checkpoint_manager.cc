@@ -35,15 +35,6 @@ std::vector<NamedTensor> Snapshot(std::vector<NamedTensor> tensors, bool copy) {
   return tensors;
 }
 
-uint64_t DirectorySize(const std::string& path) {
-  uint64_t size = 0;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(path, error)) {
-    if (entry.is_regular_file(error)) size += entry.file_size(error);
-  }
-  return size;
-}
-
 }  // namespace
 
 bool CheckpointInfo::at_epoch_end() const {
@@ -242,7 +233,7 @@ absl::Status CheckpointManager::Commit(const std::string& path, const TrainingSt
   }
   LOG(INFO) << "Saved checkpoint " << path << " (epoch " << state.position.epoch << ", batch "
             << state.position.batch << ", step " << state.position.global_step << ", "
-            << DirectorySize(path) / 1024 << " KiB, "
+            << CheckpointSizeBytes(path) / 1024 << " KiB, "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
             << " s)";
   return ApplyRetention(path);

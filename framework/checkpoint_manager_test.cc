@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "framework/checkpoint_test_util.h"
+#include "framework/test_task.h"
 #include "framework/state_dict.h"
 #include "gtest/gtest.h"
 

@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "framework/checkpoint_manager.h"
-#include "framework/checkpoint_test_util.h"
+#include "framework/test_task.h"
 #include "framework/durable_file.h"
 #include "gtest/gtest.h"
 

@@ -7,6 +7,7 @@
 
 #include <torch/optim/sgd.h>
 
+#include "framework/test_command.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -152,13 +153,7 @@ TEST(LrSchedulerTest, LearningRatesEqualPyTorchAtEveryEpoch) {
   const std::string command =
       "/usr/bin/python3 framework/lr_scheduler_reference.py \"$(cat " +
       request_path + ")\"";
-  std::FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  char buffer[4096];
-  size_t read = 0;
-  while ((read = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, read);
-  ASSERT_EQ(pclose(pipe), 0) << "python reference failed: " << output;
+  const std::string output = RunCommandForTest(command);
   const nlohmann::json expected = nlohmann::json::parse(output);
   ASSERT_EQ(expected.size(), cases.size());
 

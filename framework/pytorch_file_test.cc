@@ -6,21 +6,12 @@
 
 #include <torch/types.h>
 
+#include "framework/test_command.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {
 namespace {
-
-std::string RunCommand(const std::string& command) {
-  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  EXPECT_EQ(pclose(pipe), 0) << command << "\n" << output;
-  return output;
-}
 
 class PyTorchFileTest : public ::testing::Test {
  protected:
@@ -28,7 +19,7 @@ class PyTorchFileTest : public ::testing::Test {
     dir_ = new std::string(::testing::TempDir() + "/pt");
     std::filesystem::create_directories(*dir_);
     const std::string output =
-        RunCommand("/usr/bin/python3 framework/pytorch_file_test_files.py " + *dir_);
+        RunCommandForTest("/usr/bin/python3 framework/pytorch_file_test_files.py " + *dir_);
     expected_ = new nlohmann::json(nlohmann::json::parse(output.substr(output.find('{'))));
   }
 
@@ -138,7 +129,7 @@ TEST_F(PyTorchFileTest, PythonWeightsOnlyLoadsWhatWeWrite) {
   };
   const std::string path = Path("ours.pt");
   ASSERT_TRUE(WritePyTorchStateDict(path, tensors).ok());
-  const std::string output = RunCommand("/usr/bin/python3 -c \""
+  const std::string output = RunCommandForTest("/usr/bin/python3 -c \""
                                  "import json, torch, collections\n"
                                  "sd = torch.load('" + path + "', weights_only=True)\n"
                                  "assert isinstance(sd, collections.OrderedDict), type(sd)\n"

@@ -5,6 +5,7 @@
 
 #include <torch/types.h>
 
+#include "framework/test_command.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -124,13 +125,7 @@ TEST(SafetensorsTest, MalformedHeadersAreErrorsNotCrashes) {
 std::string Python(const std::string& script) {
   const std::string path = Temp("script.py");
   std::ofstream(path) << script;
-  std::FILE* pipe = popen(("/usr/bin/python3 " + path + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  EXPECT_EQ(pclose(pipe), 0) << output;
-  return output;
+  return RunCommandForTest("/usr/bin/python3 " + path);
 }
 
 TEST(SafetensorsTest, IndependentReaderAndWriterAgree) {

@@ -1,6 +1,7 @@
 // Test doubles for framework tests that need a model and a trainer without
 // depending on any plugin: a small classifier with dropout (so the global
-// generator matters) and a cross-entropy trainer, plus a matching data set.
+// generator matters), a cross-entropy trainer, a matching data set, and a
+// whole run (model, optimizer, scheduler, loop) built the same way each time.
 #ifndef FRAMEWORK_TEST_TASK_H_
 #define FRAMEWORK_TEST_TASK_H_
 
@@ -8,9 +9,16 @@
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
+#include <memory>
+#include <string>
+
 #include "framework/dataset.h"
+#include "framework/lr_scheduler.h"
 #include "framework/model.h"
+#include "framework/optimizer.h"
+#include "framework/random_state.h"
 #include "framework/trainer.h"
+#include "framework/training_loop.h"
 
 namespace framework {
 namespace testing_task {
@@ -35,11 +43,7 @@ class TinyModel : public Model {
 class TinyTrainer : public Trainer {
  public:
   std::vector<MetricSpec> Metrics() const override { return {{"acc", true}}; }
-  StepResult TrainStep(Model& model, const Batch& batch) override { return Step(model, batch); }
-  StepResult EvalStep(Model& model, const Batch& batch) override { return Step(model, batch); }
-
- private:
-  static StepResult Step(Model& model, const Batch& batch) {
+  StepResult TrainStep(Model& model, const Batch& batch) override {
     torch::Tensor logits = model.forward(batch.inputs);
     StepResult result;
     result.loss = torch::nn::functional::cross_entropy(logits, batch.targets);
@@ -61,6 +65,46 @@ inline DataSplits TinyData() {
   options.seed = 2;
   return MakeSyntheticDataset(options);
 }
+
+struct TinyRun {
+  // SGD with momentum (Adam, RMSprop...: other lr) and, by default, a cosine
+  // schedule after a one-epoch warm-up.
+  explicit TinyRun(const DataSplits& data, int64_t epochs = 3, const std::string& optimizer_name = "sgd",
+                   SchedulerOptions scheduler_options = WarmupCosine()) {
+    SeedGlobalGenerator(11);
+    model = std::make_shared<TinyModel>();
+    OptimizerOptions optimizer_options;
+    optimizer_options.name = optimizer_name;
+    optimizer_options.lr = optimizer_name == "sgd" ? 0.05 : 0.01;
+    optimizer_options.momentum = optimizer_name == "adam" ? 0.0 : 0.9;
+    optimizer = *BuildOptimizer(optimizer_options, model->parameters());
+    scheduler = *BuildScheduler(scheduler_options, *optimizer, epochs);
+    LoopOptions options;
+    options.epochs = epochs;
+    options.batch_size = 16;
+    options.eval_batch_size = 50;
+    options.seed = 3;
+    options.log_interval = 0;
+    options.monitor = "valid_acc";
+    loop = std::make_unique<TrainingLoop>(options, *model, trainer, *optimizer, scheduler.get(),
+                                          data.train, data.valid);
+  }
+
+  static SchedulerOptions WarmupCosine() {
+    SchedulerOptions options;
+    options.name = "cosine";
+    options.warmup_epochs = 1;
+    return options;
+  }
+
+  TinyTrainer trainer;
+  std::shared_ptr<TinyModel> model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<LrScheduler> scheduler;
+  std::unique_ptr<TrainingLoop> loop;
+};
+
+inline ModelSpec TinySpec() { return {"tiny", nlohmann::json::object()}; }
 
 }  // namespace testing_task
 }  // namespace framework

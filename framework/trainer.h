@@ -55,8 +55,9 @@ class Trainer {
   // Forward pass and loss in training mode; the loop runs backward().
   virtual StepResult TrainStep(Model& model, const Batch& batch) = 0;
 
-  // Forward pass and loss in evaluation mode, under no-grad.
-  virtual StepResult EvalStep(Model& model, const Batch& batch) = 0;
+  // Forward pass and loss in evaluation mode, under no-grad (the loop sets
+  // both). Most tasks compute the same thing as in training.
+  virtual StepResult EvalStep(Model& model, const Batch& batch) { return TrainStep(model, batch); }
 };
 
 using TrainerFactory = std::function<std::unique_ptr<Trainer>()>;

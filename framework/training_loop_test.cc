@@ -12,9 +12,6 @@
 namespace framework {
 namespace {
 
-using testing_task::TinyModel;
-using testing_task::TinyTrainer;
-
 // Stops the loop after a given global step.
 class StopAt : public LoopObserver {
  public:
@@ -38,36 +35,18 @@ class StopAt : public LoopObserver {
   int64_t step_;
 };
 
-// Everything a run consists of, built the same way every time.
-struct TestRun {
-  explicit TestRun(const DataSplits& data, int64_t epochs = 3) : data(data) {
-    SeedGlobalGenerator(11);
-    model = std::make_shared<TinyModel>();
-    OptimizerOptions optimizer_options;
-    optimizer_options.lr = 0.05;
-    optimizer_options.momentum = 0.9;
-    optimizer = *BuildOptimizer(optimizer_options, model->parameters());
-    SchedulerOptions scheduler_options;
-    scheduler_options.name = "step";
-    scheduler_options.step_size = 1;
-    scheduler_options.gamma = 0.5;
-    scheduler = *BuildScheduler(scheduler_options, *optimizer, epochs);
-    LoopOptions options;
-    options.epochs = epochs;
-    options.batch_size = 16;
-    options.eval_batch_size = 50;
-    options.seed = 3;
-    options.log_interval = 0;
-    loop = std::make_unique<TrainingLoop>(options, *model, trainer, *optimizer,
-                                          scheduler.get(), data.train, data.valid);
-  }
+// A TinyRun whose learning rate halves after every epoch.
+SchedulerOptions StepHalving() {
+  SchedulerOptions options;
+  options.name = "step";
+  options.step_size = 1;
+  options.gamma = 0.5;
+  return options;
+}
 
-  const DataSplits& data;
-  TinyTrainer trainer;
-  std::shared_ptr<TinyModel> model;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::unique_ptr<LrScheduler> scheduler;
-  std::unique_ptr<TrainingLoop> loop;
+struct TestRun : testing_task::TinyRun {
+  explicit TestRun(const DataSplits& data, int64_t epochs = 3)
+      : TinyRun(data, epochs, "sgd", StepHalving()) {}
 };
 
 DataSplits SmallData() { return testing_task::TinyData(); }

@@ -4,18 +4,7 @@
 set -u
 TRAIN="$1"
 CKPT="$2"
-passed=0
-failed=0
-
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok   ${name}"; passed=$((passed + 1))
-  else
-    echo "FAIL ${name}"; failed=$((failed + 1))
-  fi
-}
+source "$(dirname "$0")/shell_checks.sh"
 
 args=(--dataset=synthetic --epochs=3 --progress=never --log_interval=0 --keep_last=5 --momentum=0.9)
 "${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/a" > /dev/null 2>&1
@@ -78,5 +67,4 @@ check "--init_from a whole-model file" grep -q "Initialised the model's weights 
 "${CKPT}" frobnicate > /dev/null 2>&1
 check "unknown command is a usage error" test $? -eq 2
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+finish_checks

@@ -4,8 +4,7 @@
 set -u
 TRAIN="$1"
 DATA=/usr/share/datasets/fashion-mnist
-passed=0
-failed=0
+source "$(dirname "$0")/shell_checks.sh"
 
 expect_error() {
   local name=$1 expected=$2
@@ -64,5 +63,4 @@ expect_error multistep_without_milestones "--scheduler=multistep needs --milesto
 expect_error bad_milestones "--milestones: 'x,2' is not a comma-separated list" --milestones=x,2
 expect_error nesterov_without_momentum "--nesterov needs --momentum > 0" --nesterov --dataset=synthetic
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+finish_checks

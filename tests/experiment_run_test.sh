@@ -5,18 +5,7 @@
 set -u
 TRAIN="$1"
 LENET_FLAGS="$2"
-passed=0
-failed=0
-
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok   ${name}"; passed=$((passed + 1))
-  else
-    echo "FAIL ${name}"; failed=$((failed + 1))
-  fi
-}
+source "$(dirname "$0")/shell_checks.sh"
 
 # Every line of metrics.jsonl has the required keys; prints nothing.
 metrics_have_keys() {
@@ -77,5 +66,4 @@ check uses_train_samples grep -q '3000 training and 10000 validation samples' "$
   --run_dir="${TEST_TMPDIR}/bar" > "${TEST_TMPDIR}/bar.log" 2>&1
 check progress_bar_shows_rate_and_eta grep -qE 'Epoch\[001/001\] \[.*\] [0-9]+/8 [0-9.]+ it/s ETA' "${TEST_TMPDIR}/bar.log"
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+finish_checks

@@ -16,6 +16,7 @@
 #include "framework/trainer.h"
 #include "framework/training_loop.h"
 #include "framework/weights_file.h"
+#include "framework/test_command.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -24,13 +25,7 @@ namespace {
 using namespace framework;
 
 std::string RunPython(const std::string& arguments) {
-  std::FILE* pipe = popen(("/usr/bin/python3 tests/pytorch_lenet.py " + arguments).c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  EXPECT_EQ(pclose(pipe), 0) << output;
-  return output;
+  return RunCommandForTest("/usr/bin/python3 tests/pytorch_lenet.py " + arguments);
 }
 
 double PythonAccuracy(const std::string& output) {

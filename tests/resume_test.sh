@@ -7,8 +7,7 @@
 # resume, --resume without checkpoints, --resume_from and --init_from.
 set -u
 TRAIN="$1"
-passed=0
-failed=0
+source "$(dirname "$0")/shell_checks.sh"
 RANDOM=42
 
 check() {
@@ -171,5 +170,4 @@ check "init_from loads weights into a fresh run" grep -q "Initialised the model'
   --init_from="$(newest_checkpoint "${dir}")" > "${TEST_TMPDIR}/init_bad.log" 2>&1
 check "init_from another model lists the keys" grep -q "does not fit the model; missing keys: layers.0.bias" "${TEST_TMPDIR}/init_bad.log"
 
-echo "${passed} passed, ${failed} failed"
-[[ ${failed} -eq 0 ]]
+finish_checks

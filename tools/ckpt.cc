@@ -139,15 +139,6 @@ std::string HumanSize(uint64_t bytes) {
   return unit == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", value, units[unit]);
 }
 
-uint64_t DirectorySize(const std::string& path) {
-  uint64_t size = 0;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(path, error)) {
-    if (entry.is_regular_file(error)) size += entry.file_size(error);
-  }
-  return size;
-}
-
 std::string Shape(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
@@ -182,7 +173,7 @@ int List(const std::string& run_dir) {
     }
     std::printf("%-20s %10lld %6s %7s %11s %11s %10s  %s\n", info.name.c_str(),
                 static_cast<long long>(info.step), epoch.c_str(), batch.c_str(), loss.c_str(),
-                acc.c_str(), HumanSize(DirectorySize(info.path)).c_str(),
+                acc.c_str(), HumanSize(framework::CheckpointSizeBytes(info.path)).c_str(),
                 status.ok() ? "yes" : absl::StrCat("NO: ", status.message()).c_str());
   }
   return invalid == 0 ? 0 : 1;

@@ -19,17 +19,6 @@ class AutoencoderTrainer : public framework::Trainer {
 
   framework::StepResult TrainStep(framework::Model& model,
                                   const framework::Batch& batch) override {
-    return Step(model, batch);
-  }
-
-  framework::StepResult EvalStep(framework::Model& model,
-                                 const framework::Batch& batch) override {
-    return Step(model, batch);
-  }
-
- private:
-  static framework::StepResult Step(framework::Model& model,
-                                    const framework::Batch& batch) {
     const torch::Tensor reconstruction = model.forward(batch.inputs);
     TORCH_CHECK(reconstruction.sizes() == batch.inputs.sizes(),
                 "trainer 'autoencoder' needs a model whose output has its "

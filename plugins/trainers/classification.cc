@@ -24,17 +24,6 @@ class ClassificationTrainer : public framework::Trainer {
 
   framework::StepResult TrainStep(framework::Model& model,
                                   const framework::Batch& batch) override {
-    return Step(model, batch);
-  }
-
-  framework::StepResult EvalStep(framework::Model& model,
-                                 const framework::Batch& batch) override {
-    return Step(model, batch);
-  }
-
- private:
-  static framework::StepResult Step(framework::Model& model,
-                                    const framework::Batch& batch) {
     const torch::Tensor logits = model.forward(batch.inputs);
     framework::StepResult result;
     result.loss = torch::nn::functional::cross_entropy(logits, batch.targets);

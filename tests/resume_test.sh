@@ -10,16 +10,6 @@ TRAIN="$1"
 source "$(dirname "$0")/shell_checks.sh"
 RANDOM=42
 
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok   ${name}"; passed=$((passed + 1))
-  else
-    echo "FAIL ${name}"; failed=$((failed + 1))
-  fi
-}
-
 newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
 
 # Metrics without wall time, which no resume can reproduce.

@@ -198,8 +198,8 @@ CheckpointManager::~CheckpointManager() {
   if (!status.ok()) LOG(ERROR) << status.message();
 }
 
-std::optional<std::string> CheckpointManager::FindNewestValid() const {
-  std::vector<CheckpointInfo> infos = ListCheckpoints(options_.directory);
+std::optional<std::string> FindNewestValidCheckpoint(const std::string& directory) {
+  std::vector<CheckpointInfo> infos = ListCheckpoints(directory);
   for (auto it = infos.rbegin(); it != infos.rend(); ++it) {
     absl::Status status = VerifyCheckpoint(it->path);
     if (status.ok()) return it->path;

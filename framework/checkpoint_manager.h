@@ -61,6 +61,10 @@ struct CheckpointInfo {
 // are ignored. Reads manifests only, not tensor data.
 std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory);
 
+// The newest checkpoint under `directory` that verifies completely; invalid
+// ones are logged by name and skipped, and nothing is deleted.
+std::optional<std::string> FindNewestValidCheckpoint(const std::string& directory);
+
 // Exclusive ownership of a run directory through flock(2) on <dir>/LOCK: the
 // kernel releases it when the process dies, so a crash never leaves it stuck.
 class RunDirectoryLock {
@@ -91,10 +95,6 @@ class CheckpointManager : public LoopObserver {
   static absl::StatusOr<std::unique_ptr<CheckpointManager>> Create(
       CheckpointOptions options, ModelSpec spec, std::map<std::string, std::string> flags);
   ~CheckpointManager() override;
-
-  // The newest checkpoint that verifies completely; invalid ones are logged
-  // by name and skipped, and nothing is deleted. Empty when there is none.
-  std::optional<std::string> FindNewestValid() const;
 
   // Marks the checkpoint a run resumed from (never deleted) and its step
   // (already saved).

@@ -256,6 +256,98 @@ absl::StatusOr<CrashPoint> ParseCrashPoint(const std::string& text) {
                    absl::StrCat("'", text, "' is not none, after_model_file, before_rename or after_rename"));
 }
 
+OptimizerOptions OptimizerOptionsFromFlags() {
+  OptimizerOptions optimizer_options;
+  optimizer_options.name = FLAGS_optimizer;
+  optimizer_options.lr = FLAGS_lr;
+  optimizer_options.momentum = FLAGS_momentum;
+  optimizer_options.dampening = FLAGS_dampening;
+  optimizer_options.nesterov = FLAGS_nesterov;
+  optimizer_options.weight_decay = FLAGS_weight_decay;
+  optimizer_options.beta1 = FLAGS_beta1;
+  optimizer_options.beta2 = FLAGS_beta2;
+  optimizer_options.eps = FLAGS_eps;
+  optimizer_options.amsgrad = FLAGS_amsgrad;
+  optimizer_options.alpha = FLAGS_alpha;
+  optimizer_options.centered = FLAGS_centered;
+  return optimizer_options;
+}
+
+SchedulerOptions SchedulerOptionsFromFlags(const std::vector<int64_t>& milestones) {
+  SchedulerOptions scheduler_options;
+  scheduler_options.name = FLAGS_scheduler;
+  scheduler_options.step_size = FLAGS_step_size;
+  scheduler_options.gamma = FLAGS_gamma;
+  scheduler_options.milestones = milestones;
+  scheduler_options.t_max = FLAGS_t_max;
+  scheduler_options.eta_min = FLAGS_eta_min;
+  scheduler_options.warmup_epochs = FLAGS_warmup_epochs;
+  scheduler_options.warmup_start_factor = FLAGS_warmup_start_factor;
+  scheduler_options.plateau_mode = MonitorMode();
+  scheduler_options.plateau_factor = FLAGS_plateau_factor;
+  scheduler_options.plateau_patience = FLAGS_plateau_patience;
+  scheduler_options.plateau_threshold = FLAGS_plateau_threshold;
+  scheduler_options.plateau_threshold_mode = FLAGS_plateau_threshold_mode;
+  scheduler_options.plateau_cooldown = FLAGS_plateau_cooldown;
+  scheduler_options.plateau_min_lr = FLAGS_plateau_min_lr;
+  return scheduler_options;
+}
+
+LoopOptions LoopOptionsFromFlags(const torch::Device& device) {
+  LoopOptions loop_options;
+  loop_options.epochs = FLAGS_epochs;
+  loop_options.batch_size = FLAGS_batch_size;
+  loop_options.eval_batch_size = FLAGS_eval_batch_size;
+  loop_options.seed = FLAGS_seed;
+  loop_options.log_interval = FLAGS_log_interval;
+  loop_options.device = device;
+  loop_options.monitor = FLAGS_monitor;
+  loop_options.progress_bar =
+      FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
+  return loop_options;
+}
+
+CheckpointOptions CheckpointOptionsFromFlags(const std::string& directory, CrashPoint crash_point) {
+  CheckpointOptions checkpoint_options;
+  checkpoint_options.directory = directory;
+  checkpoint_options.every_epochs = FLAGS_checkpoint_interval;
+  checkpoint_options.every_steps = FLAGS_checkpoint_every_steps;
+  checkpoint_options.keep_last = FLAGS_keep_last;
+  checkpoint_options.keep_best = FLAGS_keep_best;
+  checkpoint_options.monitor = FLAGS_monitor;
+  checkpoint_options.maximize = MonitorMode() == "max";
+  checkpoint_options.keep_every_epochs = FLAGS_keep_every_epochs;
+  checkpoint_options.async = FLAGS_async_checkpoint;
+  checkpoint_options.fsync = FLAGS_checkpoint_fsync;
+  checkpoint_options.crash_point = crash_point;
+  return checkpoint_options;
+}
+
+// The checkpoint --resume or --resume_from names ("" for a fresh start),
+// with its flags checked against this run's before any slow work.
+absl::StatusOr<std::string> FindResumePath(const std::string& checkpoint_dir,
+                                           const std::map<std::string, std::string>& flags) {
+  std::string resume_path;
+  if (!FLAGS_resume_from.empty()) {
+    resume_path = ResolveUserPath(FLAGS_resume_from);
+  } else if (FLAGS_resume) {
+    std::optional<std::string> newest = FindNewestValidCheckpoint(checkpoint_dir);
+    if (newest.has_value()) {
+      resume_path = *newest;
+    } else {
+      LOG(INFO) << "--resume: no valid checkpoint in " << checkpoint_dir << "; starting fresh";
+    }
+  }
+  if (!resume_path.empty()) {
+    absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(resume_path);
+    if (!manifest.ok()) return manifest.status();
+    if (absl::Status status = CheckResumeFlags(resume_path, manifest->flags, flags); !status.ok()) {
+      return status;
+    }
+  }
+  return resume_path;
+}
+
 // The loop that SIGINT/SIGTERM ask to stop; set while training runs.
 std::atomic<TrainingLoop*> g_running_loop{nullptr};
 std::atomic<int> g_stop_signal{0};
@@ -386,29 +478,9 @@ absl::Status RunExperimentFromFlags() {
   if (!lock.ok()) return lock.status();
   const std::map<std::string, std::string> flags = EffectiveFlags();
 
-  // Which checkpoint to continue from, checked before any slow work.
   const std::string checkpoint_dir = *run_dir + "/checkpoints";
-  std::string resume_path;
-  if (!FLAGS_resume_from.empty()) {
-    resume_path = ResolveUserPath(FLAGS_resume_from);
-  } else if (FLAGS_resume) {
-    absl::StatusOr<std::unique_ptr<CheckpointManager>> finder =
-        CheckpointManager::Create({checkpoint_dir}, {}, {});
-    if (!finder.ok()) return finder.status();
-    std::optional<std::string> newest = (*finder)->FindNewestValid();
-    if (newest.has_value()) {
-      resume_path = *newest;
-    } else {
-      LOG(INFO) << "--resume: no valid checkpoint in " << checkpoint_dir << "; starting fresh";
-    }
-  }
-  if (!resume_path.empty()) {
-    absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(resume_path);
-    if (!manifest.ok()) return manifest.status();
-    if (absl::Status status = CheckResumeFlags(resume_path, manifest->flags, flags); !status.ok()) {
-      return status;
-    }
-  }
+  absl::StatusOr<std::string> resume_path = FindResumePath(checkpoint_dir, flags);
+  if (!resume_path.ok()) return resume_path.status();
 
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
   SeedGlobalGenerator(FLAGS_seed);
@@ -439,54 +511,15 @@ absl::Status RunExperimentFromFlags() {
   LOG(INFO) << "Model " << spec.ToJson().dump() << ": "
             << CountParameters(**model) << " parameters";
 
-  OptimizerOptions optimizer_options;
-  optimizer_options.name = FLAGS_optimizer;
-  optimizer_options.lr = FLAGS_lr;
-  optimizer_options.momentum = FLAGS_momentum;
-  optimizer_options.dampening = FLAGS_dampening;
-  optimizer_options.nesterov = FLAGS_nesterov;
-  optimizer_options.weight_decay = FLAGS_weight_decay;
-  optimizer_options.beta1 = FLAGS_beta1;
-  optimizer_options.beta2 = FLAGS_beta2;
-  optimizer_options.eps = FLAGS_eps;
-  optimizer_options.amsgrad = FLAGS_amsgrad;
-  optimizer_options.alpha = FLAGS_alpha;
-  optimizer_options.centered = FLAGS_centered;
   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
-      BuildOptimizer(optimizer_options, (*model)->parameters());
+      BuildOptimizer(OptimizerOptionsFromFlags(), (*model)->parameters());
   if (!optimizer.ok()) return optimizer.status();
 
-  SchedulerOptions scheduler_options;
-  scheduler_options.name = FLAGS_scheduler;
-  scheduler_options.step_size = FLAGS_step_size;
-  scheduler_options.gamma = FLAGS_gamma;
-  scheduler_options.milestones = *milestones;
-  scheduler_options.t_max = FLAGS_t_max;
-  scheduler_options.eta_min = FLAGS_eta_min;
-  scheduler_options.warmup_epochs = FLAGS_warmup_epochs;
-  scheduler_options.warmup_start_factor = FLAGS_warmup_start_factor;
-  scheduler_options.plateau_mode = MonitorMode();
-  scheduler_options.plateau_factor = FLAGS_plateau_factor;
-  scheduler_options.plateau_patience = FLAGS_plateau_patience;
-  scheduler_options.plateau_threshold = FLAGS_plateau_threshold;
-  scheduler_options.plateau_threshold_mode = FLAGS_plateau_threshold_mode;
-  scheduler_options.plateau_cooldown = FLAGS_plateau_cooldown;
-  scheduler_options.plateau_min_lr = FLAGS_plateau_min_lr;
   absl::StatusOr<std::unique_ptr<LrScheduler>> scheduler =
-      BuildScheduler(scheduler_options, **optimizer, FLAGS_epochs);
+      BuildScheduler(SchedulerOptionsFromFlags(*milestones), **optimizer, FLAGS_epochs);
   if (!scheduler.ok()) return scheduler.status();
 
-  LoopOptions loop_options;
-  loop_options.epochs = FLAGS_epochs;
-  loop_options.batch_size = FLAGS_batch_size;
-  loop_options.eval_batch_size = FLAGS_eval_batch_size;
-  loop_options.seed = FLAGS_seed;
-  loop_options.log_interval = FLAGS_log_interval;
-  loop_options.device = *device;
-  loop_options.monitor = FLAGS_monitor;
-  loop_options.progress_bar =
-      FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
-  TrainingLoop loop(loop_options, **model, **trainer, **optimizer,
+  TrainingLoop loop(LoopOptionsFromFlags(*device), **model, **trainer, **optimizer,
                     scheduler->get(), train, data->valid);
 
   if (!FLAGS_init_from.empty()) {
@@ -500,30 +533,18 @@ absl::Status RunExperimentFromFlags() {
     LOG(INFO) << "Initialised the model's weights from " << path;
   }
 
-  CheckpointOptions checkpoint_options;
-  checkpoint_options.directory = checkpoint_dir;
-  checkpoint_options.every_epochs = FLAGS_checkpoint_interval;
-  checkpoint_options.every_steps = FLAGS_checkpoint_every_steps;
-  checkpoint_options.keep_last = FLAGS_keep_last;
-  checkpoint_options.keep_best = FLAGS_keep_best;
-  checkpoint_options.monitor = FLAGS_monitor;
-  checkpoint_options.maximize = MonitorMode() == "max";
-  checkpoint_options.keep_every_epochs = FLAGS_keep_every_epochs;
-  checkpoint_options.async = FLAGS_async_checkpoint;
-  checkpoint_options.fsync = FLAGS_checkpoint_fsync;
-  checkpoint_options.crash_point = *crash_point;
   absl::StatusOr<std::unique_ptr<CheckpointManager>> checkpoints =
-      CheckpointManager::Create(checkpoint_options, spec, flags);
+      CheckpointManager::Create(CheckpointOptionsFromFlags(checkpoint_dir, *crash_point), spec, flags);
   if (!checkpoints.ok()) return checkpoints.status();
 
-  if (!resume_path.empty()) {
-    absl::StatusOr<TrainingState> state = ReadCheckpoint(resume_path, *device_map);
+  if (!resume_path->empty()) {
+    absl::StatusOr<TrainingState> state = ReadCheckpoint(*resume_path, *device_map);
     if (!state.ok()) return state.status();
-    if (absl::Status status = RestoreTrainingState(*state, loop, resume_path); !status.ok()) {
+    if (absl::Status status = RestoreTrainingState(*state, loop, *resume_path); !status.ok()) {
       return status;
     }
-    (*checkpoints)->SetResumedFrom(resume_path, state->position.global_step);
-    LOG(INFO) << "Resumed from " << resume_path << " at epoch " << state->position.epoch + 1
+    (*checkpoints)->SetResumedFrom(*resume_path, state->position.global_step);
+    LOG(INFO) << "Resumed from " << *resume_path << " at epoch " << state->position.epoch + 1
               << ", batch " << state->position.batch << " (global step "
               << state->position.global_step << ")";
   }

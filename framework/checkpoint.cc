@@ -196,7 +196,7 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
   absl::Status status = WriteCheckpointFiles(tmp, state, options);
   if (status.ok()) {
     MaybeCrash(options, CrashPoint::kBeforeRename);
-    status = RenameDurably(tmp, final_dir);
+    status = RenameDurably(tmp, final_dir, options.fsync);
   }
   if (!status.ok()) {
     fs::remove_all(tmp, error);

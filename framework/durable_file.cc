@@ -100,10 +100,11 @@ absl::Status SyncDirectory(const std::string& path) {
   return status;
 }
 
-absl::Status RenameDurably(const std::string& from, const std::string& to) {
+absl::Status RenameDurably(const std::string& from, const std::string& to, bool sync) {
   if (std::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoError(absl::StrCat("cannot rename ", from, " to"), to);
   }
+  if (!sync) return absl::OkStatus();
   return SyncDirectory(std::filesystem::path(to).parent_path().string());
 }
 

@@ -39,8 +39,10 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 // fsync(2) on a directory, so that entries created or renamed in it persist.
 absl::Status SyncDirectory(const std::string& path);
 
-// rename(2) (atomic on POSIX file systems), then fsync of the parent.
-absl::Status RenameDurably(const std::string& from, const std::string& to);
+// rename(2) (atomic on POSIX file systems), then, with `sync`, fsync of the
+// parent directory. (On ext4's default data=ordered, that fsync also flushes
+// the renamed files' data, so it is skipped when durability is not wanted.)
+absl::Status RenameDurably(const std::string& from, const std::string& to, bool sync = true);
 
 // Error status for a failed system call on `path`, from errno.
 absl::Status ErrnoError(const std::string& what, const std::string& path);

@@ -228,7 +228,8 @@ namespace {
 
 // Reads both tensor files, checking them against the manifest.
 absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
-    const std::string& dir, const CheckpointManifest& manifest) {
+    const std::string& dir, const CheckpointManifest& manifest,
+    const std::map<std::string, at::Tensor>* model_destinations = nullptr) {
   std::map<std::string, at::Tensor> tensors;
   for (const char* file : {kCheckpointModelFile, kCheckpointStateFile}) {
     std::map<std::string, uint32_t> expected;
@@ -236,7 +237,8 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
       if (record.file == file) expected[name] = record.crc32;
     }
     const std::string path = dir + "/" + file;
-    absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path, &expected);
+    absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(
+        path, &expected, std::string(file) == kCheckpointModelFile ? model_destinations : nullptr);
     if (!contents.ok()) return contents.status();
     for (NamedTensor& named : contents->tensors) {
       const CheckpointManifest::TensorRecord& record = manifest.tensors.at(named.name);
@@ -268,10 +270,23 @@ absl::Status VerifyCheckpoint(const std::string& dir) {
   return ReadVerifiedTensors(dir, *manifest).status();
 }
 
-absl::StatusOr<TrainingState> ReadCheckpoint(const std::string& dir, const DeviceMap& devices) {
+absl::StatusOr<TrainingState> ReadCheckpoint(
+    const std::string& dir, const DeviceMap& devices,
+    const std::map<std::string, at::Tensor>* model_destinations) {
   absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
   if (!manifest.ok()) return manifest.status();
-  absl::StatusOr<std::map<std::string, at::Tensor>> tensors = ReadVerifiedTensors(dir, *manifest);
+  // Destinations only where the tensor is meant to stay on the CPU.
+  std::map<std::string, at::Tensor> usable;
+  if (model_destinations != nullptr) {
+    for (const auto& [name, tensor] : *model_destinations) {
+      auto record = manifest->tensors.find(name);
+      if (record == manifest->tensors.end()) continue;
+      absl::StatusOr<c10::Device> device = devices.Map(record->second.device);
+      if (device.ok() && device->is_cpu() && tensor.device().is_cpu()) usable[name] = tensor;
+    }
+  }
+  absl::StatusOr<std::map<std::string, at::Tensor>> tensors =
+      ReadVerifiedTensors(dir, *manifest, &usable);
   if (!tensors.ok()) return tensors.status();
 
   TrainingState state;

@@ -92,8 +92,12 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
 absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir);
 
 // Reads and verifies (every file present, every checksum right) a checkpoint
-// and places each tensor on devices.Map(its recorded device).
-absl::StatusOr<TrainingState> ReadCheckpoint(const std::string& dir, const DeviceMap& devices);
+// and places each tensor on devices.Map(its recorded device). Model tensors
+// that fit `model_destinations` (the live model's state dict, by name) are
+// read straight into them; see ReadSafetensors.
+absl::StatusOr<TrainingState> ReadCheckpoint(
+    const std::string& dir, const DeviceMap& devices,
+    const std::map<std::string, at::Tensor>* model_destinations = nullptr);
 
 // Bytes of the files of a checkpoint directory.
 uint64_t CheckpointSizeBytes(const std::string& dir);

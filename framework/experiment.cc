@@ -538,7 +538,10 @@ absl::Status RunExperimentFromFlags() {
   if (!checkpoints.ok()) return checkpoints.status();
 
   if (!resume_path->empty()) {
-    absl::StatusOr<TrainingState> state = ReadCheckpoint(*resume_path, *device_map);
+    // Weights are read straight into the model just built.
+    std::map<std::string, at::Tensor> destinations;
+    for (NamedTensor& named : StateDict(**model)) destinations[named.name] = named.tensor;
+    absl::StatusOr<TrainingState> state = ReadCheckpoint(*resume_path, *device_map, &destinations);
     if (!state.ok()) return state.status();
     if (absl::Status status = RestoreTrainingState(*state, loop, *resume_path); !status.ok()) {
       return status;

@@ -259,7 +259,8 @@ absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path)
 }
 
 absl::StatusOr<SafetensorsContents> ReadSafetensors(
-    const std::string& path, const std::map<std::string, uint32_t>* expected_crc32) {
+    const std::string& path, const std::map<std::string, uint32_t>* expected_crc32,
+    const std::map<std::string, at::Tensor>* destinations) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open", path);
   absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, fd);
@@ -269,19 +270,47 @@ absl::StatusOr<SafetensorsContents> ReadSafetensors(
   }
   SafetensorsContents contents;
   contents.header = *std::move(header);
-  const uint64_t data_size = contents.header.file_size - contents.header.data_start;
-  // One buffer for all tensors; the validated header bounds its size by the
-  // file's.
-  at::Tensor buffer = torch::empty({static_cast<int64_t>(data_size)}, torch::kUInt8);
-  auto* data = static_cast<char*>(buffer.data_ptr());
-  // Entries cover the data section back to back; each chunk is checksummed
-  // right after it is read, while still in cache.
-  for (const SafetensorsEntry& entry : contents.header.entries) {
+  // Where each tensor's bytes go: its destination, or a shared buffer (whose
+  // size the validated header bounds by the file's).
+  std::vector<at::Tensor> targets(contents.header.entries.size());
+  uint64_t buffer_size = 0;
+  for (size_t i = 0; i < contents.header.entries.size(); ++i) {
+    const SafetensorsEntry& entry = contents.header.entries[i];
+    if (destinations == nullptr) continue;
+    auto it = destinations->find(entry.name);
+    if (it == destinations->end()) continue;
+    const at::Tensor& destination = it->second;
+    if (destination.device().is_cpu() && destination.is_contiguous() &&
+        destination.scalar_type() == *SafetensorsDtype(entry.dtype) &&
+        destination.sizes().vec() == entry.shape) {
+      targets[i] = destination;
+    }
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!targets[i].defined()) {
+      buffer_size += contents.header.entries[i].end - contents.header.entries[i].begin;
+    }
+  }
+  at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
+  uint64_t buffer_used = 0;
+
+  // Each chunk is checksummed right after it is read, while still in cache.
+  for (size_t i = 0; i < contents.header.entries.size(); ++i) {
+    const SafetensorsEntry& entry = contents.header.entries[i];
+    const c10::ScalarType dtype = *SafetensorsDtype(entry.dtype);
+    const uint64_t size = entry.end - entry.begin;
+    char* start = nullptr;
+    if (targets[i].defined()) {
+      start = static_cast<char*>(targets[i].data_ptr());
+    } else {
+      start = static_cast<char*>(buffer.data_ptr()) + buffer_used;
+      buffer_used += size;
+    }
     uint32_t crc = 0;
-    uint64_t done = entry.begin;
-    while (done < entry.end) {
-      const ssize_t n = pread(fd, data + done, std::min<uint64_t>(entry.end - done, kChunkBytes),
-                              static_cast<off_t>(contents.header.data_start + done));
+    uint64_t done = 0;
+    while (done < size) {
+      const ssize_t n = pread(fd, start + done, std::min<uint64_t>(size - done, kChunkBytes),
+                              static_cast<off_t>(contents.header.data_start + entry.begin + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         absl::Status status = n < 0 ? ErrnoError("cannot read", path)
@@ -289,40 +318,38 @@ absl::StatusOr<SafetensorsContents> ReadSafetensors(
         close(fd);
         return status;
       }
-      crc = Crc32(data + done, static_cast<size_t>(n), crc);
+      crc = Crc32(start + done, static_cast<size_t>(n), crc);
       done += static_cast<uint64_t>(n);
     }
     contents.crc32[entry.name] = crc;
-  }
-  close(fd);
-
-  for (const SafetensorsEntry& entry : contents.header.entries) {
-    const c10::ScalarType dtype = *SafetensorsDtype(entry.dtype);
-    char* start = data + entry.begin;
-    at::Tensor tensor;
-    if (reinterpret_cast<uintptr_t>(start) % c10::elementSize(dtype) == 0) {
-      // A view into the shared buffer, which it keeps alive.
-      tensor = torch::from_blob(start, entry.shape, [buffer](void*) {},
-                                torch::TensorOptions().dtype(dtype));
-    } else {
-      tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(dtype));
-      std::memcpy(tensor.data_ptr(), start, entry.end - entry.begin);
-    }
-    const uint32_t crc = contents.crc32.at(entry.name);
     if (expected_crc32 != nullptr) {
       auto expected = expected_crc32->find(entry.name);
       if (expected == expected_crc32->end()) {
+        close(fd);
         return absl::DataLossError(
             absl::StrCat(path, ": tensor '", entry.name, "' has no recorded checksum"));
       }
       if (expected->second != crc) {
+        close(fd);
         return absl::DataLossError(absl::StrCat(path, ": tensor '", entry.name,
                                                 "' fails its checksum (crc32 ", crc,
                                                 ", recorded ", expected->second, ")"));
       }
     }
+    at::Tensor tensor = targets[i];
+    if (!tensor.defined()) {
+      if (reinterpret_cast<uintptr_t>(start) % c10::elementSize(dtype) == 0) {
+        // A view into the shared buffer, which it keeps alive.
+        tensor = torch::from_blob(start, entry.shape, [buffer](void*) {},
+                                  torch::TensorOptions().dtype(dtype));
+      } else {
+        tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(dtype));
+        std::memcpy(tensor.data_ptr(), start, size);
+      }
+    }
     contents.tensors.push_back({entry.name, tensor});
   }
+  close(fd);
   if (expected_crc32 != nullptr) {
     for (const auto& [name, crc] : *expected_crc32) {
       if (contents.crc32.count(name) == 0) {

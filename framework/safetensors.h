@@ -51,8 +51,14 @@ absl::StatusOr<std::map<std::string, uint32_t>> WriteSafetensors(
 
 absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path);
 
-// Reads every tensor onto the CPU. The tensors share one buffer of the file's
-// size. When `expected_crc32` is given, each tensor's checksum must match.
+// Reads every tensor onto the CPU. When `expected_crc32` is given, each
+// tensor's checksum must match.
+//
+// A tensor whose name is in `destinations` with the same dtype and shape,
+// contiguous on the CPU, is read straight into that tensor's memory (no
+// intermediate buffer or copy; this is how a resume loads weights into the
+// model it built) and returned as that tensor. On an error such destinations
+// may hold partial data. The other tensors share one buffer.
 struct SafetensorsContents {
   SafetensorsHeader header;
   std::vector<NamedTensor> tensors;  // in header order
@@ -60,7 +66,8 @@ struct SafetensorsContents {
 };
 absl::StatusOr<SafetensorsContents> ReadSafetensors(
     const std::string& path,
-    const std::map<std::string, uint32_t>* expected_crc32 = nullptr);
+    const std::map<std::string, uint32_t>* expected_crc32 = nullptr,
+    const std::map<std::string, at::Tensor>* destinations = nullptr);
 
 // CRC-32 (zlib's) of a tensor's bytes; the tensor must be contiguous CPU.
 uint32_t TensorCrc32(const at::Tensor& tensor);

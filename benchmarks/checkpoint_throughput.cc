@@ -133,23 +133,35 @@ int main(int argc, char** argv) {
   int64_t step = 0;
   for (int round = 0; round < FLAGS_rounds; ++round) {
     // Without fsync, both: what each costs on top of the page cache. Dirty
-    // pages of the previous write are flushed first, so neither is throttled
-    // by the other's writeback.
-    fs::remove(torch_path);
-    sync();
-    auto start = Clock::now();
-    torch::save(std::static_pointer_cast<torch::nn::Module>(model), torch_path);
-    torch_save_unsynced = std::min(torch_save_unsynced, Seconds(start));
+    // pages of the previous write are flushed first, and the order
+    // alternates between rounds, so neither is throttled by the other's
+    // writeback more than the other is.
     framework::LoopPosition position;
-    position.global_step = ++step;
     position.metric_sums = {0.0};
-    CHECK(loop.Restore(position, {}).ok());
-    fs::remove_all(FLAGS_dir + "/unsynced");
-    fs::create_directories(FLAGS_dir + "/unsynced");
-    sync();
-    start = Clock::now();
-    CHECK((*unsynced_manager)->Save(loop).ok());
-    ours_save_unsynced = std::min(ours_save_unsynced, Seconds(start));
+    auto torch_unsynced = [&] {
+      fs::remove(torch_path);
+      sync();
+      const auto begin = Clock::now();
+      torch::save(std::static_pointer_cast<torch::nn::Module>(model), torch_path);
+      torch_save_unsynced = std::min(torch_save_unsynced, Seconds(begin));
+    };
+    auto ours_unsynced = [&] {
+      position.global_step = ++step;
+      CHECK(loop.Restore(position, {}).ok());
+      fs::remove_all(FLAGS_dir + "/unsynced");
+      fs::create_directories(FLAGS_dir + "/unsynced");
+      sync();
+      const auto begin = Clock::now();
+      CHECK((*unsynced_manager)->Save(loop).ok());
+      ours_save_unsynced = std::min(ours_save_unsynced, Seconds(begin));
+    };
+    if (round % 2 == 0) {
+      torch_unsynced();
+      ours_unsynced();
+    } else {
+      ours_unsynced();
+      torch_unsynced();
+    }
     sync();
 
     // torch::save, then fsync of its file.
@@ -157,7 +169,7 @@ int main(int argc, char** argv) {
     sync();
     int64_t base = ReadStatusKiB("VmRSS:");
     ResetPeakRss();
-    start = Clock::now();
+    auto start = Clock::now();
     torch::save(std::static_pointer_cast<torch::nn::Module>(model), torch_path);
     SyncFile(torch_path);
     torch_save = std::min(torch_save, Seconds(start));

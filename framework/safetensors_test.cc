@@ -62,6 +62,38 @@ TEST(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
   }
 }
 
+TEST(SafetensorsTest, ReadsStraightIntoMatchingDestinations) {
+  const std::string path = Temp("destinations.safetensors");
+  const torch::Tensor weight = torch::randn({3, 4});
+  const torch::Tensor bias = torch::randn({4});
+  const torch::Tensor steps = torch::arange(5);
+  auto crcs = WriteSafetensors(path, {{"weight", weight}, {"bias", bias}, {"steps", steps}}, {}, false);
+  ASSERT_TRUE(crcs.ok());
+  std::map<std::string, torch::Tensor> destinations = {
+      {"weight", torch::zeros({3, 4})},                // fits: filled in place
+      {"bias", torch::zeros({4}, torch::kDouble)},     // other dtype: not used
+      {"steps", torch::zeros({10}, torch::kLong)}};    // other shape: not used
+  const void* weight_memory = destinations["weight"].data_ptr();
+  auto contents = ReadSafetensors(path, &*crcs, &destinations);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  std::map<std::string, torch::Tensor> read;
+  for (auto& named : contents->tensors) read[named.name] = named.tensor;
+  EXPECT_EQ(read["weight"].data_ptr(), weight_memory);
+  EXPECT_TRUE(destinations["weight"].equal(weight));
+  EXPECT_TRUE(read["bias"].equal(bias));
+  EXPECT_TRUE(read["steps"].equal(steps));
+  EXPECT_TRUE(destinations["bias"].equal(torch::zeros({4}, torch::kDouble)));
+  // A corrupt byte is still caught when reading into a destination.
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-60, std::ios::end);  // inside "weight" (I64 "steps" comes first)
+    file.put('\x55');
+  }
+  auto corrupt = ReadSafetensors(path, &*crcs, &destinations);
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_NE(corrupt.status().message().find("fails its checksum"), std::string::npos);
+}
+
 TEST(SafetensorsTest, RejectsUnsupportedDtypesAndDuplicateNames) {
   EXPECT_FALSE(WriteSafetensors(Temp("c.safetensors"), {{"c", torch::zeros({2}, torch::kComplexFloat)}},
                                 {}, false).ok());

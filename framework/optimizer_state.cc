@@ -16,6 +16,11 @@ std::string StateKey(const at::Tensor& parameter) {
   return c10::guts::to_string(parameter.unsafeGetTensorImpl());
 }
 
+absl::Status UnsupportedOptimizer() {
+  return absl::UnimplementedError(
+      "checkpoints support the state of sgd, adam, adamw and rmsprop optimizers only");
+}
+
 at::Tensor StepTensor(int64_t step) { return torch::tensor(step, torch::kInt64); }
 
 // The fields of one parameter's state: tensor fields by reference, and the
@@ -45,8 +50,7 @@ absl::StatusOr<StateFields> FieldsOf(torch::optim::OptimizerParamState& state) {
                       {"grad_avg", &rmsprop->grad_avg()}};
     fields.step = &rmsprop->step();
   } else {
-    return absl::UnimplementedError(
-        "checkpoints support the state of sgd, adam, adamw and rmsprop optimizers only");
+    return UnsupportedOptimizer();
   }
   return fields;
 }
@@ -67,8 +71,7 @@ absl::StatusOr<std::unique_ptr<torch::optim::OptimizerParamState>> NewState(
     return std::unique_ptr<torch::optim::OptimizerParamState>(
         new torch::optim::RMSpropParamState());
   }
-  return absl::UnimplementedError(
-      "checkpoints support the state of sgd, adam, adamw and rmsprop optimizers only");
+  return UnsupportedOptimizer();
 }
 
 }  // namespace

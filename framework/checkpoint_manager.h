@@ -111,7 +111,6 @@ class CheckpointManager : public LoopObserver {
 
   // Path of the last checkpoint committed (or being committed).
   const std::string& last_saved() const { return last_saved_; }
-  const CheckpointOptions& options() const { return options_; }
 
  private:
   CheckpointManager(CheckpointOptions options, ModelSpec spec,

@@ -25,7 +25,6 @@ class FileWriter {
   // fsync(2): data and metadata on stable storage.
   absl::Status Sync();
   absl::Status Close();
-  const std::string& path() const { return path_; }
 
  private:
   FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}

@@ -21,8 +21,6 @@ class MetricsLog : public LoopObserver {
 
   absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) override;
 
-  const std::string& path() const { return path_; }
-
  private:
   std::string path_;
 };

@@ -6,6 +6,20 @@
 
 namespace framework {
 
+absl::StatusOr<ImageInput> ReadImageInput(ConfigReader& reader, int64_t min_side) {
+  ImageInput input;
+  absl::StatusOr<int64_t> channels = reader.Int(kInputChannelsKey, input.channels, 1);
+  if (!channels.ok()) return channels.status();
+  absl::StatusOr<int64_t> height = reader.Int(kInputHeightKey, input.height, min_side);
+  if (!height.ok()) return height.status();
+  absl::StatusOr<int64_t> width = reader.Int(kInputWidthKey, input.width, min_side);
+  if (!width.ok()) return width.status();
+  input.channels = *channels;
+  input.height = *height;
+  input.width = *width;
+  return input;
+}
+
 nlohmann::json ModelSpec::ToJson() const {
   return nlohmann::json{{"name", name}, {"config", config}};
 }

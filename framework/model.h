@@ -21,6 +21,7 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
+#include "framework/config_reader.h"
 #include "framework/registry.h"
 #include "nlohmann/json.hpp"
 
@@ -37,6 +38,16 @@ inline constexpr char kInputChannelsKey[] = "input_channels";
 inline constexpr char kInputHeightKey[] = "input_height";
 inline constexpr char kInputWidthKey[] = "input_width";
 inline constexpr char kClassesKey[] = "classes";
+
+// The image shape the framework puts into every model configuration, read
+// with defaults (1x28x28) and a smallest side the model can handle.
+struct ImageInput {
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t elements() const { return channels * height * width; }
+};
+absl::StatusOr<ImageInput> ReadImageInput(ConfigReader& reader, int64_t min_side);
 
 struct ModelSpec {
   std::string name;

@@ -56,6 +56,4 @@ void ProgressBar::Clear() {
   drawn_ = false;
 }
 
-void ProgressBar::Finish() { Clear(); }
-
 }  // namespace framework

@@ -20,8 +20,8 @@ class ProgressBar {
   // Starts a new bar of `total` units, `done` of them already done.
   void Start(const std::string& label, int64_t total, int64_t done = 0);
   void Update(int64_t done, const std::string& suffix);
+  // Erases the bar (before a log line, or when the epoch ends).
   void Clear();
-  void Finish();
 
   // The line Update() would draw; exposed for tests.
   static std::string Render(const std::string& label, int64_t done,

@@ -70,8 +70,6 @@ class Registry {
     return names;
   }
 
-  const std::string& kind() const { return kind_; }
-
  private:
   std::string JoinedNamesLocked() const {
     if (factories_.empty()) return "(none; is the plugin library linked?)";

@@ -70,10 +70,6 @@ absl::StatusOr<c10::ScalarType> SafetensorsDtype(const std::string& name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown safetensors dtype '", name, "'"));
 }
 
-uint32_t TensorCrc32(const at::Tensor& tensor) {
-  return Crc32(tensor.data_ptr(), tensor.nbytes());
-}
-
 absl::StatusOr<std::map<std::string, uint32_t>> WriteSafetensors(
     const std::string& path, const std::vector<NamedTensor>& tensors,
     const std::map<std::string, std::string>& metadata, bool sync) {

@@ -69,9 +69,6 @@ absl::StatusOr<SafetensorsContents> ReadSafetensors(
     const std::map<std::string, uint32_t>* expected_crc32 = nullptr,
     const std::map<std::string, at::Tensor>* destinations = nullptr);
 
-// CRC-32 (zlib's) of a tensor's bytes; the tensor must be contiguous CPU.
-uint32_t TensorCrc32(const at::Tensor& tensor);
-
 // "F32" for kFloat, ... ; an error for dtypes safetensors cannot hold.
 absl::StatusOr<std::string> SafetensorsDtypeName(c10::ScalarType type);
 absl::StatusOr<c10::ScalarType> SafetensorsDtype(const std::string& name);

@@ -249,14 +249,14 @@ absl::Status TrainingLoop::RunEpochs() {
         if (!status.ok()) return status;
       }
       if (stop_requested()) {
-        if (bar) bar->Finish();
+        if (bar) bar->Clear();
         LOG(INFO) << "Stopping at epoch " << position_.epoch + 1 << " batch "
                   << position_.batch << " (global step "
                   << position_.global_step << ") as requested";
         return absl::OkStatus();
       }
     }
-    if (bar) bar->Finish();
+    if (bar) bar->Clear();
 
     absl::StatusOr<std::map<std::string, double>> valid = Evaluate();
     if (!valid.ok()) return valid.status();

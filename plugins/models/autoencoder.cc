@@ -41,20 +41,17 @@ class Autoencoder : public framework::Model {
 absl::StatusOr<std::shared_ptr<framework::Model>> BuildAutoencoder(
     const nlohmann::json& config) {
   framework::ConfigReader reader(config, "model 'autoencoder'");
-  absl::StatusOr<int64_t> channels = reader.Int(framework::kInputChannelsKey, 1, 1);
-  absl::StatusOr<int64_t> height = reader.Int(framework::kInputHeightKey, 28, 1);
-  absl::StatusOr<int64_t> width = reader.Int(framework::kInputWidthKey, 28, 1);
+  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 1);
   // An autoencoder has no classes; the framework fills the key in anyway.
   absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 0, 0);
   absl::StatusOr<int64_t> hidden = reader.Int("hidden", 128, 1);
   absl::StatusOr<int64_t> code = reader.Int("code", 32, 1);
   for (const absl::Status& status :
-       {channels.status(), height.status(), width.status(), classes.status(),
-        hidden.status(), code.status(), reader.Finish()}) {
+       {input.status(), classes.status(), hidden.status(), code.status(), reader.Finish()}) {
     if (!status.ok()) return status;
   }
   return std::shared_ptr<framework::Model>(
-      std::make_shared<Autoencoder>(*channels, *height, *width, *hidden, *code));
+      std::make_shared<Autoencoder>(input->channels, input->height, input->width, *hidden, *code));
 }
 
 }  // namespace

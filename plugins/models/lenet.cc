@@ -45,18 +45,14 @@ absl::StatusOr<std::shared_ptr<framework::Model>> BuildLeNet(
     const nlohmann::json& config) {
   framework::ConfigReader reader(config, "model 'lenet'");
   LeNetOptions options;
-  absl::StatusOr<int64_t> channels = reader.Int(framework::kInputChannelsKey, 1, 1);
-  absl::StatusOr<int64_t> height = reader.Int(framework::kInputHeightKey, 28, 16);
-  absl::StatusOr<int64_t> width = reader.Int(framework::kInputWidthKey, 28, 16);
+  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 16);
   absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 10, 2);
-  for (const absl::Status& status :
-       {channels.status(), height.status(), width.status(), classes.status(),
-        reader.Finish()}) {
+  for (const absl::Status& status : {input.status(), classes.status(), reader.Finish()}) {
     if (!status.ok()) return status;
   }
-  options.input_channels = *channels;
-  options.input_height = *height;
-  options.input_width = *width;
+  options.input_channels = input->channels;
+  options.input_height = input->height;
+  options.input_width = input->width;
   options.classes = *classes;
   return std::shared_ptr<framework::Model>(std::make_shared<LeNet>(options));
 }

@@ -41,19 +41,16 @@ class Mlp : public framework::Model {
 
 absl::StatusOr<std::shared_ptr<framework::Model>> BuildMlp(const nlohmann::json& config) {
   framework::ConfigReader reader(config, "model 'mlp'");
-  absl::StatusOr<int64_t> channels = reader.Int(framework::kInputChannelsKey, 1, 1);
-  absl::StatusOr<int64_t> height = reader.Int(framework::kInputHeightKey, 28, 1);
-  absl::StatusOr<int64_t> width = reader.Int(framework::kInputWidthKey, 28, 1);
+  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 1);
   absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 10, 2);
   absl::StatusOr<std::vector<int64_t>> hidden = reader.IntList("hidden", {256, 128}, 1);
   absl::StatusOr<double> dropout = reader.Double("dropout", 0.2, 0.0, 0.99);
   for (const absl::Status& status :
-       {channels.status(), height.status(), width.status(), classes.status(),
-        hidden.status(), dropout.status(), reader.Finish()}) {
+       {input.status(), classes.status(), hidden.status(), dropout.status(), reader.Finish()}) {
     if (!status.ok()) return status;
   }
   return std::shared_ptr<framework::Model>(std::make_shared<Mlp>(
-      *channels * *height * *width, *hidden, *classes, *dropout));
+      input->elements(), *hidden, *classes, *dropout));
 }
 
 }  // namespace

@@ -50,19 +50,16 @@ class SmallCnn : public framework::Model {
 absl::StatusOr<std::shared_ptr<framework::Model>> BuildSmallCnn(
     const nlohmann::json& config) {
   framework::ConfigReader reader(config, "model 'small_cnn'");
-  absl::StatusOr<int64_t> channels = reader.Int(framework::kInputChannelsKey, 1, 1);
-  absl::StatusOr<int64_t> height = reader.Int(framework::kInputHeightKey, 28, 4);
-  absl::StatusOr<int64_t> width = reader.Int(framework::kInputWidthKey, 28, 4);
+  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 4);
   absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 10, 2);
   absl::StatusOr<int64_t> filters = reader.Int("filters", 16, 1);
   absl::StatusOr<double> dropout = reader.Double("dropout", 0.25, 0.0, 0.99);
   for (const absl::Status& status :
-       {channels.status(), height.status(), width.status(), classes.status(),
-        filters.status(), dropout.status(), reader.Finish()}) {
+       {input.status(), classes.status(), filters.status(), dropout.status(), reader.Finish()}) {
     if (!status.ok()) return status;
   }
   return std::shared_ptr<framework::Model>(std::make_shared<SmallCnn>(
-      *channels, *height, *width, *classes, *filters, *dropout));
+      input->channels, input->height, input->width, *classes, *filters, *dropout));
 }
 
 }  // namespace

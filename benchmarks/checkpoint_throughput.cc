@@ -19,12 +19,12 @@
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 
-#include "framework/checkpoint.h"
-#include "framework/checkpoint_manager.h"
-#include "framework/dataset.h"
-#include "framework/state_dict.h"
-#include "framework/test_task.h"
-#include "framework/training_loop.h"
+#include "framework/checkpoint/checkpoint.h"
+#include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/data/dataset.h"
+#include "framework/model/state_dict.h"
+#include "framework/testing/test_task.h"
+#include "framework/train/training_loop.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 

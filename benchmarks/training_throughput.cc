@@ -12,12 +12,13 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
 
-#include "framework/dataset.h"
-#include "framework/model.h"
-#include "framework/optimizer.h"
-#include "framework/random_state.h"
-#include "framework/trainer.h"
-#include "framework/training_loop.h"
+#include "framework/data/builtin_datasets.h"
+#include "framework/data/dataset.h"
+#include "framework/model/model.h"
+#include "framework/optim/optimizer.h"
+#include "framework/core/random_state.h"
+#include "framework/train/trainer.h"
+#include "framework/train/training_loop.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 

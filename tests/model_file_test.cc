@@ -1,11 +1,11 @@
 // Whole-model files: saved with the model's registry name and
 // configuration, rebuilt without the caller naming the class.
-#include "framework/model_file.h"
+#include "framework/weights/model_file.h"
 
 #include <torch/types.h>
 
-#include "framework/safetensors.h"
-#include "framework/state_dict.h"
+#include "framework/formats/safetensors.h"
+#include "framework/model/state_dict.h"
 #include "gtest/gtest.h"
 
 namespace {

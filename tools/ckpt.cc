@@ -11,8 +11,11 @@
 //       weights from a .pt, safetensors file or checkpoint into a whole-model
 //       file, checked strictly against the named model
 //
-// Inputs are recognised by content, not name. Paths are relative to the
-// directory bazel was run from.
+// Options are gflags (unknown ones are errors; --help lists them) and may
+// come anywhere on the line; --plugins=a.so,b.so loads plugin libraries, for
+// models or weights formats this binary does not link. Inputs are recognised
+// by content, not name. Paths are relative to the directory bazel was run
+// from.
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -22,18 +25,29 @@
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "framework/core/plugin_library.h"
+#include "gflags/gflags.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "framework/checkpoint.h"
-#include "framework/checkpoint_manager.h"
-#include "framework/experiment.h"
-#include "framework/model_file.h"
-#include "framework/pytorch_file.h"
-#include "framework/safetensors.h"
-#include "framework/state_dict.h"
-#include "framework/weights_file.h"
+#include "framework/checkpoint/checkpoint.h"
+#include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/core/user_path.h"
+#include "framework/weights/model_file.h"
+#include "framework/formats/pytorch_file.h"
+#include "framework/formats/safetensors.h"
+#include "framework/model/state_dict.h"
+#include "framework/weights/weights_file.h"
 #include "nlohmann/json.hpp"
 #include "glog/logging.h"
+
+DEFINE_string(format, "",
+              "export: pt, safetensors or model (a whole-model file); default: from OUT's "
+              "extension (.pt/.pth: pt, else safetensors).");
+DEFINE_string(map_location, "", "export: where loaded tensors go (cpu, cuda:N, or pairs).");
+DEFINE_string(model, "", "import: the registered model the weights are for.");
+DEFINE_string(model_config, "{}", "import: the model's configuration, a JSON object.");
+DEFINE_string(plugins, "", "Comma-separated plugin shared objects (.so) to load first.");
 
 namespace {
 
@@ -44,7 +58,8 @@ using framework::CheckpointManifest;
 constexpr char kUsage[] =
     "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n"
     "       ckpt export IN OUT [--format=pt|safetensors|model] [--map_location=DEV]\n"
-    "       ckpt import IN OUT --model=NAME [--model_config=JSON]\n";
+    "       ckpt import IN OUT --model=NAME [--model_config=JSON]\n"
+    "       (any command) --plugins=a.so,b.so loads plugin libraries first\n";
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "ckpt: %s\n", std::string(status.message()).c_str());
@@ -52,24 +67,25 @@ int Fail(const absl::Status& status) {
 }
 
 // --format, or from the output's extension.
-std::string OutputFormat(const std::map<std::string, std::string>& options, const std::string& out) {
-  auto it = options.find("format");
-  if (it != options.end()) return it->second;
+std::string OutputFormat(const std::string& out) {
+  if (!FLAGS_format.empty()) return FLAGS_format;
   const std::string extension = fs::path(out).extension().string();
   if (extension == ".pt" || extension == ".pth") return "pt";
   return "safetensors";
 }
 
-int Export(const std::string& in, const std::string& out,
-           const std::map<std::string, std::string>& options) {
-  auto map_location = options.count("map_location") ? options.at("map_location") : "";
-  absl::StatusOr<framework::DeviceMap> devices = framework::DeviceMap::Parse(map_location, torch::kCPU);
+int Export(const std::string& in, const std::string& out) {
+  absl::StatusOr<framework::DeviceMap> devices =
+      framework::DeviceMap::Parse(FLAGS_map_location, torch::kCPU);
   if (!devices.ok()) return Fail(devices.status());
-  absl::StatusOr<framework::WeightsFormat> format = framework::DetectWeightsFormat(in);
+  absl::StatusOr<std::string> format_name = framework::DetectWeightsFormat(in);
+  if (!format_name.ok()) return Fail(format_name.status());
+  absl::StatusOr<framework::WeightsFormat> format =
+      framework::WeightsFormatRegistry().Find(*format_name);
   if (!format.ok()) return Fail(format.status());
   absl::StatusOr<std::vector<framework::NamedTensor>> tensors = framework::ReadWeights(in, *devices);
   if (!tensors.ok()) return Fail(tensors.status());
-  const std::string target = OutputFormat(options, out);
+  const std::string target = OutputFormat(out);
   absl::Status status;
   if (target == "pt") {
     status = framework::WritePyTorchStateDict(out, *tensors);
@@ -77,13 +93,10 @@ int Export(const std::string& in, const std::string& out,
     status = framework::WriteSafetensors(out, *tensors, {}, true).status();
   } else if (target == "model") {
     absl::StatusOr<framework::ModelSpec> spec =
-        *format == framework::WeightsFormat::kCheckpoint
-            ? [&]() -> absl::StatusOr<framework::ModelSpec> {
-                absl::StatusOr<framework::CheckpointManifest> m = framework::ReadCheckpointManifest(in);
-                if (!m.ok()) return m.status();
-                return m->model_spec;
-              }()
-            : framework::ReadModelFileSpec(in);
+        format->read_model_spec
+            ? format->read_model_spec(in)
+            : absl::InvalidArgumentError(
+                  absl::StrCat("a ", format->description, " file names no model"));
     if (!spec.ok()) {
       return Fail(absl::InvalidArgumentError(absl::StrCat(
           "--format=model needs a checkpoint or whole-model input; for ", in,
@@ -99,22 +112,19 @@ int Export(const std::string& in, const std::string& out,
   }
   if (!status.ok()) return Fail(status);
   std::printf("exported %zu tensors from %s (%s) to %s (%s)\n", tensors->size(), in.c_str(),
-              framework::WeightsFormatName(*format), out.c_str(), target.c_str());
+              format->description.c_str(), out.c_str(), target.c_str());
   return 0;
 }
 
-int Import(const std::string& in, const std::string& out,
-           const std::map<std::string, std::string>& options) {
-  if (!options.count("model")) {
+int Import(const std::string& in, const std::string& out) {
+  if (FLAGS_model.empty()) {
     return Fail(absl::InvalidArgumentError("import needs --model=NAME (the registered model)"));
   }
   framework::ModelSpec spec;
-  spec.name = options.at("model");
-  if (options.count("model_config")) {
-    spec.config = nlohmann::json::parse(options.at("model_config"), nullptr, false);
-    if (spec.config.is_discarded() || !spec.config.is_object()) {
-      return Fail(absl::InvalidArgumentError("--model_config is not a JSON object"));
-    }
+  spec.name = FLAGS_model;
+  spec.config = nlohmann::json::parse(FLAGS_model_config, nullptr, false);
+  if (spec.config.is_discarded() || !spec.config.is_object()) {
+    return Fail(absl::InvalidArgumentError("--model_config is not a JSON object"));
   }
   absl::StatusOr<std::shared_ptr<framework::Model>> model = framework::BuildModel(spec);
   if (!model.ok()) return Fail(model.status());
@@ -280,27 +290,28 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;
   google::InitGoogleLogging(argv[0]);
+  gflags::SetUsageMessage(kUsage);
+  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;
   }
+  std::vector<std::string> plugins;
+  for (absl::string_view path : absl::StrSplit(FLAGS_plugins, ',', absl::SkipWhitespace())) {
+    plugins.push_back(framework::ResolveUserPath(std::string(path)));
+  }
+  if (absl::Status status = framework::LoadPluginLibraries(plugins); !status.ok()) {
+    return Fail(status);
+  }
   const std::string command = argv[1];
   std::vector<std::string> paths;
-  std::map<std::string, std::string> options;
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--", 0) == 0 && arg.find('=') != std::string::npos) {
-      options[arg.substr(2, arg.find('=') - 2)] = arg.substr(arg.find('=') + 1);
-    } else {
-      paths.push_back(framework::ResolveUserPath(arg));
-    }
-  }
+  for (int i = 2; i < argc; ++i) paths.push_back(framework::ResolveUserPath(argv[i]));
   if (command == "list" && paths.size() == 1) return List(paths[0]);
   if (command == "show" && paths.size() == 1) return Show(paths[0]);
   if (command == "verify" && !paths.empty()) return Verify(paths);
   if (command == "diff" && paths.size() == 2) return Diff(paths[0], paths[1]);
-  if (command == "export" && paths.size() == 2) return Export(paths[0], paths[1], options);
-  if (command == "import" && paths.size() == 2) return Import(paths[0], paths[1], options);
+  if (command == "export" && paths.size() == 2) return Export(paths[0], paths[1]);
+  if (command == "import" && paths.size() == 2) return Import(paths[0], paths[1]);
   std::fputs(kUsage, stderr);
   return 2;
 }

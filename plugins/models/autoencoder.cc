@@ -2,8 +2,8 @@
 // the "autoencoder" trainer (reconstruction loss).
 #include <torch/nn/modules/linear.h>
 
-#include "framework/config_reader.h"
-#include "framework/model.h"
+#include "framework/core/config_reader.h"
+#include "framework/model/model.h"
 
 namespace plugins {
 namespace {

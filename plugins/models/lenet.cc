@@ -8,8 +8,8 @@
 #include <torch/nn/functional/pooling.h>
 
 #include "absl/strings/str_cat.h"
-#include "framework/config_reader.h"
-#include "framework/model.h"
+#include "framework/core/config_reader.h"
+#include "framework/model/model.h"
 
 namespace plugins {
 namespace {

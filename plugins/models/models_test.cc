@@ -1,7 +1,7 @@
 // Shapes, parameter names and configuration errors of every model plugin.
 #include <torch/types.h>
 
-#include "framework/model.h"
+#include "framework/model/model.h"
 #include "gtest/gtest.h"
 
 namespace plugins {

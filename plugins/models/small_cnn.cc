@@ -7,8 +7,8 @@
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
-#include "framework/config_reader.h"
-#include "framework/model.h"
+#include "framework/core/config_reader.h"
+#include "framework/model/model.h"
 
 namespace plugins {
 namespace {

@@ -2,7 +2,7 @@
 #include <torch/nn/functional/loss.h>
 
 #include "absl/strings/str_cat.h"
-#include "framework/trainer.h"
+#include "framework/train/trainer.h"
 
 namespace plugins {
 namespace {

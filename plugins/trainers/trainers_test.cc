@@ -1,10 +1,11 @@
 // Both trainer plugins, through the framework's loop on synthetic data.
 #include <torch/types.h>
 
-#include "framework/optimizer.h"
-#include "framework/random_state.h"
-#include "framework/trainer.h"
-#include "framework/training_loop.h"
+#include "framework/optim/optimizer.h"
+#include "framework/core/random_state.h"
+#include "framework/train/trainer.h"
+#include "framework/data/builtin_datasets.h"
+#include "framework/train/training_loop.h"
 #include "gtest/gtest.h"
 
 namespace plugins {

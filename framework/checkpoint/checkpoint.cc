@@ -1,0 +1,323 @@
+#include "framework/checkpoint/checkpoint.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+#include <regex>
+
+#include <torch/types.h>
+#include <torch/version.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/durable_file.h"
+
+namespace framework {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc;
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+void MaybeCrash(const WriteOptions& options, CrashPoint point) {
+  // A test asks the process to die here exactly as kill -9 would.
+  if (options.crash_point == point) raise(SIGKILL);
+}
+
+absl::Status ManifestError(const std::string& source, const std::string& problem) {
+  return absl::DataLossError(absl::StrCat(source, ": ", problem));
+}
+
+absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& state,
+                                  const WriteOptions& options) {
+  CheckpointManifest manifest;
+  manifest.format_version = kCheckpointFormatVersion;
+  manifest.torch_version = TORCH_VERSION;
+  manifest.created = UtcNow();
+  manifest.model_spec = state.model_spec;
+  manifest.position = state.position;
+  manifest.history = state.history;
+  manifest.scheduler = state.scheduler;
+  manifest.optimizer_parameters_with_state = state.optimizer_parameters_with_state;
+  manifest.flags = state.flags;
+
+  auto record = [&manifest](const std::string& file, const std::vector<NamedTensor>& tensors,
+                            const std::map<std::string, uint32_t>& crcs) {
+    for (const NamedTensor& named : tensors) {
+      CheckpointManifest::TensorRecord& entry = manifest.tensors[named.name];
+      entry.file = file;
+      entry.dtype = *SafetensorsDtypeName(named.tensor.scalar_type());
+      entry.shape = named.tensor.sizes().vec();
+      entry.device = named.tensor.device().str();
+      entry.crc32 = crcs.at(named.name);
+    }
+  };
+
+  const std::map<std::string, std::string> model_metadata = {
+      {"format", "torchtrain.model"},
+      {"format_version", std::to_string(kCheckpointFormatVersion)},
+      {"model_spec", state.model_spec.ToJson().dump()}};
+  absl::StatusOr<std::map<std::string, uint32_t>> model_crcs = WriteSafetensors(
+      dir + "/" + kCheckpointModelFile, state.model, model_metadata, options.fsync);
+  if (!model_crcs.ok()) return model_crcs.status();
+  record(kCheckpointModelFile, state.model, *model_crcs);
+  MaybeCrash(options, CrashPoint::kAfterModelFile);
+
+  std::vector<NamedTensor> state_tensors = state.optimizer;
+  state_tensors.insert(state_tensors.end(), state.rng.begin(), state.rng.end());
+  absl::StatusOr<std::map<std::string, uint32_t>> state_crcs =
+      WriteSafetensors(dir + "/" + kCheckpointStateFile, state_tensors,
+                       {{"format", "torchtrain.state"}}, options.fsync);
+  if (!state_crcs.ok()) return state_crcs.status();
+  record(kCheckpointStateFile, state_tensors, *state_crcs);
+
+  const std::string manifest_text = manifest.ToJson().dump(1) + "\n";
+  absl::StatusOr<FileWriter> file = FileWriter::Create(dir + "/" + kCheckpointManifest);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = file->Write(manifest_text.data(), manifest_text.size()); !s.ok()) return s;
+  if (options.fsync) {
+    if (absl::Status s = file->Sync(); !s.ok()) return s;
+  }
+  if (absl::Status s = file->Close(); !s.ok()) return s;
+  if (options.fsync) return SyncDirectory(dir);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+nlohmann::json CheckpointManifest::ToJson() const {
+  nlohmann::json history_json = nlohmann::json::array();
+  for (const EpochRecord& record : history) history_json.push_back(record.ToJson());
+  nlohmann::json tensors_json = nlohmann::json::object();
+  for (const auto& [name, t] : tensors) {
+    tensors_json[name] = {{"file", t.file},     {"dtype", t.dtype}, {"shape", t.shape},
+                          {"device", t.device}, {"crc32", t.crc32}};
+  }
+  return {{"format", "torchtrain.checkpoint"},
+          {"format_version", format_version},
+          {"torch_version", torch_version},
+          {"created", created},
+          {"model_spec", model_spec.ToJson()},
+          {"position", position.ToJson()},
+          {"history", history_json},
+          {"scheduler", scheduler},
+          {"optimizer_parameters_with_state", optimizer_parameters_with_state},
+          {"flags", flags},
+          {"tensors", tensors_json}};
+}
+
+absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::json& json,
+                                                               const std::string& source) {
+  CheckpointManifest manifest;
+  try {
+    if (json.value("format", "") != "torchtrain.checkpoint") {
+      return ManifestError(source, "not a torchtrain checkpoint manifest");
+    }
+    manifest.format_version = json.at("format_version").get<int>();
+    if (manifest.format_version > kCheckpointFormatVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          source, ": checkpoint format version ", manifest.format_version,
+          " is newer than this build reads (", kCheckpointFormatVersion,
+          "); use a newer build of the framework"));
+    }
+    manifest.torch_version = json.at("torch_version").get<std::string>();
+    manifest.created = json.at("created").get<std::string>();
+    absl::StatusOr<ModelSpec> spec = ModelSpec::FromJson(json.at("model_spec"));
+    if (!spec.ok()) return ManifestError(source, std::string(spec.status().message()));
+    manifest.model_spec = *spec;
+    absl::StatusOr<LoopPosition> position = LoopPosition::FromJson(json.at("position"));
+    if (!position.ok()) return ManifestError(source, std::string(position.status().message()));
+    manifest.position = *position;
+    for (const nlohmann::json& line : json.at("history")) {
+      absl::StatusOr<EpochRecord> record = EpochRecord::FromJson(line);
+      if (!record.ok()) return ManifestError(source, std::string(record.status().message()));
+      manifest.history.push_back(*record);
+    }
+    manifest.scheduler = json.at("scheduler");
+    manifest.optimizer_parameters_with_state =
+        json.at("optimizer_parameters_with_state").get<std::vector<std::string>>();
+    manifest.flags = json.at("flags").get<std::map<std::string, std::string>>();
+    for (auto it = json.at("tensors").begin(); it != json.at("tensors").end(); ++it) {
+      TensorRecord t;
+      t.file = it->at("file").get<std::string>();
+      t.dtype = it->at("dtype").get<std::string>();
+      t.shape = it->at("shape").get<std::vector<int64_t>>();
+      t.device = it->at("device").get<std::string>();
+      t.crc32 = it->at("crc32").get<uint32_t>();
+      if (t.file != kCheckpointModelFile && t.file != kCheckpointStateFile) {
+        return ManifestError(source, absl::StrCat("tensor '", it.key(), "' in unknown file ", t.file));
+      }
+      manifest.tensors[it.key()] = t;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return ManifestError(source, absl::StrCat("bad checkpoint manifest: ", e.what()));
+  }
+  return manifest;
+}
+
+std::string CheckpointName(int64_t step, int generation) {
+  std::string name = absl::StrFormat("step-%010d", step);
+  if (generation > 0) absl::StrAppend(&name, ".", generation);
+  return name;
+}
+
+std::optional<std::pair<int64_t, int>> ParseCheckpointName(const std::string& name) {
+  static const std::regex pattern(R"(step-(\d{10,})(?:\.(\d+))?)");
+  std::smatch match;
+  if (!std::regex_match(name, match, pattern)) return std::nullopt;
+  return std::make_pair(std::stoll(match[1].str()),
+                        match[2].matched ? std::stoi(match[2].str()) : 0);
+}
+
+absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& state,
+                             const WriteOptions& options) {
+  const fs::path final_path(final_dir);
+  const std::string tmp =
+      (final_path.parent_path() / absl::StrCat(".tmp-", final_path.filename().string(), "-", getpid()))
+          .string();
+  std::error_code error;
+  if (fs::exists(final_path, error)) {
+    return absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"));
+  }
+  fs::remove_all(tmp, error);
+  if (!fs::create_directories(tmp, error) || error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create checkpoint directory ", tmp, ": ", error.message()));
+  }
+  absl::Status status = WriteCheckpointFiles(tmp, state, options);
+  if (status.ok()) {
+    MaybeCrash(options, CrashPoint::kBeforeRename);
+    status = RenameDurably(tmp, final_dir, options.fsync);
+  }
+  if (!status.ok()) {
+    fs::remove_all(tmp, error);
+    return absl::Status(status.code(), absl::StrCat("saving checkpoint ", final_dir,
+                                                    " failed (earlier checkpoints are intact): ",
+                                                    status.message()));
+  }
+  MaybeCrash(options, CrashPoint::kAfterRename);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir) {
+  const std::string path = dir + "/" + kCheckpointManifest;
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    std::error_code error;
+    if (fs::is_directory(dir, error)) {
+      return absl::DataLossError(absl::StrCat(dir, ": incomplete checkpoint (no ",
+                                              kCheckpointManifest, ")"));
+    }
+    return text.status();
+  }
+  const nlohmann::json json = nlohmann::json::parse(*text, nullptr, false);
+  if (json.is_discarded()) return ManifestError(path, "not valid JSON (truncated or corrupt)");
+  return CheckpointManifest::FromJson(json, path);
+}
+
+namespace {
+
+// Reads both tensor files, checking them against the manifest.
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
+    const std::string& dir, const CheckpointManifest& manifest,
+    const std::map<std::string, at::Tensor>* model_destinations = nullptr) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const char* file : {kCheckpointModelFile, kCheckpointStateFile}) {
+    std::map<std::string, uint32_t> expected;
+    for (const auto& [name, record] : manifest.tensors) {
+      if (record.file == file) expected[name] = record.crc32;
+    }
+    const std::string path = dir + "/" + file;
+    absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(
+        path, &expected, std::string(file) == kCheckpointModelFile ? model_destinations : nullptr);
+    if (!contents.ok()) return contents.status();
+    for (NamedTensor& named : contents->tensors) {
+      const CheckpointManifest::TensorRecord& record = manifest.tensors.at(named.name);
+      if (named.tensor.sizes().vec() != record.shape ||
+          *SafetensorsDtypeName(named.tensor.scalar_type()) != record.dtype) {
+        return absl::DataLossError(absl::StrCat(path, ": tensor '", named.name,
+                                                "' does not match its manifest entry"));
+      }
+      tensors[named.name] = std::move(named.tensor);
+    }
+  }
+  return tensors;
+}
+
+}  // namespace
+
+uint64_t CheckpointSizeBytes(const std::string& dir) {
+  uint64_t size = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    if (entry.is_regular_file(error)) size += entry.file_size(error);
+  }
+  return size;
+}
+
+absl::Status VerifyCheckpoint(const std::string& dir) {
+  absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
+  if (!manifest.ok()) return manifest.status();
+  return ReadVerifiedTensors(dir, *manifest).status();
+}
+
+absl::StatusOr<TrainingState> ReadCheckpoint(
+    const std::string& dir, const DeviceMap& devices,
+    const std::map<std::string, at::Tensor>* model_destinations) {
+  absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
+  if (!manifest.ok()) return manifest.status();
+  // Destinations only where the tensor is meant to stay on the CPU.
+  std::map<std::string, at::Tensor> usable;
+  if (model_destinations != nullptr) {
+    for (const auto& [name, tensor] : *model_destinations) {
+      auto record = manifest->tensors.find(name);
+      if (record == manifest->tensors.end()) continue;
+      absl::StatusOr<c10::Device> device = devices.Map(record->second.device);
+      if (device.ok() && device->is_cpu() && tensor.device().is_cpu()) usable[name] = tensor;
+    }
+  }
+  absl::StatusOr<std::map<std::string, at::Tensor>> tensors =
+      ReadVerifiedTensors(dir, *manifest, &usable);
+  if (!tensors.ok()) return tensors.status();
+
+  TrainingState state;
+  state.model_spec = manifest->model_spec;
+  state.position = manifest->position;
+  state.history = manifest->history;
+  state.scheduler = manifest->scheduler;
+  state.optimizer_parameters_with_state = manifest->optimizer_parameters_with_state;
+  state.flags = manifest->flags;
+  for (auto& [name, tensor] : *tensors) {
+    const CheckpointManifest::TensorRecord& record = manifest->tensors.at(name);
+    // Generator states stay on the CPU; they are bytes, not data.
+    const bool is_rng = name.rfind("rng.", 0) == 0;
+    if (!is_rng) {
+      absl::StatusOr<c10::Device> device = devices.Map(record.device);
+      if (!device.ok()) {
+        return absl::Status(device.status().code(),
+                            absl::StrCat(dir, ": tensor '", name, "' ", device.status().message()));
+      }
+      if (!device->is_cpu()) tensor = tensor.to(*device);
+    }
+    NamedTensor named{name, tensor};
+    if (record.file == kCheckpointModelFile) {
+      state.model.push_back(named);
+    } else if (is_rng) {
+      state.rng.push_back(named);
+    } else {
+      state.optimizer.push_back(named);
+    }
+  }
+  return state;
+}
+
+}  // namespace framework

@@ -1,0 +1,117 @@
+// The checkpoint format: everything a run needs to continue exactly, in a
+// directory that is committed atomically.
+//
+// A checkpoint is a directory <checkpoints>/step-<global step>/ holding
+//   model.safetensors   parameters and buffers by state-dict name; a plain
+//                       safetensors file any safetensors reader opens
+//   state.safetensors   optimizer state ("optimizer.<group>.<index>.<field>")
+//                       and random generator states ("rng.<name>")
+//   checkpoint.json     the manifest: format and library versions, model
+//                       spec, loop position, scheduler state, metric history,
+//                       effective flags, and every tensor's dtype, shape,
+//                       device and CRC-32
+// It is written under a temporary name, fsynced file by file, then renamed
+// into place and the parent directory fsynced: a directory with a final name
+// is complete, and a crash at any moment leaves earlier ones untouched.
+#ifndef FRAMEWORK_CHECKPOINT_CHECKPOINT_H_
+#define FRAMEWORK_CHECKPOINT_CHECKPOINT_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/core/device_map.h"
+#include "framework/model/model.h"
+#include "framework/formats/safetensors.h"
+#include "framework/train/training_loop.h"
+#include "nlohmann/json.hpp"
+
+namespace framework {
+
+inline constexpr int kCheckpointFormatVersion = 1;
+inline constexpr char kCheckpointManifest[] = "checkpoint.json";
+inline constexpr char kCheckpointModelFile[] = "model.safetensors";
+inline constexpr char kCheckpointStateFile[] = "state.safetensors";
+
+// Typed contents of a checkpoint: a misspelt field does not compile.
+struct TrainingState {
+  ModelSpec model_spec;
+  std::vector<NamedTensor> model;      // parameters and buffers
+  std::vector<NamedTensor> optimizer;  // see optimizer_state.h
+  std::vector<std::string> optimizer_parameters_with_state;
+  std::vector<NamedTensor> rng;        // "rng.cpu": LibTorch's CPU generator
+  nlohmann::json scheduler;            // LrScheduler::State(); null if none
+  LoopPosition position;
+  std::vector<EpochRecord> history;
+  std::map<std::string, std::string> flags;  // the run's effective flags
+};
+
+// What the manifest says, without reading any tensor data.
+struct CheckpointManifest {
+  int format_version = 0;
+  std::string torch_version;
+  std::string created;  // UTC, ISO 8601
+  ModelSpec model_spec;
+  LoopPosition position;
+  std::vector<EpochRecord> history;
+  nlohmann::json scheduler;
+  std::vector<std::string> optimizer_parameters_with_state;
+  std::map<std::string, std::string> flags;
+  struct TensorRecord {
+    std::string file;  // model.safetensors or state.safetensors
+    std::string dtype;
+    std::vector<int64_t> shape;
+    std::string device;  // where it lived when saved, e.g. "cuda:1"
+    uint32_t crc32 = 0;
+  };
+  std::map<std::string, TensorRecord> tensors;
+
+  nlohmann::json ToJson() const;
+  static absl::StatusOr<CheckpointManifest> FromJson(const nlohmann::json& json,
+                                                     const std::string& source);
+};
+
+// Where a save may be interrupted, for tests of crash safety.
+enum class CrashPoint { kNone, kAfterModelFile, kBeforeRename, kAfterRename };
+
+struct WriteOptions {
+  bool fsync = true;
+  CrashPoint crash_point = CrashPoint::kNone;
+};
+
+// Writes `state` as checkpoint directory `final_dir` (which must not exist),
+// committing it atomically. On failure nothing with the final name exists
+// and the temporary directory is removed.
+absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& state,
+                             const WriteOptions& options = {});
+
+absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir);
+
+// Reads and verifies (every file present, every checksum right) a checkpoint
+// and places each tensor on devices.Map(its recorded device). Model tensors
+// that fit `model_destinations` (the live model's state dict, by name) are
+// read straight into them; see ReadSafetensors.
+absl::StatusOr<TrainingState> ReadCheckpoint(
+    const std::string& dir, const DeviceMap& devices,
+    const std::map<std::string, at::Tensor>* model_destinations = nullptr);
+
+// Bytes of the files of a checkpoint directory.
+uint64_t CheckpointSizeBytes(const std::string& dir);
+
+// Checks all checksums; OK means the checkpoint is complete and intact.
+absl::Status VerifyCheckpoint(const std::string& dir);
+
+// The manager's own names: "step-0000000938" and, after a resume from an
+// older checkpoint, "step-0000000938.1".
+std::string CheckpointName(int64_t step, int generation);
+// The step and generation of a checkpoint name, or nullopt if the name is
+// not one of the manager's.
+std::optional<std::pair<int64_t, int>> ParseCheckpointName(const std::string& name);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_CHECKPOINT_CHECKPOINT_H_

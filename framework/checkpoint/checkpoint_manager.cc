@@ -1,0 +1,365 @@
+#include "framework/checkpoint/checkpoint_manager.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <set>
+
+#include <torch/types.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "framework/core/durable_file.h"
+#include "framework/optim/optimizer_state.h"
+#include "framework/core/random_state.h"
+#include "framework/model/state_dict.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kTemporaryPrefix[] = ".tmp-step-";
+constexpr char kGeneratorTensor[] = "rng.cpu";
+
+std::vector<NamedTensor> Snapshot(std::vector<NamedTensor> tensors, bool copy) {
+  for (NamedTensor& named : tensors) {
+    named.tensor = copy ? named.tensor.detach().clone() : named.tensor.detach();
+  }
+  return tensors;
+}
+
+}  // namespace
+
+bool CheckpointInfo::at_epoch_end() const {
+  return manifest.has_value() && manifest->position.batch == 0 && !manifest->history.empty() &&
+         static_cast<int64_t>(manifest->history.size()) == manifest->position.epoch;
+}
+
+std::optional<double> CheckpointInfo::Metric(const std::string& name) const {
+  if (!at_epoch_end()) return std::nullopt;
+  const auto& values = manifest->history.back().values;
+  auto it = values.find(name);
+  if (it == values.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory) {
+  std::vector<CheckpointInfo> infos;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(directory, error)) {
+    const std::string name = entry.path().filename().string();
+    std::optional<std::pair<int64_t, int>> parsed = ParseCheckpointName(name);
+    if (!parsed.has_value() || !entry.is_directory(error)) continue;
+    CheckpointInfo info;
+    info.name = name;
+    info.path = entry.path().lexically_normal().string();
+    info.step = parsed->first;
+    info.generation = parsed->second;
+    absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(info.path);
+    if (manifest.ok()) {
+      info.manifest = *std::move(manifest);
+    } else {
+      info.problem = std::string(manifest.status().message());
+    }
+    infos.push_back(std::move(info));
+  }
+  std::sort(infos.begin(), infos.end(), [](const CheckpointInfo& a, const CheckpointInfo& b) {
+    return std::make_pair(a.step, a.generation) < std::make_pair(b.step, b.generation);
+  });
+  return infos;
+}
+
+absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
+    const std::string& run_dir) {
+  const std::string path = run_dir + "/LOCK";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("cannot open lock file", path);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buffer[32] = {};
+    const ssize_t n = pread(fd, buffer, sizeof(buffer) - 1, 0);
+    close(fd);
+    const std::string owner = n > 0 ? absl::StrCat(" (pid ", absl::StripAsciiWhitespace(buffer), ")")
+                                    : "";
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run directory ", run_dir, " is in use by another process", owner,
+        "; wait for it to finish or use another --run_dir (a crashed process releases ", path,
+        " automatically)"));
+  }
+  const std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    absl::Status status = ErrnoError("cannot write lock file", path);
+    close(fd);
+    return status;
+  }
+  return std::unique_ptr<RunDirectoryLock>(new RunDirectoryLock(fd));
+}
+
+RunDirectoryLock::~RunDirectoryLock() { close(fd_); }
+
+absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
+                                                   const std::map<std::string, std::string>& flags,
+                                                   bool copy) {
+  TrainingState state;
+  state.model_spec = spec;
+  state.model = Snapshot(StateDict(loop.model()), copy);
+  absl::StatusOr<OptimizerStateTensors> optimizer = ExtractOptimizerState(loop.optimizer());
+  if (!optimizer.ok()) return optimizer.status();
+  state.optimizer = Snapshot(optimizer->tensors, copy);
+  state.optimizer_parameters_with_state = optimizer->parameters_with_state;
+  state.rng = {{kGeneratorTensor, GlobalGeneratorState()}};
+  state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
+  state.position = loop.position();
+  state.history = loop.history();
+  state.flags = flags;
+  return state;
+}
+
+absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop,
+                                  const std::string& source) {
+  const NamedTensor* generator = nullptr;
+  for (const NamedTensor& named : state.rng) {
+    if (named.name == kGeneratorTensor) generator = &named;
+  }
+  if (generator == nullptr) {
+    return absl::DataLossError(absl::StrCat(source, ": missing entry '", kGeneratorTensor, "'"));
+  }
+  if (loop.scheduler() != nullptr && state.scheduler.is_null()) {
+    return absl::DataLossError(absl::StrCat(source, ": missing scheduler state"));
+  }
+  if (absl::Status s = LoadStateDict(loop.model(), state.model, /*strict=*/true, source); !s.ok()) {
+    return s;
+  }
+  std::map<std::string, at::Tensor> optimizer;
+  for (const NamedTensor& named : state.optimizer) optimizer[named.name] = named.tensor;
+  if (absl::Status s = RestoreOptimizerState(loop.optimizer(), optimizer,
+                                             state.optimizer_parameters_with_state, source);
+      !s.ok()) {
+    return s;
+  }
+  if (loop.scheduler() != nullptr) {
+    if (absl::Status s = loop.scheduler()->LoadState(state.scheduler); !s.ok()) {
+      return absl::DataLossError(absl::StrCat(source, ": ", s.message()));
+    }
+  }
+  if (absl::Status s = loop.Restore(state.position, state.history); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
+  }
+  try {
+    RestoreGlobalGeneratorState(generator->tensor);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat(source, ": bad '", kGeneratorTensor, "' entry: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+CheckpointManager::CheckpointManager(CheckpointOptions options, ModelSpec spec,
+                                     std::map<std::string, std::string> flags)
+    : options_(std::move(options)), spec_(std::move(spec)), flags_(std::move(flags)) {}
+
+absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
+    CheckpointOptions options, ModelSpec spec, std::map<std::string, std::string> flags) {
+  if (options.keep_last < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--keep_last must be >= 1, got ", options.keep_last));
+  }
+  if (options.keep_best < 0 || options.keep_every_epochs < 0 || options.every_epochs < 0 ||
+      options.every_steps < 0) {
+    return absl::InvalidArgumentError(
+        "--keep_best, --keep_every_epochs, --checkpoint_interval and "
+        "--checkpoint_every_steps must be >= 0");
+  }
+  std::error_code error;
+  fs::create_directories(options.directory, error);
+  if (error) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot create checkpoint directory ",
+                                                    options.directory, ": ", error.message()));
+  }
+  for (const auto& entry : fs::directory_iterator(options.directory, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kTemporaryPrefix, 0) == 0 || name.rfind(".tmp-deleting-", 0) == 0) {
+      LOG(INFO) << "Removing " << entry.path().string() << ", left by an interrupted save";
+      fs::remove_all(entry.path(), error);
+    }
+  }
+  return std::unique_ptr<CheckpointManager>(
+      new CheckpointManager(std::move(options), std::move(spec), std::move(flags)));
+}
+
+CheckpointManager::~CheckpointManager() {
+  absl::Status status = Wait();
+  if (!status.ok()) LOG(ERROR) << status.message();
+}
+
+std::optional<std::string> FindNewestValidCheckpoint(const std::string& directory) {
+  std::vector<CheckpointInfo> infos = ListCheckpoints(directory);
+  for (auto it = infos.rbegin(); it != infos.rend(); ++it) {
+    absl::Status status = VerifyCheckpoint(it->path);
+    if (status.ok()) return it->path;
+    LOG(WARNING) << "Skipping invalid checkpoint " << it->path << ": " << status.message();
+  }
+  return std::nullopt;
+}
+
+void CheckpointManager::SetResumedFrom(const std::string& path, int64_t step) {
+  resumed_from_ = fs::path(path).lexically_normal().string();
+  last_saved_step_ = step;
+  last_saved_ = resumed_from_;
+}
+
+std::string CheckpointManager::NextPath(int64_t step) const {
+  int generation = 0;
+  std::error_code error;
+  while (fs::exists(fs::path(options_.directory) / CheckpointName(step, generation), error)) {
+    ++generation;
+  }
+  return (fs::path(options_.directory) / CheckpointName(step, generation)).string();
+}
+
+absl::Status CheckpointManager::Commit(const std::string& path, const TrainingState& state) {
+  const auto start = std::chrono::steady_clock::now();
+  WriteOptions write_options;
+  write_options.fsync = options_.fsync;
+  write_options.crash_point = options_.crash_point;
+  if (absl::Status status = WriteCheckpoint(path, state, write_options); !status.ok()) {
+    return status;
+  }
+  LOG(INFO) << "Saved checkpoint " << path << " (epoch " << state.position.epoch << ", batch "
+            << state.position.batch << ", step " << state.position.global_step << ", "
+            << CheckpointSizeBytes(path) / 1024 << " KiB, "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+            << " s)";
+  return ApplyRetention(path);
+}
+
+absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
+  std::vector<CheckpointInfo> infos = ListCheckpoints(options_.directory);
+  std::vector<const CheckpointInfo*> valid;
+  for (const CheckpointInfo& info : infos) {
+    if (info.manifest.has_value()) valid.push_back(&info);
+  }
+  std::set<std::string> keep = {fs::path(just_saved).lexically_normal().string(), resumed_from_};
+  const size_t last = std::min<size_t>(valid.size(), options_.keep_last);
+  for (size_t i = valid.size() - last; i < valid.size(); ++i) keep.insert(valid[i]->path);
+  if (options_.keep_best > 0) {
+    std::vector<std::pair<double, const CheckpointInfo*>> ranked;
+    for (const CheckpointInfo* info : valid) {
+      std::optional<double> value = info->Metric(options_.monitor);
+      if (value.has_value()) ranked.push_back({options_.maximize ? -*value : *value, info});
+    }
+    // Best first; among equals the newer one.
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return std::make_pair(a.second->step, a.second->generation) >
+             std::make_pair(b.second->step, b.second->generation);
+    });
+    for (size_t i = 0; i < ranked.size() && i < static_cast<size_t>(options_.keep_best); ++i) {
+      keep.insert(ranked[i].second->path);
+    }
+  }
+  if (options_.keep_every_epochs > 0) {
+    for (const CheckpointInfo* info : valid) {
+      if (info->at_epoch_end() &&
+          static_cast<int64_t>(info->manifest->history.size()) % options_.keep_every_epochs == 0) {
+        keep.insert(info->path);
+      }
+    }
+  }
+  for (const CheckpointInfo* info : valid) {
+    if (keep.count(info->path) > 0) continue;
+    // Renamed first so that a crash mid-deletion never leaves a damaged
+    // directory under a checkpoint name.
+    const fs::path doomed = fs::path(options_.directory) / (".tmp-deleting-" + info->name);
+    std::error_code error;
+    fs::rename(info->path, doomed, error);
+    if (error) {
+      LOG(WARNING) << "Cannot delete checkpoint " << info->path << ": " << error.message();
+      continue;
+    }
+    fs::remove_all(doomed, error);
+    LOG(INFO) << "Deleted checkpoint " << info->path << " (retention)";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointManager::Save(TrainingLoop& loop) {
+  // At most one save in flight: the previous one finishes first.
+  if (absl::Status status = Wait(); !status.ok()) return status;
+  absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, /*copy=*/false);
+  if (!state.ok()) return state.status();
+  if (options_.async) {
+    CopyIntoSnapshotBuffers(state->model);
+    CopyIntoSnapshotBuffers(state->optimizer);
+  }
+  const std::string path = NextPath(state->position.global_step);
+  last_saved_step_ = state->position.global_step;
+  last_saved_ = path;
+  if (!options_.async) return Commit(path, *state);
+  writer_ = std::thread([this, path, snapshot = *std::move(state)]() {
+    absl::Status status = Commit(path, snapshot);
+    std::lock_guard<std::mutex> lock(mutex_);
+    writer_status_ = status;
+  });
+  return absl::OkStatus();
+}
+
+void CheckpointManager::CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors) {
+  for (NamedTensor& named : tensors) {
+    at::Tensor& buffer = snapshot_buffers_[named.name];
+    if (!buffer.defined() || buffer.sizes() != named.tensor.sizes() ||
+        buffer.scalar_type() != named.tensor.scalar_type() ||
+        buffer.device() != named.tensor.device()) {
+      buffer = at::empty_like(named.tensor, at::MemoryFormat::Contiguous);
+    }
+    buffer.copy_(named.tensor);
+    named.tensor = buffer;
+  }
+}
+
+absl::Status CheckpointManager::Wait() {
+  if (writer_.joinable()) writer_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::Status status = writer_status_;
+  writer_status_ = absl::OkStatus();
+  return status;
+}
+
+absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
+  const LoopPosition& position = loop.position();
+  if (options_.every_steps <= 0 || position.global_step % options_.every_steps != 0) {
+    return absl::OkStatus();
+  }
+  // The epoch's last step: save after its evaluation instead, so that the
+  // checkpoint carries the epoch's metrics (one checkpoint per step).
+  if (position.batch == loop.batches_per_epoch()) {
+    save_after_epoch_ = true;
+    return absl::OkStatus();
+  }
+  return Save(loop);
+}
+
+absl::Status CheckpointManager::OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) {
+  const int64_t epochs_done = loop.position().epoch;
+  const bool interval = options_.every_epochs > 0 && epochs_done % options_.every_epochs == 0;
+  const bool milestone =
+      options_.keep_every_epochs > 0 && epochs_done % options_.keep_every_epochs == 0;
+  if (!(interval || milestone || save_after_epoch_)) return absl::OkStatus();
+  save_after_epoch_ = false;
+  return Save(loop);
+}
+
+absl::Status CheckpointManager::OnTrainEnd(TrainingLoop& loop) {
+  absl::Status status = absl::OkStatus();
+  if (loop.position().global_step != last_saved_step_) status = Save(loop);
+  absl::Status waited = Wait();
+  return status.ok() ? waited : status;
+}
+
+}  // namespace framework

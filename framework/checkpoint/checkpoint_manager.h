@@ -1,0 +1,142 @@
+// CheckpointManager: when to save, what to keep, and how to resume.
+//
+// It observes the TrainingLoop, so every trainer plugin gets checkpoints for
+// free. It saves every N epochs, every N steps, and when training ends or is
+// stopped (SIGINT/SIGTERM); sync or in the background (one save in flight at
+// a time, on a snapshot of the step that asked). After each commit it applies
+// retention derived from what is on disk: the last N, the best K by a
+// monitored metric, a milestone every E epochs, plus the newest valid and the
+// resumed-from checkpoints are kept; only the manager's own checkpoint
+// directories are ever deleted, and only after a newer one was committed.
+// One process at a time may own a run directory (RunDirectoryLock).
+#ifndef FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
+#define FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/checkpoint/checkpoint.h"
+#include "framework/train/training_loop.h"
+
+namespace framework {
+
+struct CheckpointOptions {
+  std::string directory;         // usually <run_dir>/checkpoints
+  int64_t every_epochs = 1;      // 0: off
+  int64_t every_steps = 0;       // 0: off
+  int64_t keep_last = 3;         // >= 1
+  int64_t keep_best = 1;         // 0: off
+  std::string monitor = "valid_loss";
+  bool maximize = false;         // whether a larger monitor value is better
+  int64_t keep_every_epochs = 0; // 0: off
+  bool async = false;
+  bool fsync = true;
+  CrashPoint crash_point = CrashPoint::kNone;  // tests only
+};
+
+// One checkpoint directory of the manager's, as found on disk.
+struct CheckpointInfo {
+  std::string name;
+  std::string path;
+  int64_t step = 0;
+  int generation = 0;
+  std::optional<CheckpointManifest> manifest;  // unset when unreadable
+  std::string problem;                         // why it is unreadable
+
+  // Saved right after an epoch's evaluation (so it has that epoch's metrics).
+  bool at_epoch_end() const;
+  std::optional<double> Metric(const std::string& name) const;
+};
+
+// The manager's checkpoints under `directory`, oldest first; other files
+// are ignored. Reads manifests only, not tensor data.
+std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory);
+
+// The newest checkpoint under `directory` that verifies completely; invalid
+// ones are logged by name and skipped, and nothing is deleted.
+std::optional<std::string> FindNewestValidCheckpoint(const std::string& directory);
+
+// Exclusive ownership of a run directory through flock(2) on <dir>/LOCK: the
+// kernel releases it when the process dies, so a crash never leaves it stuck.
+class RunDirectoryLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<RunDirectoryLock>> Acquire(const std::string& run_dir);
+  ~RunDirectoryLock();
+
+ private:
+  explicit RunDirectoryLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// The loop's full state; `copy` snapshots tensors to the CPU (for saves that
+// outlive the step), otherwise the state refers to the live tensors.
+absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
+                                                   const std::map<std::string, std::string>& flags,
+                                                   bool copy);
+
+// Puts a checkpoint's state into the loop's model, optimizer, scheduler,
+// position and the global generator. `source` names the checkpoint.
+absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop,
+                                  const std::string& source);
+
+class CheckpointManager : public LoopObserver {
+ public:
+  // Creates the directory and removes temporary directories that crashed
+  // saves left behind (never valid, and only ever the manager's).
+  static absl::StatusOr<std::unique_ptr<CheckpointManager>> Create(
+      CheckpointOptions options, ModelSpec spec, std::map<std::string, std::string> flags);
+  ~CheckpointManager() override;
+
+  // Marks the checkpoint a run resumed from (never deleted) and its step
+  // (already saved).
+  void SetResumedFrom(const std::string& path, int64_t step);
+
+  // Saves the loop's current state now (in the background when async).
+  absl::Status Save(TrainingLoop& loop);
+  // Waits for a background save; returns its error, if any.
+  absl::Status Wait();
+
+  absl::Status OnStepEnd(TrainingLoop& loop) override;
+  absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) override;
+  absl::Status OnTrainEnd(TrainingLoop& loop) override;
+
+  // Path of the last checkpoint committed (or being committed).
+  const std::string& last_saved() const { return last_saved_; }
+
+ private:
+  CheckpointManager(CheckpointOptions options, ModelSpec spec,
+                    std::map<std::string, std::string> flags);
+  std::string NextPath(int64_t step) const;
+  absl::Status Commit(const std::string& path, const TrainingState& state);
+  absl::Status ApplyRetention(const std::string& just_saved);
+  // Async saves copy the live tensors into buffers kept from the previous
+  // save (the writer is done with them by then), so a snapshot costs a
+  // memcpy, not fresh allocations and page faults.
+  void CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors);
+
+  const CheckpointOptions options_;
+  const ModelSpec spec_;
+  const std::map<std::string, std::string> flags_;
+  std::string resumed_from_;
+  int64_t last_saved_step_ = -1;
+  std::string last_saved_;
+  bool save_after_epoch_ = false;
+
+  std::map<std::string, at::Tensor> snapshot_buffers_;
+  std::mutex mutex_;
+  std::thread writer_;
+  absl::Status writer_status_;
+};
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_

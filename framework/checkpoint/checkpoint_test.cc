@@ -1,0 +1,234 @@
+#include "framework/checkpoint/checkpoint.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/testing/test_task.h"
+#include "framework/core/durable_file.h"
+#include "gtest/gtest.h"
+
+namespace framework {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_task::TinyData;
+using testing_task::TinyRun;
+using testing_task::TinySpec;
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  // A checkpoint of a TinyRun after one epoch, in a fresh directory.
+  std::string MakeCheckpoint(const std::string& name) {
+    const std::string dir = ::testing::TempDir() + "/" + name;
+    fs::remove_all(dir);
+    TinyRun run(data_, 1);
+    EXPECT_TRUE(run.loop->Run().ok());
+    auto state = CaptureTrainingState(*run.loop, TinySpec(), {{"seed", "3"}}, false);
+    EXPECT_TRUE(state.ok());
+    EXPECT_TRUE(WriteCheckpoint(dir, *state).ok());
+    return dir;
+  }
+
+  // Rewrites the manifest through `edit`.
+  void EditManifest(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json json = nlohmann::json::parse(*ReadFileToString(dir + "/checkpoint.json"));
+    edit(json);
+    std::ofstream(dir + "/checkpoint.json", std::ios::trunc) << json.dump();
+  }
+
+  absl::Status Restore(const std::string& dir, const DeviceMap& devices = DeviceMap(torch::kCPU)) {
+    auto state = ReadCheckpoint(dir, devices);
+    if (!state.ok()) return state.status();
+    TinyRun run(data_, 1);
+    return RestoreTrainingState(*state, *run.loop, dir);
+  }
+
+  DataSplits data_ = TinyData();
+};
+
+TEST_F(CheckpointTest, RoundTripsAndIsReadableWithoutTheModelCode) {
+  const std::string dir = MakeCheckpoint("round_trip");
+  EXPECT_TRUE(Restore(dir).ok());
+  auto manifest = ReadCheckpointManifest(dir);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(manifest->format_version, kCheckpointFormatVersion);
+  EXPECT_EQ(manifest->torch_version, "1.13.0");
+  EXPECT_EQ(manifest->position.epoch, 1);
+  EXPECT_EQ(manifest->flags.at("seed"), "3");
+  const auto& weight = manifest->tensors.at("hidden.weight");
+  EXPECT_EQ(weight.file, "model.safetensors");
+  EXPECT_EQ(weight.dtype, "F32");
+  EXPECT_EQ(weight.shape, (std::vector<int64_t>{16, 64}));
+  EXPECT_EQ(weight.device, "cpu");
+  EXPECT_EQ(manifest->tensors.at("optimizer.0.0.momentum_buffer").file, "state.safetensors");
+  EXPECT_EQ(manifest->tensors.at("rng.cpu").dtype, "U8");
+  // The model file is a plain safetensors file of the state dict.
+  auto header = ReadSafetensorsHeader(dir + "/model.safetensors");
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->entries.size(), 4u);
+  EXPECT_EQ(header->metadata.at("format"), "torchtrain.model");
+}
+
+TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
+  const std::string dir = MakeCheckpoint("bad_inputs");
+  auto copy = [&](const std::string& name) {
+    const std::string target = ::testing::TempDir() + "/" + name;
+    fs::remove_all(target);
+    fs::copy(dir, target, fs::copy_options::recursive);
+    return target;
+  };
+  auto expect_error = [&](const std::string& target, const std::string& fragment) {
+    absl::Status status = Restore(target);
+    EXPECT_FALSE(status.ok()) << target;
+    EXPECT_NE(status.message().find(fragment), std::string::npos) << status;
+    EXPECT_NE(status.message().find(target), std::string::npos) << status;
+  };
+
+  const std::string truncated = copy("truncated");
+  fs::resize_file(truncated + "/model.safetensors", fs::file_size(truncated + "/model.safetensors") / 2);
+  expect_error(truncated, "model.safetensors: malformed safetensors file");
+
+  const std::string flipped = copy("flipped");
+  {
+    std::fstream file(flipped + "/state.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-100, std::ios::end);
+    file.put('\x7f');
+  }
+  expect_error(flipped, "fails its checksum");
+
+  const std::string magic = copy("wrong_magic");
+  EditManifest(magic, [](nlohmann::json& j) { j["format"] = "something.else"; });
+  expect_error(magic, "not a torchtrain checkpoint manifest");
+
+  const std::string garbage = copy("garbage_header");
+  std::ofstream(garbage + "/model.safetensors", std::ios::trunc) << "PK\x03\x04 not safetensors at all";
+  expect_error(garbage, "header length");
+
+  const std::string newer = copy("newer_version");
+  EditManifest(newer, [](nlohmann::json& j) { j["format_version"] = kCheckpointFormatVersion + 1; });
+  expect_error(newer, "format version 2 is newer than this build reads (1)");
+
+  const std::string no_optimizer = copy("missing_optimizer_entry");
+  // Drop one optimizer tensor from the state file and the manifest.
+  {
+    auto contents = ReadSafetensors(no_optimizer + "/state.safetensors");
+    ASSERT_TRUE(contents.ok());
+    std::vector<NamedTensor> kept;
+    for (auto& named : contents->tensors) {
+      if (named.name != "optimizer.0.2.momentum_buffer") kept.push_back(named);
+    }
+    ASSERT_TRUE(WriteSafetensors(no_optimizer + "/state.safetensors", kept, {}, false).ok());
+    EditManifest(no_optimizer, [](nlohmann::json& j) {
+      j["tensors"].erase("optimizer.0.2.momentum_buffer");
+    });
+  }
+  expect_error(no_optimizer, "missing optimizer entry 'optimizer.0.2.momentum_buffer'");
+
+  const std::string empty = ::testing::TempDir() + "/empty_checkpoint";
+  fs::create_directories(empty);
+  expect_error(empty, "incomplete checkpoint (no checkpoint.json)");
+}
+
+TEST_F(CheckpointTest, CheckpointOfAnotherModelListsKeyDifferences) {
+  const std::string dir = MakeCheckpoint("other_model");
+  auto state = ReadCheckpoint(dir, DeviceMap(torch::kCPU));
+  ASSERT_TRUE(state.ok());
+  // Another model: renamed, missing and mis-shaped keys.
+  std::vector<NamedTensor> other;
+  for (const NamedTensor& named : state->model) {
+    if (named.name == "hidden.weight") other.push_back({"encoder.weight", named.tensor});
+    if (named.name == "hidden.bias") other.push_back({named.name, named.tensor});
+    if (named.name == "out.weight") other.push_back({named.name, torch::zeros({5, 16})});
+  }
+  state->model = other;
+  TinyRun run(data_, 1);
+  absl::Status status = RestoreTrainingState(*state, *run.loop, dir);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("missing keys: hidden.weight, out.bias"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("unexpected keys: encoder.weight"), std::string::npos);
+  EXPECT_NE(status.message().find("mis-shaped keys: out.weight (file [5, 16], model [4, 16])"),
+            std::string::npos);
+}
+
+TEST_F(CheckpointTest, RemapsTensorsRecordedOnCudaDevices) {
+  const std::string dir = MakeCheckpoint("cuda_recorded");
+  // As if written on a two-GPU machine.
+  EditManifest(dir, [](nlohmann::json& j) {
+    int i = 0;
+    for (auto& [name, tensor] : j["tensors"].items()) {
+      if (name.rfind("rng.", 0) != 0) tensor["device"] = (i++ % 2 == 0) ? "cuda:0" : "cuda:1";
+    }
+  });
+  // Default: onto the run's device (CPU here), where PyTorch would fail.
+  auto state = ReadCheckpoint(dir, DeviceMap(torch::kCPU));
+  ASSERT_TRUE(state.ok()) << state.status();
+  for (const NamedTensor& named : state->model) EXPECT_TRUE(named.tensor.device().is_cpu());
+  EXPECT_TRUE(Restore(dir).ok());
+
+  auto both = DeviceMap::Parse("cuda:1=cpu, cuda:0=cpu", torch::kCPU);
+  ASSERT_TRUE(both.ok());
+  EXPECT_TRUE(ReadCheckpoint(dir, *both).ok());
+
+  auto one = DeviceMap::Parse("cuda:1=cpu", torch::kCPU);
+  ASSERT_TRUE(one.ok());
+  auto partial = ReadCheckpoint(dir, *one);
+  ASSERT_FALSE(partial.ok());
+  EXPECT_NE(partial.status().message().find("saved on cuda:0, which is not mapped"), std::string::npos)
+      << partial.status();
+  EXPECT_NE(partial.status().message().find("add cuda:0=cpu to --map_location"), std::string::npos);
+
+  for (const std::string spec : {"cuda", "cuda:0", "cuda:1=cuda:0"}) {
+    auto unusable = DeviceMap::Parse(spec, torch::kCPU);
+    ASSERT_FALSE(unusable.ok()) << spec;
+    EXPECT_NE(unusable.status().message().find("needs CUDA"), std::string::npos) << unusable.status();
+  }
+  EXPECT_FALSE(DeviceMap::Parse("cuda:1=", torch::kCPU).ok());
+  EXPECT_FALSE(DeviceMap::Parse("tpu", torch::kCPU).ok());
+}
+
+TEST_F(CheckpointTest, CrashBeforeRenameLeavesNoCheckpoint) {
+  const std::string parent = ::testing::TempDir() + "/crash";
+  fs::remove_all(parent);
+  fs::create_directories(parent);
+  const std::string good = MakeCheckpoint("crash/step-0000000001");
+  for (CrashPoint point : {CrashPoint::kAfterModelFile, CrashPoint::kBeforeRename, CrashPoint::kAfterRename}) {
+    const pid_t child = fork();
+    if (child == 0) {
+      TinyRun run(data_, 1);
+      auto state = CaptureTrainingState(*run.loop, TinySpec(), {}, false);
+      WriteOptions options;
+      options.crash_point = point;
+      // Dies inside; reaching the next line would be a failure of the test.
+      (void)WriteCheckpoint(parent + "/step-0000000002", *state, options);
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    const bool committed = fs::exists(parent + "/step-0000000002");
+    EXPECT_EQ(committed, point == CrashPoint::kAfterRename);
+    if (committed) {
+      EXPECT_TRUE(VerifyCheckpoint(parent + "/step-0000000002").ok());
+      fs::remove_all(parent + "/step-0000000002");
+    }
+    EXPECT_TRUE(VerifyCheckpoint(good).ok());
+    // The manager clears the temporary directory on its next start.
+    ASSERT_TRUE(CheckpointManager::Create({parent}, {}, {}).ok());
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(parent)) names.push_back(entry.path().filename());
+    EXPECT_EQ(names, std::vector<std::string>{"step-0000000001"});
+  }
+}
+
+TEST(CheckpointNameTest, ParsesOnlyTheManagersNames) {
+  EXPECT_EQ(CheckpointName(938, 0), "step-0000000938");
+  EXPECT_EQ(CheckpointName(938, 2), "step-0000000938.2");
+  EXPECT_EQ(ParseCheckpointName("step-0000000938.2"), std::make_pair(int64_t{938}, 2));
+  EXPECT_FALSE(ParseCheckpointName("step-938").has_value());
+  EXPECT_FALSE(ParseCheckpointName(".tmp-step-0000000938-12").has_value());
+  EXPECT_FALSE(ParseCheckpointName("best").has_value());
+}
+
+}  // namespace
+}  // namespace framework

@@ -1,0 +1,111 @@
+#include "framework/core/durable_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace framework {
+
+absl::Status ErrnoError(const std::string& what, const std::string& path) {
+  const int error = errno;
+  const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error));
+  switch (error) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::StatusOr<FileWriter> FileWriter::Create(const std::string& path) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("cannot create", path);
+  return FileWriter(fd, path);
+}
+
+FileWriter::FileWriter(FileWriter&& other) noexcept
+    : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
+
+FileWriter::~FileWriter() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status FileWriter::Write(const void* data, size_t size) {
+  const char* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t written = write(fd_, bytes, std::min<size_t>(size, size_t{1} << 30));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("cannot write", path_);
+    }
+    bytes += written;
+    size -= static_cast<size_t>(written);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileWriter::Sync() {
+  if (fsync(fd_) != 0) return ErrnoError("cannot fsync", path_);
+  return absl::OkStatus();
+}
+
+absl::Status FileWriter::Close() {
+  const int fd = fd_;
+  fd_ = -1;
+  if (close(fd) != 0) return ErrnoError("cannot close", path_);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open", path);
+  std::string contents;
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      absl::Status status = ErrnoError("cannot read", path);
+      close(fd);
+      return status;
+    }
+    if (n == 0) break;
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return contents;
+}
+
+absl::Status SyncDirectory(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open directory", path);
+  const int result = fsync(fd);
+  absl::Status status = result == 0 ? absl::OkStatus() : ErrnoError("cannot fsync", path);
+  close(fd);
+  return status;
+}
+
+absl::Status RenameDurably(const std::string& from, const std::string& to, bool sync) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    return ErrnoError(absl::StrCat("cannot rename ", from, " to"), to);
+  }
+  if (!sync) return absl::OkStatus();
+  return SyncDirectory(std::filesystem::path(to).parent_path().string());
+}
+
+}  // namespace framework

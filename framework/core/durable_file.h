@@ -1,0 +1,51 @@
+// Small POSIX file helpers for writes that must survive a crash: a writer
+// that reports errors with the path, fsync of files and directories, and
+// atomic rename. Used by checkpoint and model-file writers.
+#ifndef FRAMEWORK_CORE_DURABLE_FILE_H_
+#define FRAMEWORK_CORE_DURABLE_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace framework {
+
+// A file opened for writing (created, truncated). Every error names the path.
+class FileWriter {
+ public:
+  static absl::StatusOr<FileWriter> Create(const std::string& path);
+  FileWriter(FileWriter&& other) noexcept;
+  FileWriter& operator=(FileWriter&&) = delete;
+  ~FileWriter();
+
+  absl::Status Write(const void* data, size_t size);
+  // fsync(2): data and metadata on stable storage.
+  absl::Status Sync();
+  absl::Status Close();
+
+ private:
+  FileWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+};
+
+// Reads a whole file.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// fsync(2) on a directory, so that entries created or renamed in it persist.
+absl::Status SyncDirectory(const std::string& path);
+
+// rename(2) (atomic on POSIX file systems), then, with `sync`, fsync of the
+// parent directory. (On ext4's default data=ordered, that fsync also flushes
+// the renamed files' data, so it is skipped when durability is not wanted.)
+absl::Status RenameDurably(const std::string& from, const std::string& to, bool sync = true);
+
+// Error status for a failed system call on `path`, from errno.
+absl::Status ErrnoError(const std::string& what, const std::string& path);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_CORE_DURABLE_FILE_H_

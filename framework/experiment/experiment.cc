@@ -1,0 +1,364 @@
+#include "framework/experiment/experiment.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include <ATen/Parallel.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "framework/checkpoint/checkpoint.h"
+#include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/core/device_map.h"
+#include "framework/core/random_state.h"
+#include "framework/core/user_path.h"
+#include "framework/data/dataset.h"
+#include "framework/experiment/experiment_flags.h"
+#include "framework/experiment/resume_policy.h"
+#include "framework/experiment/run_directory.h"
+#include "framework/experiment/stop_signals.h"
+#include "framework/metrics/metrics_log.h"
+#include "framework/model/model.h"
+#include "framework/model/state_dict.h"
+#include "framework/optim/lr_scheduler.h"
+#include "framework/optim/optimizer.h"
+#include "framework/train/trainer.h"
+#include "framework/train/training_loop.h"
+#include "framework/weights/weights_file.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+
+namespace framework {
+namespace {
+
+absl::Status FlagError(const std::string& flag, const std::string& problem) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", problem));
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseIntList(const std::string& flag,
+                                                  const std::string& text) {
+  std::vector<int64_t> values;
+  for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(piece, &value)) {
+      return FlagError(flag, absl::StrCat("'", text,
+                                          "' is not a comma-separated list of integers"));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+absl::Status ValidateFlags() {
+  if (FLAGS_epochs < 0) return FlagError("epochs", absl::StrCat("must be >= 0, got ", FLAGS_epochs));
+  if (FLAGS_batch_size < 1) {
+    return FlagError("batch_size", absl::StrCat("must be >= 1, got ", FLAGS_batch_size));
+  }
+  if (FLAGS_eval_batch_size < 1) {
+    return FlagError("eval_batch_size", absl::StrCat("must be >= 1, got ", FLAGS_eval_batch_size));
+  }
+  if (!(FLAGS_lr > 0)) return FlagError("lr", absl::StrCat("must be > 0, got ", FLAGS_lr));
+  if (FLAGS_classes != 0 && FLAGS_classes < 2) {
+    return FlagError("classes", absl::StrCat("must be >= 2 (or 0 for the data set's), got ",
+                                             FLAGS_classes));
+  }
+  if (FLAGS_train_samples < 0) {
+    return FlagError("train_samples", absl::StrCat("must be >= 0, got ", FLAGS_train_samples));
+  }
+  if (FLAGS_threads < 0) return FlagError("threads", absl::StrCat("must be >= 0, got ", FLAGS_threads));
+  if (FLAGS_log_interval < 0) {
+    return FlagError("log_interval", absl::StrCat("must be >= 0, got ", FLAGS_log_interval));
+  }
+  if (FLAGS_progress != "auto" && FLAGS_progress != "always" && FLAGS_progress != "never") {
+    return FlagError("progress", absl::StrCat("must be auto, always or never, got '",
+                                              FLAGS_progress, "'"));
+  }
+  if (FLAGS_monitor_mode != "auto" && FLAGS_monitor_mode != "min" && FLAGS_monitor_mode != "max") {
+    return FlagError("monitor_mode", absl::StrCat("must be auto, min or max, got '",
+                                                  FLAGS_monitor_mode, "'"));
+  }
+  if (FLAGS_experiment.empty()) return FlagError("experiment", "must not be empty");
+  return absl::OkStatus();
+}
+
+std::string MonitorMode() {
+  if (FLAGS_monitor_mode != "auto") return FLAGS_monitor_mode;
+  return FLAGS_monitor.find("acc") != std::string::npos ? "max" : "min";
+}
+
+absl::StatusOr<CrashPoint> ParseCrashPoint(const std::string& text) {
+  if (text == "none") return CrashPoint::kNone;
+  if (text == "after_model_file") return CrashPoint::kAfterModelFile;
+  if (text == "before_rename") return CrashPoint::kBeforeRename;
+  if (text == "after_rename") return CrashPoint::kAfterRename;
+  return FlagError("checkpoint_crash_point",
+                   absl::StrCat("'", text, "' is not none, after_model_file, before_rename or after_rename"));
+}
+
+absl::StatusOr<OptimizerOptions> OptimizerOptionsFromFlags() {
+  OptimizerOptions optimizer_options;
+  optimizer_options.extra = nlohmann::json::parse(FLAGS_optimizer_options, nullptr, false);
+  if (optimizer_options.extra.is_discarded() || !optimizer_options.extra.is_object()) {
+    return FlagError("optimizer_options",
+                     absl::StrCat("'", FLAGS_optimizer_options, "' is not a JSON object"));
+  }
+  optimizer_options.name = FLAGS_optimizer;
+  optimizer_options.lr = FLAGS_lr;
+  optimizer_options.momentum = FLAGS_momentum;
+  optimizer_options.dampening = FLAGS_dampening;
+  optimizer_options.nesterov = FLAGS_nesterov;
+  optimizer_options.weight_decay = FLAGS_weight_decay;
+  optimizer_options.beta1 = FLAGS_beta1;
+  optimizer_options.beta2 = FLAGS_beta2;
+  optimizer_options.eps = FLAGS_eps;
+  optimizer_options.amsgrad = FLAGS_amsgrad;
+  optimizer_options.alpha = FLAGS_alpha;
+  optimizer_options.centered = FLAGS_centered;
+  return optimizer_options;
+}
+
+SchedulerOptions SchedulerOptionsFromFlags(const std::vector<int64_t>& milestones) {
+  SchedulerOptions scheduler_options;
+  scheduler_options.name = FLAGS_scheduler;
+  scheduler_options.step_size = FLAGS_step_size;
+  scheduler_options.gamma = FLAGS_gamma;
+  scheduler_options.milestones = milestones;
+  scheduler_options.t_max = FLAGS_t_max;
+  scheduler_options.eta_min = FLAGS_eta_min;
+  scheduler_options.warmup_epochs = FLAGS_warmup_epochs;
+  scheduler_options.warmup_start_factor = FLAGS_warmup_start_factor;
+  scheduler_options.plateau_mode = MonitorMode();
+  scheduler_options.plateau_factor = FLAGS_plateau_factor;
+  scheduler_options.plateau_patience = FLAGS_plateau_patience;
+  scheduler_options.plateau_threshold = FLAGS_plateau_threshold;
+  scheduler_options.plateau_threshold_mode = FLAGS_plateau_threshold_mode;
+  scheduler_options.plateau_cooldown = FLAGS_plateau_cooldown;
+  scheduler_options.plateau_min_lr = FLAGS_plateau_min_lr;
+  return scheduler_options;
+}
+
+LoopOptions LoopOptionsFromFlags(const torch::Device& device) {
+  LoopOptions loop_options;
+  loop_options.epochs = FLAGS_epochs;
+  loop_options.batch_size = FLAGS_batch_size;
+  loop_options.eval_batch_size = FLAGS_eval_batch_size;
+  loop_options.seed = FLAGS_seed;
+  loop_options.log_interval = FLAGS_log_interval;
+  loop_options.device = device;
+  loop_options.monitor = FLAGS_monitor;
+  loop_options.progress_bar =
+      FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
+  return loop_options;
+}
+
+CheckpointOptions CheckpointOptionsFromFlags(const std::string& directory, CrashPoint crash_point) {
+  CheckpointOptions checkpoint_options;
+  checkpoint_options.directory = directory;
+  checkpoint_options.every_epochs = FLAGS_checkpoint_interval;
+  checkpoint_options.every_steps = FLAGS_checkpoint_every_steps;
+  checkpoint_options.keep_last = FLAGS_keep_last;
+  checkpoint_options.keep_best = FLAGS_keep_best;
+  checkpoint_options.monitor = FLAGS_monitor;
+  checkpoint_options.maximize = MonitorMode() == "max";
+  checkpoint_options.keep_every_epochs = FLAGS_keep_every_epochs;
+  checkpoint_options.async = FLAGS_async_checkpoint;
+  checkpoint_options.fsync = FLAGS_checkpoint_fsync;
+  checkpoint_options.crash_point = crash_point;
+  return checkpoint_options;
+}
+
+// What the flags say once checked: everything that can be wrong with them is
+// found here, before the run directory is touched or data is loaded.
+struct StartupSettings {
+  torch::Device device = torch::kCPU;
+  DeviceMap device_map{torch::kCPU};
+  CrashPoint crash_point = CrashPoint::kNone;
+  nlohmann::json model_options;
+  std::vector<int64_t> milestones;
+  OptimizerOptions optimizer;
+  std::string run_dir;
+  ResumeRequest resume;
+};
+
+// Names a plugin registers: an unknown one is an error that lists the
+// registered names of its kind.
+template <typename Entry>
+absl::Status CheckRegistered(const char* flag, const Registry<Entry>& registry,
+                             const std::string& name) {
+  if (registry.Contains(name)) return absl::OkStatus();
+  return FlagError(flag, std::string(registry.Find(name).status().message()));
+}
+
+absl::StatusOr<StartupSettings> SettingsFromFlags() {
+  if (absl::Status status = ValidateFlags(); !status.ok()) return status;
+  StartupSettings settings;
+  absl::StatusOr<torch::Device> device = ParseUsableDevice(FLAGS_device);
+  if (!device.ok()) return FlagError("device", std::string(device.status().message()));
+  settings.device = *device;
+  absl::StatusOr<DeviceMap> device_map = DeviceMap::Parse(FLAGS_map_location, *device);
+  if (!device_map.ok()) {
+    return FlagError("map_location", std::string(device_map.status().message()));
+  }
+  settings.device_map = *device_map;
+  absl::StatusOr<CrashPoint> crash_point = ParseCrashPoint(FLAGS_checkpoint_crash_point);
+  if (!crash_point.ok()) return crash_point.status();
+  settings.crash_point = *crash_point;
+  if (FLAGS_resume && !FLAGS_resume_from.empty()) {
+    return FlagError("resume_from", "give either --resume or --resume_from, not both");
+  }
+  if (!FLAGS_init_from.empty() && (FLAGS_resume || !FLAGS_resume_from.empty())) {
+    return FlagError("init_from", "cannot be combined with --resume or --resume_from");
+  }
+  settings.model_options = nlohmann::json::parse(FLAGS_model_options, nullptr, false);
+  if (settings.model_options.is_discarded() || !settings.model_options.is_object()) {
+    return FlagError("model_options",
+                     absl::StrCat("'", FLAGS_model_options, "' is not a JSON object"));
+  }
+  absl::StatusOr<std::vector<int64_t>> milestones = ParseIntList("milestones", FLAGS_milestones);
+  if (!milestones.ok()) return milestones.status();
+  settings.milestones = *milestones;
+  absl::StatusOr<OptimizerOptions> optimizer = OptimizerOptionsFromFlags();
+  if (!optimizer.ok()) return optimizer.status();
+  settings.optimizer = *optimizer;
+  // The model is checked after the resume checkpoint is found, which can say
+  // which plugin it needs.
+  for (const absl::Status& status :
+       {CheckRegistered("trainer", TrainerRegistry(), FLAGS_trainer),
+        CheckRegistered("optimizer", OptimizerRegistry(), FLAGS_optimizer),
+        CheckRegistered("scheduler", SchedulerRegistry(), FLAGS_scheduler),
+        CheckRegistered("dataset", DatasetRegistry(), FLAGS_dataset)}) {
+    if (!status.ok()) return status;
+  }
+  settings.run_dir =
+      ResolveUserPath(FLAGS_run_dir.empty() ? "runs/" + FLAGS_experiment : FLAGS_run_dir);
+  settings.resume.newest = FLAGS_resume;
+  if (!FLAGS_resume_from.empty()) settings.resume.checkpoint = ResolveUserPath(FLAGS_resume_from);
+  return settings;
+}
+
+}  // namespace
+
+absl::Status RunExperimentFromFlags() {
+  absl::StatusOr<StartupSettings> settings = SettingsFromFlags();
+  if (!settings.ok()) return settings.status();
+  const std::string& run_dir = settings->run_dir;
+  if (absl::Status status = PrepareRunDirectory(run_dir); !status.ok()) {
+    return FlagError("run_dir", std::string(status.message()));
+  }
+  absl::StatusOr<std::unique_ptr<RunDirectoryLock>> lock = RunDirectoryLock::Acquire(run_dir);
+  if (!lock.ok()) return lock.status();
+  const std::map<std::string, std::string> flags = EffectiveFlags();
+  const std::string checkpoint_dir = run_dir + "/checkpoints";
+  absl::StatusOr<std::string> resume_path =
+      FindResumeCheckpoint(settings->resume, checkpoint_dir, flags);
+  if (!resume_path.ok()) return resume_path.status();
+  if (absl::Status status = CheckRegistered("model", ModelRegistry(), FLAGS_model); !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = BuildTrainer(FLAGS_trainer);
+  if (!trainer.ok()) return FlagError("trainer", std::string(trainer.status().message()));
+
+  if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
+  SeedGlobalGenerator(FLAGS_seed);
+
+  DataOptions data_options;
+  data_options.data_dir = FLAGS_data_dir.empty() ? "" : ResolveUserPath(FLAGS_data_dir);
+  data_options.seed = FLAGS_seed;
+  absl::StatusOr<DataSplits> data = LoadDataset(FLAGS_dataset, data_options);
+  if (!data.ok()) return data.status();
+  const Dataset train = data->train.Head(FLAGS_train_samples);
+  if (train.size() == 0) return FlagError("dataset", "the training set is empty");
+  if (absl::Status status = (*trainer)->CheckData(train); !status.ok()) return status;
+
+  ModelSpec spec;
+  spec.name = FLAGS_model;
+  spec.config = settings->model_options;
+  spec.config[kInputChannelsKey] = train.inputs.size(1);
+  spec.config[kInputHeightKey] = train.inputs.size(2);
+  spec.config[kInputWidthKey] = train.inputs.size(3);
+  if (FLAGS_classes != 0 && FLAGS_classes < train.classes) {
+    return FlagError("classes", absl::StrCat(FLAGS_classes, " is fewer than the ",
+                                             train.classes, " classes of the data set"));
+  }
+  spec.config[kClassesKey] = FLAGS_classes != 0 ? FLAGS_classes : train.classes;
+  absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(spec);
+  if (!model.ok()) return model.status();
+  (*model)->to(settings->device);
+  LOG(INFO) << "Model " << spec.ToJson().dump() << ": "
+            << CountParameters(**model) << " parameters";
+
+  absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
+      BuildOptimizer(settings->optimizer, (*model)->parameters());
+  if (!optimizer.ok()) return optimizer.status();
+
+  absl::StatusOr<std::unique_ptr<LrScheduler>> scheduler =
+      BuildScheduler(SchedulerOptionsFromFlags(settings->milestones), **optimizer, FLAGS_epochs);
+  if (!scheduler.ok()) return scheduler.status();
+
+  TrainingLoop loop(LoopOptionsFromFlags(settings->device), **model, **trainer, **optimizer,
+                    scheduler->get(), train, data->valid);
+
+  if (!FLAGS_init_from.empty()) {
+    const std::string path = ResolveUserPath(FLAGS_init_from);
+    absl::StatusOr<std::vector<NamedTensor>> weights = ReadWeights(path, settings->device_map);
+    if (!weights.ok()) return FlagError("init_from", std::string(weights.status().message()));
+    if (absl::Status status = LoadStateDict(**model, *weights, /*strict=*/true, path);
+        !status.ok()) {
+      return FlagError("init_from", std::string(status.message()));
+    }
+    LOG(INFO) << "Initialised the model's weights from " << path;
+  }
+
+  absl::StatusOr<std::unique_ptr<CheckpointManager>> checkpoints =
+      CheckpointManager::Create(CheckpointOptionsFromFlags(checkpoint_dir, settings->crash_point), spec, flags);
+  if (!checkpoints.ok()) return checkpoints.status();
+
+  if (!resume_path->empty()) {
+    // Weights are read straight into the model just built.
+    std::map<std::string, at::Tensor> destinations;
+    for (NamedTensor& named : StateDict(**model)) destinations[named.name] = named.tensor;
+    absl::StatusOr<TrainingState> state = ReadCheckpoint(*resume_path, settings->device_map, &destinations);
+    if (!state.ok()) return state.status();
+    if (absl::Status status = RestoreTrainingState(*state, loop, *resume_path); !status.ok()) {
+      return status;
+    }
+    (*checkpoints)->SetResumedFrom(*resume_path, state->position.global_step);
+    LOG(INFO) << "Resumed from " << *resume_path << " at epoch " << state->position.epoch + 1
+              << ", batch " << state->position.batch << " (global step "
+              << state->position.global_step << ")";
+  }
+
+  if (absl::Status status = WriteFlagsRecord(run_dir, flags); !status.ok()) {
+    return FlagError("run_dir", std::string(status.message()));
+  }
+  MetricsLog metrics_log(run_dir + "/metrics.jsonl");
+  if (absl::Status status = metrics_log.Reset(loop.history()); !status.ok()) return status;
+  loop.AddObserver(&metrics_log);
+  loop.AddObserver(checkpoints->get());
+
+  LOG(INFO) << "Experiment '" << FLAGS_experiment << "': " << train.size()
+            << " training and " << data->valid.size() << " validation samples, "
+            << loop.batches_per_epoch() << " batches per epoch, "
+            << at::get_num_threads() << " thread(s), device " << settings->device.str()
+            << "; run directory " << run_dir;
+  SetLoopToStop(&loop);
+  absl::Status run_status = loop.Run();
+  SetLoopToStop(nullptr);
+  if (!run_status.ok()) return run_status;
+  if (StopSignal() != 0 && !loop.finished()) {
+    LOG(INFO) << "Stopped by signal " << StopSignal() << " (" << strsignal(StopSignal())
+              << ") at global step " << loop.position().global_step << "; saved "
+              << (*checkpoints)->last_saved() << "; continue with --resume";
+    return absl::OkStatus();
+  }
+  if (!loop.history().empty()) {
+    LOG(INFO) << "Finished " << loop.history().size() << " epoch(s); last epoch: "
+              << loop.history().back().ToJson().dump();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace framework

@@ -1,0 +1,197 @@
+#include "framework/experiment/experiment_flags.h"
+
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+std::vector<ExperimentFlag>& MutableFlags() {
+  static auto* flags = new std::vector<ExperimentFlag>();
+  return *flags;
+}
+
+const char* GroupTitle(FlagGroup group) {
+  switch (group) {
+    case FlagGroup::kExperiment: return "Experiment and run directory";
+    case FlagGroup::kModel: return "Model and task";
+    case FlagGroup::kData: return "Data";
+    case FlagGroup::kOptimizer: return "Optimizer";
+    case FlagGroup::kSchedule: return "Learning-rate schedule";
+    case FlagGroup::kTraining: return "Training";
+    case FlagGroup::kCheckpoints: return "Checkpoints";
+    case FlagGroup::kResume: return "Resuming and initialising";
+    case FlagGroup::kPlugins: return "Plugins";
+  }
+  return "?";
+}
+
+}  // namespace
+
+bool RegisterExperimentFlag(const char* name, FlagGroup group, ResumePolicy policy) {
+  MutableFlags().push_back({name, group, policy});
+  return true;
+}
+
+const std::vector<ExperimentFlag>& ExperimentFlags() { return MutableFlags(); }
+
+std::map<std::string, std::string> EffectiveFlags() {
+  std::map<std::string, std::string> values;
+  for (const ExperimentFlag& flag : ExperimentFlags()) {
+    std::string value;
+    CHECK(gflags::GetCommandLineOption(flag.name.c_str(), &value)) << flag.name;
+    values[flag.name] = value;
+  }
+  return values;
+}
+
+std::string ExperimentFlagsHelp(bool with_policies) {
+  std::ostringstream out;
+  for (int g = static_cast<int>(FlagGroup::kExperiment); g <= static_cast<int>(FlagGroup::kPlugins);
+       ++g) {
+    const auto group = static_cast<FlagGroup>(g);
+    out << "\n" << GroupTitle(group) << ":\n";
+    for (const ExperimentFlag& flag : ExperimentFlags()) {
+      if (flag.group != group) continue;
+      gflags::CommandLineFlagInfo info;
+      CHECK(gflags::GetCommandLineFlagInfo(flag.name.c_str(), &info)) << flag.name;
+      const char* mark = with_policies && flag.policy == ResumePolicy::kMayChange ? " *" : "";
+      out << "  --" << flag.name << "=" << info.current_value << mark << "\n      "
+          << info.description;
+      if (!info.is_default) out << " (default: " << info.default_value << ")";
+      out << "\n";
+    }
+  }
+  if (with_policies) {
+    out << "\n* may change when resuming (the change is logged). --run_dir, --resume,\n"
+           "  --resume_from, --init_from and --map_location say how to start and are not\n"
+           "  compared; every other flag must match the checkpoint's.\n";
+  }
+  return out.str();
+}
+
+}  // namespace framework
+
+// Definitions, grouped as --help lists them.
+EXPERIMENT_FLAG(string, experiment, "default", kExperiment, kMayChange,
+                "Experiment name; the default run directory is runs/<experiment>.");
+EXPERIMENT_FLAG(string, run_dir, "", kExperiment, kStartup,
+                "Directory for metrics and checkpoints (default runs/<experiment>), relative to "
+                "where bazel was run (or the current directory).");
+
+EXPERIMENT_FLAG(string, model, "lenet", kModel, kRunDefining, "Registered model name.");
+EXPERIMENT_FLAG(string, model_options, "{}", kModel, kRunDefining,
+                "JSON object of model-specific options, e.g. {\"dropout\":0.3}.");
+EXPERIMENT_FLAG(int64, classes, 0, kModel, kRunDefining,
+                "Output classes of the model; 0: the data set's.");
+EXPERIMENT_FLAG(string, trainer, "classification", kModel, kRunDefining,
+                "Registered trainer name.");
+
+EXPERIMENT_FLAG(string, dataset, "fashion_mnist", kData, kRunDefining, "Registered data set name.");
+EXPERIMENT_FLAG(string, data_dir, "", kData, kRunDefining,
+                "Directory of the data set's files (default: where its Debian package installs "
+                "them).");
+EXPERIMENT_FLAG(int64, train_samples, 0, kData, kRunDefining,
+                "Use only the first N training samples; 0: all.");
+EXPERIMENT_FLAG(int64, batch_size, 64, kData, kRunDefining, "Training batch size (>= 1).");
+EXPERIMENT_FLAG(int64, eval_batch_size, 1000, kData, kRunDefining, "Evaluation batch size (>= 1).");
+EXPERIMENT_FLAG(uint64, seed, 1, kData, kRunDefining,
+                "Seed of parameter initialisation, dropout and data order.");
+
+EXPERIMENT_FLAG(string, optimizer, "sgd", kOptimizer, kRunDefining,
+                "Registered optimizer: sgd, adam, adamw, rmsprop, or a plugin's.");
+EXPERIMENT_FLAG(string, optimizer_options, "{}", kOptimizer, kRunDefining,
+                "JSON object of options only the chosen optimizer knows, e.g. "
+                "{\"lr_decay\":0.01} for adagrad.");
+EXPERIMENT_FLAG(double, lr, 0.01, kOptimizer, kRunDefining, "Learning rate (> 0).");
+EXPERIMENT_FLAG(double, momentum, 0.0, kOptimizer, kRunDefining, "Momentum (sgd, rmsprop).");
+EXPERIMENT_FLAG(double, dampening, 0.0, kOptimizer, kRunDefining, "Momentum dampening (sgd).");
+EXPERIMENT_FLAG(bool, nesterov, false, kOptimizer, kRunDefining, "Nesterov momentum (sgd).");
+EXPERIMENT_FLAG(double, weight_decay, 0.0, kOptimizer, kRunDefining,
+                "Weight decay (decoupled for adamw).");
+EXPERIMENT_FLAG(double, beta1, 0.9, kOptimizer, kRunDefining, "Adam beta1.");
+EXPERIMENT_FLAG(double, beta2, 0.999, kOptimizer, kRunDefining, "Adam beta2.");
+EXPERIMENT_FLAG(double, eps, 1e-8, kOptimizer, kRunDefining, "Adam / RMSprop / Adagrad epsilon.");
+EXPERIMENT_FLAG(bool, amsgrad, false, kOptimizer, kRunDefining, "AMSGrad variant (adam, adamw).");
+EXPERIMENT_FLAG(double, alpha, 0.99, kOptimizer, kRunDefining, "RMSprop smoothing constant.");
+EXPERIMENT_FLAG(bool, centered, false, kOptimizer, kRunDefining, "Centered RMSprop.");
+
+EXPERIMENT_FLAG(string, scheduler, "none", kSchedule, kRunDefining,
+                "Registered learning-rate schedule: none, step, multistep, exponential, cosine, "
+                "plateau, or a plugin's.");
+EXPERIMENT_FLAG(int64, step_size, 10, kSchedule, kRunDefining, "step: decay every N epochs.");
+EXPERIMENT_FLAG(double, gamma, 0.1, kSchedule, kRunDefining,
+                "step, multistep, exponential: decay factor.");
+EXPERIMENT_FLAG(string, milestones, "", kSchedule, kRunDefining,
+                "multistep: comma-separated epochs, e.g. 10,15.");
+EXPERIMENT_FLAG(int64, t_max, 0, kSchedule, kRunDefining,
+                "cosine: period in epochs; 0: the epochs after warm-up.");
+EXPERIMENT_FLAG(double, eta_min, 0.0, kSchedule, kRunDefining, "cosine: minimum learning rate.");
+EXPERIMENT_FLAG(int64, warmup_epochs, 0, kSchedule, kRunDefining,
+                "Linear warm-up epochs before the schedule.");
+EXPERIMENT_FLAG(double, warmup_start_factor, 1.0 / 3, kSchedule, kRunDefining,
+                "Warm-up's first factor of --lr.");
+EXPERIMENT_FLAG(double, plateau_factor, 0.1, kSchedule, kRunDefining, "plateau: decay factor.");
+EXPERIMENT_FLAG(int64, plateau_patience, 10, kSchedule, kRunDefining,
+                "plateau: epochs without improvement.");
+EXPERIMENT_FLAG(double, plateau_threshold, 1e-4, kSchedule, kRunDefining,
+                "plateau: improvement threshold.");
+EXPERIMENT_FLAG(string, plateau_threshold_mode, "rel", kSchedule, kRunDefining,
+                "plateau: rel or abs.");
+EXPERIMENT_FLAG(int64, plateau_cooldown, 0, kSchedule, kRunDefining,
+                "plateau: epochs to wait after a decay.");
+EXPERIMENT_FLAG(double, plateau_min_lr, 0.0, kSchedule, kRunDefining,
+                "plateau: lower bound of the learning rate.");
+EXPERIMENT_FLAG(string, monitor, "valid_loss", kSchedule, kRunDefining,
+                "Validation metric that plateau scheduling and --keep_best follow, e.g. "
+                "valid_acc.");
+EXPERIMENT_FLAG(string, monitor_mode, "auto", kSchedule, kRunDefining,
+                "min or max: whether --monitor improves downwards or upwards; auto: max for "
+                "accuracies, min otherwise.");
+
+EXPERIMENT_FLAG(int64, epochs, 15, kTraining, kMayChange, "Epochs to train (>= 0).");
+EXPERIMENT_FLAG(int32, threads, 0, kTraining, kMayChange,
+                "Intra-op threads; 0: LibTorch's default.");
+EXPERIMENT_FLAG(string, device, "cpu", kTraining, kMayChange, "Device: cpu, cuda or cuda:N.");
+EXPERIMENT_FLAG(int64, log_interval, 100, kTraining, kMayChange,
+                "Iterations between training log lines; 0: none.");
+EXPERIMENT_FLAG(string, progress, "auto", kTraining, kMayChange,
+                "Progress bar: auto (when stderr is a terminal), always, never.");
+
+EXPERIMENT_FLAG(int64, checkpoint_interval, 1, kCheckpoints, kMayChange,
+                "Save a checkpoint every N epochs; 0: off.");
+EXPERIMENT_FLAG(int64, checkpoint_every_steps, 0, kCheckpoints, kMayChange,
+                "Save a checkpoint every N steps; 0: off.");
+EXPERIMENT_FLAG(int64, keep_last, 3, kCheckpoints, kMayChange,
+                "Keep the newest N checkpoints (>= 1).");
+EXPERIMENT_FLAG(int64, keep_best, 1, kCheckpoints, kMayChange,
+                "Also keep the best K checkpoints by --monitor; 0: off.");
+EXPERIMENT_FLAG(int64, keep_every_epochs, 0, kCheckpoints, kMayChange,
+                "Also keep a milestone checkpoint every E epochs; 0: off.");
+EXPERIMENT_FLAG(bool, async_checkpoint, false, kCheckpoints, kMayChange,
+                "Write checkpoints in the background; training waits only for a snapshot.");
+EXPERIMENT_FLAG(bool, checkpoint_fsync, true, kCheckpoints, kMayChange,
+                "fsync checkpoint files and directories before commit.");
+EXPERIMENT_FLAG(string, checkpoint_crash_point, "none", kCheckpoints, kStartup,
+                "Testing only: die as kill -9 would at this point of every save "
+                "(after_model_file, before_rename, after_rename).");
+
+EXPERIMENT_FLAG(bool, resume, false, kResume, kStartup,
+                "Continue from the newest valid checkpoint of the run directory (fresh start if "
+                "none).");
+EXPERIMENT_FLAG(string, resume_from, "", kResume, kStartup,
+                "Continue from this checkpoint directory.");
+EXPERIMENT_FLAG(string, init_from, "", kResume, kStartup,
+                "Start a fresh run with the model weights of this file: a checkpoint directory, a "
+                "whole-model or safetensors file, or a PyTorch .pt state dict (recognised by "
+                "content).");
+EXPERIMENT_FLAG(string, map_location, "", kResume, kStartup,
+                "Where loaded tensors go: cpu, cuda, cuda:N, or pairs such as "
+                "cuda:1=cuda:0,cuda:0=cpu; default: --device.");
+
+EXPERIMENT_FLAG(string, plugins, "", kPlugins, kMayChange,
+                "Comma-separated plugin shared objects (.so) to load before anything is looked "
+                "up by name; they may add models, trainers, optimizers, schedulers, data sets and "
+                "weights formats.");

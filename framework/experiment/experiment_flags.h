@@ -1,0 +1,122 @@
+// The experiment's flags, each declared with the group it is listed under in
+// --help and its resume policy:
+//   kRunDefining  resuming with another value would silently continue a
+//                 different experiment, so it must match the checkpoint's;
+//   kMayChange    may differ on resume (logged), e.g. --epochs;
+//   kStartup      says how this process starts (--resume...), never compared.
+// The effective values of all of them are the run's record (flags.json and
+// every checkpoint's manifest).
+#ifndef FRAMEWORK_EXPERIMENT_EXPERIMENT_FLAGS_H_
+#define FRAMEWORK_EXPERIMENT_EXPERIMENT_FLAGS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gflags/gflags.h"
+
+namespace framework {
+
+enum class FlagGroup {
+  kExperiment,
+  kModel,
+  kData,
+  kOptimizer,
+  kSchedule,
+  kTraining,
+  kCheckpoints,
+  kResume,
+  kPlugins,
+};
+
+enum class ResumePolicy { kRunDefining, kMayChange, kStartup };
+
+struct ExperimentFlag {
+  std::string name;
+  FlagGroup group;
+  ResumePolicy policy;
+};
+
+// Every experiment flag, in declaration order.
+const std::vector<ExperimentFlag>& ExperimentFlags();
+
+// Name -> effective value of every experiment flag.
+std::map<std::string, std::string> EffectiveFlags();
+
+// The grouped flag list --help and --helpshort print: each flag with its
+// effective value and description; `with_policies` marks the flags that may
+// change on resume.
+std::string ExperimentFlagsHelp(bool with_policies);
+
+// For the macro below.
+bool RegisterExperimentFlag(const char* name, FlagGroup group, ResumePolicy policy);
+
+}  // namespace framework
+
+#define EXPERIMENT_FLAG(type, name, value, group, policy, help)                      \
+  DEFINE_##type(name, value, help);                                                  \
+  static const bool experiment_flag_##name = ::framework::RegisterExperimentFlag(    \
+      #name, ::framework::FlagGroup::group, ::framework::ResumePolicy::policy)
+
+DECLARE_string(experiment);
+DECLARE_string(run_dir);
+DECLARE_string(model);
+DECLARE_string(model_options);
+DECLARE_int64(classes);
+DECLARE_string(trainer);
+DECLARE_string(dataset);
+DECLARE_string(data_dir);
+DECLARE_int64(train_samples);
+DECLARE_string(optimizer);
+DECLARE_string(optimizer_options);
+DECLARE_double(lr);
+DECLARE_double(momentum);
+DECLARE_double(dampening);
+DECLARE_bool(nesterov);
+DECLARE_double(weight_decay);
+DECLARE_double(beta1);
+DECLARE_double(beta2);
+DECLARE_double(eps);
+DECLARE_bool(amsgrad);
+DECLARE_double(alpha);
+DECLARE_bool(centered);
+DECLARE_string(scheduler);
+DECLARE_int64(step_size);
+DECLARE_double(gamma);
+DECLARE_string(milestones);
+DECLARE_int64(t_max);
+DECLARE_double(eta_min);
+DECLARE_int64(warmup_epochs);
+DECLARE_double(warmup_start_factor);
+DECLARE_double(plateau_factor);
+DECLARE_int64(plateau_patience);
+DECLARE_double(plateau_threshold);
+DECLARE_string(plateau_threshold_mode);
+DECLARE_int64(plateau_cooldown);
+DECLARE_double(plateau_min_lr);
+DECLARE_string(monitor);
+DECLARE_string(monitor_mode);
+DECLARE_int64(epochs);
+DECLARE_int64(batch_size);
+DECLARE_int64(eval_batch_size);
+DECLARE_uint64(seed);
+DECLARE_int32(threads);
+DECLARE_string(device);
+DECLARE_int64(log_interval);
+DECLARE_string(progress);
+DECLARE_int64(checkpoint_interval);
+DECLARE_int64(checkpoint_every_steps);
+DECLARE_int64(keep_last);
+DECLARE_int64(keep_best);
+DECLARE_int64(keep_every_epochs);
+DECLARE_bool(async_checkpoint);
+DECLARE_bool(checkpoint_fsync);
+DECLARE_string(checkpoint_crash_point);
+DECLARE_bool(resume);
+DECLARE_string(resume_from);
+DECLARE_string(init_from);
+DECLARE_string(map_location);
+DECLARE_string(plugins);
+
+#endif  // FRAMEWORK_EXPERIMENT_EXPERIMENT_FLAGS_H_

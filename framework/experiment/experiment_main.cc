@@ -1,0 +1,96 @@
+#include "framework/experiment/experiment_main.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "framework/core/plugin_library.h"
+#include "framework/core/user_path.h"
+#include "framework/experiment/experiment.h"
+#include "framework/experiment/experiment_flags.h"
+#include "framework/experiment/flag_file.h"
+#include "framework/experiment/stop_signals.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+int UsageError(const absl::Status& status) {
+  std::fprintf(stderr, "ERROR: %s\n", std::string(status.message()).c_str());
+  return 2;
+}
+
+absl::Status ApplyEmbeddedFlagFile(const EmbeddedFlagFile& flag_file, const char* program) {
+  if (absl::Status status = CheckFlagFileText(flag_file.path, flag_file.contents); !status.ok()) {
+    return status;
+  }
+  const std::string flags =
+      absl::StrCat("--experiment=", flag_file.experiment, "\n", flag_file.contents);
+  if (!gflags::ReadFlagsFromString(flags, program, /*errors_are_fatal=*/false)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag_file.path, ": a value does not fit its flag (see the message above)"));
+  }
+  return absl::OkStatus();
+}
+
+bool BoolFlag(const char* name) {
+  std::string value;
+  return gflags::GetCommandLineOption(name, &value) && value == "true";
+}
+
+absl::Status LoadPluginsFlag() {
+  std::vector<std::string> paths;
+  for (absl::string_view path : absl::StrSplit(FLAGS_plugins, ',', absl::SkipWhitespace())) {
+    paths.push_back(ResolveUserPath(std::string(path)));
+  }
+  absl::Status status = LoadPluginLibraries(paths);
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat("--plugins: ", status.message()));
+}
+
+}  // namespace
+
+int ExperimentMain(int argc, char** argv, const EmbeddedFlagFile* flag_file) {
+  // First, so that SIGINT/SIGTERM during start-up do not kill the process
+  // before it can save.
+  InstallStopSignalHandlers();
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  const std::string experiment = flag_file != nullptr ? flag_file->experiment : "";
+  gflags::SetUsageMessage(
+      flag_file != nullptr
+          ? absl::StrCat("Runs experiment '", experiment, "' as declared in ", flag_file->path,
+                         "; flags given here override the file's.")
+          : std::string("Trains a model as the flags (usually a --flagfile) say."));
+  if (flag_file != nullptr) {
+    if (absl::Status status = ApplyEmbeddedFlagFile(*flag_file, argv[0]); !status.ok()) {
+      return UsageError(status);
+    }
+  }
+  if (absl::Status status = CheckFlagFiles(argc, argv); !status.ok()) return UsageError(status);
+  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, /*remove_flags=*/true);
+  if (BoolFlag("help") || BoolFlag("helpshort")) {
+    std::printf("%s\n\nFlags, with their effective values:\n%s\nAll flags, LibTorch's and "
+                "logging's included: --helpfull\n",
+                gflags::ProgramUsage(), ExperimentFlagsHelp(BoolFlag("help")).c_str());
+    return 0;
+  }
+  gflags::HandleCommandLineHelpFlags();
+  if (argc > 1) {
+    return UsageError(absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", argv[1], "' (flags look like --name=value)")));
+  }
+  absl::Status status = LoadPluginsFlag();
+  if (status.ok()) status = RunExperimentFromFlags();
+  if (!status.ok()) {
+    LOG(ERROR) << status.message();
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace framework

@@ -1,0 +1,96 @@
+#include "framework/experiment/resume_policy.h"
+
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "framework/checkpoint/checkpoint.h"
+#include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/experiment/experiment_flags.h"
+#include "framework/model/model.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+ResumePolicy PolicyOf(const std::string& name) {
+  for (const ExperimentFlag& flag : ExperimentFlags()) {
+    if (flag.name == name) return flag.policy;
+  }
+  // A flag this binary does not declare cannot change what it computes.
+  return ResumePolicy::kStartup;
+}
+
+// A checkpoint's model must be registered here; if a plugin library provided
+// it, say which.
+absl::Status CheckModelIsRegistered(const std::string& source, const CheckpointManifest& manifest) {
+  const std::string& model = manifest.model_spec.name;
+  if (ModelRegistry().Contains(model)) return absl::OkStatus();
+  auto plugins = manifest.flags.find("plugins");
+  const std::string loaded =
+      plugins != manifest.flags.end() && !plugins->second.empty()
+          ? absl::StrCat("; the run that wrote it loaded --plugins=", plugins->second,
+                         ": load the same plugin library with --plugins")
+          : "; the run that wrote it loaded no plugin library, so link the model's plugin into "
+            "this binary";
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot resume from ", source, ": its model '", model,
+                   "' is not registered in this process (",
+                   ModelRegistry().Find(model).status().message(), ")", loaded));
+}
+
+}  // namespace
+
+absl::Status CheckResumeFlags(const std::string& source,
+                              const std::map<std::string, std::string>& saved,
+                              const std::map<std::string, std::string>& current) {
+  std::vector<std::string> errors;
+  for (const auto& [name, value] : current) {
+    auto it = saved.find(name);
+    const std::string before = it == saved.end() ? "(unset)" : it->second;
+    if (before == value) continue;
+    const std::string change =
+        absl::StrCat("--", name, ": checkpoint '", before, "', now '", value, "'");
+    switch (PolicyOf(name)) {
+      case ResumePolicy::kRunDefining:
+        errors.push_back(change);
+        break;
+      case ResumePolicy::kMayChange:
+        LOG(INFO) << "Resuming with a changed flag " << change;
+        break;
+      case ResumePolicy::kStartup:
+        break;
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "cannot resume from ", source,
+      ": flags that change the model, data or optimisation differ from the checkpoint's: ",
+      absl::StrJoin(errors, "; "),
+      " (start a new --run_dir, or use --init_from to start from its weights)"));
+}
+
+absl::StatusOr<std::string> FindResumeCheckpoint(const ResumeRequest& request,
+                                                 const std::string& checkpoint_dir,
+                                                 const std::map<std::string, std::string>& flags) {
+  std::string path = request.checkpoint;
+  if (path.empty() && request.newest) {
+    std::optional<std::string> newest = FindNewestValidCheckpoint(checkpoint_dir);
+    if (!newest.has_value()) {
+      LOG(INFO) << "--resume: no valid checkpoint in " << checkpoint_dir << "; starting fresh";
+      return std::string();
+    }
+    path = *newest;
+  }
+  if (path.empty()) return path;
+  absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(path);
+  if (!manifest.ok()) return manifest.status();
+  if (absl::Status status = CheckModelIsRegistered(path, *manifest); !status.ok()) return status;
+  if (absl::Status status = CheckResumeFlags(path, manifest->flags, flags); !status.ok()) {
+    return status;
+  }
+  return path;
+}
+
+}  // namespace framework

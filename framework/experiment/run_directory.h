@@ -1,0 +1,24 @@
+// The run directory: where a run's record (flags.json, metrics.jsonl) and
+// checkpoints live, created on demand and checked for writing before any
+// slow work starts.
+#ifndef FRAMEWORK_EXPERIMENT_RUN_DIRECTORY_H_
+#define FRAMEWORK_EXPERIMENT_RUN_DIRECTORY_H_
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace framework {
+
+// Creates `path` (already resolved) if needed and checks it is writable.
+absl::Status PrepareRunDirectory(const std::string& path);
+
+// <run_dir>/flags.json: every effective flag of the run.
+absl::Status WriteFlagsRecord(const std::string& run_dir,
+                              const std::map<std::string, std::string>& flags);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_EXPERIMENT_RUN_DIRECTORY_H_

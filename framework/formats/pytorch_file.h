@@ -1,0 +1,41 @@
+// State dicts in the files of Python's torch.save (zip format, PyTorch >= 1.6).
+//
+// Reading uses LibTorch's zip container (caffe2/serialize/inline_container.h)
+// and an unpickler of our own that never executes anything: it accepts only
+// the globals a state_dict needs, as torch.load(weights_only=True) does, and
+// refuses any other global by name. It handles OrderedDict and dict state
+// dicts (with or without _metadata), checkpoint dicts such as
+// {"model_state_dict": ..., "optimizer_state_dict": ..., "epoch": ...},
+// every common dtype, non-contiguous views, tensors sharing a storage, and
+// storages recorded on cuda:N (placed through a DeviceMap).
+//
+// Writing produces a file that torch.load(path, weights_only=True) opens as
+// an OrderedDict of tensors.
+#ifndef FRAMEWORK_FORMATS_PYTORCH_FILE_H_
+#define FRAMEWORK_FORMATS_PYTORCH_FILE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/core/device_map.h"
+#include "framework/formats/safetensors.h"
+
+namespace framework {
+
+// True when the file starts like a zip archive (as torch.save's do).
+bool IsZipFile(const std::string& path);
+
+// The model's tensors from a torch.save file: the top-level state dict, or
+// the state dict under "model_state_dict", "state_dict", "model" or
+// "module". A "module." prefix on every key (DataParallel) is stripped.
+absl::StatusOr<std::vector<NamedTensor>> ReadPyTorchStateDict(const std::string& path,
+                                                              const DeviceMap& devices);
+
+// Writes `tensors` as a torch.save-compatible state dict.
+absl::Status WritePyTorchStateDict(const std::string& path, const std::vector<NamedTensor>& tensors);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_FORMATS_PYTORCH_FILE_H_

@@ -1,0 +1,74 @@
+// The safetensors format: an 8-byte little-endian header length, a JSON
+// header mapping each tensor name to {dtype, shape, data_offsets} (plus an
+// optional "__metadata__" string map), then the tensors' bytes, back to back.
+//
+// The reader validates the header completely before it allocates anything
+// for the data (offsets in range, no overlaps or holes, known dtypes, sizes
+// matching shapes), so a malformed or hostile file is an error naming the
+// file and the problem, never a crash or a huge allocation. Each tensor's
+// CRC-32 is computed while writing and can be verified while reading.
+#ifndef FRAMEWORK_FORMATS_SAFETENSORS_H_
+#define FRAMEWORK_FORMATS_SAFETENSORS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/core/named_tensor.h"
+
+namespace framework {
+
+struct SafetensorsEntry {
+  std::string name;
+  std::string dtype;  // safetensors spelling: F32, BF16, I64, BOOL...
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // offsets relative to the data section
+  uint64_t end = 0;
+};
+
+struct SafetensorsHeader {
+  std::map<std::string, std::string> metadata;
+  std::vector<SafetensorsEntry> entries;  // in data order
+  uint64_t data_start = 0;                // file offset of the data section
+  uint64_t file_size = 0;
+};
+
+// Writes `tensors` (any device, any layout; each is copied to contiguous CPU
+// memory only if it is not already) and returns their CRC-32s by name. With
+// `sync`, the file is fsynced before returning.
+absl::StatusOr<std::map<std::string, uint32_t>> WriteSafetensors(
+    const std::string& path, const std::vector<NamedTensor>& tensors,
+    const std::map<std::string, std::string>& metadata, bool sync);
+
+absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path);
+
+// Reads every tensor onto the CPU. When `expected_crc32` is given, each
+// tensor's checksum must match.
+//
+// A tensor whose name is in `destinations` with the same dtype and shape,
+// contiguous on the CPU, is read straight into that tensor's memory (no
+// intermediate buffer or copy; this is how a resume loads weights into the
+// model it built) and returned as that tensor. On an error such destinations
+// may hold partial data. The other tensors share one buffer.
+struct SafetensorsContents {
+  SafetensorsHeader header;
+  std::vector<NamedTensor> tensors;  // in header order
+  std::map<std::string, uint32_t> crc32;
+};
+absl::StatusOr<SafetensorsContents> ReadSafetensors(
+    const std::string& path,
+    const std::map<std::string, uint32_t>* expected_crc32 = nullptr,
+    const std::map<std::string, at::Tensor>* destinations = nullptr);
+
+// "F32" for kFloat, ... ; an error for dtypes safetensors cannot hold.
+absl::StatusOr<std::string> SafetensorsDtypeName(c10::ScalarType type);
+absl::StatusOr<c10::ScalarType> SafetensorsDtype(const std::string& name);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_FORMATS_SAFETENSORS_H_

@@ -1,0 +1,215 @@
+#include "framework/formats/safetensors.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include <torch/types.h>
+
+#include "framework/testing/test_command.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace framework {
+namespace {
+
+std::string Temp(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+
+// A file with the given JSON header text and `data_size` data bytes.
+std::string RawFile(const std::string& name, const std::string& header, size_t data_size,
+                    uint64_t declared_length = 0) {
+  const std::string path = Temp(name);
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t length = declared_length != 0 ? declared_length : header.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>(length >> (8 * i)));
+  out << header << std::string(data_size, '\0');
+  return path;
+}
+
+std::string ErrorOf(const std::string& path) {
+  auto contents = ReadSafetensors(path);
+  EXPECT_FALSE(contents.ok()) << path;
+  return std::string(contents.status().message());
+}
+
+TEST(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
+  std::vector<NamedTensor> tensors = {
+      {"f32", torch::randn({3, 4})},
+      {"f64", torch::randn({2}, torch::kDouble)},
+      {"f16", torch::randn({5}).to(torch::kHalf)},
+      {"bf16", torch::randn({5}).to(torch::kBFloat16)},
+      {"i64", torch::arange(7)},
+      {"i32", torch::arange(3, torch::kInt)},
+      {"i16", torch::arange(3, torch::kShort)},
+      {"i8", torch::arange(-2, 3, torch::kChar)},
+      {"u8", torch::arange(9, torch::kByte)},
+      {"bool", torch::tensor({true, false, true})},
+      {"scalar", torch::tensor(2.5)},
+      {"empty", torch::zeros({0, 3})},
+      {"view", torch::randn({4, 6}).t()},  // non-contiguous
+  };
+  const std::string path = Temp("all.safetensors");
+  auto crcs = WriteSafetensors(path, tensors, {{"note", "hi"}}, true);
+  ASSERT_TRUE(crcs.ok()) << crcs.status();
+  auto contents = ReadSafetensors(path, &*crcs);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  EXPECT_EQ(contents->header.metadata.at("note"), "hi");
+  std::map<std::string, torch::Tensor> read;
+  for (auto& named : contents->tensors) read[named.name] = named.tensor;
+  for (const NamedTensor& named : tensors) {
+    ASSERT_EQ(read.count(named.name), 1u) << named.name;
+    EXPECT_EQ(read[named.name].scalar_type(), named.tensor.scalar_type()) << named.name;
+    EXPECT_TRUE(read[named.name].equal(named.tensor)) << named.name;
+  }
+}
+
+TEST(SafetensorsTest, ReadsStraightIntoMatchingDestinations) {
+  const std::string path = Temp("destinations.safetensors");
+  const torch::Tensor weight = torch::randn({3, 4});
+  const torch::Tensor bias = torch::randn({4});
+  const torch::Tensor steps = torch::arange(5);
+  auto crcs = WriteSafetensors(path, {{"weight", weight}, {"bias", bias}, {"steps", steps}}, {}, false);
+  ASSERT_TRUE(crcs.ok());
+  std::map<std::string, torch::Tensor> destinations = {
+      {"weight", torch::zeros({3, 4})},                // fits: filled in place
+      {"bias", torch::zeros({4}, torch::kDouble)},     // other dtype: not used
+      {"steps", torch::zeros({10}, torch::kLong)}};    // other shape: not used
+  const void* weight_memory = destinations["weight"].data_ptr();
+  auto contents = ReadSafetensors(path, &*crcs, &destinations);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  std::map<std::string, torch::Tensor> read;
+  for (auto& named : contents->tensors) read[named.name] = named.tensor;
+  EXPECT_EQ(read["weight"].data_ptr(), weight_memory);
+  EXPECT_TRUE(destinations["weight"].equal(weight));
+  EXPECT_TRUE(read["bias"].equal(bias));
+  EXPECT_TRUE(read["steps"].equal(steps));
+  EXPECT_TRUE(destinations["bias"].equal(torch::zeros({4}, torch::kDouble)));
+  // A corrupt byte is still caught when reading into a destination.
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-60, std::ios::end);  // inside "weight" (I64 "steps" comes first)
+    file.put('\x55');
+  }
+  auto corrupt = ReadSafetensors(path, &*crcs, &destinations);
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_NE(corrupt.status().message().find("fails its checksum"), std::string::npos);
+}
+
+TEST(SafetensorsTest, RejectsUnsupportedDtypesAndDuplicateNames) {
+  EXPECT_FALSE(WriteSafetensors(Temp("c.safetensors"), {{"c", torch::zeros({2}, torch::kComplexFloat)}},
+                                {}, false).ok());
+  EXPECT_FALSE(WriteSafetensors(Temp("d.safetensors"), {{"a", torch::zeros({1})}, {"a", torch::zeros({1})}},
+                                {}, false).ok());
+}
+
+TEST(SafetensorsTest, MalformedHeadersAreErrorsNotCrashes) {
+  const std::string ok_entry = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  EXPECT_NE(ErrorOf(RawFile("empty_header", "", 0)).find("header is not a JSON object"),
+            std::string::npos);
+  {
+    const std::string path = Temp("short");
+    std::ofstream(path) << "abc";
+    EXPECT_NE(ErrorOf(path).find("shorter than the 8-byte header length"), std::string::npos);
+  }
+  EXPECT_NE(ErrorOf(RawFile("huge_length", "{" + ok_entry + "}", 8, 1ULL << 40))
+                .find("header length 1099511627776 is larger than the file"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("not_json", "{nope", 8)).find("header is not a JSON object"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("unknown_dtype",
+                            R"({"a":{"dtype":"F8","shape":[2],"data_offsets":[0,2]}})", 2))
+                .find("tensor 'a': unknown safetensors dtype 'F8'"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("out_of_range",
+                            R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8))
+                .find("out of range of the 8-byte data section"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("overlap",
+                            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                            R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12))
+                .find("overlaps another tensor"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("size_mismatch",
+                            R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8))
+                .find("8 bytes for a F32 tensor of shape [3] (12 bytes)"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("hole", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12))
+                .find("belong to no tensor"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("trailing", "{" + ok_entry + "}", 12)).find("trailing bytes"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("overflow",
+                            R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8))
+                .find("too large"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("negative", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4))
+                .find("non-negative"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("bad_metadata", R"({"__metadata__":{"a":1}})", 0)).find("not a string"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(RawFile("missing_fields", R"({"a":{"dtype":"F32"}})", 0))
+                .find("needs dtype, shape and two data_offsets"),
+            std::string::npos);
+  // Every error names the file.
+  EXPECT_NE(ErrorOf(RawFile("named", "{x", 0)).find(Temp("named")), std::string::npos);
+}
+
+// Runs Python with json + numpy only (an independent reader and writer).
+std::string Python(const std::string& script) {
+  const std::string path = Temp("script.py");
+  std::ofstream(path) << script;
+  return RunCommandForTest("/usr/bin/python3 " + path);
+}
+
+TEST(SafetensorsTest, IndependentReaderAndWriterAgree) {
+  const std::string ours = Temp("ours.safetensors");
+  torch::manual_seed(0);
+  const torch::Tensor weight = torch::randn({3, 5});
+  const torch::Tensor steps = torch::arange(4);
+  ASSERT_TRUE(WriteSafetensors(ours, {{"w", weight}, {"steps", steps}}, {{"k", "v"}}, false).ok());
+  nlohmann::json expected = {{"w", std::vector<float>(weight.data_ptr<float>(), weight.data_ptr<float>() + 15)},
+                             {"steps", {0, 1, 2, 3}}};
+  const std::string theirs = Temp("theirs.safetensors");
+  const std::string output = Python(R"(
+import json, struct, numpy as np
+def read(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    kinds = {"F32": "<f4", "I64": "<i8", "F64": "<f8", "U8": "u1"}
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, t = e["data_offsets"]
+        out[name] = np.frombuffer(body[b:t], dtype=kinds[e["dtype"]]).reshape(e["shape"])
+    return header.get("__metadata__"), out
+meta, tensors = read(")" + ours + R"(")
+expected = json.loads(')" + expected.dump() + R"(')
+assert meta == {"k": "v"}, meta
+assert np.array_equal(tensors["w"].ravel(), np.array(expected["w"], dtype="<f4")), tensors["w"]
+assert tensors["w"].shape == (3, 5)
+assert tensors["steps"].tolist() == expected["steps"]
+# And the reverse: a file written with json + numpy.
+a = np.arange(6, dtype="<f8").reshape(2, 3) / 7
+b = np.array([1, 2, 250], dtype="u1")
+header = {"b": {"dtype": "U8", "shape": [3], "data_offsets": [48, 51]},
+          "a": {"dtype": "F64", "shape": [2, 3], "data_offsets": [0, 48]},
+          "__metadata__": {"from": "numpy"}}
+text = json.dumps(header).encode()
+with open(")" + theirs + R"(", "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + a.tobytes() + b.tobytes())
+print("ok")
+)");
+  EXPECT_NE(output.find("ok"), std::string::npos) << output;
+  auto contents = ReadSafetensors(theirs);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  EXPECT_EQ(contents->header.metadata.at("from"), "numpy");
+  std::map<std::string, torch::Tensor> read;
+  for (auto& named : contents->tensors) read[named.name] = named.tensor;
+  EXPECT_TRUE(read["a"].equal(torch::arange(6, torch::kDouble).reshape({2, 3}) / 7));
+  EXPECT_TRUE(read["b"].equal(torch::tensor({1, 2, 250}, torch::kByte)));
+}
+
+}  // namespace
+}  // namespace framework

@@ -1,0 +1,147 @@
+// Learning-rate schedulers with PyTorch's semantics and saveable state.
+//
+// Each scheduler reproduces torch.optim.lr_scheduler's arithmetic (the same
+// recursive update formulas, evaluated in the same order), so for the same
+// settings the learning rate of every epoch equals PyTorch's to the bit. A
+// scheduler is stepped once at the end of every epoch and writes the new
+// learning rate into the optimizer's parameter groups. Its state is plain
+// JSON (like PyTorch's scheduler.state_dict()).
+#ifndef FRAMEWORK_OPTIM_LR_SCHEDULER_H_
+#define FRAMEWORK_OPTIM_LR_SCHEDULER_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/core/registry.h"
+#include "nlohmann/json.hpp"
+
+namespace framework {
+
+struct SchedulerOptions {
+  // A registered schedule: none, step, multistep, exponential, cosine,
+  // plateau, or a plugin's.
+  std::string name = "none";
+  int64_t step_size = 10;               // step: StepLR(step_size)
+  double gamma = 0.1;                   // step, multistep, exponential
+  std::vector<int64_t> milestones;      // multistep
+  int64_t t_max = 0;                    // cosine; 0: the epochs after warm-up
+  double eta_min = 0.0;                 // cosine
+  // Linear warm-up (LinearLR from warmup_start_factor to 1) for this many
+  // epochs, followed by the schedule above (SequentialLR).
+  int64_t warmup_epochs = 0;
+  double warmup_start_factor = 1.0 / 3;
+  // plateau: ReduceLROnPlateau
+  std::string plateau_mode = "min";     // min | max
+  double plateau_factor = 0.1;
+  int64_t plateau_patience = 10;
+  double plateau_threshold = 1e-4;
+  std::string plateau_threshold_mode = "rel";  // rel | abs
+  int64_t plateau_cooldown = 0;
+  double plateau_min_lr = 0.0;
+  double plateau_eps = 1e-8;
+};
+
+class LrScheduler {
+ public:
+  virtual ~LrScheduler() = default;
+
+  // Called at the end of every epoch. `metric` is the monitored validation
+  // metric; only reduce-on-plateau looks at it.
+  virtual void Step(double metric) = 0;
+
+  virtual nlohmann::json State() const = 0;
+  // Restores State() output, including the optimizer's learning rates.
+  virtual absl::Status LoadState(const nlohmann::json& state) = 0;
+};
+
+// A schedule written the way torch.optim.lr_scheduler's chainable ones are: a
+// recursive get_lr() on the current learning rate, and an optional closed
+// form used when stepped to an explicit epoch (as SequentialLR does at its
+// milestones). Such a schedule can follow a linear warm-up.
+class ChainableScheduler : public LrScheduler {
+ public:
+  ChainableScheduler(torch::optim::Optimizer& optimizer,
+                     std::vector<double> base_lrs)
+      : optimizer_(optimizer), base_lrs_(std::move(base_lrs)) {}
+
+  void Step(double /*metric*/) override { Advance(std::nullopt); }
+
+  // PyTorch's step(epoch): jump to `epoch`, using the closed form if any.
+  void StepTo(int64_t epoch) { Advance(epoch); }
+
+  // The step PyTorch's constructor performs (last_epoch -1 -> 0).
+  void InitialStep() {
+    step_count_ = 0;
+    Advance(std::nullopt);
+  }
+
+  void set_last_epoch(int64_t epoch) { last_epoch_ = epoch; }
+  int64_t last_epoch() const { return last_epoch_; }
+
+  nlohmann::json State() const override;
+  absl::Status LoadState(const nlohmann::json& state) override;
+
+ protected:
+  // get_lr() for one parameter group, after last_epoch_ was advanced.
+  virtual double RecursiveLr(double current_lr, double base_lr) const = 0;
+  virtual std::optional<double> ClosedFormLr(double /*base_lr*/) const {
+    return std::nullopt;
+  }
+
+  int64_t step_count() const { return step_count_; }
+
+ private:
+  void Advance(std::optional<int64_t> epoch);
+
+  torch::optim::Optimizer& optimizer_;
+  std::vector<double> base_lrs_;
+  int64_t last_epoch_ = -1;
+  int64_t step_count_ = 0;
+};
+
+// What a registered schedule is: either chainable (it may follow a warm-up,
+// which SequentialLR-style composition adds) or standalone (e.g.
+// reduce-on-plateau, which cannot). Exactly one factory is set.
+using ChainableSchedulerFactory =
+    std::function<absl::StatusOr<std::unique_ptr<ChainableScheduler>>(
+        const SchedulerOptions& options, torch::optim::Optimizer& optimizer,
+        std::vector<double> base_lrs, int64_t epochs)>;
+using StandaloneSchedulerFactory =
+    std::function<absl::StatusOr<std::unique_ptr<LrScheduler>>(
+        const SchedulerOptions& options, torch::optim::Optimizer& optimizer, int64_t epochs)>;
+struct SchedulerEntry {
+  ChainableSchedulerFactory chainable;
+  StandaloneSchedulerFactory standalone;
+};
+inline SchedulerEntry ChainableSchedule(ChainableSchedulerFactory factory) {
+  return SchedulerEntry{std::move(factory), nullptr};
+}
+inline SchedulerEntry StandaloneSchedule(StandaloneSchedulerFactory factory) {
+  return SchedulerEntry{nullptr, std::move(factory)};
+}
+
+Registry<SchedulerEntry>& SchedulerRegistry();
+
+// Builds the named schedule over `optimizer` (whose current learning rates
+// are the base ones), wrapped in a linear warm-up when warmup_epochs > 0.
+// `epochs` is the run's length (the default cosine period).
+absl::StatusOr<std::unique_ptr<LrScheduler>> BuildScheduler(
+    const SchedulerOptions& options, torch::optim::Optimizer& optimizer,
+    int64_t epochs);
+
+}  // namespace framework
+
+// REGISTER_SCHEDULER("step", framework::ChainableSchedule(BuildStep));
+#define REGISTER_SCHEDULER(name, entry)                             \
+  static ::framework::Registration<::framework::SchedulerEntry>     \
+      FRAMEWORK_REGISTRY_UNIQUE_NAME(scheduler_registration_)(      \
+          ::framework::SchedulerRegistry(), name, entry, __FILE__)
+
+#endif  // FRAMEWORK_OPTIM_LR_SCHEDULER_H_

@@ -1,0 +1,144 @@
+// The framework's training loop: epochs, batch order, backward and optimizer
+// steps, evaluation, scheduler steps, logging and observer hooks.
+//
+// A Trainer plugin supplies only the loss; the loop owns everything whose
+// exact reproduction matters for resuming. Its whole progress is a
+// LoopPosition (epoch, batch inside the epoch, global step and the epoch's
+// running sums) plus the epoch history, both of which can be read and
+// restored, so a run restarted from a saved position continues exactly: the
+// batches of an epoch depend only on (seed, epoch), see EpochSampler.
+#ifndef FRAMEWORK_TRAIN_TRAINING_LOOP_H_
+#define FRAMEWORK_TRAIN_TRAINING_LOOP_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+#include "absl/status/status.h"
+#include "framework/data/dataset.h"
+#include "framework/optim/lr_scheduler.h"
+#include "framework/model/model.h"
+#include "framework/train/trainer.h"
+#include "nlohmann/json.hpp"
+
+namespace framework {
+
+struct LoopOptions {
+  int64_t epochs = 1;
+  int64_t batch_size = 64;
+  int64_t eval_batch_size = 1000;
+  uint64_t seed = 1;
+  int64_t log_interval = 100;  // iterations between log lines; 0: none
+  torch::Device device = torch::kCPU;
+  // This process's share of every batch (see EpochSampler).
+  int64_t rank = 0;
+  int64_t world_size = 1;
+  bool progress_bar = false;
+  // The validation metric handed to the scheduler (reduce-on-plateau),
+  // e.g. "valid_loss" or "valid_acc".
+  std::string monitor = "valid_loss";
+};
+
+// One line of metrics.jsonl.
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based
+  int64_t step = 0;   // global step at the end of the epoch
+  // train_loss, train_<metric>, valid_loss, valid_<metric>, lr, seconds.
+  std::map<std::string, double> values;
+
+  nlohmann::json ToJson() const;
+  static absl::StatusOr<EpochRecord> FromJson(const nlohmann::json& json);
+};
+
+struct LoopPosition {
+  int64_t epoch = 0;  // 0-based epoch in progress; == epochs when finished
+  int64_t batch = 0;  // next batch of that epoch
+  int64_t global_step = 0;
+  // Sums over the epoch's finished batches, so that an epoch resumed in the
+  // middle reports the same training metrics as one that ran straight.
+  double loss_sum = 0;
+  std::vector<double> metric_sums;
+  int64_t samples = 0;
+  double seconds = 0;  // wall time of the epoch so far
+
+  nlohmann::json ToJson() const;
+  static absl::StatusOr<LoopPosition> FromJson(const nlohmann::json& json);
+};
+
+class TrainingLoop;
+
+// Hooks into the loop; a non-OK status stops training with that status.
+class LoopObserver {
+ public:
+  virtual ~LoopObserver() = default;
+  virtual absl::Status OnStepEnd(TrainingLoop& loop) { return absl::OkStatus(); }
+  // Called after the epoch's evaluation and scheduler step; position() is
+  // already at the start of the next epoch.
+  virtual absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) {
+    return absl::OkStatus();
+  }
+  // Called when Run() ends normally or because a stop was requested.
+  virtual absl::Status OnTrainEnd(TrainingLoop& loop) { return absl::OkStatus(); }
+};
+
+class TrainingLoop {
+ public:
+  // All references must outlive the loop. `scheduler` may be null.
+  TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
+               torch::optim::Optimizer& optimizer, LrScheduler* scheduler,
+               const Dataset& train, const Dataset& valid);
+
+  void AddObserver(LoopObserver* observer) { observers_.push_back(observer); }
+
+  // Trains from position() to the last epoch, or until RequestStop().
+  absl::Status Run();
+
+  // Ends Run() after the current step; safe to call from a signal handler.
+  void RequestStop() { stop_requested_.store(true); }
+  bool stop_requested() const { return stop_requested_.load(); }
+  bool finished() const { return position_.epoch >= options_.epochs; }
+
+  // Evaluates the model on the validation set: loss and trainer metrics.
+  absl::StatusOr<std::map<std::string, double>> Evaluate();
+
+  const LoopOptions& options() const { return options_; }
+  const LoopPosition& position() const { return position_; }
+  const std::vector<EpochRecord>& history() const { return history_; }
+  int64_t batches_per_epoch() const;
+
+  // Continue from a saved position and history (validated against options).
+  absl::Status Restore(const LoopPosition& position,
+                       std::vector<EpochRecord> history);
+
+  Model& model() { return model_; }
+  torch::optim::Optimizer& optimizer() { return optimizer_; }
+  LrScheduler* scheduler() { return scheduler_; }
+
+ private:
+  absl::Status RunEpochs();
+  Batch GatherBatch(const Dataset& data, const torch::Tensor& indices) const;
+  std::vector<double> TrainMeans() const;
+  std::string FormatMetrics(double loss, const std::vector<double>& means) const;
+
+  LoopOptions options_;
+  Model& model_;
+  Trainer& trainer_;
+  torch::optim::Optimizer& optimizer_;
+  LrScheduler* scheduler_;
+  const Dataset& train_;
+  const Dataset& valid_;
+  std::vector<MetricSpec> metrics_;
+  std::vector<LoopObserver*> observers_;
+  std::atomic<bool> stop_requested_{false};
+  LoopPosition position_;
+  std::vector<EpochRecord> history_;
+};
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_TRAIN_TRAINING_LOOP_H_

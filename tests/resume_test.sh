@@ -87,6 +87,31 @@ for spec in "${cases[@]}"; do
   check "${name}: identical to the bit" same_run "${TEST_TMPDIR}/${name}_straight" "${TEST_TMPDIR}/${name}_interrupted"
 done
 
+# An optimizer from a plugin (plugins/optimizers/adagrad.cc) brings its state
+# codec: killed with -9 mid-run (asserted: after its first checkpoint, before
+# it finished), it resumes to the same bits as a run that never stopped.
+args=("${base[@]}" --model=lenet --threads=1 --optimizer=adagrad --lr=0.05 --epochs=20
+      --optimizer_options='{"lr_decay":0.001,"initial_accumulator_value":0.1}')
+"${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/adagrad_straight" > "${TEST_TMPDIR}/adagrad_straight.log" 2>&1
+check "adagrad: uninterrupted run" finished "${TEST_TMPDIR}/adagrad_straight.log"
+dir="${TEST_TMPDIR}/adagrad_killed"
+"${TRAIN}" "${args[@]}" --run_dir="${dir}" > "${dir}.log" 2>&1 &
+pid=$!
+for _ in $(seq 500); do
+  compgen -G "${dir}/checkpoints/step-*/checkpoint.json" > /dev/null && break
+  sleep 0.01
+done
+kill -9 "${pid}"
+wait "${pid}"
+rc=$?
+echo "     adagrad: killed after $(ls "${dir}/checkpoints" | grep -c '^step-') checkpoint(s), exit ${rc}"
+check "adagrad: kill -9 landed" test "${rc}" -eq 137
+check "adagrad: before the run finished" bash -c "! grep -q 'Finished .* epoch(s)' '${dir}.log'"
+"${TRAIN}" "${args[@]}" --run_dir="${dir}" --resume > "${dir}.resume.log" 2>&1
+check "adagrad: resume finishes" finished "${dir}.resume.log"
+check "adagrad: sum and step restored" grep -q '"optimizer.0.0.sum"' "$(newest_checkpoint "${dir}")/checkpoint.json"
+check "adagrad: identical to the bit" same_run "${TEST_TMPDIR}/adagrad_straight" "${dir}"
+
 # Deaths at fixed points inside a save, then --resume.
 args=("${base[@]}" --model=small_cnn --threads=1 --epochs=4)
 "${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/crash_straight" > /dev/null 2>&1

@@ -178,12 +178,31 @@ std::optional<std::pair<int64_t, int>> ParseCheckpointName(const std::string& na
                         match[2].matched ? std::stoi(match[2].str()) : 0);
 }
 
+namespace {
+constexpr char kTemporaryPrefix[] = ".tmp-";
+constexpr char kDoomedPrefix[] = ".tmp-deleting-";
+}  // namespace
+
+std::string TemporaryCheckpointPath(const std::string& final_dir) {
+  const fs::path final_path(final_dir);
+  return (final_path.parent_path() /
+          absl::StrCat(kTemporaryPrefix, final_path.filename().string(), "-", getpid()))
+      .string();
+}
+
+std::string DoomedCheckpointName(const std::string& name) {
+  return absl::StrCat(kDoomedPrefix, name);
+}
+
+bool IsLeftoverCheckpointName(const std::string& name) {
+  return name.rfind(absl::StrCat(kTemporaryPrefix, "step-"), 0) == 0 ||
+         name.rfind(kDoomedPrefix, 0) == 0;
+}
+
 absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& state,
                              const WriteOptions& options) {
   const fs::path final_path(final_dir);
-  const std::string tmp =
-      (final_path.parent_path() / absl::StrCat(".tmp-", final_path.filename().string(), "-", getpid()))
-          .string();
+  const std::string tmp = TemporaryCheckpointPath(final_dir);
   std::error_code error;
   if (fs::exists(final_path, error)) {
     return absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"));
@@ -299,7 +318,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   for (auto& [name, tensor] : *tensors) {
     const CheckpointManifest::TensorRecord& record = manifest->tensors.at(name);
     // Generator states stay on the CPU; they are bytes, not data.
-    const bool is_rng = name.rfind("rng.", 0) == 0;
+    const bool is_rng = name.rfind(kRngTensorPrefix, 0) == 0;
     if (!is_rng) {
       absl::StatusOr<c10::Device> device = devices.Map(record.device);
       if (!device.ok()) {

@@ -36,6 +36,9 @@ inline constexpr int kCheckpointFormatVersion = 1;
 inline constexpr char kCheckpointManifest[] = "checkpoint.json";
 inline constexpr char kCheckpointModelFile[] = "model.safetensors";
 inline constexpr char kCheckpointStateFile[] = "state.safetensors";
+// Generator states in state.safetensors are named "rng.<generator>".
+inline constexpr char kRngTensorPrefix[] = "rng.";
+inline constexpr char kCpuGeneratorTensor[] = "rng.cpu";
 
 // Typed contents of a checkpoint: a misspelt field does not compile.
 struct TrainingState {
@@ -104,6 +107,16 @@ uint64_t CheckpointSizeBytes(const std::string& dir);
 
 // Checks all checksums; OK means the checkpoint is complete and intact.
 absl::Status VerifyCheckpoint(const std::string& dir);
+
+// Where a save writes `final_dir` before its commit: a sibling named
+// ".tmp-<final name>-<pid>".
+std::string TemporaryCheckpointPath(const std::string& final_dir);
+// What retention renames checkpoint `name` to before deleting it, so a crash
+// mid-deletion never leaves a damaged checkpoint under a valid name.
+std::string DoomedCheckpointName(const std::string& name);
+// True iff `name`, an entry of a checkpoints directory, was left there by an
+// interrupted save or deletion of the manager's (and may be removed).
+bool IsLeftoverCheckpointName(const std::string& name);
 
 // The manager's own names: "step-0000000938" and, after a resume from an
 // older checkpoint, "step-0000000938.1".

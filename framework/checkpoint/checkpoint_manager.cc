@@ -25,8 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kTemporaryPrefix[] = ".tmp-step-";
-constexpr char kGeneratorTensor[] = "rng.cpu";
 
 std::vector<NamedTensor> Snapshot(std::vector<NamedTensor> tensors, bool copy) {
   for (NamedTensor& named : tensors) {
@@ -113,7 +111,7 @@ absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const Mod
   if (!optimizer.ok()) return optimizer.status();
   state.optimizer = Snapshot(optimizer->tensors, copy);
   state.optimizer_parameters_with_state = optimizer->parameters_with_state;
-  state.rng = {{kGeneratorTensor, GlobalGeneratorState()}};
+  state.rng = {{kCpuGeneratorTensor, GlobalGeneratorState()}};
   state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
   state.position = loop.position();
   state.history = loop.history();
@@ -125,10 +123,10 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
                                   const std::string& source) {
   const NamedTensor* generator = nullptr;
   for (const NamedTensor& named : state.rng) {
-    if (named.name == kGeneratorTensor) generator = &named;
+    if (named.name == kCpuGeneratorTensor) generator = &named;
   }
   if (generator == nullptr) {
-    return absl::DataLossError(absl::StrCat(source, ": missing entry '", kGeneratorTensor, "'"));
+    return absl::DataLossError(absl::StrCat(source, ": missing entry '", kCpuGeneratorTensor, "'"));
   }
   if (loop.scheduler() != nullptr && state.scheduler.is_null()) {
     return absl::DataLossError(absl::StrCat(source, ": missing scheduler state"));
@@ -155,7 +153,7 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
     RestoreGlobalGeneratorState(generator->tensor);
   } catch (const std::exception& e) {
     return absl::DataLossError(
-        absl::StrCat(source, ": bad '", kGeneratorTensor, "' entry: ", e.what()));
+        absl::StrCat(source, ": bad '", kCpuGeneratorTensor, "' entry: ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -184,7 +182,7 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   }
   for (const auto& entry : fs::directory_iterator(options.directory, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(kTemporaryPrefix, 0) == 0 || name.rfind(".tmp-deleting-", 0) == 0) {
+    if (IsLeftoverCheckpointName(name)) {
       LOG(INFO) << "Removing " << entry.path().string() << ", left by an interrupted save";
       fs::remove_all(entry.path(), error);
     }
@@ -276,7 +274,7 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
     if (keep.count(info->path) > 0) continue;
     // Renamed first so that a crash mid-deletion never leaves a damaged
     // directory under a checkpoint name.
-    const fs::path doomed = fs::path(options_.directory) / (".tmp-deleting-" + info->name);
+    const fs::path doomed = fs::path(options_.directory) / DoomedCheckpointName(info->name);
     std::error_code error;
     fs::rename(info->path, doomed, error);
     if (error) {

@@ -230,5 +230,14 @@ TEST(CheckpointNameTest, ParsesOnlyTheManagersNames) {
   EXPECT_FALSE(ParseCheckpointName("best").has_value());
 }
 
+TEST(CheckpointNameTest, LeftoversAreOnlyTheManagersTemporaryNames) {
+  const std::string tmp = TemporaryCheckpointPath("/runs/x/checkpoints/step-0000000938");
+  EXPECT_EQ(tmp.rfind("/runs/x/checkpoints/.tmp-step-0000000938-", 0), 0u) << tmp;
+  EXPECT_TRUE(IsLeftoverCheckpointName(std::filesystem::path(tmp).filename().string()));
+  EXPECT_TRUE(IsLeftoverCheckpointName(DoomedCheckpointName("step-0000000938.1")));
+  EXPECT_FALSE(IsLeftoverCheckpointName(".tmp-my-notes"));
+  EXPECT_FALSE(IsLeftoverCheckpointName("step-0000000938"));
+}
+
 }  // namespace
 }  // namespace framework

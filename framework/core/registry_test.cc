@@ -26,6 +26,13 @@ TEST(RegistryTest, FindsWhatStaticRegistrationsAdded) {
   EXPECT_EQ(TestRegistry().Names(), (std::vector<std::string>{"three", "two"}));
 }
 
+TEST(RegistryTest, RemembersWhichFileRegistered) {
+  Registry<IntFactory> registry("widget");
+  registry.Register("five", [] { return 5; }, "plugins/five.cc");
+  EXPECT_EQ(registry.Source("five"), "plugins/five.cc");
+  EXPECT_EQ(registry.Source("six"), "");
+}
+
 TEST(RegistryTest, UnknownNameListsRegisteredNames) {
   auto factory = TestRegistry().Find("fourr");
   ASSERT_FALSE(factory.ok());
@@ -44,8 +51,9 @@ TEST(RegistryTest, EmptyRegistrySaysThePluginMayBeMissing) {
 
 TEST(RegistryDeathTest, DuplicateRegistrationIsAProgrammerError) {
   Registry<IntFactory> registry("widget");
-  registry.Register("one", [] { return 1; });
-  EXPECT_DEATH(registry.Register("one", [] { return 1; }), "registered twice");
+  registry.Register("one", [] { return 1; }, "first.cc");
+  EXPECT_DEATH(registry.Register("one", [] { return 1; }, "second.cc"),
+               "widget 'one' is registered twice: by first.cc and by second.cc");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "framework/optim/optimizer.h"
 
+#include <torch/optim/lbfgs.h>
 #include <torch/types.h>
 
 #include "gtest/gtest.h"
@@ -67,6 +68,36 @@ TEST(OptimizerTest, BadOptionsNameTheFlag) {
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().message(),
             "unknown optimizer 'lbfgs'; registered optimizers: adam, adamw, rmsprop, sgd");
+}
+
+TEST(OptimizerTest, EachBuiltInOptimizerHasTheStateCodecOfItsType) {
+  for (const std::string& name : {"sgd", "adam", "adamw", "rmsprop"}) {
+    OptimizerOptions options;
+    options.name = name;
+    auto optimizer = BuildOptimizer(options, {torch::zeros({2}, torch::requires_grad())});
+    ASSERT_TRUE(optimizer.ok()) << name;
+    absl::StatusOr<OptimizerStateCodec> codec = FindStateCodec(**optimizer);
+    ASSERT_TRUE(codec.ok()) << name;
+    EXPECT_EQ(codec->optimizer_type, std::type_index(typeid(**optimizer))) << name;
+    EXPECT_FALSE(codec->fields(*codec->new_state()).tensors.empty()) << name;
+  }
+}
+
+TEST(OptimizerTest, AnUnregisteredOptimizerHasNoStateCodec) {
+  torch::optim::LBFGS lbfgs({torch::zeros({2}, torch::requires_grad())});
+  absl::StatusOr<OptimizerStateCodec> codec = FindStateCodec(lbfgs);
+  ASSERT_FALSE(codec.ok());
+  EXPECT_NE(codec.status().message().find("REGISTER_OPTIMIZER"), std::string::npos)
+      << codec.status().message();
+}
+
+TEST(OptimizerTest, ExtraOptionsAreRefusedByOptimizersWithoutAny) {
+  OptimizerOptions options;
+  options.extra = {{"lr_decay", 0.1}};
+  auto optimizer = BuildOptimizer(options, {torch::zeros({2}, torch::requires_grad())});
+  ASSERT_FALSE(optimizer.ok());
+  EXPECT_EQ(optimizer.status().message(),
+            "--optimizer_options: optimizer 'sgd' takes no extra options, got {\"lr_decay\":0.1}");
 }
 
 TEST(OptimizerTest, LearningRatesAreReadAndWrittenPerGroup) {

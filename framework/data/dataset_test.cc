@@ -143,10 +143,30 @@ TEST(SyntheticTest, SameSeedSameData) {
   EXPECT_LT(a.train.targets.max().item<int64_t>(), 10);
 }
 
+REGISTER_DATASET("test_two_samples", [](const DataOptions& options) -> absl::StatusOr<DataSplits> {
+  DataSplits splits;
+  splits.train.inputs = torch::zeros({2, 1, 4, 4});
+  splits.train.targets = torch::tensor({0, 1}, torch::kInt64);
+  splits.train.classes = 2;
+  splits.valid = splits.train;
+  if (!options.data_dir.empty()) return absl::NotFoundError("no data in " + options.data_dir);
+  return splits;
+});
+
+TEST(DatasetRegistryTest, RegisteredDatasetsLoadByName) {
+  auto data = LoadDataset("test_two_samples", {});
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.size(), 2);
+  DataOptions options;
+  options.data_dir = "/nowhere";
+  EXPECT_EQ(LoadDataset("test_two_samples", options).status().message(), "no data in /nowhere");
+  EXPECT_NE(DatasetRegistry().Source("test_two_samples").find("dataset_test.cc"), std::string::npos);
+}
+
 TEST(DatasetRegistryTest, UnknownDatasetListsNames) {
   auto data = LoadDataset("mnist", {});
   ASSERT_FALSE(data.ok());
-  EXPECT_NE(data.status().message().find("fashion_mnist, synthetic"), std::string::npos);
+  EXPECT_NE(data.status().message().find("fashion_mnist, synthetic, test_two_samples"), std::string::npos);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <torch/optim/sgd.h>
 
+#include "framework/optim/optimizer.h"
 #include "framework/testing/test_command.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -205,6 +206,60 @@ TEST(LrSchedulerTest, RejectsBadSettings) {
   step.name = "step";
   step.step_size = 0;
   EXPECT_FALSE(BuildScheduler(step, *optimizer, 10).ok());
+}
+
+// A schedule registered as plugins register one: halves the rate each epoch.
+class Halving : public ChainableScheduler {
+ public:
+  using ChainableScheduler::ChainableScheduler;
+
+ protected:
+  double RecursiveLr(double lr, double) const override { return last_epoch() == 0 ? lr : lr / 2; }
+  std::optional<double> ClosedFormLr(double base_lr) const override {
+    return base_lr / static_cast<double>(int64_t{1} << last_epoch());
+  }
+};
+
+REGISTER_SCHEDULER("test_halving",
+                   ChainableSchedule([](const SchedulerOptions&, torch::optim::Optimizer& optimizer,
+                                        std::vector<double> base, int64_t)
+                                         -> absl::StatusOr<std::unique_ptr<ChainableScheduler>> {
+                     return std::unique_ptr<ChainableScheduler>(
+                         new Halving(optimizer, std::move(base)));
+                   }));
+
+TEST(LrSchedulerTest, ARegisteredChainableScheduleFollowsAWarmUp) {
+  auto optimizer = MakeOptimizer();
+  SchedulerOptions options;
+  options.name = "test_halving";
+  options.warmup_epochs = 2;
+  options.warmup_start_factor = 0.5;
+  auto scheduler = BuildScheduler(options, *optimizer, 10);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  std::vector<double> lrs = {GetLearningRates(*optimizer)[0]};
+  for (int epoch = 0; epoch < 4; ++epoch) {
+    (*scheduler)->Step(0);
+    lrs.push_back(GetLearningRates(*optimizer)[0]);
+  }
+  // Linear warm-up 0.5 -> 1 over two epochs, then the schedule restarts at
+  // epoch 0 of its own (SequentialLR) and halves.
+  const double base = lrs[2];
+  EXPECT_DOUBLE_EQ(lrs[0], base * 0.5);
+  EXPECT_DOUBLE_EQ(lrs[1], base * 0.75);
+  EXPECT_DOUBLE_EQ(lrs[3], base / 2);
+  EXPECT_DOUBLE_EQ(lrs[4], base / 4);
+}
+
+TEST(LrSchedulerTest, AStandaloneScheduleCannotFollowAWarmUp) {
+  auto optimizer = MakeOptimizer();
+  SchedulerOptions options;
+  options.name = "plateau";
+  options.warmup_epochs = 1;
+  auto scheduler = BuildScheduler(options, *optimizer, 10);
+  ASSERT_FALSE(scheduler.ok());
+  EXPECT_EQ(scheduler.status().message(),
+            "--scheduler=plateau cannot follow a warm-up (--warmup_epochs must be 0), as in "
+            "PyTorch's SequentialLR");
 }
 
 TEST(LrSchedulerTest, CorruptStateIsAnError) {

@@ -1,5 +1,7 @@
 #include "framework/core/user_path.h"
+#include "framework/experiment/experiment_flags.h"
 #include "framework/experiment/flag_file.h"
+#include "framework/experiment/resume_policy.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -31,6 +33,39 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
   // "no" only negates booleans.
   EXPECT_FALSE(CheckFile("--nolr\n").ok());
   EXPECT_FALSE(CheckFile("lr=0.1\n").ok());
+}
+
+TEST(ResumePolicyTest, RunDefiningFlagsMustMatchOthersMayChange) {
+  std::map<std::string, std::string> saved = EffectiveFlags();
+  std::map<std::string, std::string> current = saved;
+  current["epochs"] = "30";
+  current["resume"] = "true";
+  EXPECT_TRUE(CheckResumeFlags("ckpt", saved, current).ok());
+  current["lr"] = "0.5";
+  current["seed"] = "7";
+  absl::Status status = CheckResumeFlags("ckpt", saved, current);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("--lr: checkpoint '0.01', now '0.5'; --seed: checkpoint '1', now '7'"),
+            std::string::npos)
+      << status.message();
+}
+
+TEST(ResumePolicyTest, AFlagAnOlderCheckpointLacksComparesAsItsDefault) {
+  std::map<std::string, std::string> saved = EffectiveFlags();
+  saved.erase("optimizer_options");
+  std::map<std::string, std::string> current = EffectiveFlags();
+  EXPECT_TRUE(CheckResumeFlags("ckpt", saved, current).ok());
+  current["optimizer_options"] = "{\"lr_decay\":1}";
+  EXPECT_FALSE(CheckResumeFlags("ckpt", saved, current).ok());
+}
+
+TEST(ExperimentFlagsTest, EveryFlagIsListedInHelpUnderAGroup) {
+  const std::string help = ExperimentFlagsHelp(/*with_policies=*/true);
+  for (const ExperimentFlag& flag : ExperimentFlags()) {
+    EXPECT_NE(help.find("  --" + flag.name + "="), std::string::npos) << flag.name;
+  }
+  EXPECT_NE(help.find("  --epochs=15 *"), std::string::npos) << help;
+  EXPECT_NE(help.find("  --lr=0.01\n"), std::string::npos) << help;
 }
 
 TEST(ResolveUserPathTest, RelativePathsFollowBazelsWorkingDirectory) {

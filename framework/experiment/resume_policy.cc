@@ -9,6 +9,7 @@
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/experiment/experiment_flags.h"
 #include "framework/model/model.h"
+#include "gflags/gflags.h"
 #include "glog/logging.h"
 
 namespace framework {
@@ -48,7 +49,12 @@ absl::Status CheckResumeFlags(const std::string& source,
   std::vector<std::string> errors;
   for (const auto& [name, value] : current) {
     auto it = saved.find(name);
-    const std::string before = it == saved.end() ? "(unset)" : it->second;
+    // A flag newer than the checkpoint had its default value there.
+    gflags::CommandLineFlagInfo info;
+    const std::string before = it != saved.end() ? it->second
+                               : gflags::GetCommandLineFlagInfo(name.c_str(), &info)
+                                   ? info.default_value
+                                   : "(unset)";
     if (before == value) continue;
     const std::string change =
         absl::StrCat("--", name, ": checkpoint '", before, "', now '", value, "'");

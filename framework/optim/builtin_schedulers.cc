@@ -20,11 +20,6 @@ absl::Status Invalid(const std::string& message) {
   return absl::InvalidArgumentError(message);
 }
 
-absl::Status StateError(const std::string& what, const nlohmann::json& state) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("bad scheduler state (", what, "): ", state.dump()));
-}
-
 // PyTorch has no "none" schedule; this one behaves as LambdaLR(lambda e: 1).
 class ConstantScheduler : public ChainableScheduler {
  public:
@@ -195,7 +190,7 @@ class PlateauScheduler : public LrScheduler {
     try {
       std::vector<double> lrs = state.at("lrs").get<std::vector<double>>();
       if (lrs.size() != optimizer_.param_groups().size()) {
-        return StateError("parameter group count differs", state);
+        return BadSchedulerState("parameter group count differs", state);
       }
       last_epoch_ = state.at("last_epoch").get<int64_t>();
       best_ = state.at("best").is_null() ? WorstValue()
@@ -204,7 +199,7 @@ class PlateauScheduler : public LrScheduler {
       cooldown_counter_ = state.at("cooldown_counter").get<int64_t>();
       SetLearningRates(optimizer_, lrs);
     } catch (const nlohmann::json::exception& e) {
-      return StateError(e.what(), state);
+      return BadSchedulerState(e.what(), state);
     }
     return absl::OkStatus();
   }

@@ -6,14 +6,6 @@
 #include "framework/optim/optimizer.h"
 
 namespace framework {
-namespace {
-
-absl::Status StateError(const std::string& what, const nlohmann::json& state) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("bad scheduler state (", what, "): ", state.dump()));
-}
-
-}  // namespace
 
 nlohmann::json ChainableScheduler::State() const {
   return {{"last_epoch", last_epoch_},
@@ -29,14 +21,14 @@ absl::Status ChainableScheduler::LoadState(const nlohmann::json& state) {
         state.at("base_lrs").get<std::vector<double>>();
     if (lrs.size() != optimizer_.param_groups().size() ||
         base_lrs.size() != lrs.size()) {
-      return StateError("parameter group count differs", state);
+      return BadSchedulerState("parameter group count differs", state);
     }
     last_epoch_ = state.at("last_epoch").get<int64_t>();
     step_count_ = state.at("step_count").get<int64_t>();
     base_lrs_ = std::move(base_lrs);
     SetLearningRates(optimizer_, lrs);
   } catch (const nlohmann::json::exception& e) {
-    return StateError(e.what(), state);
+    return BadSchedulerState(e.what(), state);
   }
   return absl::OkStatus();
 }
@@ -131,7 +123,7 @@ class SequentialScheduler : public LrScheduler {
     try {
       const nlohmann::json& inner = state.at("schedulers");
       if (!inner.is_array() || inner.size() != schedulers_.size()) {
-        return StateError("wrong number of chained schedulers", state);
+        return BadSchedulerState("wrong number of chained schedulers", state);
       }
       // The last restored scheduler sets the optimizer's rates; all of them
       // saved the same (current) ones.
@@ -141,7 +133,7 @@ class SequentialScheduler : public LrScheduler {
       }
       last_epoch_ = state.at("last_epoch").get<int64_t>();
     } catch (const nlohmann::json::exception& e) {
-      return StateError(e.what(), state);
+      return BadSchedulerState(e.what(), state);
     }
     return absl::OkStatus();
   }
@@ -157,6 +149,11 @@ absl::Status Invalid(const std::string& message) {
 }
 
 }  // namespace
+
+absl::Status BadSchedulerState(const std::string& what, const nlohmann::json& state) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("bad scheduler state (", what, "): ", state.dump()));
+}
 
 Registry<SchedulerEntry>& SchedulerRegistry() {
   static auto* registry = new Registry<SchedulerEntry>("scheduler");

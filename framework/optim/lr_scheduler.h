@@ -129,6 +129,9 @@ inline SchedulerEntry StandaloneSchedule(StandaloneSchedulerFactory factory) {
 
 Registry<SchedulerEntry>& SchedulerRegistry();
 
+// The error LoadState returns for state it cannot use; `what` says why.
+absl::Status BadSchedulerState(const std::string& what, const nlohmann::json& state);
+
 // Builds the named schedule over `optimizer` (whose current learning rates
 // are the base ones), wrapped in a linear warm-up when warmup_epochs > 0.
 // `epochs` is the run's length (the default cosine period).

@@ -38,7 +38,7 @@ expect_error truncated_data "truncated/train-images-idx3-ubyte.gz: corrupt or tr
 expect_error unknown_model "--model: unknown model 'resnet'; registered models: autoencoder, lenet, mlp, small_cnn" \
   --model=resnet
 expect_error unknown_trainer "registered trainers: autoencoder, classification" --trainer=gan
-expect_error unknown_optimizer "registered optimizers: adam, adamw, rmsprop, sgd" --optimizer=lbfgs
+expect_error unknown_optimizer "registered optimizers: adagrad, adam, adamw, rmsprop, sgd" --optimizer=lbfgs
 expect_error unknown_scheduler "registered schedulers: cosine, exponential, multistep, none, plateau, step" \
   --scheduler=cyclic
 expect_error unknown_dataset "registered datasets: fashion_mnist, synthetic" --dataset=cifar

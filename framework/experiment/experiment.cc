@@ -239,6 +239,63 @@ absl::StatusOr<StartupSettings> SettingsFromFlags() {
   return settings;
 }
 
+// The training and validation data, with --train_samples applied and checked
+// by the trainer.
+absl::StatusOr<DataSplits> LoadData(const Trainer& trainer) {
+  DataOptions data_options;
+  data_options.data_dir = FLAGS_data_dir.empty() ? "" : ResolveUserPath(FLAGS_data_dir);
+  data_options.seed = FLAGS_seed;
+  absl::StatusOr<DataSplits> data = LoadDataset(FLAGS_dataset, data_options);
+  if (!data.ok()) return data.status();
+  data->train = data->train.Head(FLAGS_train_samples);
+  if (data->train.size() == 0) return FlagError("dataset", "the training set is empty");
+  if (absl::Status status = trainer.CheckData(data->train); !status.ok()) return status;
+  return data;
+}
+
+// --model with --model_options, and the input shape and classes of the data.
+absl::StatusOr<ModelSpec> ModelSpecFor(const Dataset& train, const nlohmann::json& model_options) {
+  ModelSpec spec;
+  spec.name = FLAGS_model;
+  spec.config = model_options;
+  spec.config[kInputChannelsKey] = train.inputs.size(1);
+  spec.config[kInputHeightKey] = train.inputs.size(2);
+  spec.config[kInputWidthKey] = train.inputs.size(3);
+  if (FLAGS_classes != 0 && FLAGS_classes < train.classes) {
+    return FlagError("classes", absl::StrCat(FLAGS_classes, " is fewer than the ", train.classes,
+                                             " classes of the data set"));
+  }
+  spec.config[kClassesKey] = FLAGS_classes != 0 ? FLAGS_classes : train.classes;
+  return spec;
+}
+
+// --init_from: the weights of any supported file, loaded strictly.
+absl::Status InitialiseWeights(Model& model, const DeviceMap& devices) {
+  const std::string path = ResolveUserPath(FLAGS_init_from);
+  absl::StatusOr<std::vector<NamedTensor>> weights = ReadWeights(path, devices);
+  if (!weights.ok()) return FlagError("init_from", std::string(weights.status().message()));
+  if (absl::Status status = LoadStateDict(model, *weights, /*strict=*/true, path); !status.ok()) {
+    return FlagError("init_from", std::string(status.message()));
+  }
+  LOG(INFO) << "Initialised the model's weights from " << path;
+  return absl::OkStatus();
+}
+
+// Puts the model, optimizer, scheduler, loop and generator where the
+// checkpoint left them; the weights are read straight into the model.
+absl::Status Resume(const std::string& path, const DeviceMap& devices, Model& model,
+                    TrainingLoop& loop, CheckpointManager& checkpoints) {
+  std::map<std::string, at::Tensor> destinations;
+  for (NamedTensor& named : StateDict(model)) destinations[named.name] = named.tensor;
+  absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices, &destinations);
+  if (!state.ok()) return state.status();
+  if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
+  checkpoints.SetResumedFrom(path, state->position.global_step);
+  LOG(INFO) << "Resumed from " << path << " at epoch " << state->position.epoch + 1 << ", batch "
+            << state->position.batch << " (global step " << state->position.global_step << ")";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunExperimentFromFlags() {
@@ -264,31 +321,16 @@ absl::Status RunExperimentFromFlags() {
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
   SeedGlobalGenerator(FLAGS_seed);
 
-  DataOptions data_options;
-  data_options.data_dir = FLAGS_data_dir.empty() ? "" : ResolveUserPath(FLAGS_data_dir);
-  data_options.seed = FLAGS_seed;
-  absl::StatusOr<DataSplits> data = LoadDataset(FLAGS_dataset, data_options);
+  absl::StatusOr<DataSplits> data = LoadData(**trainer);
   if (!data.ok()) return data.status();
-  const Dataset train = data->train.Head(FLAGS_train_samples);
-  if (train.size() == 0) return FlagError("dataset", "the training set is empty");
-  if (absl::Status status = (*trainer)->CheckData(train); !status.ok()) return status;
-
-  ModelSpec spec;
-  spec.name = FLAGS_model;
-  spec.config = settings->model_options;
-  spec.config[kInputChannelsKey] = train.inputs.size(1);
-  spec.config[kInputHeightKey] = train.inputs.size(2);
-  spec.config[kInputWidthKey] = train.inputs.size(3);
-  if (FLAGS_classes != 0 && FLAGS_classes < train.classes) {
-    return FlagError("classes", absl::StrCat(FLAGS_classes, " is fewer than the ",
-                                             train.classes, " classes of the data set"));
-  }
-  spec.config[kClassesKey] = FLAGS_classes != 0 ? FLAGS_classes : train.classes;
-  absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(spec);
+  const Dataset& train = data->train;
+  absl::StatusOr<ModelSpec> spec = ModelSpecFor(train, settings->model_options);
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(*spec);
   if (!model.ok()) return model.status();
   (*model)->to(settings->device);
-  LOG(INFO) << "Model " << spec.ToJson().dump() << ": "
-            << CountParameters(**model) << " parameters";
+  LOG(INFO) << "Model " << spec->ToJson().dump() << ": " << CountParameters(**model)
+            << " parameters";
 
   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
       BuildOptimizer(settings->optimizer, (*model)->parameters());
@@ -302,33 +344,22 @@ absl::Status RunExperimentFromFlags() {
                     scheduler->get(), train, data->valid);
 
   if (!FLAGS_init_from.empty()) {
-    const std::string path = ResolveUserPath(FLAGS_init_from);
-    absl::StatusOr<std::vector<NamedTensor>> weights = ReadWeights(path, settings->device_map);
-    if (!weights.ok()) return FlagError("init_from", std::string(weights.status().message()));
-    if (absl::Status status = LoadStateDict(**model, *weights, /*strict=*/true, path);
-        !status.ok()) {
-      return FlagError("init_from", std::string(status.message()));
+    if (absl::Status status = InitialiseWeights(**model, settings->device_map); !status.ok()) {
+      return status;
     }
-    LOG(INFO) << "Initialised the model's weights from " << path;
   }
 
   absl::StatusOr<std::unique_ptr<CheckpointManager>> checkpoints =
-      CheckpointManager::Create(CheckpointOptionsFromFlags(checkpoint_dir, settings->crash_point), spec, flags);
+      CheckpointManager::Create(CheckpointOptionsFromFlags(checkpoint_dir, settings->crash_point),
+                                *spec, flags);
   if (!checkpoints.ok()) return checkpoints.status();
 
   if (!resume_path->empty()) {
-    // Weights are read straight into the model just built.
-    std::map<std::string, at::Tensor> destinations;
-    for (NamedTensor& named : StateDict(**model)) destinations[named.name] = named.tensor;
-    absl::StatusOr<TrainingState> state = ReadCheckpoint(*resume_path, settings->device_map, &destinations);
-    if (!state.ok()) return state.status();
-    if (absl::Status status = RestoreTrainingState(*state, loop, *resume_path); !status.ok()) {
+    if (absl::Status status =
+            Resume(*resume_path, settings->device_map, **model, loop, **checkpoints);
+        !status.ok()) {
       return status;
     }
-    (*checkpoints)->SetResumedFrom(*resume_path, state->position.global_step);
-    LOG(INFO) << "Resumed from " << *resume_path << " at epoch " << state->position.epoch + 1
-              << ", batch " << state->position.batch << " (global step "
-              << state->position.global_step << ")";
   }
 
   if (absl::Status status = WriteFlagsRecord(run_dir, flags); !status.ok()) {

@@ -71,7 +71,7 @@ TEST(OptimizerTest, BadOptionsNameTheFlag) {
 }
 
 TEST(OptimizerTest, EachBuiltInOptimizerHasTheStateCodecOfItsType) {
-  for (const std::string& name : {"sgd", "adam", "adamw", "rmsprop"}) {
+  for (const char* name : {"sgd", "adam", "adamw", "rmsprop"}) {
     OptimizerOptions options;
     options.name = name;
     auto optimizer = BuildOptimizer(options, {torch::zeros({2}, torch::requires_grad())});

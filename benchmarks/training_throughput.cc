@@ -1,10 +1,16 @@
 // Training throughput of the framework's TrainingLoop against a bare LibTorch
-// loop of the same model, batch size and thread count, measured side by side
-// (alternating rounds) in one process so machine noise hits both alike.
+// loop of the same model, batch size and thread count, and of the loop writing
+// steps.jsonl and TensorBoard events every step against the loop without,
+// measured side by side (alternating rounds) in one process so machine noise
+// hits all alike.
 //
 //   bazel run -c opt //benchmarks:training_throughput -- --threads=2
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
 #include <cstdio>
 #include <vector>
 
@@ -17,6 +23,7 @@
 #include "framework/model/model.h"
 #include "framework/optim/optimizer.h"
 #include "framework/core/random_state.h"
+#include "framework/metrics/training_events.h"
 #include "framework/train/trainer.h"
 #include "framework/train/training_loop.h"
 #include "gflags/gflags.h"
@@ -72,8 +79,10 @@ double BareLoopSeconds(const framework::Dataset& data) {
   return seconds;
 }
 
+// `events_dir` non-empty: with per-step curves written there.
 double FrameworkLoopSeconds(const framework::Dataset& data,
-                            const framework::Dataset& no_validation) {
+                            const framework::Dataset& no_validation,
+                            const std::string& events_dir = "") {
   auto model = MakeModel(data);
   framework::OptimizerOptions optimizer_options;
   optimizer_options.lr = 0.01;
@@ -88,7 +97,14 @@ double FrameworkLoopSeconds(const framework::Dataset& data,
   options.log_interval = 100;
   framework::TrainingLoop loop(options, *model, **trainer, **optimizer, nullptr, data,
                                no_validation);
+  std::unique_ptr<framework::TrainingEvents> events;
   const auto start = Clock::now();
+  if (!events_dir.empty()) {
+    auto opened = framework::TrainingEvents::Open(events_dir, /*every_steps=*/1, 0);
+    CHECK(opened.ok()) << opened.status();
+    events = *std::move(opened);
+    loop.AddObserver(events.get());
+  }
   CHECK(loop.Run().ok());
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -107,22 +123,29 @@ int main(int argc, char** argv) {
   const framework::Dataset train = data->train.Head(FLAGS_samples);
   const framework::Dataset no_validation = data->valid.Head(1);
 
-  std::vector<double> bare, loop;
+  char events_template[] = "/tmp/training_throughput_XXXXXX";
+  CHECK(mkdtemp(events_template) != nullptr);
+  const std::string events_dir = events_template;
+  std::vector<double> bare, loop, logged;
   BareLoopSeconds(train.Head(2000));  // warm-up: allocator, thread pool
   for (int round = 0; round < FLAGS_rounds; ++round) {
     bare.push_back(BareLoopSeconds(train));
     loop.push_back(FrameworkLoopSeconds(train, no_validation));
+    logged.push_back(FrameworkLoopSeconds(train, no_validation, events_dir));
   }
-  std::sort(bare.begin(), bare.end());
-  std::sort(loop.begin(), loop.end());
+  std::filesystem::remove_all(events_dir);
+  for (auto* times : {&bare, &loop, &logged}) std::sort(times->begin(), times->end());
   const double bare_rate = train.size() / bare[bare.size() / 2];
   const double loop_rate = train.size() / loop[loop.size() / 2];
+  const double logged_rate = train.size() / logged[logged.size() / 2];
   std::printf("model %s, batch %lld, %d thread(s), %lld samples x %d rounds (median)\n",
               FLAGS_model.c_str(), static_cast<long long>(FLAGS_batch_size), FLAGS_threads,
               static_cast<long long>(train.size()), FLAGS_rounds);
   std::printf("%-28s %12s\n", "loop", "samples/s");
   std::printf("%-28s %12.0f\n", "bare LibTorch loop", bare_rate);
   std::printf("%-28s %12.0f\n", "framework TrainingLoop", loop_rate);
+  std::printf("%-28s %12.0f\n", "framework, curves every step", logged_rate);
   std::printf("ratio framework / bare: %.3f (target >= 0.95)\n", loop_rate / bare_rate);
+  std::printf("ratio with curves / without: %.3f (target >= 0.98)\n", logged_rate / loop_rate);
   return 0;
 }

@@ -229,11 +229,12 @@ absl::Status CheckpointManager::Commit(const std::string& path, const TrainingSt
   if (absl::Status status = WriteCheckpoint(path, state, write_options); !status.ok()) {
     return status;
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   LOG(INFO) << "Saved checkpoint " << path << " (epoch " << state.position.epoch << ", batch "
             << state.position.batch << ", step " << state.position.global_step << ", "
-            << CheckpointSizeBytes(path) / 1024 << " KiB, "
-            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
-            << " s)";
+            << CheckpointSizeBytes(path) / 1024 << " KiB, " << seconds << " s)";
+  if (options_.on_saved) options_.on_saved(state.position.global_step, seconds);
   return ApplyRetention(path);
 }
 

@@ -14,6 +14,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,6 +42,9 @@ struct CheckpointOptions {
   bool async = false;
   bool fsync = true;
   CrashPoint crash_point = CrashPoint::kNone;  // tests only
+  // Called after each committed save with its global step and the seconds it
+  // took (from the background thread for async saves).
+  std::function<void(int64_t step, double seconds)> on_saved;
 };
 
 // One checkpoint directory of the manager's, as found on disk.

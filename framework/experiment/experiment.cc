@@ -21,6 +21,7 @@
 #include "framework/experiment/run_directory.h"
 #include "framework/experiment/stop_signals.h"
 #include "framework/metrics/metrics_log.h"
+#include "framework/metrics/training_events.h"
 #include "framework/model/model.h"
 #include "framework/model/state_dict.h"
 #include "framework/optim/lr_scheduler.h"
@@ -69,6 +70,9 @@ absl::Status ValidateFlags() {
     return FlagError("train_samples", absl::StrCat("must be >= 0, got ", FLAGS_train_samples));
   }
   if (FLAGS_threads < 0) return FlagError("threads", absl::StrCat("must be >= 0, got ", FLAGS_threads));
+  if (FLAGS_log_every_steps < 1) {
+    return FlagError("log_every_steps", absl::StrCat("must be >= 1, got ", FLAGS_log_every_steps));
+  }
   if (FLAGS_log_interval < 0) {
     return FlagError("log_interval", absl::StrCat("must be >= 0, got ", FLAGS_log_interval));
   }
@@ -349,9 +353,16 @@ absl::Status RunExperimentFromFlags() {
     }
   }
 
+  // Opened once the start step is known; declared first so that it outlives
+  // the manager's background saves, which report to it.
+  std::unique_ptr<TrainingEvents> events;
+  CheckpointOptions checkpoint_options =
+      CheckpointOptionsFromFlags(checkpoint_dir, settings->crash_point);
+  checkpoint_options.on_saved = [&events](int64_t step, double seconds) {
+    if (events != nullptr) events->AddScalar(step, "checkpoint/save_seconds", seconds);
+  };
   absl::StatusOr<std::unique_ptr<CheckpointManager>> checkpoints =
-      CheckpointManager::Create(CheckpointOptionsFromFlags(checkpoint_dir, settings->crash_point),
-                                *spec, flags);
+      CheckpointManager::Create(std::move(checkpoint_options), *spec, flags);
   if (!checkpoints.ok()) return checkpoints.status();
 
   if (!resume_path->empty()) {
@@ -368,6 +379,15 @@ absl::Status RunExperimentFromFlags() {
   MetricsLog metrics_log(run_dir + "/metrics.jsonl");
   if (absl::Status status = metrics_log.Reset(loop.history()); !status.ok()) return status;
   loop.AddObserver(&metrics_log);
+  // Only rank 0 of a data-parallel run writes curves.
+  if (loop.options().rank == 0) {
+    absl::StatusOr<std::unique_ptr<TrainingEvents>> opened =
+        TrainingEvents::Open(run_dir, FLAGS_log_every_steps, loop.position().global_step);
+    if (!opened.ok()) return FlagError("run_dir", std::string(opened.status().message()));
+    events = *std::move(opened);
+    // Before the checkpoints: a step's points are written before its save.
+    loop.AddObserver(events.get());
+  }
   loop.AddObserver(checkpoints->get());
 
   LOG(INFO) << "Experiment '" << FLAGS_experiment << "': " << train.size()

@@ -157,6 +157,9 @@ EXPERIMENT_FLAG(int32, threads, 0, kTraining, kMayChange,
 EXPERIMENT_FLAG(string, device, "cpu", kTraining, kMayChange, "Device: cpu, cuda or cuda:N.");
 EXPERIMENT_FLAG(int64, log_interval, 100, kTraining, kMayChange,
                 "Iterations between training log lines; 0: none.");
+EXPERIMENT_FLAG(int64, log_every_steps, 1, kTraining, kMayChange,
+                "Steps between points of steps.jsonl and the TensorBoard event files (each the "
+                "mean over those steps); >= 1.");
 EXPERIMENT_FLAG(string, progress, "auto", kTraining, kMayChange,
                 "Progress bar: auto (when stderr is a terminal), always, never.");
 

@@ -104,6 +104,7 @@ DECLARE_uint64(seed);
 DECLARE_int32(threads);
 DECLARE_string(device);
 DECLARE_int64(log_interval);
+DECLARE_int64(log_every_steps);
 DECLARE_string(progress);
 DECLARE_int64(checkpoint_interval);
 DECLARE_int64(checkpoint_every_steps);

@@ -131,20 +131,24 @@ std::vector<double> TrainingLoop::TrainMeans() const {
   return means;
 }
 
-std::string TrainingLoop::FormatMetrics(double loss,
-                                        const std::vector<double>& means) const {
+std::string FormatMetrics(double loss, const std::vector<MetricSpec>& metrics,
+                          const std::vector<double>& means) {
   std::string text = absl::StrFormat("Loss: %.4f", loss);
-  for (size_t i = 0; i < metrics_.size(); ++i) {
+  for (size_t i = 0; i < metrics.size(); ++i) {
     const double mean = means[i];
-    std::string name = metrics_[i].name;
+    std::string name = metrics[i].name;
     if (!name.empty()) name[0] = static_cast<char>(std::toupper(name[0]));
-    if (metrics_[i].percent) {
+    if (metrics[i].percent) {
       absl::StrAppendFormat(&text, " %s:%.2f%%", name, 100.0 * mean);
     } else {
       absl::StrAppendFormat(&text, " %s: %.4f", name, mean);
     }
   }
   return text;
+}
+
+std::string TrainingLoop::FormatMetrics(double loss, const std::vector<double>& means) const {
+  return ::framework::FormatMetrics(loss, metrics_, means);
 }
 
 absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate() {
@@ -214,16 +218,21 @@ absl::Status TrainingLoop::RunEpochs() {
 
     while (position_.batch < num_batches) {
       Batch batch = GatherBatch(train_, sampler.BatchIndices(position_.batch));
+      last_step_.lr = GetLearningRates(optimizer_).at(0);
       optimizer_.zero_grad();
       StepResult result = trainer_.TrainStep(model_, batch);
       result.loss.backward();
       optimizer_.step();
 
       const double batch_size = static_cast<double>(batch.size());
-      position_.loss_sum += result.loss.item<double>() * batch_size;
+      last_step_.loss = result.loss.item<double>();
+      last_step_.metrics.resize(metrics_.size());
+      position_.loss_sum += last_step_.loss * batch_size;
       for (size_t i = 0; i < metrics_.size(); ++i) {
         position_.metric_sums[i] += result.metric_sums[i];
+        last_step_.metrics[i] = result.metric_sums[i] / batch_size;
       }
+      last_step_.samples = batch.size();
       position_.samples += batch.size();
       ++position_.batch;
       ++position_.global_step;
@@ -241,9 +250,11 @@ absl::Status TrainingLoop::RunEpochs() {
         bar->Update(position_.batch, absl::StrFormat("loss %.4f", mean_loss));
       }
       const Clock::time_point now = Clock::now();
-      position_.seconds +=
-          std::chrono::duration<double>(now - segment_start).count();
+      last_step_.seconds = std::chrono::duration<double>(now - segment_start).count();
+      position_.seconds += last_step_.seconds;
       segment_start = now;
+      last_step_.step = position_.global_step;
+      last_step_.epoch = position_.epoch + 1;
       for (LoopObserver* observer : observers_) {
         absl::Status status = observer->OnStepEnd(*this);
         if (!status.ok()) return status;

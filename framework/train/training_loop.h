@@ -70,6 +70,22 @@ struct LoopPosition {
   static absl::StatusOr<LoopPosition> FromJson(const nlohmann::json& json);
 };
 
+// The training step that just ended, for OnStepEnd observers.
+struct StepRecord {
+  int64_t step = 0;     // global step
+  int64_t epoch = 0;    // 1-based
+  int64_t samples = 0;  // in this process's batch
+  double loss = 0;      // the batch's mean loss
+  // The batch's per-sample means of the trainer's metrics, in Metrics() order.
+  std::vector<double> metrics;
+  double lr = 0;        // of the first parameter group, during the step
+  double seconds = 0;   // wall time of the step
+};
+
+// "Loss: 0.2763 Acc:90.07%", as the loop's log lines show metrics.
+std::string FormatMetrics(double loss, const std::vector<MetricSpec>& metrics,
+                          const std::vector<double>& means);
+
 class TrainingLoop;
 
 // Hooks into the loop; a non-OK status stops training with that status.
@@ -109,6 +125,9 @@ class TrainingLoop {
   const LoopOptions& options() const { return options_; }
   const LoopPosition& position() const { return position_; }
   const std::vector<EpochRecord>& history() const { return history_; }
+  const StepRecord& last_step() const { return last_step_; }
+  // The trainer's metrics, e.g. {"acc"}.
+  const std::vector<MetricSpec>& metrics() const { return metrics_; }
   int64_t batches_per_epoch() const;
 
   // Continue from a saved position and history (validated against options).
@@ -137,6 +156,7 @@ class TrainingLoop {
   std::atomic<bool> stop_requested_{false};
   LoopPosition position_;
   std::vector<EpochRecord> history_;
+  StepRecord last_step_;
 };
 
 }  // namespace framework

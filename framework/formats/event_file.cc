@@ -1,0 +1,195 @@
+#include "framework/formats/event_file.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/crc32c.h"
+
+namespace framework {
+namespace {
+
+// Protocol buffer wire types.
+constexpr int kVarint = 0;
+constexpr int kFixed64 = 1;
+constexpr int kLengthDelimited = 2;
+constexpr int kFixed32 = 5;
+
+// Field numbers: tensorflow.Event, Summary, Summary.Value, SessionLog.
+constexpr int kEventWallTime = 1;
+constexpr int kEventStep = 2;
+constexpr int kEventFileVersionField = 3;
+constexpr int kEventSummary = 5;
+constexpr int kEventSessionLog = 6;
+constexpr int kSummaryValue = 1;
+constexpr int kValueTag = 1;
+constexpr int kValueSimpleValue = 2;
+constexpr int kSessionLogStatus = 1;
+constexpr int kSessionLogStart = 1;
+
+void PutVarint(std::string& out, uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+void PutTag(std::string& out, int field, int wire_type) {
+  PutVarint(out, (static_cast<uint64_t>(field) << 3) | wire_type);
+}
+
+template <typename T>
+void PutLittleEndian(std::string& out, T value) {
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));  // x86-64 and aarch64 are little endian
+  out.append(bytes, sizeof(T));
+}
+
+void PutBytes(std::string& out, int field, const std::string& bytes) {
+  PutTag(out, field, kLengthDelimited);
+  PutVarint(out, bytes.size());
+  out += bytes;
+}
+
+std::string EventHeader(double wall_time, int64_t step) {
+  std::string event;
+  PutTag(event, kEventWallTime, kFixed64);
+  PutLittleEndian(event, wall_time);
+  PutTag(event, kEventStep, kVarint);
+  PutVarint(event, static_cast<uint64_t>(step));
+  return event;
+}
+
+uint32_t ReadLittleEndian32(const std::string& bytes, size_t offset) {
+  uint32_t value;
+  std::memcpy(&value, bytes.data() + offset, 4);
+  return value;
+}
+
+}  // namespace
+
+std::string EncodeFileVersionEvent(double wall_time) {
+  std::string event;
+  PutTag(event, kEventWallTime, kFixed64);
+  PutLittleEndian(event, wall_time);
+  PutBytes(event, kEventFileVersionField, kEventFileVersion);
+  return event;
+}
+
+std::string EncodeScalarsEvent(double wall_time, int64_t step,
+                               const std::vector<std::pair<std::string, float>>& values) {
+  std::string summary;
+  for (const auto& [tag, value] : values) {
+    std::string encoded;
+    PutBytes(encoded, kValueTag, tag);
+    PutTag(encoded, kValueSimpleValue, kFixed32);
+    PutLittleEndian(encoded, value);
+    PutBytes(summary, kSummaryValue, encoded);
+  }
+  std::string event = EventHeader(wall_time, step);
+  PutBytes(event, kEventSummary, summary);
+  return event;
+}
+
+std::string EncodeSessionStartEvent(double wall_time, int64_t step) {
+  std::string session_log;
+  PutTag(session_log, kSessionLogStatus, kVarint);
+  PutVarint(session_log, kSessionLogStart);
+  std::string event = EventHeader(wall_time, step);
+  PutBytes(event, kEventSessionLog, session_log);
+  return event;
+}
+
+std::string FrameRecord(const std::string& data) {
+  std::string record;
+  PutLittleEndian(record, static_cast<uint64_t>(data.size()));
+  PutLittleEndian(record, MaskCrc32c(Crc32c(record.data(), 8)));
+  record += data;
+  PutLittleEndian(record, MaskCrc32c(Crc32c(data.data(), data.size())));
+  return record;
+}
+
+absl::StatusOr<std::unique_ptr<EventFileWriter>> EventFileWriter::Create(const std::string& path,
+                                                                         double wall_time) {
+  absl::StatusOr<FileWriter> file = FileWriter::Create(path);
+  if (!file.ok()) return file.status();
+  std::unique_ptr<EventFileWriter> writer(new EventFileWriter(*std::move(file), path));
+  if (absl::Status status = writer->Append(EncodeFileVersionEvent(wall_time)); !status.ok()) {
+    return status;
+  }
+  return writer;
+}
+
+absl::Status EventFileWriter::Append(const std::string& event) {
+  const std::string record = FrameRecord(event);
+  return file_.Write(record.data(), record.size());
+}
+
+absl::StatusOr<std::vector<std::string>> ReadRecords(const std::string& path,
+                                                     bool keep_intact_prefix) {
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (!bytes.ok()) return bytes.status();
+  std::vector<std::string> records;
+  size_t offset = 0;
+  while (offset < bytes->size()) {
+    auto bad = [&](const std::string& what) -> absl::StatusOr<std::vector<std::string>> {
+      if (keep_intact_prefix) return records;
+      return absl::DataLossError(absl::StrCat(path, ": record at offset ", offset, ": ", what));
+    };
+    if (bytes->size() - offset < 12) return bad("truncated header");
+    uint64_t length;
+    std::memcpy(&length, bytes->data() + offset, 8);
+    if (MaskCrc32c(Crc32c(bytes->data() + offset, 8)) != ReadLittleEndian32(*bytes, offset + 8)) {
+      return bad("length checksum mismatch");
+    }
+    if (length > bytes->size() - offset - 12 || bytes->size() - offset - 12 - length < 4) {
+      return bad(absl::StrCat("length ", length, " runs past the end of the file"));
+    }
+    std::string data = bytes->substr(offset + 12, length);
+    if (MaskCrc32c(Crc32c(data.data(), data.size())) !=
+        ReadLittleEndian32(*bytes, offset + 12 + length)) {
+      return bad("data checksum mismatch");
+    }
+    records.push_back(std::move(data));
+    offset += 16 + length;
+  }
+  return records;
+}
+
+absl::StatusOr<int64_t> EventStep(const std::string& event) {
+  size_t offset = 0;
+  auto varint = [&](uint64_t& value) {
+    value = 0;
+    for (int shift = 0; shift < 64 && offset < event.size(); shift += 7) {
+      const auto byte = static_cast<unsigned char>(event[offset++]);
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  while (offset < event.size()) {
+    uint64_t key = 0, value = 0;
+    if (!varint(key)) break;
+    const int field = static_cast<int>(key >> 3);
+    switch (key & 7) {
+      case kVarint:
+        if (!varint(value)) return absl::DataLossError("malformed event: bad varint");
+        if (field == kEventStep) return static_cast<int64_t>(value);
+        break;
+      case kFixed64: offset += 8; break;
+      case kFixed32: offset += 4; break;
+      case kLengthDelimited:
+        if (!varint(value) || value > event.size() - offset) {
+          return absl::DataLossError("malformed event: bad length");
+        }
+        offset += value;
+        break;
+      default:
+        return absl::DataLossError("malformed event: unknown wire type");
+    }
+  }
+  if (offset > event.size()) return absl::DataLossError("malformed event: truncated field");
+  return 0;
+}
+
+}  // namespace framework

@@ -1,0 +1,211 @@
+#include "framework/metrics/training_events.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/durable_file.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+
+namespace framework {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kEventFilePrefix[] = "events.out.tfevents.";
+
+double WallTime() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Rewrites `path` without its lines of steps after `start_step`.
+absl::Status TruncateSteps(const std::string& path, int64_t start_step) {
+  std::error_code error;
+  if (!fs::exists(path, error)) return absl::OkStatus();
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  std::string kept;
+  size_t begin = 0;
+  while (begin < text->size()) {
+    size_t end = text->find('\n', begin);
+    if (end == std::string::npos) break;  // a line cut short by a crash
+    const std::string line = text->substr(begin, end - begin);
+    begin = end + 1;
+    nlohmann::json json = nlohmann::json::parse(line, nullptr, false);
+    if (json.is_discarded() || !json.contains("step") || !json["step"].is_number_integer()) {
+      continue;
+    }
+    if (json["step"].get<int64_t>() <= start_step) kept += line + "\n";
+  }
+  if (kept.size() == text->size()) return absl::OkStatus();
+  const std::string tmp = path + ".tmp";
+  absl::StatusOr<FileWriter> out = FileWriter::Create(tmp);
+  if (!out.ok()) return out.status();
+  if (absl::Status s = out->Write(kept.data(), kept.size()); !s.ok()) return s;
+  if (absl::Status s = out->Close(); !s.ok()) return s;
+  return RenameDurably(tmp, path, /*sync=*/false);
+}
+
+// Rewrites an event file without its events after `start_step` (and without a
+// tail damaged by a crash); removes it when nothing but its header is left.
+absl::Status TruncateEvents(const std::string& path, int64_t start_step) {
+  absl::StatusOr<std::vector<std::string>> records = ReadRecords(path, /*keep_intact_prefix=*/true);
+  if (!records.ok()) return records.status();
+  std::string kept;
+  int64_t events_kept = 0;
+  bool changed = false;
+  for (size_t i = 0; i < records->size(); ++i) {
+    absl::StatusOr<int64_t> step = EventStep((*records)[i]);
+    if (!step.ok() || (i > 0 && *step > start_step)) {
+      changed = true;
+      continue;
+    }
+    if (i > 0) ++events_kept;
+    kept += FrameRecord((*records)[i]);
+  }
+  absl::StatusOr<std::string> original = ReadFileToString(path);
+  if (!original.ok()) return original.status();
+  if (!changed && kept.size() == original->size()) return absl::OkStatus();
+  std::error_code error;
+  if (events_kept == 0) {
+    fs::remove(path, error);
+    if (error) return absl::PermissionDeniedError(absl::StrCat("cannot remove ", path, ": ", error.message()));
+    return absl::OkStatus();
+  }
+  const std::string tmp = path + ".tmp";
+  absl::StatusOr<FileWriter> out = FileWriter::Create(tmp);
+  if (!out.ok()) return out.status();
+  if (absl::Status s = out->Write(kept.data(), kept.size()); !s.ok()) return s;
+  if (absl::Status s = out->Close(); !s.ok()) return s;
+  return RenameDurably(tmp, path, /*sync=*/false);
+}
+
+// A name no earlier segment used; TensorBoard reads a directory's files in
+// name order, so the time (zero-padded) comes first.
+std::string NewEventFileName(const std::string& dir) {
+  char host[256] = "localhost";
+  gethostname(host, sizeof(host) - 1);
+  const std::string base = absl::StrFormat("%s%010d.%s.%d", kEventFilePrefix,
+                                           static_cast<int64_t>(WallTime()), host, getpid());
+  std::string name = base;
+  std::error_code error;
+  for (int i = 1; fs::exists(fs::path(dir) / name, error); ++i) name = absl::StrCat(base, ".", i);
+  return (fs::path(dir) / name).string();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TrainingEvents>> TrainingEvents::Open(const std::string& run_dir,
+                                                                     int64_t every_steps,
+                                                                     int64_t start_step) {
+  CHECK_GE(every_steps, 1);
+  const std::string steps_path = run_dir + "/steps.jsonl";
+  if (absl::Status status = TruncateSteps(steps_path, start_step); !status.ok()) return status;
+  const std::string events_dir = run_dir + "/events";
+  std::error_code error;
+  fs::create_directories(events_dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", events_dir, ": ", error.message()));
+  }
+  std::vector<std::string> existing;
+  for (const auto& entry : fs::directory_iterator(events_dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kEventFilePrefix, 0) == 0) existing.push_back(entry.path().string());
+  }
+  for (const std::string& path : existing) {
+    if (absl::Status status = TruncateEvents(path, start_step); !status.ok()) return status;
+  }
+  absl::StatusOr<std::unique_ptr<EventFileWriter>> events =
+      EventFileWriter::Create(NewEventFileName(events_dir), WallTime());
+  if (!events.ok()) return events.status();
+  if (start_step > 0) {
+    if (absl::Status status = (*events)->Append(EncodeSessionStartEvent(WallTime(), start_step + 1));
+        !status.ok()) {
+      return status;
+    }
+  }
+  std::unique_ptr<TrainingEvents> log(
+      new TrainingEvents(steps_path, *std::move(events), every_steps));
+  if (!log->steps_) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", steps_path, ": ", std::strerror(errno)));
+  }
+  return log;
+}
+
+TrainingEvents::TrainingEvents(std::string steps_path, std::unique_ptr<EventFileWriter> events,
+                               int64_t every_steps)
+    : steps_path_(std::move(steps_path)),
+      every_steps_(every_steps),
+      events_(std::move(events)),
+      steps_(steps_path_, std::ios::app) {}
+
+absl::Status TrainingEvents::Write(int64_t step,
+                                   const std::vector<std::pair<std::string, float>>& values) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return events_->Append(EncodeScalarsEvent(WallTime(), step, values));
+}
+
+void TrainingEvents::AddScalar(int64_t step, const std::string& tag, double value) {
+  absl::Status status = Write(step, {{tag, static_cast<float>(value)}});
+  if (!status.ok()) LOG(WARNING) << "event file: " << status.message();
+}
+
+absl::Status TrainingEvents::OnStepEnd(TrainingLoop& loop) {
+  const StepRecord& step = loop.last_step();
+  window_metrics_.resize(step.metrics.size(), 0.0);
+  ++window_steps_;
+  window_samples_ += step.samples;
+  window_loss_ += step.loss * static_cast<double>(step.samples);
+  for (size_t i = 0; i < step.metrics.size(); ++i) {
+    window_metrics_[i] += step.metrics[i] * static_cast<double>(step.samples);
+  }
+  window_seconds_ += step.seconds;
+  if (step.step % every_steps_ != 0) return absl::OkStatus();
+
+  const double samples = static_cast<double>(std::max<int64_t>(window_samples_, 1));
+  const double rate = window_seconds_ > 0 ? static_cast<double>(window_samples_) / window_seconds_ : 0;
+  nlohmann::json line = {{"step", step.step}, {"epoch", step.epoch},
+                         {"loss", window_loss_ / samples}, {"lr", step.lr},
+                         {"samples_per_second", rate}};
+  std::vector<std::pair<std::string, float>> values = {
+      {"train/loss", static_cast<float>(window_loss_ / samples)},
+      {"train/samples_per_second", static_cast<float>(rate)}};
+  for (size_t i = 0; i < window_metrics_.size(); ++i) {
+    const std::string& name = loop.metrics()[i].name;
+    line[name] = window_metrics_[i] / samples;
+    values.emplace_back("train/" + name, static_cast<float>(window_metrics_[i] / samples));
+  }
+  window_steps_ = window_samples_ = 0;
+  window_loss_ = window_seconds_ = 0;
+  window_metrics_.assign(window_metrics_.size(), 0.0);
+
+  steps_ << line.dump() << "\n";
+  steps_.flush();
+  if (!steps_) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", steps_path_, ": ", std::strerror(errno)));
+  }
+  return Write(step.step, values);
+}
+
+absl::Status TrainingEvents::OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) {
+  std::vector<std::pair<std::string, float>> values;
+  for (const auto& [name, value] : record.values) {
+    if (name.rfind("valid_", 0) == 0) {
+      values.emplace_back("valid/" + name.substr(6), static_cast<float>(value));
+    } else if (name == "lr") {
+      values.emplace_back("lr", static_cast<float>(value));
+    }
+  }
+  return Write(record.step, values);
+}
+
+}  // namespace framework

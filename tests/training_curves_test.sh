@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Per-step curves: steps.jsonl and TensorBoard event files, checked by an
+# independent reader (check_curves.py) against metrics.jsonl, for a straight
+# run and for one resumed from an older checkpoint (whose abandoned steps must
+# disappear, leaving curves equal to the straight run's); --log_every_steps;
+# then //tools:plot draws one run and two.
+set -u
+TRAIN="$(realpath "$1")"
+CHECK="$(realpath "$2")"
+PLOT="$(realpath "$3")"
+source "$(dirname "$0")/shell_checks.sh"
+cd "${TEST_TMPDIR}"
+
+args=(--dataset=synthetic --model=mlp --epochs=4 --batch_size=32 --log_interval=0 --progress=never
+      --checkpoint_every_steps=5 --keep_last=100 --threads=1)
+"${TRAIN}" "${args[@]}" --run_dir=straight > straight.log 2>&1
+check "straight run" grep -q "Finished 4 epoch(s)" straight.log
+check "straight run's curves" /usr/bin/python3 "${CHECK}" straight
+
+# Two epochs, then back to step 10 (abandoning 11..32), then on to four epochs.
+"${TRAIN}" "${args[@]}" --epochs=2 --run_dir=resumed > first.log 2>&1
+check "abandoned steps were written" grep -q '"step":32}' resumed/steps.jsonl
+"${TRAIN}" "${args[@]}" --resume_from=resumed/checkpoints/step-0000000010 --run_dir=resumed \
+  > second.log 2>&1
+check "resumed from step 10" grep -q "Resumed from .*step-0000000010 at epoch 1, batch 10" second.log
+check "resumed run's curves: no step twice, equal to the straight run's" \
+  /usr/bin/python3 "${CHECK}" resumed straight
+
+# --log_every_steps=4: a point every fourth step.
+"${TRAIN}" "${args[@]}" --epochs=1 --log_every_steps=4 --run_dir=sparse > sparse.log 2>&1
+check "--log_every_steps=4" test "$(grep -o '"step":[0-9]*' sparse/steps.jsonl | tr '\n' ' ')" = \
+  '"step":4 "step":8 "step":12 "step":16 '
+
+# The figure, for one run and for two.
+"${PLOT}" straight --output=one.png > plot1.log 2>&1
+check "plot of one run" grep -q "plot: wrote one.png" plot1.log
+"${PLOT}" straight sparse --output=two.png > plot2.log 2>&1
+check "plot of two runs" grep -q "plot: wrote two.png" plot2.log
+check "plots are non-blank PNGs of the expected size" /usr/bin/python3 - one.png two.png <<'PY'
+import sys
+import matplotlib.image as image
+for path in sys.argv[1:]:
+    pixels = image.imread(path)
+    assert pixels.shape[:2] == (800, 1200), (path, pixels.shape)
+    assert pixels[..., :3].std() > 0.05, (path, "blank")
+PY
+
+finish_checks

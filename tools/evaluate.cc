@@ -1,0 +1,198 @@
+// evaluate: a saved model's loss and metrics on a data set's validation split,
+// without training, and (for classifiers) the accuracy of every class.
+//
+//   bazel run //tools:evaluate -- --weights=runs/lenet/checkpoints/step-0000014070
+//   bazel run //tools:evaluate -- --weights=lenet.pt --model=lenet
+//   bazel run //tools:evaluate -- --weights=tiny.safetensors --model=tiny --plugins=libexample_tiny.so
+//
+// --weights may be a checkpoint, a whole-model file, a PyTorch .pt state dict
+// or a safetensors file (recognised by content). A checkpoint or whole-model
+// file names its model; the others need --model (and --model_options). A
+// checkpoint also supplies its run's --dataset, --data_dir, --trainer, --seed
+// and --eval_batch_size unless given here, so on a run's final checkpoint this
+// prints the numbers of that run's last validation line.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <torch/nn/functional.h>
+#include <torch/optim/sgd.h>
+#include <torch/types.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "framework/checkpoint/checkpoint.h"
+#include "framework/core/device_map.h"
+#include "framework/core/plugin_library.h"
+#include "framework/core/user_path.h"
+#include "framework/data/dataset.h"
+#include "framework/model/model.h"
+#include "framework/model/state_dict.h"
+#include "framework/train/trainer.h"
+#include "framework/train/training_loop.h"
+#include "framework/weights/weights_file.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+
+DEFINE_string(weights, "", "The file to evaluate: checkpoint, whole-model, .pt or safetensors.");
+DEFINE_string(model, "", "Registered model (needed for .pt and safetensors files).");
+DEFINE_string(model_options, "{}", "JSON object of the model's options, with --model.");
+DEFINE_string(dataset, "fashion_mnist", "Registered data set whose validation split is used.");
+DEFINE_string(data_dir, "", "Directory of the data set's files (default: its Debian package's).");
+DEFINE_string(trainer, "classification", "Registered trainer: how a batch becomes loss and metrics.");
+DEFINE_uint64(seed, 1, "Seed of generated data sets (synthetic).");
+DEFINE_int64(eval_batch_size, 1000, "Evaluation batch size (>= 1).");
+DEFINE_string(device, "cpu", "Device: cpu, cuda or cuda:N.");
+DEFINE_string(plugins, "", "Comma-separated plugin shared objects (.so) to load first.");
+
+namespace framework {
+namespace {
+
+absl::Status FlagError(const std::string& flag, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", problem));
+}
+
+// A flag not given on the command line takes the checkpoint's run's value.
+void DefaultFromCheckpoint(const std::map<std::string, std::string>& run_flags) {
+  for (const char* name : {"dataset", "data_dir", "trainer", "eval_batch_size", "seed"}) {
+    gflags::CommandLineFlagInfo info;
+    auto it = run_flags.find(name);
+    if (it != run_flags.end() && gflags::GetCommandLineFlagInfo(name, &info) && info.is_default) {
+      gflags::SetCommandLineOption(name, it->second.c_str());
+    }
+  }
+}
+
+absl::StatusOr<ModelSpec> SpecToEvaluate(const std::string& path, const WeightsFormat& format) {
+  if (!FLAGS_model.empty()) {
+    ModelSpec spec;
+    spec.name = FLAGS_model;
+    spec.config = nlohmann::json::parse(FLAGS_model_options, nullptr, false);
+    if (spec.config.is_discarded() || !spec.config.is_object()) {
+      return FlagError("model_options", absl::StrCat("'", FLAGS_model_options, "' is not a JSON object"));
+    }
+    return spec;
+  }
+  if (!format.read_model_spec) {
+    return FlagError("model", absl::StrCat("a ", format.description, " file (", path,
+                                           ") does not name its model; give --model"));
+  }
+  return format.read_model_spec(path);
+}
+
+// Per-class accuracy of a classifier: outputs [N, classes], integer targets.
+void PrintPerClassAccuracy(Model& model, const Dataset& valid, const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  std::vector<int64_t> correct(valid.classes, 0), total(valid.classes, 0);
+  for (int64_t start = 0; start < valid.size(); start += FLAGS_eval_batch_size) {
+    const int64_t length = std::min(FLAGS_eval_batch_size, valid.size() - start);
+    torch::Tensor output = model.forward(valid.inputs.narrow(0, start, length).to(device));
+    if (output.dim() != 2 || output.size(1) != valid.classes) return;  // not a classifier
+    torch::Tensor predicted = output.argmax(1).cpu();
+    torch::Tensor targets = valid.targets.narrow(0, start, length);
+    auto p = predicted.accessor<int64_t, 1>();
+    auto t = targets.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < length; ++i) {
+      ++total[t[i]];
+      if (p[i] == t[i]) ++correct[t[i]];
+    }
+  }
+  std::printf("\n%-6s %8s %8s %9s\n", "class", "correct", "samples", "accuracy");
+  for (int64_t c = 0; c < valid.classes; ++c) {
+    std::printf("%-6lld %8lld %8lld %8.2f%%\n", static_cast<long long>(c),
+                static_cast<long long>(correct[c]), static_cast<long long>(total[c]),
+                total[c] > 0 ? 100.0 * static_cast<double>(correct[c]) / total[c] : 0.0);
+  }
+}
+
+absl::Status Evaluate() {
+  if (FLAGS_weights.empty()) return FlagError("weights", "is required (the file to evaluate)");
+  std::vector<std::string> plugins;
+  for (absl::string_view p : absl::StrSplit(FLAGS_plugins, ',', absl::SkipWhitespace())) {
+    plugins.push_back(ResolveUserPath(std::string(p)));
+  }
+  if (absl::Status status = LoadPluginLibraries(plugins); !status.ok()) {
+    return FlagError("plugins", status.message());
+  }
+  const std::string path = ResolveUserPath(FLAGS_weights);
+  absl::StatusOr<std::string> format_name = DetectWeightsFormat(path);
+  if (!format_name.ok()) return FlagError("weights", format_name.status().message());
+  absl::StatusOr<WeightsFormat> format = WeightsFormatRegistry().Find(*format_name);
+  if (!format.ok()) return format.status();
+  if (*format_name == "checkpoint") {
+    absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(path);
+    if (!manifest.ok()) return manifest.status();
+    DefaultFromCheckpoint(manifest->flags);
+  }
+  if (FLAGS_eval_batch_size < 1) return FlagError("eval_batch_size", "must be >= 1");
+  absl::StatusOr<torch::Device> device = ParseUsableDevice(FLAGS_device);
+  if (!device.ok()) return FlagError("device", device.status().message());
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = BuildTrainer(FLAGS_trainer);
+  if (!trainer.ok()) return FlagError("trainer", trainer.status().message());
+  absl::StatusOr<ModelSpec> spec = SpecToEvaluate(path, *format);
+  if (!spec.ok()) return spec.status();
+
+  DataOptions data_options;
+  data_options.data_dir = FLAGS_data_dir.empty() ? "" : ResolveUserPath(FLAGS_data_dir);
+  data_options.seed = FLAGS_seed;
+  absl::StatusOr<DataSplits> data = LoadDataset(FLAGS_dataset, data_options);
+  if (!data.ok()) return data.status();
+  const Dataset& valid = data->valid;
+  // What the experiment fills in from the data, unless the file recorded it.
+  const std::vector<std::pair<const char*, int64_t>> from_data = {
+      {kInputChannelsKey, valid.inputs.size(1)}, {kInputHeightKey, valid.inputs.size(2)},
+      {kInputWidthKey, valid.inputs.size(3)}, {kClassesKey, valid.classes}};
+  for (const auto& [key, value] : from_data) {
+    if (!spec->config.contains(key)) spec->config[key] = value;
+  }
+  absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(*spec);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<std::vector<NamedTensor>> weights = ReadWeights(path, DeviceMap(*device));
+  if (!weights.ok()) return FlagError("weights", weights.status().message());
+  if (absl::Status status = LoadStateDict(**model, *weights, /*strict=*/true, path); !status.ok()) {
+    return FlagError("weights", status.message());
+  }
+  (*model)->to(*device);
+
+  // The training loop's own evaluation, so the numbers are the run's.
+  LoopOptions options;
+  options.epochs = 0;
+  options.eval_batch_size = FLAGS_eval_batch_size;
+  options.device = *device;
+  torch::optim::SGD unused_optimizer((*model)->parameters(), torch::optim::SGDOptions(0.1));
+  TrainingLoop loop(options, **model, **trainer, unused_optimizer, nullptr, valid, valid);
+  absl::StatusOr<std::map<std::string, double>> values = loop.Evaluate();
+  if (!values.ok()) return values.status();
+  std::vector<double> means;
+  for (const MetricSpec& metric : loop.metrics()) means.push_back(values->at(metric.name));
+  std::printf("%s (%s), model %s, %lld validation samples of %s\n", path.c_str(),
+              format->description.c_str(), spec->ToJson().dump().c_str(),
+              static_cast<long long>(valid.size()), FLAGS_dataset.c_str());
+  std::printf("Validation: %s\n", FormatMetrics(values->at("loss"), loop.metrics(), means).c_str());
+  PrintPerClassAccuracy(**model, valid, *device);
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace framework
+
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = 1;
+  google::InitGoogleLogging(argv[0]);
+  gflags::SetUsageMessage("Evaluates saved weights on a data set's validation split.");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (argc > 1) {
+    std::fprintf(stderr, "evaluate: unexpected argument '%s' (flags look like --name=value)\n", argv[1]);
+    return 2;
+  }
+  absl::Status status = framework::Evaluate();
+  if (!status.ok()) {
+    std::fprintf(stderr, "evaluate: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

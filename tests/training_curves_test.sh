@@ -2,7 +2,8 @@
 # Per-step curves: steps.jsonl and TensorBoard event files, checked by an
 # independent reader (check_curves.py) against metrics.jsonl, for a straight
 # run and for one resumed from an older checkpoint (whose abandoned steps must
-# disappear, leaving curves equal to the straight run's); --log_every_steps;
+# disappear, leaving curves equal to the straight run's), and for one killed
+# with -9 and resumed; --log_every_steps;
 # then //tools:plot draws one run and two.
 set -u
 TRAIN="$(realpath "$1")"
@@ -25,6 +26,25 @@ check "abandoned steps were written" grep -q '"step":32}' resumed/steps.jsonl
 check "resumed from step 10" grep -q "Resumed from .*step-0000000010 at epoch 1, batch 10" second.log
 check "resumed run's curves: no step twice, equal to the straight run's" \
   /usr/bin/python3 "${CHECK}" resumed straight
+
+# Killed with -9 mid-run (asserted: after its first checkpoint, before it
+# finished; a point may be cut off mid-write), then resumed.
+"${TRAIN}" "${args[@]}" --run_dir=killed > killed.log 2>&1 &
+pid=$!
+for _ in $(seq 500); do
+  compgen -G "killed/checkpoints/step-*/checkpoint.json" > /dev/null && break
+  sleep 0.01
+done
+kill -9 "${pid}"
+wait "${pid}"
+rc=$?
+echo "     killed at step $(tail -1 killed/steps.jsonl | grep -o '"step":[0-9]*'), exit ${rc}"
+check "kill -9 landed" test "${rc}" -eq 137
+check "before the run finished" bash -c "! grep -q 'Finished' killed.log"
+"${TRAIN}" "${args[@]}" --run_dir=killed --resume > killed_resume.log 2>&1
+check "resumed after kill -9" grep -q "Finished 4 epoch(s)" killed_resume.log
+check "curves after kill -9 and resume equal the straight run's" \
+  /usr/bin/python3 "${CHECK}" killed straight
 
 # --log_every_steps=4: a point every fourth step.
 "${TRAIN}" "${args[@]}" --epochs=1 --log_every_steps=4 --run_dir=sparse > sparse.log 2>&1

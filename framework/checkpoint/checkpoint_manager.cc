@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "framework/core/durable_file.h"
 #include "framework/optim/optimizer_state.h"
@@ -238,6 +239,25 @@ absl::Status CheckpointManager::Commit(const std::string& path, const TrainingSt
   return ApplyRetention(path);
 }
 
+namespace {
+
+// Entries of checkpoint directory `path` that a save does not write.
+std::vector<std::string> ForeignFiles(const std::string& path) {
+  std::vector<std::string> foreign;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(path, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name != kCheckpointManifest && name != kCheckpointModelFile &&
+        name != kCheckpointStateFile) {
+      foreign.push_back(name);
+    }
+  }
+  std::sort(foreign.begin(), foreign.end());
+  return foreign;
+}
+
+}  // namespace
+
 absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
   std::vector<CheckpointInfo> infos = ListCheckpoints(options_.directory);
   std::vector<const CheckpointInfo*> valid;
@@ -273,6 +293,15 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
   }
   for (const CheckpointInfo* info : valid) {
     if (keep.count(info->path) > 0) continue;
+    // A user's file inside a checkpoint (notes, an export) is never deleted
+    // with it: such a checkpoint is left as it is.
+    std::vector<std::string> foreign = ForeignFiles(info->path);
+    if (!foreign.empty()) {
+      LOG(WARNING) << "Keeping checkpoint " << info->path << " past retention: it holds files "
+                   << "the checkpoint manager did not write (" << absl::StrJoin(foreign, ", ")
+                   << "); move them out and it will be deleted";
+      continue;
+    }
     // Renamed first so that a crash mid-deletion never leaves a damaged
     // directory under a checkpoint name.
     const fs::path doomed = fs::path(options_.directory) / DoomedCheckpointName(info->name);

@@ -207,6 +207,35 @@ TEST(CheckpointManagerTest, RetentionKeepsLastBestAndMilestonesAcrossRestarts) {
   EXPECT_TRUE(fs::exists(dir + "/step-abc"));
 }
 
+TEST(CheckpointManagerTest, RetentionLeavesACheckpointHoldingAUsersFile) {
+  const DataSplits data = TinyData();
+  const std::string dir = FreshDir("retention_foreign");
+  CheckpointOptions options;
+  options.directory = dir;
+  options.every_epochs = 1;
+  options.keep_last = 1;
+  options.keep_best = 0;
+  TinyRun first(data, 1);
+  auto manager = Manager(options);
+  first.loop->AddObserver(manager->get());
+  ASSERT_TRUE(first.loop->Run().ok());
+  manager->reset();
+  const CheckpointInfo annotated = ListCheckpoints(dir).back();
+  std::ofstream(annotated.path + "/notes.txt") << "learning rate was too high";
+
+  // Two more epochs: retention would delete the annotated checkpoint.
+  TinyRun second(data, 3);
+  auto state = ReadCheckpoint(annotated.path, DeviceMap(torch::kCPU));
+  ASSERT_TRUE(RestoreTrainingState(*state, *second.loop, annotated.path).ok());
+  auto second_manager = Manager(options);
+  second.loop->AddObserver(second_manager->get());
+  ASSERT_TRUE(second.loop->Run().ok());
+  EXPECT_TRUE(fs::exists(annotated.path + "/notes.txt"));
+  EXPECT_TRUE(fs::exists(annotated.path + "/" + kCheckpointModelFile));
+  // The other checkpoints past retention went: the annotated one and the newest remain.
+  EXPECT_EQ(ListCheckpoints(dir).size(), 2u);
+}
+
 TEST(CheckpointManagerTest, CorruptNewestIsSkippedAndNothingIsDeleted) {
   const DataSplits data = TinyData();
   CheckpointOptions options;

@@ -96,14 +96,8 @@ args=("${base[@]}" --model=lenet --threads=1 --optimizer=adagrad --lr=0.05 --epo
 check "adagrad: uninterrupted run" finished "${TEST_TMPDIR}/adagrad_straight.log"
 dir="${TEST_TMPDIR}/adagrad_killed"
 "${TRAIN}" "${args[@]}" --run_dir="${dir}" > "${dir}.log" 2>&1 &
-pid=$!
-for _ in $(seq 500); do
-  compgen -G "${dir}/checkpoints/step-*/checkpoint.json" > /dev/null && break
-  sleep 0.01
-done
-kill -9 "${pid}"
-wait "${pid}"
-rc=$?
+kill_after_first_checkpoint "${dir}" $!
+rc=${killed_status}
 echo "     adagrad: killed after $(ls "${dir}/checkpoints" | grep -c '^step-') checkpoint(s), exit ${rc}"
 check "adagrad: kill -9 landed" test "${rc}" -eq 137
 check "adagrad: before the run finished" bash -c "! grep -q 'Finished .* epoch(s)' '${dir}.log'"

@@ -30,14 +30,8 @@ check "resumed run's curves: no step twice, equal to the straight run's" \
 # Killed with -9 mid-run (asserted: after its first checkpoint, before it
 # finished; a point may be cut off mid-write), then resumed.
 "${TRAIN}" "${args[@]}" --run_dir=killed > killed.log 2>&1 &
-pid=$!
-for _ in $(seq 500); do
-  compgen -G "killed/checkpoints/step-*/checkpoint.json" > /dev/null && break
-  sleep 0.01
-done
-kill -9 "${pid}"
-wait "${pid}"
-rc=$?
+kill_after_first_checkpoint killed $!
+rc=${killed_status}
 echo "     killed at step $(tail -1 killed/steps.jsonl | grep -o '"step":[0-9]*'), exit ${rc}"
 check "kill -9 landed" test "${rc}" -eq 137
 check "before the run finished" bash -c "! grep -q 'Finished' killed.log"

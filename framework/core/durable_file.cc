@@ -108,4 +108,19 @@ absl::Status RenameDurably(const std::string& from, const std::string& to, bool 
   return SyncDirectory(std::filesystem::path(to).parent_path().string());
 }
 
+absl::Status ReplaceFileContents(const std::string& path, const std::string& contents,
+                                 bool sync) {
+  const std::string tmp = path + ".tmp";
+  absl::StatusOr<FileWriter> out = FileWriter::Create(tmp);
+  if (!out.ok()) return out.status();
+  if (absl::Status status = out->Write(contents.data(), contents.size()); !status.ok()) {
+    return status;
+  }
+  if (sync) {
+    if (absl::Status status = out->Sync(); !status.ok()) return status;
+  }
+  if (absl::Status status = out->Close(); !status.ok()) return status;
+  return RenameDurably(tmp, path, sync);
+}
+
 }  // namespace framework

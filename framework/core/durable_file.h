@@ -43,6 +43,11 @@ absl::Status SyncDirectory(const std::string& path);
 // the renamed files' data, so it is skipped when durability is not wanted.)
 absl::Status RenameDurably(const std::string& from, const std::string& to, bool sync = true);
 
+// Replaces the file at `path` with `contents`: written beside it, then renamed
+// over it, so a reader sees the old or the new contents, never a mix.
+absl::Status ReplaceFileContents(const std::string& path, const std::string& contents,
+                                 bool sync = true);
+
 // Error status for a failed system call on `path`, from errno.
 absl::Status ErrnoError(const std::string& what, const std::string& path);
 

@@ -44,12 +44,7 @@ absl::Status TruncateSteps(const std::string& path, int64_t start_step) {
     if (json["step"].get<int64_t>() <= start_step) kept += line + "\n";
   }
   if (kept.size() == text->size()) return absl::OkStatus();
-  const std::string tmp = path + ".tmp";
-  absl::StatusOr<FileWriter> out = FileWriter::Create(tmp);
-  if (!out.ok()) return out.status();
-  if (absl::Status s = out->Write(kept.data(), kept.size()); !s.ok()) return s;
-  if (absl::Status s = out->Close(); !s.ok()) return s;
-  return RenameDurably(tmp, path, /*sync=*/false);
+  return ReplaceFileContents(path, kept, /*sync=*/false);
 }
 
 // Rewrites an event file without its events after `start_step` (and without a
@@ -78,12 +73,7 @@ absl::Status TruncateEvents(const std::string& path, int64_t start_step) {
     if (error) return absl::PermissionDeniedError(absl::StrCat("cannot remove ", path, ": ", error.message()));
     return absl::OkStatus();
   }
-  const std::string tmp = path + ".tmp";
-  absl::StatusOr<FileWriter> out = FileWriter::Create(tmp);
-  if (!out.ok()) return out.status();
-  if (absl::Status s = out->Write(kept.data(), kept.size()); !s.ok()) return s;
-  if (absl::Status s = out->Close(); !s.ok()) return s;
-  return RenameDurably(tmp, path, /*sync=*/false);
+  return ReplaceFileContents(path, kept, /*sync=*/false);
 }
 
 // A name no earlier segment used; TensorBoard reads a directory's files in

@@ -59,26 +59,27 @@ def evaluate(net, out_path):
     return (logits.argmax(1) == y).double().mean().item()
 
 
-torch.set_num_threads(2)
-if sys.argv[1] == "train":
-    out = sys.argv[2]
-    torch.manual_seed(0)
-    net = GarmentClassifier()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    x, y = load("train")
-    order = torch.randperm(len(x))
-    for i in range(0, len(x), 64):
-        idx = order[i:i + 64]
-        optimizer.zero_grad()
-        F.cross_entropy(net(x[idx]), y[idx]).backward()
-        optimizer.step()
-    torch.save(net.state_dict(), f"{out}/lenet.pt")
-    torch.save({"epoch": 1, "model_state_dict": net.state_dict(),
-                "optimizer_state_dict": optimizer.state_dict(), "loss": 0.5},
-               f"{out}/lenet_checkpoint.pt")
-    print(json.dumps({"accuracy": evaluate(net, f"{out}/logits.bin")}))
-else:
-    net = GarmentClassifier()
-    state = torch.load(sys.argv[2], weights_only=True)
-    net.load_state_dict(state)
-    print(json.dumps({"accuracy": evaluate(net, sys.argv[3])}))
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    if sys.argv[1] == "train":
+        out = sys.argv[2]
+        torch.manual_seed(0)
+        net = GarmentClassifier()
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+        x, y = load("train")
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), 64):
+            idx = order[i:i + 64]
+            optimizer.zero_grad()
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            optimizer.step()
+        torch.save(net.state_dict(), f"{out}/lenet.pt")
+        torch.save({"epoch": 1, "model_state_dict": net.state_dict(),
+                    "optimizer_state_dict": optimizer.state_dict(), "loss": 0.5},
+                   f"{out}/lenet_checkpoint.pt")
+        print(json.dumps({"accuracy": evaluate(net, f"{out}/logits.bin")}))
+    else:
+        net = GarmentClassifier()
+        state = torch.load(sys.argv[2], weights_only=True)
+        net.load_state_dict(state)
+        print(json.dumps({"accuracy": evaluate(net, sys.argv[3])}))

@@ -4,9 +4,10 @@
 //   bazel run //tools:ckpt -- show CHECKPOINT       metadata and tensor table
 //   bazel run //tools:ckpt -- verify CHECKPOINT...  checksums; exit 1 if corrupt
 //   bazel run //tools:ckpt -- diff A B              which tensors differ, how much
-//   bazel run //tools:ckpt -- export IN OUT [--format=pt|safetensors|model]
+//   bazel run //tools:ckpt -- export IN OUT [--format=pt|pytorch_checkpoint|safetensors|model]
 //       a checkpoint's (or any weights file's) model as a PyTorch .pt state
-//       dict, a safetensors file or a whole-model file
+//       dict, a safetensors file or a whole-model file; a checkpoint as
+//       PyTorch's training-checkpoint dict (model, optimizer, scheduler, epoch)
 //   bazel run //tools:ckpt -- import IN OUT --model=NAME [--model_config=JSON]
 //       weights from a .pt, safetensors file or checkpoint into a whole-model
 //       file, checked strictly against the named model
@@ -32,6 +33,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/checkpoint/pytorch_training_checkpoint.h"
 #include "framework/core/user_path.h"
 #include "framework/weights/model_file.h"
 #include "framework/formats/pytorch_file.h"
@@ -42,8 +44,9 @@
 #include "glog/logging.h"
 
 DEFINE_string(format, "",
-              "export: pt, safetensors or model (a whole-model file); default: from OUT's "
-              "extension (.pt/.pth: pt, else safetensors).");
+              "export: pt (a state dict), pytorch_checkpoint (PyTorch's training-checkpoint dict "
+              "with optimizer and scheduler state), safetensors or model (a whole-model file); "
+              "default: from OUT's extension (.pt/.pth: pt, else safetensors).");
 DEFINE_string(map_location, "", "export: where loaded tensors go (cpu, cuda:N, or pairs).");
 DEFINE_string(model, "", "import: the registered model the weights are for.");
 DEFINE_string(model_config, "{}", "import: the model's configuration, a JSON object.");
@@ -57,7 +60,8 @@ using framework::CheckpointManifest;
 
 constexpr char kUsage[] =
     "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n"
-    "       ckpt export IN OUT [--format=pt|safetensors|model] [--map_location=DEV]\n"
+    "       ckpt export IN OUT [--format=pt|pytorch_checkpoint|safetensors|model]\n"
+    "                          [--map_location=DEV]\n"
     "       ckpt import IN OUT --model=NAME [--model_config=JSON]\n"
     "       (any command) --plugins=a.so,b.so loads plugin libraries first\n";
 
@@ -87,7 +91,14 @@ int Export(const std::string& in, const std::string& out) {
   if (!tensors.ok()) return Fail(tensors.status());
   const std::string target = OutputFormat(out);
   absl::Status status;
-  if (target == "pt") {
+  if (target == "pytorch_checkpoint") {
+    absl::StatusOr<framework::TrainingState> state = framework::ReadCheckpoint(in, *devices);
+    if (!state.ok()) return Fail(state.status());
+    absl::StatusOr<framework::PyTorchTrainingCheckpoint> dict =
+        framework::ToPyTorchTrainingCheckpoint(*state, in);
+    if (!dict.ok()) return Fail(dict.status());
+    status = framework::WritePyTorchTrainingCheckpoint(out, *dict);
+  } else if (target == "pt") {
     status = framework::WritePyTorchStateDict(out, *tensors);
   } else if (target == "safetensors") {
     status = framework::WriteSafetensors(out, *tensors, {}, true).status();
@@ -108,7 +119,8 @@ int Export(const std::string& in, const std::string& out) {
     if (status.ok()) status = framework::SaveModelFile(out, *spec, **model);
   } else {
     return Fail(absl::InvalidArgumentError(
-        absl::StrCat("--format must be pt, safetensors or model, got '", target, "'")));
+        absl::StrCat("--format must be pt, pytorch_checkpoint, safetensors or model, got '",
+                     target, "'")));
   }
   if (!status.ok()) return Fail(status);
   std::printf("exported %zu tensors from %s (%s) to %s (%s)\n", tensors->size(), in.c_str(),

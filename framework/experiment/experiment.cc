@@ -12,6 +12,8 @@
 #include "absl/strings/str_split.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/checkpoint/pytorch_training_checkpoint.h"
+#include "framework/formats/pytorch_file.h"
 #include "framework/core/device_map.h"
 #include "framework/core/random_state.h"
 #include "framework/core/user_path.h"
@@ -35,7 +37,7 @@
 namespace framework {
 namespace {
 
-absl::Status FlagError(const std::string& flag, const std::string& problem) {
+absl::Status FlagError(const std::string& flag, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", problem));
 }
 
@@ -300,6 +302,25 @@ absl::Status Resume(const std::string& path, const DeviceMap& devices, Model& mo
   return absl::OkStatus();
 }
 
+// --resume_from a PyTorch training checkpoint: weights, optimizer state,
+// epoch and schedule (see pytorch_training_checkpoint.h).
+absl::Status ResumeFromPyTorch(const std::string& path, const DeviceMap& devices,
+                               const std::map<std::string, std::string>& flags,
+                               TrainingLoop& loop) {
+  absl::StatusOr<PyTorchTrainingCheckpoint> checkpoint = ReadPyTorchTrainingCheckpoint(path, devices);
+  if (!checkpoint.ok()) return FlagError("resume_from", checkpoint.status().message());
+  absl::StatusOr<std::vector<std::string>> differences =
+      RestoreFromPyTorch(*checkpoint, path, flags, loop);
+  if (!differences.ok()) return FlagError("resume_from", differences.status().message());
+  for (const std::string& difference : *differences) {
+    LOG(WARNING) << "PyTorch checkpoint and flags differ, the flags win: " << difference;
+  }
+  LOG(INFO) << "Resumed from PyTorch checkpoint " << path << " ('"
+            << checkpoint->optimizer_key << "') after epoch " << *checkpoint->epoch
+            << ": continuing at epoch " << *checkpoint->epoch + 1;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunExperimentFromFlags() {
@@ -313,8 +334,12 @@ absl::Status RunExperimentFromFlags() {
   if (!lock.ok()) return lock.status();
   const std::map<std::string, std::string> flags = EffectiveFlags();
   const std::string checkpoint_dir = run_dir + "/checkpoints";
+  // --resume_from a PyTorch training checkpoint (a file, recognised by
+  // content) rather than one of ours (a directory).
+  const bool from_pytorch = !settings->resume.checkpoint.empty() &&
+                            IsPyTorchTrainingCheckpoint(settings->resume.checkpoint);
   absl::StatusOr<std::string> resume_path =
-      FindResumeCheckpoint(settings->resume, checkpoint_dir, flags);
+      from_pytorch ? std::string() : FindResumeCheckpoint(settings->resume, checkpoint_dir, flags);
   if (!resume_path.ok()) return resume_path.status();
   if (absl::Status status = CheckRegistered("model", ModelRegistry(), FLAGS_model); !status.ok()) {
     return status;
@@ -349,6 +374,15 @@ absl::Status RunExperimentFromFlags() {
 
   if (!FLAGS_init_from.empty()) {
     if (absl::Status status = InitialiseWeights(**model, settings->device_map); !status.ok()) {
+      return status;
+    }
+  }
+  // Before anything is written to the run directory, so a refused file
+  // changes nothing there.
+  if (from_pytorch) {
+    if (absl::Status status =
+            ResumeFromPyTorch(settings->resume.checkpoint, settings->device_map, flags, loop);
+        !status.ok()) {
       return status;
     }
   }

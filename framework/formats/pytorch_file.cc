@@ -648,6 +648,17 @@ class PickleWriter {
     for (int64_t v : values) Int(v);
     Tuple();
   }
+  void None() { bytes_ += 'N'; }
+  void Bool(bool value) { bytes_ += value ? '\x88' : '\x89'; }
+  void Float(double value) {
+    bytes_ += 'G';
+    uint64_t bits;
+    std::memcpy(&bits, &value, 8);
+    for (int i = 7; i >= 0; --i) bytes_ += static_cast<char>((bits >> (8 * i)) & 0xff);
+  }
+  void EmptyDict() { bytes_ += '}'; }
+  void EmptyList() { bytes_ += ']'; }
+  void Appends() { bytes_ += 'e'; }
   void EmptyOrderedDict() {
     Global("collections", "OrderedDict");
     EmptyTuple();
@@ -669,6 +680,88 @@ std::string StorageTypeName(c10::ScalarType type) {
   return "";
 }
 
+// Pickles `tensor` as torch._utils._rebuild_tensor_v2 over a storage that
+// becomes record data/<index>; `name` is for messages.
+absl::Status PickleTensor(PickleWriter& pickle, const std::string& path, const std::string& name,
+                          const at::Tensor& tensor, std::vector<at::Tensor>& storages) {
+  const std::string storage_type = StorageTypeName(tensor.scalar_type());
+  if (storage_type.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": tensor '", name, "' has dtype ", c10::toString(tensor.scalar_type()),
+        ", which this writer does not support"));
+  }
+  at::Tensor data = tensor.detach().to(torch::kCPU).contiguous();
+  const std::string key = std::to_string(storages.size());
+  storages.push_back(data);
+  pickle.Global("torch._utils", "_rebuild_tensor_v2");
+  pickle.Mark();
+  {
+    pickle.Mark();
+    pickle.String("storage");
+    pickle.Global("torch", storage_type);
+    pickle.String(key);
+    pickle.String("cpu");
+    pickle.Int(data.numel());
+    pickle.Tuple();
+    pickle.BinPersId();
+  }
+  pickle.Int(0);
+  pickle.IntTuple(data.sizes());
+  pickle.IntTuple(data.strides());
+  pickle.False();
+  pickle.EmptyOrderedDict();
+  pickle.Tuple();
+  pickle.Reduce();
+  return absl::OkStatus();
+}
+
+// Pickles plain JSON data: objects as dicts, arrays as lists.
+void PickleJson(PickleWriter& pickle, const nlohmann::json& value) {
+  if (value.is_null()) {
+    pickle.None();
+  } else if (value.is_boolean()) {
+    pickle.Bool(value.get<bool>());
+  } else if (value.is_number_integer()) {
+    pickle.Int(value.get<int64_t>());
+  } else if (value.is_number()) {
+    pickle.Float(value.get<double>());
+  } else if (value.is_string()) {
+    pickle.String(value.get<std::string>());
+  } else if (value.is_array()) {
+    pickle.EmptyList();
+    if (!value.empty()) {
+      pickle.Mark();
+      for (const nlohmann::json& item : value) PickleJson(pickle, item);
+      pickle.Appends();
+    }
+  } else {
+    pickle.EmptyDict();
+    if (!value.empty()) {
+      pickle.Mark();
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        pickle.String(it.key());
+        PickleJson(pickle, it.value());
+      }
+      pickle.SetItems();
+    }
+  }
+}
+
+absl::Status WritePickleArchive(const std::string& path, const PickleWriter& pickle,
+                                const std::vector<at::Tensor>& storages) {
+  try {
+    caffe2::serialize::PyTorchStreamWriter writer(path);
+    writer.writeRecord("data.pkl", pickle.bytes().data(), pickle.bytes().size());
+    for (size_t i = 0; i < storages.size(); ++i) {
+      writer.writeRecord("data/" + std::to_string(i), storages[i].data_ptr(), storages[i].nbytes());
+    }
+    writer.writeEndOfFile();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsZipFile(const std::string& path) {
@@ -678,8 +771,10 @@ bool IsZipFile(const std::string& path) {
   return in.gcount() == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
 }
 
-absl::StatusOr<std::vector<NamedTensor>> ReadPyTorchStateDict(const std::string& path,
-                                                              const DeviceMap& devices) {
+namespace {
+
+// The unpickled object of a torch.save file, storages placed through `devices`.
+absl::StatusOr<PyRef> LoadPickleRoot(const std::string& path, const DeviceMap& devices) {
   {
     std::ifstream in(path, std::ios::binary);
     if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
@@ -724,52 +819,64 @@ absl::StatusOr<std::vector<NamedTensor>> ReadPyTorchStateDict(const std::string&
       return device->is_cpu() ? storage : storage.to(*device);
     };
     Unpickler unpickler(path, static_cast<const char*>(pickle_data.get()), pickle_size, load_storage);
-    absl::StatusOr<PyRef> root = unpickler.Load();
-    if (!root.ok()) return root.status();
-
-    PyRef state_dict;
-    std::string found_under;
-    if (IsStateDict(*root)) {
-      state_dict = *root;
-    } else if ((*root)->kind == PyValue::Kind::kDict) {
-      std::vector<std::string> keys;
-      for (const char* candidate : {"model_state_dict", "state_dict", "model", "module"}) {
-        for (const auto& [key, value] : (*root)->entries) {
-          if (key->kind == PyValue::Kind::kString && key->text == candidate && IsStateDict(value) &&
-              state_dict == nullptr) {
-            state_dict = value;
-            found_under = candidate;
-          }
-        }
-      }
-      if (state_dict == nullptr) {
-        for (const auto& [key, value] : (*root)->entries) {
-          keys.push_back(key->kind == PyValue::Kind::kString ? key->text : KindName(key->kind));
-        }
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": no state_dict found; top-level keys are ", absl::StrJoin(keys, ", "),
-            " (expected a dict of tensors, or one under model_state_dict, state_dict or model)"));
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": holds a ", KindName((*root)->kind),
-                                                     ", not a state_dict"));
-    }
-    if (!found_under.empty()) LOG(INFO) << path << ": using the state dict under '" << found_under << "'";
-    std::vector<NamedTensor> tensors;
-    bool all_prefixed = !state_dict->entries.empty();
-    for (const auto& [key, value] : state_dict->entries) {
-      tensors.push_back({key->text, value->tensor});
-      if (key->text.rfind("module.", 0) != 0) all_prefixed = false;
-    }
-    if (all_prefixed) {
-      for (NamedTensor& named : tensors) named.name = named.name.substr(7);
-      LOG(INFO) << path << ": stripped the 'module.' prefix (DataParallel) from every key";
-    }
-    return tensors;
+    return unpickler.Load();
   } catch (const c10::Error& e) {
     return absl::DataLossError(absl::StrCat(path, ": unreadable PyTorch zip archive: ",
                                             e.what_without_backtrace()));
   }
+}
+
+// The tensors of a state dict, without a "module." prefix (DataParallel) that
+// every key has.
+std::vector<NamedTensor> StateDictTensors(const std::string& path, const PyRef& state_dict) {
+  std::vector<NamedTensor> tensors;
+  bool all_prefixed = !state_dict->entries.empty();
+  for (const auto& [key, value] : state_dict->entries) {
+    tensors.push_back({key->text, value->tensor});
+    if (key->text.rfind("module.", 0) != 0) all_prefixed = false;
+  }
+  if (all_prefixed) {
+    for (NamedTensor& named : tensors) named.name = named.name.substr(7);
+    LOG(INFO) << path << ": stripped the 'module.' prefix (DataParallel) from every key";
+  }
+  return tensors;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<NamedTensor>> ReadPyTorchStateDict(const std::string& path,
+                                                              const DeviceMap& devices) {
+  absl::StatusOr<PyRef> root = LoadPickleRoot(path, devices);
+  if (!root.ok()) return root.status();
+  PyRef state_dict;
+  std::string found_under;
+  if (IsStateDict(*root)) {
+    state_dict = *root;
+  } else if ((*root)->kind == PyValue::Kind::kDict) {
+    std::vector<std::string> keys;
+    for (const char* candidate : {"model_state_dict", "state_dict", "model", "module"}) {
+      for (const auto& [key, value] : (*root)->entries) {
+        if (key->kind == PyValue::Kind::kString && key->text == candidate && IsStateDict(value) &&
+            state_dict == nullptr) {
+          state_dict = value;
+          found_under = candidate;
+        }
+      }
+    }
+    if (state_dict == nullptr) {
+      for (const auto& [key, value] : (*root)->entries) {
+        keys.push_back(key->kind == PyValue::Kind::kString ? key->text : KindName(key->kind));
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": no state_dict found; top-level keys are ", absl::StrJoin(keys, ", "),
+          " (expected a dict of tensors, or one under model_state_dict, state_dict or model)"));
+    }
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": holds a ", KindName((*root)->kind),
+                                                   ", not a state_dict"));
+  }
+  if (!found_under.empty()) LOG(INFO) << path << ": using the state dict under '" << found_under << "'";
+  return StateDictTensors(path, state_dict);
 }
 
 absl::Status WritePyTorchStateDict(const std::string& path, const std::vector<NamedTensor>& tensors) {
@@ -779,49 +886,247 @@ absl::Status WritePyTorchStateDict(const std::string& path, const std::vector<Na
   pickle.Mark();
   std::vector<at::Tensor> storages;
   for (const NamedTensor& named : tensors) {
-    const std::string storage_type = StorageTypeName(named.tensor.scalar_type());
-    if (storage_type.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": tensor '", named.name, "' has dtype ", c10::toString(named.tensor.scalar_type()),
-          ", which this writer does not support"));
-    }
-    at::Tensor data = named.tensor.detach().to(torch::kCPU).contiguous();
-    const std::string key = std::to_string(storages.size());
-    storages.push_back(data);
     pickle.String(named.name);
-    pickle.Global("torch._utils", "_rebuild_tensor_v2");
-    pickle.Mark();
-    {
-      pickle.Mark();
-      pickle.String("storage");
-      pickle.Global("torch", storage_type);
-      pickle.String(key);
-      pickle.String("cpu");
-      pickle.Int(data.numel());
-      pickle.Tuple();
-      pickle.BinPersId();
+    if (absl::Status s = PickleTensor(pickle, path, named.name, named.tensor, storages); !s.ok()) {
+      return s;
     }
-    pickle.Int(0);
-    pickle.IntTuple(data.sizes());
-    pickle.IntTuple(data.strides());
-    pickle.False();
-    pickle.EmptyOrderedDict();
-    pickle.Tuple();
-    pickle.Reduce();
   }
   pickle.SetItems();
   pickle.Stop();
-  try {
-    caffe2::serialize::PyTorchStreamWriter writer(path);
-    writer.writeRecord("data.pkl", pickle.bytes().data(), pickle.bytes().size());
-    for (size_t i = 0; i < storages.size(); ++i) {
-      writer.writeRecord("data/" + std::to_string(i), storages[i].data_ptr(), storages[i].nbytes());
-    }
-    writer.writeEndOfFile();
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", e.what_without_backtrace()));
+  return WritePickleArchive(path, pickle, storages);
+}
+
+namespace {
+
+const PyRef* Entry(const PyRef& dict, const std::string& name) {
+  for (const auto& [key, value] : dict->entries) {
+    if (key->kind == PyValue::Kind::kString && key->text == name) return &value;
   }
-  return absl::OkStatus();
+  return nullptr;
+}
+
+absl::Status WrongKind(const std::string& path, const std::string& key, const char* expected,
+                       const PyRef& value) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": '", key, "' is a ",
+                                                 KindName(value->kind), ", expected ", expected));
+}
+
+absl::StatusOr<PyTorchOptimizerState> ReadOptimizerState(const std::string& path,
+                                                         const std::string& name,
+                                                         const PyRef& value) {
+  if (value->kind != PyValue::Kind::kDict) return WrongKind(path, name, "a dict", value);
+  PyTorchOptimizerState optimizer;
+  const PyRef* state = Entry(value, "state");
+  const PyRef* groups = Entry(value, "param_groups");
+  if (state == nullptr || groups == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": '", name, "' lacks 'state' or 'param_groups' (not an optimizer's state_dict)"));
+  }
+  if ((*state)->kind != PyValue::Kind::kDict) return WrongKind(path, name + ".state", "a dict", *state);
+  for (const auto& [key, fields] : (*state)->entries) {
+    const std::string where = absl::StrCat(name, ".state[", key->integer, "]");
+    if (key->kind != PyValue::Kind::kInt) {
+      return WrongKind(path, name + ".state key", "a parameter index (int)", key);
+    }
+    if (fields->kind != PyValue::Kind::kDict) return WrongKind(path, where, "a dict", fields);
+    auto& out = optimizer.state[key->integer];
+    for (const auto& [field, item] : fields->entries) {
+      const std::string field_name = field->kind == PyValue::Kind::kString ? field->text : "?";
+      switch (item->kind) {
+        case PyValue::Kind::kTensor: out[field_name] = item->tensor; break;
+        case PyValue::Kind::kInt: out[field_name] = torch::tensor(item->integer); break;
+        case PyValue::Kind::kFloat: out[field_name] = torch::tensor(item->number, torch::kDouble); break;
+        case PyValue::Kind::kNone: break;
+        default: return WrongKind(path, where + "." + field_name, "a tensor or number", item);
+      }
+    }
+  }
+  if ((*groups)->kind != PyValue::Kind::kList) {
+    return WrongKind(path, name + ".param_groups", "a list", *groups);
+  }
+  for (size_t g = 0; g < (*groups)->items.size(); ++g) {
+    const PyRef& group = (*groups)->items[g];
+    const std::string where = absl::StrCat(name, ".param_groups[", g, "]");
+    if (group->kind != PyValue::Kind::kDict) return WrongKind(path, where, "a dict", group);
+    PyTorchOptimizerState::Group out;
+    for (const auto& [key, item] : group->entries) {
+      const std::string option = key->text;
+      if (option == "params") {
+        if (item->kind != PyValue::Kind::kList) return WrongKind(path, where + ".params", "a list", item);
+        for (const PyRef& index : item->items) {
+          if (index->kind != PyValue::Kind::kInt) {
+            return WrongKind(path, where + ".params", "a list of ints", index);
+          }
+          out.params.push_back(index->integer);
+        }
+      } else if (item->kind == PyValue::Kind::kFloat) {
+        out.options[option] = item->number;
+      } else if (item->kind == PyValue::Kind::kInt) {
+        out.options[option] = static_cast<double>(item->integer);
+      } else if (item->kind == PyValue::Kind::kBool) {
+        out.options[option] = item->boolean ? 1 : 0;
+      } else if (item->kind == PyValue::Kind::kTuple || item->kind == PyValue::Kind::kList) {
+        for (size_t i = 0; i < item->items.size(); ++i) {
+          const PyRef& element = item->items[i];
+          if (element->kind == PyValue::Kind::kFloat || element->kind == PyValue::Kind::kInt) {
+            out.options[absl::StrCat(option, ".", i)] =
+                element->kind == PyValue::Kind::kFloat ? element->number
+                                                      : static_cast<double>(element->integer);
+          }
+        }
+      }
+    }
+    optimizer.param_groups.push_back(std::move(out));
+  }
+  return optimizer;
+}
+
+nlohmann::json ToJson(const PyRef& value) {
+  switch (value->kind) {
+    case PyValue::Kind::kBool: return value->boolean;
+    case PyValue::Kind::kInt: return value->integer;
+    case PyValue::Kind::kFloat: return value->number;
+    case PyValue::Kind::kString: return value->text;
+    case PyValue::Kind::kList:
+    case PyValue::Kind::kTuple: {
+      nlohmann::json array = nlohmann::json::array();
+      for (const PyRef& item : value->items) array.push_back(ToJson(item));
+      return array;
+    }
+    case PyValue::Kind::kDict: {
+      nlohmann::json object = nlohmann::json::object();
+      for (const auto& [key, item] : value->entries) {
+        if (key->kind == PyValue::Kind::kString) object[key->text] = ToJson(item);
+      }
+      return object;
+    }
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+bool IsPyTorchTrainingCheckpoint(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error) || !IsZipFile(path)) return false;
+  absl::StatusOr<PyRef> root = LoadPickleRoot(path, DeviceMap(torch::kCPU));
+  return root.ok() && (*root)->kind == PyValue::Kind::kDict &&
+         Entry(*root, "model_state_dict") != nullptr && Entry(*root, "epoch") != nullptr;
+}
+
+absl::StatusOr<PyTorchTrainingCheckpoint> ReadPyTorchTrainingCheckpoint(const std::string& path,
+                                                                        const DeviceMap& devices) {
+  absl::StatusOr<PyRef> root = LoadPickleRoot(path, devices);
+  if (!root.ok()) return root.status();
+  if ((*root)->kind != PyValue::Kind::kDict) return WrongKind(path, "(top level)", "a dict", *root);
+  PyTorchTrainingCheckpoint checkpoint;
+  const PyRef* model = Entry(*root, "model_state_dict");
+  if (model == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no 'model_state_dict'"));
+  }
+  if (!IsStateDict(*model)) return WrongKind(path, "model_state_dict", "a dict of tensors", *model);
+  checkpoint.model = StateDictTensors(path, *model);
+  for (const char* key : {"optimizer_state_dict", "optimizer_state_dic"}) {
+    const PyRef* optimizer = Entry(*root, key);
+    if (optimizer == nullptr || checkpoint.optimizer.has_value()) continue;
+    absl::StatusOr<PyTorchOptimizerState> state = ReadOptimizerState(path, key, *optimizer);
+    if (!state.ok()) return state.status();
+    checkpoint.optimizer = *std::move(state);
+    checkpoint.optimizer_key = key;
+  }
+  if (const PyRef* epoch = Entry(*root, "epoch"); epoch != nullptr) {
+    if ((*epoch)->kind != PyValue::Kind::kInt) return WrongKind(path, "epoch", "an int", *epoch);
+    checkpoint.epoch = (*epoch)->integer;
+  }
+  if (const PyRef* loss = Entry(*root, "loss"); loss != nullptr) {
+    if ((*loss)->kind == PyValue::Kind::kFloat) checkpoint.loss = (*loss)->number;
+    if ((*loss)->kind == PyValue::Kind::kTensor && (*loss)->tensor.numel() == 1) {
+      checkpoint.loss = (*loss)->tensor.item<double>();
+    }
+  }
+  if (const PyRef* scheduler = Entry(*root, "scheduler_state_dict"); scheduler != nullptr) {
+    checkpoint.scheduler = ToJson(*scheduler);
+  }
+  return checkpoint;
+}
+
+// Options torch.optim keeps as booleans.
+const std::set<std::string> kBooleanOptions = {"nesterov", "amsgrad", "centered", "maximize",
+                                               "capturable", "differentiable", "fused"};
+
+absl::Status WritePyTorchTrainingCheckpoint(const std::string& path,
+                                            const PyTorchTrainingCheckpoint& checkpoint) {
+  PickleWriter pickle;
+  std::vector<at::Tensor> storages;
+  pickle.Proto();
+  pickle.EmptyDict();
+  pickle.Mark();
+  pickle.String("model_state_dict");
+  pickle.EmptyOrderedDict();
+  pickle.Mark();
+  for (const NamedTensor& named : checkpoint.model) {
+    pickle.String(named.name);
+    if (absl::Status s = PickleTensor(pickle, path, named.name, named.tensor, storages); !s.ok()) {
+      return s;
+    }
+  }
+  pickle.SetItems();
+  if (checkpoint.optimizer.has_value()) {
+    pickle.String("optimizer_state_dict");
+    pickle.EmptyDict();
+    pickle.Mark();
+    pickle.String("state");
+    pickle.EmptyDict();
+    if (!checkpoint.optimizer->state.empty()) {
+      pickle.Mark();
+      for (const auto& [index, fields] : checkpoint.optimizer->state) {
+        pickle.Int(index);
+        pickle.EmptyDict();
+        pickle.Mark();
+        for (const auto& [field, tensor] : fields) {
+          pickle.String(field);
+          const std::string name = absl::StrCat("state[", index, "].", field);
+          if (absl::Status s = PickleTensor(pickle, path, name, tensor, storages); !s.ok()) return s;
+        }
+        pickle.SetItems();
+      }
+      pickle.SetItems();
+    }
+    pickle.String("param_groups");
+    nlohmann::json groups = nlohmann::json::array();
+    for (const PyTorchOptimizerState::Group& group : checkpoint.optimizer->param_groups) {
+      nlohmann::json json = nlohmann::json::object();
+      for (const auto& [option, value] : group.options) {
+        const size_t dot = option.find('.');
+        if (dot != std::string::npos) {  // "betas.0", "betas.1" -> "betas": [..., ...]
+          json[option.substr(0, dot)].push_back(value);
+        } else if (kBooleanOptions.count(option) > 0) {
+          json[option] = value != 0;
+        } else {
+          json[option] = value;
+        }
+      }
+      json["params"] = group.params;
+      groups.push_back(json);
+    }
+    PickleJson(pickle, groups);
+    pickle.SetItems();
+  }
+  if (checkpoint.epoch.has_value()) {
+    pickle.String("epoch");
+    pickle.Int(*checkpoint.epoch);
+  }
+  if (checkpoint.loss.has_value()) {
+    pickle.String("loss");
+    pickle.Float(*checkpoint.loss);
+  }
+  if (!checkpoint.scheduler.is_null()) {
+    pickle.String("scheduler_state_dict");
+    PickleJson(pickle, checkpoint.scheduler);
+  }
+  pickle.SetItems();
+  pickle.Stop();
+  return WritePickleArchive(path, pickle, storages);
 }
 
 }  // namespace framework

@@ -14,6 +14,9 @@
 #ifndef FRAMEWORK_FORMATS_PYTORCH_FILE_H_
 #define FRAMEWORK_FORMATS_PYTORCH_FILE_H_
 
+#include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "framework/core/device_map.h"
 #include "framework/formats/safetensors.h"
+#include "nlohmann/json.hpp"
 
 namespace framework {
 
@@ -35,6 +39,45 @@ absl::StatusOr<std::vector<NamedTensor>> ReadPyTorchStateDict(const std::string&
 
 // Writes `tensors` as a torch.save-compatible state dict.
 absl::Status WritePyTorchStateDict(const std::string& path, const std::vector<NamedTensor>& tensors);
+
+// A torch.optim optimizer's state_dict(), as PyTorch lays it out.
+struct PyTorchOptimizerState {
+  // "state": parameter index -> field ("momentum_buffer", "exp_avg", "step",
+  // ...) -> tensor; a number becomes a 0-dim tensor, None is left out.
+  std::map<int64_t, std::map<std::string, at::Tensor>> state;
+  struct Group {
+    // Numbers and booleans (as 0/1); a tuple such as betas as "betas.0",
+    // "betas.1"; None left out.
+    std::map<std::string, double> options;
+    std::vector<int64_t> params;
+  };
+  std::vector<Group> param_groups;
+};
+
+// PyTorch's training-checkpoint recipe: {"model_state_dict",
+// "optimizer_state_dict" (the recipe's misspelt "optimizer_state_dic" too),
+// "epoch", "loss", optionally "scheduler_state_dict"}.
+struct PyTorchTrainingCheckpoint {
+  std::vector<NamedTensor> model;
+  std::optional<PyTorchOptimizerState> optimizer;
+  std::string optimizer_key;  // the key it was found under
+  std::optional<int64_t> epoch;
+  std::optional<double> loss;
+  nlohmann::json scheduler;  // null when absent; written as a plain dict
+};
+
+// True when `path` is a torch.save file holding such a dict (it has
+// "model_state_dict" and "epoch").
+bool IsPyTorchTrainingCheckpoint(const std::string& path);
+
+// Reads the dict; an entry of the wrong kind is an error naming its key.
+absl::StatusOr<PyTorchTrainingCheckpoint> ReadPyTorchTrainingCheckpoint(const std::string& path,
+                                                                        const DeviceMap& devices);
+
+// Writes the dict so that torch.load(path, weights_only=True) reads it and
+// optimizer.load_state_dict / scheduler.load_state_dict accept its parts.
+absl::Status WritePyTorchTrainingCheckpoint(const std::string& path,
+                                            const PyTorchTrainingCheckpoint& checkpoint);
 
 }  // namespace framework
 

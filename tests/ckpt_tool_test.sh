@@ -14,8 +14,8 @@ ck="${TEST_TMPDIR}/a/checkpoints"
 
 "${CKPT}" list "${TEST_TMPDIR}/a" > "${TEST_TMPDIR}/list.txt"
 check "list exits 0 when all are valid" test $? -eq 0
-check "list shows step, epoch, metrics, size, validity" \
-  grep -qE '^step-0000000016 +16 +2 +0 +[0-9.]+ +[0-9.]+% +[0-9.]+ KiB +yes$' "${TEST_TMPDIR}/list.txt"
+check "list shows step, epoch, metrics, size, commit, line, validity" \
+  grep -qE '^step-0000000016 +16 +2 +0 +[0-9.]+ +[0-9.]+% +[0-9.]+ KiB +2 +current +yes$' "${TEST_TMPDIR}/list.txt"
 check "list shows all three" test "$(grep -c '^step-' "${TEST_TMPDIR}/list.txt")" -eq 3
 
 "${CKPT}" show "${ck}/step-0000000024" > "${TEST_TMPDIR}/show.txt"
@@ -66,5 +66,29 @@ check "--init_from a whole-model file" grep -q "Initialised the model's weights 
 
 "${CKPT}" frobnicate > /dev/null 2>&1
 check "unknown command is a usage error" test $? -eq 2
+
+# Lineage: four epochs, then back to epoch 1 for a run of three. --resume
+# continues the line last committed (step-48.1), not the highest step (64).
+dir="${TEST_TMPDIR}/lineage"
+line_args=(--dataset=synthetic --batch_size=32 --progress=never --log_interval=0 --keep_last=100)
+"${TRAIN}" "${line_args[@]}" --epochs=4 --run_dir="${dir}" > /dev/null 2>&1
+"${TRAIN}" "${line_args[@]}" --epochs=3 --run_dir="${dir}" \
+  --resume_from="${dir}/checkpoints/step-0000000016" > /dev/null 2>&1
+check "the new line saved step-48.1" test -d "${dir}/checkpoints/step-0000000048.1"
+"${TRAIN}" "${line_args[@]}" --epochs=4 --run_dir="${dir}" --resume > "${dir}.resume.log" 2>&1
+check "--resume continues the line last committed" \
+  grep -q "Resumed from ${dir}/checkpoints/step-0000000048.1 at epoch 4" "${dir}.resume.log"
+"${CKPT}" list "${dir}" > "${dir}.list.txt"
+check "list marks the abandoned line" grep -qE '^step-0000000064 +64 .* abandoned +yes$' "${dir}.list.txt"
+check "and the current one" grep -qE '^step-0000000048.1 +48 .* current +yes$' "${dir}.list.txt"
+check "the checkpoint resumed from is on both" grep -qE '^step-0000000016 +16 .* current +yes$' "${dir}.list.txt"
+# Retention after the resume keeps the current line's newest and says what it
+# did with the abandoned ones.
+"${TRAIN}" "${line_args[@]}" --epochs=5 --keep_last=2 --keep_best=0 --run_dir="${dir}" --resume \
+  > "${dir}.retention.log" 2>&1
+check "retention names the abandoned line" \
+  grep -q "Deleted checkpoint ${dir}/checkpoints/step-0000000064 (retention; on a line abandoned by a resume)" \
+  "${dir}.retention.log"
+check "and keeps the current line's newest" test -d "${dir}/checkpoints/step-0000000064.1"
 
 finish_checks

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -177,8 +178,11 @@ int List(const std::string& run_dir) {
     std::printf("no checkpoints in %s\n", directory.c_str());
     return 0;
   }
-  std::printf("%-20s %10s %6s %7s %11s %11s %10s  %s\n", "checkpoint", "step", "epoch", "batch",
-              "valid_loss", "valid_acc", "size", "valid?");
+  std::printf("%-20s %10s %6s %7s %11s %11s %10s %5s %-9s  %s\n", "checkpoint", "step", "epoch",
+              "batch", "valid_loss", "valid_acc", "size", "seq", "line", "valid?");
+  // In commit order; "current" marks the line --resume continues, "abandoned"
+  // the newer checkpoints a --resume_from an older one left behind.
+  const std::set<std::string> current_line = framework::CheckpointsOnCurrentLine(infos);
   int invalid = 0;
   for (const CheckpointInfo& info : infos) {
     absl::Status status = framework::VerifyCheckpoint(info.path);
@@ -193,9 +197,15 @@ int List(const std::string& run_dir) {
         if (values.count("valid_acc")) acc = absl::StrFormat("%.2f%%", 100 * values.at("valid_acc"));
       }
     }
-    std::printf("%-20s %10lld %6s %7s %11s %11s %10s  %s\n", info.name.c_str(),
+    std::string sequence = "-", line = "-";
+    if (info.manifest.has_value() && info.manifest->commit_sequence > 0) {
+      sequence = absl::StrCat(info.manifest->commit_sequence);
+      line = current_line.count(info.path) > 0 ? "current" : "abandoned";
+    }
+    std::printf("%-20s %10lld %6s %7s %11s %11s %10s %5s %-9s  %s\n", info.name.c_str(),
                 static_cast<long long>(info.step), epoch.c_str(), batch.c_str(), loss.c_str(),
                 acc.c_str(), HumanSize(framework::CheckpointSizeBytes(info.path)).c_str(),
+                sequence.c_str(), line.c_str(),
                 status.ok() ? "yes" : absl::StrCat("NO: ", status.message()).c_str());
   }
   return invalid == 0 ? 0 : 1;

@@ -48,6 +48,8 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   manifest.history = state.history;
   manifest.scheduler = state.scheduler;
   manifest.optimizer_parameters_with_state = state.optimizer_parameters_with_state;
+  manifest.commit_sequence = state.commit_sequence;
+  manifest.parent = state.parent;
   manifest.flags = state.flags;
 
   auto record = [&manifest](const std::string& file, const std::vector<NamedTensor>& tensors,
@@ -112,6 +114,8 @@ nlohmann::json CheckpointManifest::ToJson() const {
           {"scheduler", scheduler},
           {"optimizer_parameters_with_state", optimizer_parameters_with_state},
           {"flags", flags},
+          {"commit_sequence", commit_sequence},
+          {"parent", parent},
           {"tensors", tensors_json}};
 }
 
@@ -146,6 +150,9 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
     manifest.optimizer_parameters_with_state =
         json.at("optimizer_parameters_with_state").get<std::vector<std::string>>();
     manifest.flags = json.at("flags").get<std::map<std::string, std::string>>();
+    // Absent from checkpoints written before lineage was recorded.
+    manifest.commit_sequence = json.value("commit_sequence", int64_t{0});
+    manifest.parent = json.value("parent", std::string());
     for (auto it = json.at("tensors").begin(); it != json.at("tensors").end(); ++it) {
       TensorRecord t;
       t.file = it->at("file").get<std::string>();
@@ -315,6 +322,8 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   state.scheduler = manifest->scheduler;
   state.optimizer_parameters_with_state = manifest->optimizer_parameters_with_state;
   state.flags = manifest->flags;
+  state.commit_sequence = manifest->commit_sequence;
+  state.parent = manifest->parent;
   for (auto& [name, tensor] : *tensors) {
     const CheckpointManifest::TensorRecord& record = manifest->tensors.at(name);
     // Generator states stay on the CPU; they are bytes, not data.

@@ -51,6 +51,10 @@ struct TrainingState {
   LoopPosition position;
   std::vector<EpochRecord> history;
   std::map<std::string, std::string> flags;  // the run's effective flags
+  // Lineage: the order of commits in the checkpoints directory (1, 2, ...),
+  // and the checkpoint this one continues (empty for a run's first).
+  int64_t commit_sequence = 0;
+  std::string parent;
 };
 
 // What the manifest says, without reading any tensor data.
@@ -64,6 +68,8 @@ struct CheckpointManifest {
   nlohmann::json scheduler;
   std::vector<std::string> optimizer_parameters_with_state;
   std::map<std::string, std::string> flags;
+  int64_t commit_sequence = 0;  // 0 in checkpoints written before lineage was recorded
+  std::string parent;
   struct TensorRecord {
     std::string file;  // model.safetensors or state.safetensors
     std::string dtype;

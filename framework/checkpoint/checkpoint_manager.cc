@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
+#include <map>
+#include <tuple>
 #include <set>
 
 #include <torch/types.h>
@@ -69,10 +72,32 @@ std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory) {
     }
     infos.push_back(std::move(info));
   }
-  std::sort(infos.begin(), infos.end(), [](const CheckpointInfo& a, const CheckpointInfo& b) {
-    return std::make_pair(a.step, a.generation) < std::make_pair(b.step, b.generation);
-  });
+  auto order = [](const CheckpointInfo& info) {
+    const int64_t sequence = info.manifest.has_value() ? info.manifest->commit_sequence
+                                                       : std::numeric_limits<int64_t>::max();
+    return std::make_tuple(sequence, info.step, info.generation);
+  };
+  std::sort(infos.begin(), infos.end(),
+            [&](const CheckpointInfo& a, const CheckpointInfo& b) { return order(a) < order(b); });
   return infos;
+}
+
+std::set<std::string> CheckpointsOnCurrentLine(const std::vector<CheckpointInfo>& infos) {
+  std::map<std::string, const CheckpointInfo*> by_name;
+  const CheckpointInfo* newest = nullptr;
+  for (const CheckpointInfo& info : infos) {
+    if (!info.manifest.has_value()) continue;
+    by_name[info.name] = &info;
+    newest = &info;  // commit order
+  }
+  std::set<std::string> line;
+  // Checkpoints from before lineage was recorded have no parent links: the
+  // newest one alone is known to be on the line.
+  for (const CheckpointInfo* info = newest; info != nullptr && line.insert(info->path).second;) {
+    auto parent = by_name.find(info->manifest->parent);
+    info = parent == by_name.end() ? nullptr : parent->second;
+  }
+  return line;
 }
 
 absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
@@ -188,8 +213,15 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
       fs::remove_all(entry.path(), error);
     }
   }
-  return std::unique_ptr<CheckpointManager>(
+  std::unique_ptr<CheckpointManager> manager(
       new CheckpointManager(std::move(options), std::move(spec), std::move(flags)));
+  for (const CheckpointInfo& info : ListCheckpoints(manager->options_.directory)) {
+    if (info.manifest.has_value()) {
+      manager->next_sequence_ =
+          std::max(manager->next_sequence_, info.manifest->commit_sequence + 1);
+    }
+  }
+  return manager;
 }
 
 CheckpointManager::~CheckpointManager() {
@@ -209,6 +241,7 @@ std::optional<std::string> FindNewestValidCheckpoint(const std::string& director
 
 void CheckpointManager::SetResumedFrom(const std::string& path, int64_t step) {
   resumed_from_ = fs::path(path).lexically_normal().string();
+  parent_ = fs::path(resumed_from_).filename().string();
   last_saved_step_ = step;
   last_saved_ = resumed_from_;
 }
@@ -264,6 +297,9 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
   for (const CheckpointInfo& info : infos) {
     if (info.manifest.has_value()) valid.push_back(&info);
   }
+  // The current line's checkpoints come last in commit order, so the last N
+  // are its newest; others it left behind go with retention like any old one.
+  const std::set<std::string> current_line = CheckpointsOnCurrentLine(infos);
   std::set<std::string> keep = {fs::path(just_saved).lexically_normal().string(), resumed_from_};
   const size_t last = std::min<size_t>(valid.size(), options_.keep_last);
   for (size_t i = valid.size() - last; i < valid.size(); ++i) keep.insert(valid[i]->path);
@@ -312,7 +348,9 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
       continue;
     }
     fs::remove_all(doomed, error);
-    LOG(INFO) << "Deleted checkpoint " << info->path << " (retention)";
+    LOG(INFO) << "Deleted checkpoint " << info->path << " (retention"
+              << (current_line.count(info->path) > 0 ? "" : "; on a line abandoned by a resume")
+              << ")";
   }
   return absl::OkStatus();
 }
@@ -327,6 +365,9 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
     CopyIntoSnapshotBuffers(state->optimizer);
   }
   const std::string path = NextPath(state->position.global_step);
+  state->commit_sequence = next_sequence_++;
+  state->parent = parent_;
+  parent_ = fs::path(path).filename().string();
   last_saved_step_ = state->position.global_step;
   last_saved_ = path;
   if (!options_.async) return Commit(path, *state);

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,12 +62,22 @@ struct CheckpointInfo {
   std::optional<double> Metric(const std::string& name) const;
 };
 
-// The manager's checkpoints under `directory`, oldest first; other files
-// are ignored. Reads manifests only, not tensor data.
+// The manager's checkpoints under `directory` in commit order, oldest first
+// (by commit sequence, then step; checkpoints from before lineage was
+// recorded first, unreadable ones last); other files are ignored. Reads
+// manifests only, not tensor data.
 std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory);
 
-// The newest checkpoint under `directory` that verifies completely; invalid
-// ones are logged by name and skipped, and nothing is deleted.
+// The checkpoints (paths) of the line the most recently committed one
+// continues: it and its ancestors through each manifest's parent. After
+// --resume_from an older checkpoint, the newer ones of the line it left are
+// not on it.
+std::set<std::string> CheckpointsOnCurrentLine(const std::vector<CheckpointInfo>& infos);
+
+// The most recently committed checkpoint under `directory` that verifies
+// completely (so --resume continues the line last worked on, not the one
+// with the highest step); invalid ones are logged by name and skipped, and
+// nothing is deleted.
 std::optional<std::string> FindNewestValidCheckpoint(const std::string& directory);
 
 // Exclusive ownership of a run directory through flock(2) on <dir>/LOCK: the
@@ -131,6 +142,10 @@ class CheckpointManager : public LoopObserver {
   const ModelSpec spec_;
   const std::map<std::string, std::string> flags_;
   std::string resumed_from_;
+  // Lineage of the next save: its commit number and the checkpoint it
+  // continues (the one resumed from, then each save in turn).
+  int64_t next_sequence_ = 1;
+  std::string parent_;
   int64_t last_saved_step_ = -1;
   std::string last_saved_;
   bool save_after_epoch_ = false;

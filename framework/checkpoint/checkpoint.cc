@@ -1,10 +1,13 @@
 #include "framework/checkpoint/checkpoint.h"
 
 #include <signal.h>
+#include <zlib.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include <torch/types.h>
@@ -36,6 +39,36 @@ void MaybeCrash(const WriteOptions& options, CrashPoint point) {
 absl::Status ManifestError(const std::string& source, const std::string& problem) {
   return absl::DataLossError(absl::StrCat(source, ": ", problem));
 }
+
+constexpr char kManifestCrcKey[] = "\"manifest_crc32\": \"";
+constexpr char kManifestCrcPlaceholder[] = "00000000";
+
+}  // namespace
+
+absl::StatusOr<uint32_t> TensorFileHeaderCrc(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char length_bytes[8] = {};
+  in.read(reinterpret_cast<char*>(length_bytes), 8);
+  if (in.gcount() != 8) return absl::DataLossError(absl::StrCat(path, ": truncated header"));
+  uint64_t length = 0;
+  for (int i = 7; i >= 0; --i) length = (length << 8) | length_bytes[i];
+  std::error_code error;
+  const uint64_t size = fs::file_size(path, error);
+  if (error || length > size - 8) {
+    return absl::DataLossError(absl::StrCat(path, ": header length ", length, " runs past the file"));
+  }
+  std::string header(length, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(length));
+  if (static_cast<uint64_t>(in.gcount()) != length) {
+    return absl::DataLossError(absl::StrCat(path, ": truncated header"));
+  }
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32(crc, length_bytes, 8);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data()), static_cast<uInt>(header.size()));
+  return static_cast<uint32_t>(crc);
+}
+
+namespace {
 
 absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& state,
                                   const WriteOptions& options) {
@@ -81,8 +114,13 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
                        {{"format", "torchtrain.state"}}, options.fsync);
   if (!state_crcs.ok()) return state_crcs.status();
   record(kCheckpointStateFile, state_tensors, *state_crcs);
+  for (const char* name : {kCheckpointModelFile, kCheckpointStateFile}) {
+    absl::StatusOr<uint32_t> crc = TensorFileHeaderCrc(dir + "/" + name);
+    if (!crc.ok()) return crc.status();
+    manifest.file_headers[name] = *crc;
+  }
 
-  const std::string manifest_text = manifest.ToJson().dump(1) + "\n";
+  const std::string manifest_text = SealManifestText(manifest.ToJson().dump(1) + "\n");
   absl::StatusOr<FileWriter> file = FileWriter::Create(dir + "/" + kCheckpointManifest);
   if (!file.ok()) return file.status();
   if (absl::Status s = file->Write(manifest_text.data(), manifest_text.size()); !s.ok()) return s;
@@ -116,6 +154,8 @@ nlohmann::json CheckpointManifest::ToJson() const {
           {"flags", flags},
           {"commit_sequence", commit_sequence},
           {"parent", parent},
+          {"file_headers", file_headers},
+          {"manifest_crc32", kManifestCrcPlaceholder},
           {"tensors", tensors_json}};
 }
 
@@ -153,6 +193,9 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
     // Absent from checkpoints written before lineage was recorded.
     manifest.commit_sequence = json.value("commit_sequence", int64_t{0});
     manifest.parent = json.value("parent", std::string());
+    if (manifest.format_version >= 2) {
+      manifest.file_headers = json.at("file_headers").get<std::map<std::string, uint32_t>>();
+    }
     for (auto it = json.at("tensors").begin(); it != json.at("tensors").end(); ++it) {
       TensorRecord t;
       t.file = it->at("file").get<std::string>();
@@ -247,7 +290,35 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir
   }
   const nlohmann::json json = nlohmann::json::parse(*text, nullptr, false);
   if (json.is_discarded()) return ManifestError(path, "not valid JSON (truncated or corrupt)");
+  const nlohmann::json version = json.is_object() ? json.value("format_version", nlohmann::json())
+                                                  : nlohmann::json();
+  // Newer versions are refused by FromJson; from version 2 on, every byte
+  // of the manifest is checked before any of it is believed.
+  if (version.is_number_integer() && version.get<int>() >= 2 &&
+      version.get<int>() <= kCheckpointFormatVersion) {
+    const size_t at = text->find(kManifestCrcKey);
+    const size_t value = at + std::strlen(kManifestCrcKey);
+    if (at == std::string::npos || text->size() < value + 8) {
+      return ManifestError(path, "no manifest checksum (manifest_crc32)");
+    }
+    if (SealManifestText(*text) != *text) {
+      return ManifestError(path, "manifest checksum mismatch: the file changed after it was written");
+    }
+  }
   return CheckpointManifest::FromJson(json, path);
+}
+
+std::string SealManifestText(std::string text) {
+  const size_t at = text.find(kManifestCrcKey);
+  if (at == std::string::npos) return text;
+  const size_t value = at + std::strlen(kManifestCrcKey);
+  if (text.size() < value + 8) return text;
+  text.replace(value, 8, kManifestCrcPlaceholder);
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(text.data()),
+            static_cast<uInt>(text.size())));
+  text.replace(value, 8, absl::StrFormat("%08x", crc));
+  return text;
 }
 
 namespace {
@@ -263,6 +334,14 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
       if (record.file == file) expected[name] = record.crc32;
     }
     const std::string path = dir + "/" + file;
+    if (manifest.format_version >= 2) {
+      auto expected_header = manifest.file_headers.find(file);
+      absl::StatusOr<uint32_t> header = TensorFileHeaderCrc(path);
+      if (!header.ok()) return header.status();
+      if (expected_header == manifest.file_headers.end() || *header != expected_header->second) {
+        return absl::DataLossError(absl::StrCat(path, ": header checksum mismatch"));
+      }
+    }
     absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(
         path, &expected, std::string(file) == kCheckpointModelFile ? model_destinations : nullptr);
     if (!contents.ok()) return contents.status();

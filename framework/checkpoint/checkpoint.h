@@ -32,7 +32,10 @@
 
 namespace framework {
 
-inline constexpr int kCheckpointFormatVersion = 1;
+// 2: the manifest carries a checksum of its own bytes and of each tensor
+// file's header, so every byte of a checkpoint is covered. Version 1
+// checkpoints (tensor checksums only) still read.
+inline constexpr int kCheckpointFormatVersion = 2;
 inline constexpr char kCheckpointManifest[] = "checkpoint.json";
 inline constexpr char kCheckpointModelFile[] = "model.safetensors";
 inline constexpr char kCheckpointStateFile[] = "state.safetensors";
@@ -70,6 +73,9 @@ struct CheckpointManifest {
   std::map<std::string, std::string> flags;
   int64_t commit_sequence = 0;  // 0 in checkpoints written before lineage was recorded
   std::string parent;
+  // Version 2: CRC-32 of each tensor file's header (length prefix and JSON),
+  // which together with the tensors' checksums covers every byte.
+  std::map<std::string, uint32_t> file_headers;
   struct TensorRecord {
     std::string file;  // model.safetensors or state.safetensors
     std::string dtype;
@@ -123,6 +129,14 @@ std::string DoomedCheckpointName(const std::string& name);
 // True iff `name`, an entry of a checkpoints directory, was left there by an
 // interrupted save or deletion of the manager's (and may be removed).
 bool IsLeftoverCheckpointName(const std::string& name);
+
+// Manifest text with its "manifest_crc32" field (written as "00000000")
+// set to the CRC-32 of the text with that placeholder, so that any changed
+// byte of the file is detected. Exposed for tests that craft manifests.
+std::string SealManifestText(std::string text);
+// CRC-32 of a tensor file's header (8-byte length and JSON), as
+// manifest.file_headers records it.
+absl::StatusOr<uint32_t> TensorFileHeaderCrc(const std::string& path);
 
 // The manager's own names: "step-0000000938" and, after a resume from an
 // older checkpoint, "step-0000000938.1".

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <random>
 
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/testing/test_task.h"
@@ -30,11 +32,12 @@ class CheckpointTest : public ::testing::Test {
     return dir;
   }
 
-  // Rewrites the manifest through `edit`.
+  // Rewrites the manifest through `edit`, sealed with a valid checksum so
+  // that the checks behind it are what the edit meets.
   void EditManifest(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
     nlohmann::json json = nlohmann::json::parse(*ReadFileToString(dir + "/checkpoint.json"));
     edit(json);
-    std::ofstream(dir + "/checkpoint.json", std::ios::trunc) << json.dump();
+    std::ofstream(dir + "/checkpoint.json", std::ios::trunc) << SealManifestText(json.dump(1));
   }
 
   absl::Status Restore(const std::string& dir, const DeviceMap& devices = DeviceMap(torch::kCPU)) {
@@ -107,7 +110,7 @@ TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
 
   const std::string newer = copy("newer_version");
   EditManifest(newer, [](nlohmann::json& j) { j["format_version"] = kCheckpointFormatVersion + 1; });
-  expect_error(newer, "format version 2 is newer than this build reads (1)");
+  expect_error(newer, "format version 3 is newer than this build reads (2)");
 
   const std::string no_optimizer = copy("missing_optimizer_entry");
   // Drop one optimizer tensor from the state file and the manifest.
@@ -119,8 +122,10 @@ TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
       if (named.name != "optimizer.0.2.momentum_buffer") kept.push_back(named);
     }
     ASSERT_TRUE(WriteSafetensors(no_optimizer + "/state.safetensors", kept, {}, false).ok());
-    EditManifest(no_optimizer, [](nlohmann::json& j) {
+    const uint32_t header = *TensorFileHeaderCrc(no_optimizer + "/state.safetensors");
+    EditManifest(no_optimizer, [header](nlohmann::json& j) {
       j["tensors"].erase("optimizer.0.2.momentum_buffer");
+      j["file_headers"]["state.safetensors"] = header;
     });
   }
   expect_error(no_optimizer, "missing optimizer entry 'optimizer.0.2.momentum_buffer'");
@@ -128,6 +133,61 @@ TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
   const std::string empty = ::testing::TempDir() + "/empty_checkpoint";
   fs::create_directories(empty);
   expect_error(empty, "incomplete checkpoint (no checkpoint.json)");
+}
+
+TEST_F(CheckpointTest, AnyChangedByteOfAnyFileFailsVerification) {
+  const std::string dir = MakeCheckpoint("flipped");
+  ASSERT_TRUE(VerifyCheckpoint(dir).ok());
+  const uint64_t seed = std::random_device{}();
+  std::mt19937_64 random(seed);
+  std::cout << "byte-flip offsets drawn with seed " << seed << "\n";
+  for (const char* file : {kCheckpointManifest, kCheckpointModelFile, kCheckpointStateFile}) {
+    const std::string path = dir + "/" + file;
+    const std::string original = *ReadFileToString(path);
+    // The first and last 200 bytes (headers, the manifest's ends) and 200
+    // drawn anywhere.
+    std::vector<size_t> offsets;
+    for (size_t i = 0; i < std::min<size_t>(200, original.size()); ++i) {
+      offsets.push_back(i);
+      offsets.push_back(original.size() - 1 - i);
+    }
+    for (int i = 0; i < 200; ++i) offsets.push_back(random() % original.size());
+    for (size_t offset : offsets) {
+      std::string changed = original;
+      changed[offset] = static_cast<char>(changed[offset] ^ (1 << (random() % 8)));
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << changed;
+      EXPECT_FALSE(VerifyCheckpoint(dir).ok()) << file << " offset " << offset << " seed " << seed;
+    }
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << original;
+    ASSERT_TRUE(VerifyCheckpoint(dir).ok());
+  }
+}
+
+TEST_F(CheckpointTest, VersionOneCheckpointsWithoutManifestChecksumsStillLoad) {
+  const std::string dir = MakeCheckpoint("version_one");
+  EditManifest(dir, [](nlohmann::json& j) {
+    j["format_version"] = 1;
+    j.erase("file_headers");
+    j.erase("manifest_crc32");
+    j.erase("commit_sequence");
+    j.erase("parent");
+  });
+  EXPECT_TRUE(VerifyCheckpoint(dir).ok());
+  EXPECT_TRUE(Restore(dir).ok());
+}
+
+TEST_F(CheckpointTest, AChangedManifestValueIsCaughtByItsChecksum) {
+  // The case: position.epoch edited, the JSON still valid.
+  const std::string dir = MakeCheckpoint("edited_epoch");
+  const std::string path = dir + "/" + kCheckpointManifest;
+  std::string text = *ReadFileToString(path);
+  const size_t at = text.find("\"epoch\": ");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 10, "\"epoch\": 7");
+  std::ofstream(path, std::ios::trunc) << text;
+  absl::Status status = VerifyCheckpoint(dir);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("manifest checksum mismatch"), std::string::npos) << status;
 }
 
 TEST_F(CheckpointTest, CheckpointOfAnotherModelListsKeyDifferences) {

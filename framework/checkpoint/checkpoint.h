@@ -8,8 +8,9 @@
 //                       and random generator states ("rng.<name>")
 //   checkpoint.json     the manifest: format and library versions, model
 //                       spec, loop position, scheduler state, metric history,
-//                       effective flags, and every tensor's dtype, shape,
-//                       device and CRC-32
+//                       effective flags, lineage (commit number, parent),
+//                       every tensor's dtype, shape, device and CRC-32, each
+//                       tensor file header's CRC-32, and its own CRC-32
 // It is written under a temporary name, fsynced file by file, then renamed
 // into place and the parent directory fsynced: a directory with a final name
 // is complete, and a crash at any moment leaves earlier ones untouched.

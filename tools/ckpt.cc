@@ -27,7 +27,6 @@
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "framework/core/plugin_library.h"
 #include "gflags/gflags.h"
 #include "absl/strings/str_format.h"
@@ -318,11 +317,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  std::vector<std::string> plugins;
-  for (absl::string_view path : absl::StrSplit(FLAGS_plugins, ',', absl::SkipWhitespace())) {
-    plugins.push_back(framework::ResolveUserPath(std::string(path)));
-  }
-  if (absl::Status status = framework::LoadPluginLibraries(plugins); !status.ok()) {
+  if (absl::Status status = framework::LoadPluginLibraryList(FLAGS_plugins); !status.ok()) {
     return Fail(status);
   }
   const std::string command = argv[1];

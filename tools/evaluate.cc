@@ -21,7 +21,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/core/device_map.h"
 #include "framework/core/plugin_library.h"
@@ -110,11 +109,7 @@ void PrintPerClassAccuracy(Model& model, const Dataset& valid, const torch::Devi
 
 absl::Status Evaluate() {
   if (FLAGS_weights.empty()) return FlagError("weights", "is required (the file to evaluate)");
-  std::vector<std::string> plugins;
-  for (absl::string_view p : absl::StrSplit(FLAGS_plugins, ',', absl::SkipWhitespace())) {
-    plugins.push_back(ResolveUserPath(std::string(p)));
-  }
-  if (absl::Status status = LoadPluginLibraries(plugins); !status.ok()) {
+  if (absl::Status status = LoadPluginLibraryList(FLAGS_plugins); !status.ok()) {
     return FlagError("plugins", status.message());
   }
   const std::string path = ResolveUserPath(FLAGS_weights);

@@ -8,6 +8,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "framework/core/user_path.h"
 #include "glog/logging.h"
 
 namespace framework {
@@ -83,6 +85,14 @@ absl::Status LoadPluginLibraries(const std::vector<std::string>& paths) {
     if (absl::Status status = LoadOne(path); !status.ok()) return status;
   }
   return absl::OkStatus();
+}
+
+absl::Status LoadPluginLibraryList(const std::string& comma_separated) {
+  std::vector<std::string> paths;
+  for (absl::string_view path : absl::StrSplit(comma_separated, ',', absl::SkipWhitespace())) {
+    paths.push_back(ResolveUserPath(std::string(path)));
+  }
+  return LoadPluginLibraries(paths);
 }
 
 std::vector<std::string> LoadedPluginLibraries() {

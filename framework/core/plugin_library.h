@@ -27,6 +27,10 @@ namespace framework {
 // path twice is a no-op.
 absl::Status LoadPluginLibraries(const std::vector<std::string>& paths);
 
+// The value of a --plugins flag: comma-separated paths, each relative to the
+// user's directory (see user_path.h).
+absl::Status LoadPluginLibraryList(const std::string& comma_separated);
+
 // Paths of the libraries loaded so far, in load order.
 std::vector<std::string> LoadedPluginLibraries();
 

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <ATen/Parallel.h>
 
@@ -304,20 +306,19 @@ absl::Status Resume(const std::string& path, const DeviceMap& devices, Model& mo
 
 // --resume_from a PyTorch training checkpoint: weights, optimizer state,
 // epoch and schedule (see pytorch_training_checkpoint.h).
-absl::Status ResumeFromPyTorch(const std::string& path, const DeviceMap& devices,
+absl::Status ResumeFromPyTorch(const PyTorchTrainingCheckpoint& checkpoint,
+                               const std::string& path,
                                const std::map<std::string, std::string>& flags,
                                TrainingLoop& loop) {
-  absl::StatusOr<PyTorchTrainingCheckpoint> checkpoint = ReadPyTorchTrainingCheckpoint(path, devices);
-  if (!checkpoint.ok()) return FlagError("resume_from", checkpoint.status().message());
   absl::StatusOr<std::vector<std::string>> differences =
-      RestoreFromPyTorch(*checkpoint, path, flags, loop);
+      RestoreFromPyTorch(checkpoint, path, flags, loop);
   if (!differences.ok()) return FlagError("resume_from", differences.status().message());
   for (const std::string& difference : *differences) {
     LOG(WARNING) << "PyTorch checkpoint and flags differ, the flags win: " << difference;
   }
   LOG(INFO) << "Resumed from PyTorch checkpoint " << path << " ('"
-            << checkpoint->optimizer_key << "') after epoch " << *checkpoint->epoch
-            << ": continuing at epoch " << *checkpoint->epoch + 1;
+            << checkpoint.optimizer_key << "') after epoch " << *checkpoint.epoch
+            << ": continuing at epoch " << *checkpoint.epoch + 1;
   return absl::OkStatus();
 }
 
@@ -334,12 +335,21 @@ absl::Status RunExperimentFromFlags() {
   if (!lock.ok()) return lock.status();
   const std::map<std::string, std::string> flags = EffectiveFlags();
   const std::string checkpoint_dir = run_dir + "/checkpoints";
-  // --resume_from a PyTorch training checkpoint (a file, recognised by
-  // content) rather than one of ours (a directory).
-  const bool from_pytorch = !settings->resume.checkpoint.empty() &&
-                            IsPyTorchTrainingCheckpoint(settings->resume.checkpoint);
+  // --resume_from a file: PyTorch's training-checkpoint dict (ours are
+  // directories), read once, here, before any slow work.
+  std::optional<PyTorchTrainingCheckpoint> pytorch_checkpoint;
+  std::error_code file_error;
+  if (!settings->resume.checkpoint.empty() &&
+      std::filesystem::is_regular_file(settings->resume.checkpoint, file_error)) {
+    absl::StatusOr<PyTorchTrainingCheckpoint> read =
+        ReadPyTorchTrainingCheckpoint(settings->resume.checkpoint, settings->device_map);
+    if (!read.ok()) return FlagError("resume_from", read.status().message());
+    pytorch_checkpoint = *std::move(read);
+  }
   absl::StatusOr<std::string> resume_path =
-      from_pytorch ? std::string() : FindResumeCheckpoint(settings->resume, checkpoint_dir, flags);
+      pytorch_checkpoint.has_value()
+          ? std::string()
+          : FindResumeCheckpoint(settings->resume, checkpoint_dir, flags);
   if (!resume_path.ok()) return resume_path.status();
   if (absl::Status status = CheckRegistered("model", ModelRegistry(), FLAGS_model); !status.ok()) {
     return status;
@@ -379,9 +389,9 @@ absl::Status RunExperimentFromFlags() {
   }
   // Before anything is written to the run directory, so a refused file
   // changes nothing there.
-  if (from_pytorch) {
+  if (pytorch_checkpoint.has_value()) {
     if (absl::Status status =
-            ResumeFromPyTorch(settings->resume.checkpoint, settings->device_map, flags, loop);
+            ResumeFromPyTorch(*pytorch_checkpoint, settings->resume.checkpoint, flags, loop);
         !status.ok()) {
       return status;
     }

@@ -6,9 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "framework/core/plugin_library.h"
-#include "framework/core/user_path.h"
 #include "framework/experiment/experiment.h"
 #include "framework/experiment/experiment_flags.h"
 #include "framework/experiment/flag_file.h"
@@ -43,11 +41,7 @@ bool BoolFlag(const char* name) {
 }
 
 absl::Status LoadPluginsFlag() {
-  std::vector<std::string> paths;
-  for (absl::string_view path : absl::StrSplit(FLAGS_plugins, ',', absl::SkipWhitespace())) {
-    paths.push_back(ResolveUserPath(std::string(path)));
-  }
-  absl::Status status = LoadPluginLibraries(paths);
+  absl::Status status = LoadPluginLibraryList(FLAGS_plugins);
   if (status.ok()) return status;
   return absl::Status(status.code(), absl::StrCat("--plugins: ", status.message()));
 }

@@ -1,7 +1,6 @@
 #include "framework/formats/pytorch_file.h"
 
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -1005,14 +1004,6 @@ nlohmann::json ToJson(const PyRef& value) {
 }
 
 }  // namespace
-
-bool IsPyTorchTrainingCheckpoint(const std::string& path) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error) || !IsZipFile(path)) return false;
-  absl::StatusOr<PyRef> root = LoadPickleRoot(path, DeviceMap(torch::kCPU));
-  return root.ok() && (*root)->kind == PyValue::Kind::kDict &&
-         Entry(*root, "model_state_dict") != nullptr && Entry(*root, "epoch") != nullptr;
-}
 
 absl::StatusOr<PyTorchTrainingCheckpoint> ReadPyTorchTrainingCheckpoint(const std::string& path,
                                                                         const DeviceMap& devices) {

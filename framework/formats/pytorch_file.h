@@ -66,10 +66,6 @@ struct PyTorchTrainingCheckpoint {
   nlohmann::json scheduler;  // null when absent; written as a plain dict
 };
 
-// True when `path` is a torch.save file holding such a dict (it has
-// "model_state_dict" and "epoch").
-bool IsPyTorchTrainingCheckpoint(const std::string& path);
-
 // Reads the dict; an entry of the wrong kind is an error naming its key.
 absl::StatusOr<PyTorchTrainingCheckpoint> ReadPyTorchTrainingCheckpoint(const std::string& path,
                                                                         const DeviceMap& devices);

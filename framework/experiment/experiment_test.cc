@@ -35,6 +35,23 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
   EXPECT_FALSE(CheckFile("lr=0.1\n").ok());
 }
 
+TEST(CheckFlagFilesTest, IncludedFlagFilesAreCheckedTooAndCyclesRefused) {
+  const std::string dir = testing::TempDir();
+  std::ofstream(dir + "/base.flags") << "--lr=0.5\n";
+  EXPECT_TRUE(CheckFile("--flagfile=" + dir + "/base.flags\n--epochs=2\n").ok());
+  // gflags itself would exit the process on this one (found by fuzzing).
+  absl::Status missing = CheckFile("--epochs=2\n--flagfile=" + dir + "/missing.flags\n");
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.message().find("test.flags:2: cannot open flag file " + dir + "/missing.flags"),
+            std::string::npos) << missing;
+  std::ofstream(dir + "/bad.flags") << "--lernrate=1\n";
+  absl::Status bad = CheckFile("--flagfile=" + dir + "/base.flags," + dir + "/bad.flags\n");
+  EXPECT_NE(bad.message().find("bad.flags:1: unknown flag --lernrate"), std::string::npos) << bad;
+  std::ofstream(dir + "/loop.flags") << "--flagfile=" + dir + "/loop.flags\n";
+  absl::Status loop = CheckFile("--flagfile=" + dir + "/loop.flags\n");
+  EXPECT_NE(loop.message().find("nests flag files more than 8 deep"), std::string::npos) << loop;
+}
+
 TEST(ResumePolicyTest, RunDefiningFlagsMustMatchOthersMayChange) {
   std::map<std::string, std::string> saved = EffectiveFlags();
   std::map<std::string, std::string> current = saved;

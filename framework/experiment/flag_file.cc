@@ -6,13 +6,46 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "gflags/gflags.h"
 
 namespace framework {
 
-absl::Status CheckFlagFileText(const std::string& name, const std::string& text) {
+namespace {
+
+// Flag files may include others (--flagfile=a,b); gflags exits the process
+// on a missing one and recurses without end on a cycle, so both are checked
+// here first.
+constexpr int kMaxFlagFileNesting = 8;
+
+absl::Status CheckFlagFileTextAt(const std::string& name, const std::string& text, int depth);
+
+absl::Status CheckIncludedFlagFiles(const std::string& name, int line_number,
+                                    absl::string_view paths, int depth) {
+  for (absl::string_view path_view : absl::StrSplit(paths, ',', absl::SkipEmpty())) {
+    const std::string path(path_view);
+    if (depth >= kMaxFlagFileNesting) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ":", line_number, ": --flagfile=", path, " nests flag files more than ",
+          kMaxFlagFileNesting, " deep (do they include each other?)"));
+    }
+    std::ifstream in(path);
+    if (!in) {
+      return absl::NotFoundError(absl::StrCat(name, ":", line_number, ": cannot open flag file ",
+                                              path, ": ", std::strerror(errno)));
+    }
+    std::stringstream included;
+    included << in.rdbuf();
+    if (absl::Status status = CheckFlagFileTextAt(path, included.str(), depth + 1); !status.ok()) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFlagFileTextAt(const std::string& name, const std::string& text, int depth) {
   std::istringstream in(text);
   std::string line;
   int line_number = 0;
@@ -26,6 +59,12 @@ absl::Status CheckFlagFileText(const std::string& name, const std::string& text)
     }
     while (!flag.empty() && flag[0] == '-') flag.remove_prefix(1);
     const std::string flag_name(flag.substr(0, flag.find('=')));
+    if (flag_name == "flagfile") {
+      const size_t equals = flag.find('=');
+      const absl::string_view paths = equals == absl::string_view::npos ? "" : flag.substr(equals + 1);
+      if (absl::Status s = CheckIncludedFlagFiles(name, line_number, paths, depth); !s.ok()) return s;
+      continue;
+    }
     gflags::CommandLineFlagInfo info;
     if (gflags::GetCommandLineFlagInfo(flag_name.c_str(), &info)) continue;
     // Boolean flags may be negated as --noname.
@@ -38,6 +77,12 @@ absl::Status CheckFlagFileText(const std::string& name, const std::string& text)
                                                    " (run with --helpshort to list the flags)"));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckFlagFileText(const std::string& name, const std::string& text) {
+  return CheckFlagFileTextAt(name, text, 0);
 }
 
 absl::Status CheckFlagFiles(int argc, char** argv) {

@@ -9,7 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path =
       fuzzing::WriteScratchFile("input.pt", std::string(reinterpret_cast<const char*>(data), size));
-  const framework::DeviceMap devices(c10::Device(c10::kCPU));
+  const framework::DeviceMap devices{c10::Device(c10::kCPU)};
   (void)framework::ReadPyTorchStateDict(path, devices);
   (void)framework::ReadPyTorchTrainingCheckpoint(path, devices);
   return 0;

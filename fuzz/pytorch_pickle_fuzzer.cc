@@ -34,7 +34,7 @@ std::string Archive(const uint8_t* data, size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = fuzzing::WriteScratchFile("input.pt", Archive(data, size));
-  const framework::DeviceMap devices(c10::Device(c10::kCPU));
+  const framework::DeviceMap devices{c10::Device(c10::kCPU)};
   (void)framework::ReadPyTorchStateDict(path, devices);
   (void)framework::ReadPyTorchTrainingCheckpoint(path, devices);
   return 0;

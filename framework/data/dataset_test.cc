@@ -95,6 +95,27 @@ TEST_F(IdxTest, TruncatedGzipStreamIsAnError) {
       << dataset.status();
 }
 
+TEST_F(IdxTest, HeaderSizesAreCheckedAndBoundWhatIsDecompressed) {
+  WriteRaw(Path("labels0"), LabelsFile(""));
+  // 65535^3 bytes: more than the reader's 2 GiB cap (and the product of
+  // three 32-bit dimensions can exceed 64 bits in general).
+  WriteGzip(Path("huge.gz"), BigEndian32(0x803) + BigEndian32(65535) + BigEndian32(65535) +
+                                 BigEndian32(65535));
+  auto huge = ReadIdxDataset(Path("huge.gz"), Path("labels0"), 10);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("declares dimensions 65535 x 65535 x 65535, more than"),
+            std::string::npos) << huge.status();
+  // A header that promises 1 GiB in a tiny file is a truncation error, found
+  // without allocating the gigabyte first.
+  WriteGzip(Path("liar.gz"), BigEndian32(0x803) + BigEndian32(1024) + BigEndian32(1024) +
+                                 BigEndian32(1024) + "abc");
+  auto liar = ReadIdxDataset(Path("liar.gz"), Path("labels0"), 10);
+  ASSERT_FALSE(liar.ok());
+  EXPECT_NE(liar.status().message().find("truncated idx file: header promises 1073741840 bytes, "
+                                         "file has 19"),
+            std::string::npos) << liar.status();
+}
+
 TEST_F(IdxTest, WrongMagicCountMismatchAndBadLabelsAreErrors) {
   WriteRaw(Path("images"), ImagesFile(2, 2, 2));
   WriteRaw(Path("labels2"), LabelsFile(std::string("\x01\x09", 2)));

@@ -33,6 +33,11 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
   // "no" only negates booleans.
   EXPECT_FALSE(CheckFile("--nolr\n").ok());
   EXPECT_FALSE(CheckFile("lr=0.1\n").ok());
+  // gflags would print and exit on these (found by fuzzing).
+  absl::Status version = CheckFile("--lr=0.1\n-version\n");
+  EXPECT_NE(version.message().find("test.flags:2: --version does not belong in a flag file"),
+            std::string::npos) << version;
+  EXPECT_FALSE(CheckFile("--helpshort\n").ok());
 }
 
 TEST(CheckFlagFilesTest, IncludedFlagFilesAreCheckedTooAndCyclesRefused) {

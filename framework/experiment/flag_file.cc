@@ -22,6 +22,15 @@ constexpr int kMaxFlagFileNesting = 8;
 
 absl::Status CheckFlagFileTextAt(const std::string& name, const std::string& text, int depth);
 
+// gflags acts on these wherever they appear, by printing and exiting.
+bool IsHelpFlag(const std::string& name) {
+  for (const char* help : {"help", "helpfull", "helpshort", "helpxml", "helpon", "helpmatch",
+                           "helppackage", "version"}) {
+    if (name == help) return true;
+  }
+  return false;
+}
+
 absl::Status CheckIncludedFlagFiles(const std::string& name, int line_number,
                                     absl::string_view paths, int depth) {
   for (absl::string_view path_view : absl::StrSplit(paths, ',', absl::SkipEmpty())) {
@@ -59,6 +68,12 @@ absl::Status CheckFlagFileTextAt(const std::string& name, const std::string& tex
     }
     while (!flag.empty() && flag[0] == '-') flag.remove_prefix(1);
     const std::string flag_name(flag.substr(0, flag.find('=')));
+    if (IsHelpFlag(flag_name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ":", line_number, ": --", flag_name,
+          " does not belong in a flag file (it would print and exit instead of running); pass "
+          "it on the command line"));
+    }
     if (flag_name == "flagfile") {
       const size_t equals = flag.find('=');
       const absl::string_view paths = equals == absl::string_view::npos ? "" : flag.substr(equals + 1);

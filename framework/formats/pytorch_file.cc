@@ -1,5 +1,6 @@
 #include "framework/formats/pytorch_file.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -33,6 +34,11 @@ struct PyValue {
   std::vector<PyRef> items;                       // list, tuple
   std::vector<std::pair<PyRef, PyRef>> entries;   // dict, in order
   at::Tensor tensor;                              // storage (1-D) or tensor
+  // Containers only: how deep the objects inside go, and whether this one
+  // is already inside another (after which it may no longer change, so
+  // depths stay true and no cycle can form).
+  int depth = 1;
+  bool contained = false;
 
   static PyRef Make(Kind kind) {
     auto value = std::make_shared<PyValue>();
@@ -78,6 +84,13 @@ bool AllowedGlobal(const std::string& name) {
   return allowed->count(name) > 0 || StorageTypes().count(name) > 0;
 }
 
+// Bounds on what a pickle may build, so that a small hostile file cannot
+// exhaust the stack (nesting; consumers recurse) or memory (objects, memo).
+// A state dict nests 4 deep and needs ~10 objects a tensor.
+constexpr int kMaxPickleNesting = 100;
+constexpr size_t kMaxPickleObjects = size_t{1} << 23;
+constexpr size_t kMaxPickleMemo = size_t{1} << 20;
+
 class Unpickler {
  public:
   // `load_storage(key, dtype, numel, location)` returns the storage tensor.
@@ -93,6 +106,9 @@ class Unpickler {
       const size_t opcode_at = position_;
       const unsigned char opcode = static_cast<unsigned char>(data_[position_++]);
       absl::Status status = Dispatch(opcode);
+      if (status.ok() && objects_ > kMaxPickleObjects) {
+        status = Error(absl::StrCat("pickle builds more than ", kMaxPickleObjects, " objects"));
+      }
       if (!status.ok()) {
         return absl::Status(status.code(), absl::StrCat(status.message(), " (pickle offset ",
                                                         opcode_at, ")"));
@@ -165,14 +181,48 @@ class Unpickler {
 
   void Push(PyRef value) { stack_.push_back(std::move(value)); }
 
+  // Every object is made here, so their number is bounded; once over the
+  // bound, Load() fails at the next opcode.
+  PyRef New(PyValue::Kind kind) {
+    ++objects_;
+    return PyValue::Make(kind);
+  }
+
+  // Records that `child` now lives inside `parent`.
+  absl::Status Adopt(PyValue& parent, const PyRef& child) {
+    if (child.get() == &parent) return Error("pickle puts an object inside itself");
+    if (child->depth >= kMaxPickleNesting) {
+      return Error(absl::StrCat("pickle nests objects more than ", kMaxPickleNesting, " deep"));
+    }
+    parent.depth = std::max(parent.depth, child->depth + 1);
+    child->contained = true;
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckMutable(const PyValue& container) {
+    if (container.contained) {
+      return Error("pickle changes an object after placing it inside another (a cycle or a shared "
+                   "mutable object, which no state dict has)");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Memoize(uint32_t index, const PyRef& value) {
+    if (memo_.size() >= kMaxPickleMemo && memo_.count(index) == 0) {
+      return Error(absl::StrCat("pickle memo exceeds ", kMaxPickleMemo, " entries"));
+    }
+    memo_[index] = value;
+    return absl::OkStatus();
+  }
+
   PyRef Int(int64_t value) {
-    PyRef v = PyValue::Make(PyValue::Kind::kInt);
+    PyRef v = New(PyValue::Kind::kInt);
     v->integer = value;
     return v;
   }
 
   PyRef Text(PyValue::Kind kind, std::string text) {
-    PyRef v = PyValue::Make(kind);
+    PyRef v = New(kind);
     v->text = std::move(text);
     return v;
   }
@@ -194,6 +244,10 @@ class Unpickler {
       return Error(absl::StrCat("SETITEMS on a ", KindName(dict->kind)));
     }
     if (items.size() % 2 != 0) return Error("odd number of dict items");
+    if (absl::Status s = CheckMutable(*dict); !s.ok()) return s;
+    for (const PyRef& item : items) {
+      if (absl::Status s = Adopt(*dict, item); !s.ok()) return s;
+    }
     for (size_t i = 0; i < items.size(); i += 2) {
       bool replaced = false;
       for (auto& entry : dict->entries) {
@@ -235,7 +289,7 @@ class Unpickler {
     const std::string& name = callable->text;
     const std::vector<PyRef>& a = args->items;
     if (name == "collections.OrderedDict") {
-      PyRef dict = PyValue::Make(PyValue::Kind::kDict);
+      PyRef dict = New(PyValue::Kind::kDict);
       if (!a.empty() && a[0]->kind == PyValue::Kind::kList) {
         for (const PyRef& pair : a[0]->items) {
           if (pair->items.size() != 2) return Error("bad OrderedDict item");
@@ -256,19 +310,29 @@ class Unpickler {
       }
       const at::Tensor& storage = a[0]->tensor;
       if (sizes->size() != strides->size()) return Error("tensor size and stride differ in length");
-      // The view must stay inside its storage.
+      // The view must stay inside its storage; every product and sum is
+      // checked, since a hostile file picks the sizes.
       int64_t last = *offset;
+      int64_t numel = 1;
+      bool overflow = false;
       for (size_t d = 0; d < sizes->size(); ++d) {
         if ((*sizes)[d] < 0 || (*strides)[d] < 0) return Error("negative tensor size or stride");
-        if ((*sizes)[d] == 0) last = -1;
-        if (last >= 0) last += ((*sizes)[d] - 1) * (*strides)[d];
+        overflow |= __builtin_mul_overflow(numel, (*sizes)[d], &numel);
+        int64_t extent = 0;
+        overflow |= __builtin_mul_overflow((*sizes)[d] == 0 ? 0 : (*sizes)[d] - 1, (*strides)[d], &extent);
+        overflow |= __builtin_add_overflow(last, extent, &last);
       }
+      if (overflow) {
+        return Error(absl::StrFormat("tensor view (offset %d, size %s, stride %s) overflows 64 bits",
+                                     *offset, c10::str(*sizes), c10::str(*strides)));
+      }
+      if (numel == 0) last = -1;
       if (*offset < 0 || last >= storage.numel()) {
         return Error(absl::StrFormat("tensor view (offset %d, size %s, stride %s) exceeds its "
                                      "storage of %d elements",
                                      *offset, c10::str(*sizes), c10::str(*strides), storage.numel()));
       }
-      PyRef tensor = PyValue::Make(PyValue::Kind::kTensor);
+      PyRef tensor = New(PyValue::Kind::kTensor);
       tensor->tensor = storage.as_strided(*sizes, *strides, *offset);
       return tensor;
     }
@@ -316,7 +380,7 @@ class Unpickler {
       storage = *loaded;
       storages_[key] = storage;  // later views share it, as in PyTorch
     }
-    PyRef value = PyValue::Make(PyValue::Kind::kStorage);
+    PyRef value = New(PyValue::Kind::kStorage);
     value->tensor = storage;
     Push(value);
     return absl::OkStatus();
@@ -349,11 +413,11 @@ class Unpickler {
         return absl::OkStatus();
       }
       case 'N':
-        Push(PyValue::Make(PyValue::Kind::kNone));
+        Push(New(PyValue::Kind::kNone));
         return absl::OkStatus();
       case 0x88:
       case 0x89: {  // NEWTRUE, NEWFALSE
-        PyRef v = PyValue::Make(PyValue::Kind::kBool);
+        PyRef v = New(PyValue::Kind::kBool);
         v->boolean = opcode == 0x88;
         Push(v);
         return absl::OkStatus();
@@ -391,7 +455,7 @@ class Unpickler {
         absl::StatusOr<std::string> line = ReadLine();
         if (!line.ok()) return line.status();
         if (*line == "00" || *line == "01") {
-          PyRef v = PyValue::Make(PyValue::Kind::kBool);
+          PyRef v = New(PyValue::Kind::kBool);
           v->boolean = *line == "01";
           Push(v);
         } else {
@@ -404,7 +468,7 @@ class Unpickler {
         uint64_t bits = 0;
         for (int i = 0; i < 8; ++i) bits = (bits << 8) | static_cast<unsigned char>(data_[position_ + i]);
         position_ += 8;
-        PyRef v = PyValue::Make(PyValue::Kind::kFloat);
+        PyRef v = New(PyValue::Kind::kFloat);
         std::memcpy(&v->number, &bits, 8);
         Push(v);
         return absl::OkStatus();
@@ -429,13 +493,13 @@ class Unpickler {
       }
       case ']':
       case 0x8f:  // EMPTY_LIST, EMPTY_SET
-        Push(PyValue::Make(PyValue::Kind::kList));
+        Push(New(PyValue::Kind::kList));
         return absl::OkStatus();
       case '}':
-        Push(PyValue::Make(PyValue::Kind::kDict));
+        Push(New(PyValue::Kind::kDict));
         return absl::OkStatus();
       case ')':
-        Push(PyValue::Make(PyValue::Kind::kTuple));
+        Push(New(PyValue::Kind::kTuple));
         return absl::OkStatus();
       case 'a': {  // APPEND
         absl::StatusOr<PyRef> item = Pop();
@@ -443,6 +507,8 @@ class Unpickler {
         absl::StatusOr<PyRef> list = Top();
         if (!list.ok()) return list.status();
         if ((*list)->kind != PyValue::Kind::kList) return Error("APPEND to a non-list");
+        if (absl::Status s = CheckMutable(**list); !s.ok()) return s;
+        if (absl::Status s = Adopt(**list, *item); !s.ok()) return s;
         (*list)->items.push_back(*item);
         return absl::OkStatus();
       }
@@ -453,6 +519,10 @@ class Unpickler {
         absl::StatusOr<PyRef> list = Top();
         if (!list.ok()) return list.status();
         if ((*list)->kind != PyValue::Kind::kList) return Error("APPENDS to a non-list");
+        if (absl::Status s = CheckMutable(**list); !s.ok()) return s;
+        for (const PyRef& item : *items) {
+          if (absl::Status s = Adopt(**list, item); !s.ok()) return s;
+        }
         (*list)->items.insert((*list)->items.end(), items->begin(), items->end());
         return absl::OkStatus();
       }
@@ -460,7 +530,10 @@ class Unpickler {
       case 't': {  // LIST, TUPLE
         absl::StatusOr<std::vector<PyRef>> items = PopMark();
         if (!items.ok()) return items.status();
-        PyRef v = PyValue::Make(opcode == 'l' ? PyValue::Kind::kList : PyValue::Kind::kTuple);
+        PyRef v = New(opcode == 'l' ? PyValue::Kind::kList : PyValue::Kind::kTuple);
+        for (const PyRef& item : *items) {
+          if (absl::Status s = Adopt(*v, item); !s.ok()) return s;
+        }
         v->items = *std::move(items);
         Push(v);
         return absl::OkStatus();
@@ -472,8 +545,11 @@ class Unpickler {
         if (stack_.size() < count + (marks_.empty() ? 0 : marks_.back())) {
           return Error("pickle stack underflow");
         }
-        PyRef v = PyValue::Make(PyValue::Kind::kTuple);
+        PyRef v = New(PyValue::Kind::kTuple);
         v->items.assign(stack_.end() - count, stack_.end());
+        for (const PyRef& item : v->items) {
+          if (absl::Status s = Adopt(*v, item); !s.ok()) return s;
+        }
         stack_.resize(stack_.size() - count);
         Push(v);
         return absl::OkStatus();
@@ -481,7 +557,7 @@ class Unpickler {
       case 'd': {  // DICT
         absl::StatusOr<std::vector<PyRef>> items = PopMark();
         if (!items.ok()) return items.status();
-        PyRef dict = PyValue::Make(PyValue::Kind::kDict);
+        PyRef dict = New(PyValue::Kind::kDict);
         if (absl::Status s = SetItems(dict, *items); !s.ok()) return s;
         Push(dict);
         return absl::OkStatus();
@@ -543,23 +619,19 @@ class Unpickler {
         if (!index.ok()) return index.status();
         absl::StatusOr<PyRef> top = Top();
         if (!top.ok()) return top.status();
-        memo_[*index] = *top;
-        return absl::OkStatus();
+        return Memoize(*index, *top);
       }
       case 0x94: {  // MEMOIZE
         absl::StatusOr<PyRef> top = Top();
         if (!top.ok()) return top.status();
-        const uint32_t index = static_cast<uint32_t>(memo_.size());
-        memo_[index] = *top;
-        return absl::OkStatus();
+        return Memoize(static_cast<uint32_t>(memo_.size()), *top);
       }
       case 'p': {  // PUT (text)
         absl::StatusOr<std::string> line = ReadLine();
         if (!line.ok()) return line.status();
         absl::StatusOr<PyRef> top = Top();
         if (!top.ok()) return top.status();
-        memo_[static_cast<uint32_t>(std::strtoul(line->c_str(), nullptr, 10))] = *top;
-        return absl::OkStatus();
+        return Memoize(static_cast<uint32_t>(std::strtoul(line->c_str(), nullptr, 10)), *top);
       }
       case 'h':
       case 'j':
@@ -597,6 +669,7 @@ class Unpickler {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::map<uint32_t, PyRef> memo_;
+  size_t objects_ = 0;
   std::map<std::string, at::Tensor> storages_;
   bool stopped_ = false;
 };
@@ -802,7 +875,10 @@ absl::StatusOr<PyRef> LoadPickleRoot(const std::string& path, const DeviceMap& d
         return absl::DataLossError(absl::StrCat(path, ": storage record ", record, " is missing"));
       }
       auto [data, size] = reader.getRecord(record);
-      if (numel < 0 || static_cast<uint64_t>(numel) * c10::elementSize(dtype) != size) {
+      uint64_t bytes = 0;
+      if (numel < 0 ||
+          __builtin_mul_overflow(static_cast<uint64_t>(numel), c10::elementSize(dtype), &bytes) ||
+          bytes != size) {
         return absl::DataLossError(absl::StrCat(path, ": storage ", record, " has ", size,
                                                 " bytes, expected ", numel, " x ",
                                                 c10::elementSize(dtype)));

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/types.h>
 
 #include "framework/testing/test_command.h"
@@ -115,6 +116,58 @@ TEST_F(PyTorchFileTest, LegacyAndForeignFilesAreClearErrors) {
   auto cut = ReadPyTorchStateDict(Path("cut.pt"), DeviceMap(torch::kCPU));
   ASSERT_FALSE(cut.ok());
   EXPECT_NE(cut.status().message().find(Path("cut.pt")), std::string::npos);
+}
+
+// A .pt archive around a hand-made pickle and raw storage records.
+std::string HandMadeArchive(const std::string& name, const std::string& pickle,
+                            const std::map<std::string, std::string>& records = {}) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  caffe2::serialize::PyTorchStreamWriter writer(path);
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  for (const auto& [record, bytes] : records) writer.writeRecord(record, bytes.data(), bytes.size());
+  writer.writeEndOfFile();
+  return path;
+}
+
+std::string PickleText(const std::string& text) {
+  std::string length(4, '\0');
+  for (int i = 0; i < 4; ++i) length[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+  return "X" + length + text;
+}
+
+std::string PickleLong(uint64_t value) {
+  std::string bytes = "\x8a\x08";
+  for (int i = 0; i < 8; ++i) bytes += static_cast<char>((value >> (8 * i)) & 0xff);
+  return bytes;
+}
+
+absl::Status ReadHandMade(const std::string& name, const std::string& pickle,
+                          const std::map<std::string, std::string>& records = {}) {
+  return ReadPyTorchStateDict(HandMadeArchive(name, pickle, records), DeviceMap(torch::kCPU)).status();
+}
+
+TEST(HostilePickleTest, NestingCyclesAndSizesAreBoundedErrors) {
+  using namespace std::string_literals;  // the pickles hold NUL bytes
+  // 200 nested lists: consumers recurse, so depth is bounded.
+  absl::Status deep = ReadHandMade("deep.pt", "\x80\x02" + std::string(200, ']') + std::string(199, 'a') + ".");
+  EXPECT_NE(deep.message().find("nests objects more than 100 deep"), std::string::npos) << deep;
+  // A list appended to itself, and a cycle through two lists.
+  absl::Status self = ReadHandMade("self.pt", "\x80\x02]2a.");
+  EXPECT_NE(self.message().find("inside itself"), std::string::npos) << self;
+  absl::Status cycle = ReadHandMade("cycle.pt", "\x80\x02]q\x00]q\x01h\x00" "a0h\x01" "a."s);
+  EXPECT_NE(cycle.message().find("changes an object after placing it inside another"),
+            std::string::npos) << cycle;
+  // 2^61 doubles is 2^64 bytes, which wraps to the 0 bytes of the record.
+  const std::string storage = "(" + PickleText("storage") + "ctorch\nDoubleStorage\n" +
+                              PickleText("0") + PickleText("cpu");
+  absl::Status wrapped = ReadHandMade("wrapped.pt", "\x80\x02" + storage + PickleLong(uint64_t{1} << 61) + "tQ.",
+                                      {{"data/0", ""}});
+  EXPECT_NE(wrapped.message().find("storage data/0 has 0 bytes"), std::string::npos) << wrapped;
+  // A view whose extent overflows: size 2^62 along a stride of 4.
+  const std::string view = "ctorch._utils\n_rebuild_tensor_v2\n(" + storage + "K\x01tQK\x00"s +
+                           PickleLong(uint64_t{1} << 62) + "\x85K\x04\x85tR.";
+  absl::Status overflow = ReadHandMade("overflow.pt", "\x80\x02" + view, {{"data/0", std::string(8, '\0')}});
+  EXPECT_NE(overflow.message().find("overflows 64 bits"), std::string::npos) << overflow;
 }
 
 TEST_F(PyTorchFileTest, PythonWeightsOnlyLoadsWhatWeWrite) {

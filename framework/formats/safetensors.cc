@@ -194,7 +194,8 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path, int fd) {
                                             " is not a list of non-negative integers"));
       }
       const uint64_t d = dim.get<uint64_t>();
-      if (d != 0 && elements > std::numeric_limits<uint64_t>::max() / 8 / d) {
+      if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          (d != 0 && elements > std::numeric_limits<uint64_t>::max() / 8 / d)) {
         return Malformed(path, absl::StrCat(where, ": shape ", entry["shape"].dump(), " is too large"));
       }
       elements *= d;

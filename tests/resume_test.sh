@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Runs interrupted again and again (SIGTERM, SIGINT, kill -9 at random
-# moments, and deaths at fixed points inside a save), each time continued
-# with --resume, must end with the same weights, optimizer and generator
-# state (byte-identical files) and the same metrics as a run that never
-# stopped. Also: the run-directory lock, flags that may not change on
-# resume, --resume without checkpoints, --resume_from and --init_from.
+# moments, and deaths at fixed points inside a save, inside an async write
+# and inside retention's deletion), each time continued with --resume, must
+# end with the same weights, optimizer and generator state (byte-identical
+# files) and the same metrics as a run that never stopped; every
+# interruption is asserted to have landed before the run finished. Also: the
+# run-directory lock, flags that may not change on resume, --resume without
+# checkpoints, --resume_from and --init_from.
+#
+# The random moments come from one seed, printed first; replay a failure
+# with RESUME_TEST_SEED=<seed> (bazel test --test_env=RESUME_TEST_SEED=...).
 set -u
 TRAIN="$1"
+FAULTY_TRAIN="$2"  # the same binary with $TORCHTRAIN_FAULT injection (tests only)
 source "$(dirname "$0")/shell_checks.sh"
-RANDOM=42
+seed=${RESUME_TEST_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
+echo "     seed ${seed} (replay with RESUME_TEST_SEED=${seed})"
+RANDOM=${seed}
 
 newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
 
@@ -35,38 +43,55 @@ all_committed() {
 
 finished() { grep -q "Finished .* epoch(s)" "$1"; }
 
-# Runs until "Finished", killing each attempt with the next signal after a
-# random delay (kill -9 included), resuming every time.
+# The step of the newest committed checkpoint of a run, 0 if none.
+newest_step() {
+  local name
+  name=$(ls "$1/checkpoints" 2> /dev/null | grep '^step-' | sort | tail -1)
+  [[ -n ${name} ]] && echo $((10#$(echo "${name}" | sed 's/^step-0*\([0-9]*\).*/\1/;s/^$/0/'))) || echo 0
+}
+
+# Runs with one interruption per signal of the list, each at a random
+# moment: once the run has committed a checkpoint 3 to 24 steps past where
+# this attempt started (the runs below have 192 steps, so there is always
+# work left), then after 0-29 ms more, so that kills land in steps and in
+# saves alike. Each interruption must land: kill -9 ends the process with
+# 137, SIGTERM/SIGINT with a clean exit that saved and says it stopped;
+# never a finished run. Then a last attempt runs to the end.
 interrupted_run() {
   local run_dir=$1
   shift
   local signals=(TERM KILL INT KILL TERM KILL)
-  local attempt=0
-  while true; do
-    local log="${run_dir}.attempt${attempt}.log"
+  local attempt
+  for attempt in "${!signals[@]}"; do
+    local signal=${signals[attempt]} log="${run_dir}.attempt${attempt}.log"
+    local start target delay
+    start=$(newest_step "${run_dir}")
+    target=$((start + 3 + RANDOM % 22))
+    delay=$((RANDOM % 30))
+    echo "     ${run_dir##*/} attempt ${attempt}: SIG${signal} after step ${target} + ${delay} ms"
     "${TRAIN}" "$@" --run_dir="${run_dir}" --resume > "${log}" 2>&1 &
     local pid=$!
-    if ((attempt < ${#signals[@]})); then
-      # Signals sent while the process is still being loaded (before main)
-      # kill it by default; wait until it has started, then a random delay.
-      for _ in $(seq 200); do grep -q "Model {" "${log}" 2> /dev/null && break; sleep 0.02; done
-      sleep "$(printf '0.%03d' $((RANDOM % 700)))"
-      kill -s "${signals[attempt]}" "${pid}" 2> /dev/null
-    fi
+    for _ in $(seq 1000); do
+      (($(newest_step "${run_dir}") >= target)) && break
+      kill -0 "${pid}" 2> /dev/null || break
+      sleep 0.005
+    done
+    sleep "$(printf '0.%03d' "${delay}")"
+    kill -s "${signal}" "${pid}" 2> /dev/null
     wait "${pid}"
     local rc=$?
     if finished "${log}"; then
-      echo "     ${run_dir##*/}: finished after ${attempt} interruption(s)"
-      return 0
-    fi
-    # SIGTERM/SIGINT must end the run cleanly with a saved checkpoint.
-    if [[ ${signals[attempt]:-} != KILL && ${rc} -ne 0 ]]; then
-      echo "     attempt ${attempt} exited ${rc} after SIG${signals[attempt]}"; tail -3 "${log}"
+      echo "     attempt ${attempt}: the run finished before SIG${signal} landed"
       return 1
     fi
-    attempt=$((attempt + 1))
-    if ((attempt > 20)); then return 1; fi
+    if [[ ${signal} == KILL && ${rc} -ne 137 ]] ||
+       [[ ${signal} != KILL && ( ${rc} -ne 0 || ! $(grep -c "Stopped by signal" "${log}") -gt 0 ) ]]; then
+      echo "     attempt ${attempt}: exit ${rc} after SIG${signal}"; tail -3 "${log}"
+      return 1
+    fi
   done
+  "${TRAIN}" "$@" --run_dir="${run_dir}" --resume > "${run_dir}.last.log" 2>&1
+  finished "${run_dir}.last.log"
 }
 
 base=(--dataset=synthetic --epochs=12 --batch_size=32 --log_interval=0 --progress=never
@@ -76,6 +101,7 @@ cases=(
   "small_cnn 2 sgd"
   "mlp 2 adam --async_checkpoint"
   "lenet 1 rmsprop --momentum=0.5 --scheduler=cosine --warmup_epochs=2"
+  "autoencoder 1 adam --trainer=autoencoder"
 )
 for spec in "${cases[@]}"; do
   read -r model threads optimizer extra <<< "${spec}"
@@ -106,22 +132,45 @@ check "adagrad: resume finishes" finished "${dir}.resume.log"
 check "adagrad: sum and step restored" grep -q '"optimizer.0.0.sum"' "$(newest_checkpoint "${dir}")/checkpoint.json"
 check "adagrad: identical to the bit" same_run "${TEST_TMPDIR}/adagrad_straight" "${dir}"
 
-# Deaths at fixed points inside a save, then --resume.
+# Deaths at fixed points inside a save (injected by the test binary, see
+# framework/testing/fault_injection_from_env.cc), then --resume.
 args=("${base[@]}" --model=small_cnn --threads=1 --epochs=4)
 "${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/crash_straight" > /dev/null 2>&1
-for point in after_model_file before_rename after_rename; do
+for spec in "after_model_file create:state.safetensors=kill@1" \
+            "before_rename rename:/checkpoints/step-=kill#1" \
+            "after_rename sync_directory:/checkpoints\$=kill#1"; do
+  read -r point fault <<< "${spec}"
   dir="${TEST_TMPDIR}/crash_${point}"
   # Two epochs normally, then extended to four, dying inside its first save.
   "${TRAIN}" "${args[@]}" --epochs=2 --run_dir="${dir}" > /dev/null 2>&1
   before=$(ls "${dir}/checkpoints")
-  "${TRAIN}" "${args[@]}" --run_dir="${dir}" --resume --checkpoint_crash_point="${point}" > "${dir}.crash.log" 2>&1
+  TORCHTRAIN_FAULT="${fault}" "${FAULTY_TRAIN}" "${args[@]}" --run_dir="${dir}" --resume > "${dir}.crash.log" 2>&1
   rc=$?
+  check "crash ${point}: the kill landed there" grep -q "TORCHTRAIN_FAULT: kill at ${fault%%:*}" "${dir}.crash.log"
   check "crash ${point}: died by SIGKILL" test "${rc}" -eq 137
   check "crash ${point}: earlier checkpoints intact" all_committed "${dir}" ${before}
   "${TRAIN}" "${args[@]}" --run_dir="${dir}" --resume > "${dir}.resume.log" 2>&1
   check "crash ${point}: resume finishes" finished "${dir}.resume.log"
   check "crash ${point}: identical to the bit" same_run "${TEST_TMPDIR}/crash_straight" "${dir}"
   check "crash ${point}: no temporary directory left" bash -c "! ls -a '${dir}/checkpoints' | grep -q '^\.tmp'"
+done
+
+# kill -9 inside a background (async) write, and inside retention's
+# deletion of an old checkpoint; each resumes to the same bits.
+args=("${base[@]}" --model=mlp --threads=1 --optimizer=adam --async_checkpoint)
+"${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/faults_straight" > /dev/null 2>&1
+for spec in "async_write write:state.safetensors=kill@5" "retention remove:.tmp-deleting-=kill@3"; do
+  read -r point fault <<< "${spec}"
+  dir="${TEST_TMPDIR}/kill_${point}"
+  TORCHTRAIN_FAULT="${fault}" "${FAULTY_TRAIN}" "${args[@]}" --run_dir="${dir}" > "${dir}.kill.log" 2>&1
+  rc=$?
+  check "kill in ${point}: landed" grep -q "TORCHTRAIN_FAULT: kill at ${fault%%:*}" "${dir}.kill.log"
+  check "kill in ${point}: died by SIGKILL" test "${rc}" -eq 137
+  check "kill in ${point}: before the run finished" bash -c "! grep -q 'Finished .* epoch(s)' '${dir}.kill.log'"
+  "${TRAIN}" "${args[@]}" --run_dir="${dir}" --resume > "${dir}.resume.log" 2>&1
+  check "kill in ${point}: resume finishes" finished "${dir}.resume.log"
+  check "kill in ${point}: identical to the bit" same_run "${TEST_TMPDIR}/faults_straight" "${dir}"
+  check "kill in ${point}: leftovers cleared" bash -c "! ls -a '${dir}/checkpoints' | grep -q '^\.tmp'"
 done
 
 # SIGTERM as soon as the run has started up (possibly before its first

@@ -31,11 +31,6 @@ std::string UtcNow() {
   return text;
 }
 
-void MaybeCrash(const WriteOptions& options, CrashPoint point) {
-  // A test asks the process to die here exactly as kill -9 would.
-  if (options.crash_point == point) raise(SIGKILL);
-}
-
 absl::Status ManifestError(const std::string& source, const std::string& problem) {
   return absl::DataLossError(absl::StrCat(source, ": ", problem));
 }
@@ -105,7 +100,6 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
       dir + "/" + kCheckpointModelFile, state.model, model_metadata, options.fsync);
   if (!model_crcs.ok()) return model_crcs.status();
   record(kCheckpointModelFile, state.model, *model_crcs);
-  MaybeCrash(options, CrashPoint::kAfterModelFile);
 
   std::vector<NamedTensor> state_tensors = state.optimizer;
   state_tensors.insert(state_tensors.end(), state.rng.begin(), state.rng.end());
@@ -263,9 +257,13 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
         absl::StrCat("cannot create checkpoint directory ", tmp, ": ", error.message()));
   }
   absl::Status status = WriteCheckpointFiles(tmp, state, options);
-  if (status.ok()) {
-    MaybeCrash(options, CrashPoint::kBeforeRename);
-    status = RenameDurably(tmp, final_dir, options.fsync);
+  if (status.ok()) status = RenameDurably(tmp, final_dir, /*sync=*/false);
+  if (status.ok() && options.fsync) {
+    // The commit is durable only once the parent directory is synced; if
+    // that fails the checkpoint is withdrawn, so that a checkpoint name never
+    // stands for a save that reported failure.
+    status = SyncDirectory(final_path.parent_path().string());
+    if (!status.ok()) fs::rename(final_path, tmp, error);
   }
   if (!status.ok()) {
     fs::remove_all(tmp, error);
@@ -273,7 +271,6 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
                                                     " failed (earlier checkpoints are intact): ",
                                                     status.message()));
   }
-  MaybeCrash(options, CrashPoint::kAfterRename);
   return absl::OkStatus();
 }
 

@@ -91,12 +91,10 @@ struct CheckpointManifest {
                                                      const std::string& source);
 };
 
-// Where a save may be interrupted, for tests of crash safety.
-enum class CrashPoint { kNone, kAfterModelFile, kBeforeRename, kAfterRename };
-
+// Tests interrupt a save at any of its file operations through
+// core/fault_injection.h.
 struct WriteOptions {
   bool fsync = true;
-  CrashPoint crash_point = CrashPoint::kNone;
 };
 
 // Writes `state` as checkpoint directory `final_dir` (which must not exist),

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "framework/core/durable_file.h"
+#include "framework/core/fault_injection.h"
 #include "framework/optim/optimizer_state.h"
 #include "framework/core/random_state.h"
 #include "framework/model/state_dict.h"
@@ -259,12 +261,18 @@ absl::Status CheckpointManager::Commit(const std::string& path, const TrainingSt
   const auto start = std::chrono::steady_clock::now();
   WriteOptions write_options;
   write_options.fsync = options_.fsync;
-  write_options.crash_point = options_.crash_point;
   if (absl::Status status = WriteCheckpoint(path, state, write_options); !status.ok()) {
     return status;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  {
+    // The next save continues this one; a failed save is no one's parent.
+    std::lock_guard<std::mutex> lock(mutex_);
+    parent_ = fs::path(path).filename().string();
+    last_saved_step_ = state.position.global_step;
+    last_saved_ = path;
+  }
   LOG(INFO) << "Saved checkpoint " << path << " (epoch " << state.position.epoch << ", batch "
             << state.position.batch << ", step " << state.position.global_step << ", "
             << CheckpointSizeBytes(path) / 1024 << " KiB, " << seconds << " s)";
@@ -347,6 +355,10 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
       LOG(WARNING) << "Cannot delete checkpoint " << info->path << ": " << error.message();
       continue;
     }
+    if (const int injected = InjectedFault("remove", doomed.string()); injected != 0) {
+      LOG(WARNING) << "Cannot delete checkpoint " << doomed << ": " << std::strerror(injected);
+      continue;
+    }
     fs::remove_all(doomed, error);
     LOG(INFO) << "Deleted checkpoint " << info->path << " (retention"
               << (current_line.count(info->path) > 0 ? "" : "; on a line abandoned by a resume")
@@ -367,9 +379,6 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
   const std::string path = NextPath(state->position.global_step);
   state->commit_sequence = next_sequence_++;
   state->parent = parent_;
-  parent_ = fs::path(path).filename().string();
-  last_saved_step_ = state->position.global_step;
-  last_saved_ = path;
   if (!options_.async) return Commit(path, *state);
   writer_ = std::thread([this, path, snapshot = *std::move(state)]() {
     absl::Status status = Commit(path, snapshot);
@@ -400,6 +409,18 @@ absl::Status CheckpointManager::Wait() {
   return status;
 }
 
+absl::Status CheckpointManager::PeriodicSave(TrainingLoop& loop) {
+  // A failed periodic save costs the progress since the last good one, not
+  // the run: it is logged, training goes on, and the next trigger retries.
+  // Earlier checkpoints are untouched (WriteCheckpoint commits atomically).
+  for (absl::Status status : {Wait(), Save(loop)}) {
+    if (!status.ok()) {
+      LOG(ERROR) << status.message() << "; training continues and the next checkpoint retries";
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
   const LoopPosition& position = loop.position();
   if (options_.every_steps <= 0 || position.global_step % options_.every_steps != 0) {
@@ -411,7 +432,7 @@ absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
     save_after_epoch_ = true;
     return absl::OkStatus();
   }
-  return Save(loop);
+  return PeriodicSave(loop);
 }
 
 absl::Status CheckpointManager::OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) {
@@ -421,12 +442,17 @@ absl::Status CheckpointManager::OnEpochEnd(TrainingLoop& loop, const EpochRecord
       options_.keep_every_epochs > 0 && epochs_done % options_.keep_every_epochs == 0;
   if (!(interval || milestone || save_after_epoch_)) return absl::OkStatus();
   save_after_epoch_ = false;
-  return Save(loop);
+  return PeriodicSave(loop);
 }
 
 absl::Status CheckpointManager::OnTrainEnd(TrainingLoop& loop) {
-  absl::Status status = absl::OkStatus();
-  if (loop.position().global_step != last_saved_step_) status = Save(loop);
+  // The final (or stop-signal) save must land: if the last periodic save
+  // failed it is retried here, and a failure now fails the run.
+  if (absl::Status status = Wait(); !status.ok()) {
+    LOG(ERROR) << status.message() << "; retrying it as the final checkpoint";
+  }
+  if (loop.position().global_step == last_saved_step_) return absl::OkStatus();
+  absl::Status status = Save(loop);
   absl::Status waited = Wait();
   return status.ok() ? waited : status;
 }

@@ -3,7 +3,9 @@
 // It observes the TrainingLoop, so every trainer plugin gets checkpoints for
 // free. It saves every N epochs, every N steps, and when training ends or is
 // stopped (SIGINT/SIGTERM); sync or in the background (one save in flight at
-// a time, on a snapshot of the step that asked). After each commit it applies
+// a time, on a snapshot of the step that asked). A failed interval save is
+// logged and training continues (the next trigger retries); a failed final
+// save (end of training or a stop signal) fails the run. After each commit it applies
 // retention derived from what is on disk: the last N, the best K by a
 // monitored metric, a milestone every E epochs, plus the newest valid and the
 // resumed-from checkpoints are kept; only the manager's own checkpoint
@@ -42,7 +44,6 @@ struct CheckpointOptions {
   int64_t keep_every_epochs = 0; // 0: off
   bool async = false;
   bool fsync = true;
-  CrashPoint crash_point = CrashPoint::kNone;  // tests only
   // Called after each committed save with its global step and the seconds it
   // took (from the background thread for async saves).
   std::function<void(int64_t step, double seconds)> on_saved;
@@ -124,7 +125,7 @@ class CheckpointManager : public LoopObserver {
   absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) override;
   absl::Status OnTrainEnd(TrainingLoop& loop) override;
 
-  // Path of the last checkpoint committed (or being committed).
+  // Path of the last checkpoint committed.
   const std::string& last_saved() const { return last_saved_; }
 
  private:
@@ -133,6 +134,8 @@ class CheckpointManager : public LoopObserver {
   std::string NextPath(int64_t step) const;
   absl::Status Commit(const std::string& path, const TrainingState& state);
   absl::Status ApplyRetention(const std::string& just_saved);
+  // Save() for an interval trigger: failures are logged, never returned.
+  absl::Status PeriodicSave(TrainingLoop& loop);
   // Async saves copy the live tensors into buffers kept from the previous
   // save (the writer is done with them by then), so a snapshot costs a
   // memcpy, not fresh allocations and page faults.

@@ -4,10 +4,14 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <tuple>
+
+#include <signal.h>
 
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/testing/test_task.h"
 #include "framework/core/durable_file.h"
+#include "framework/core/fault_injection.h"
 #include "gtest/gtest.h"
 
 namespace framework {
@@ -252,13 +256,26 @@ TEST_F(CheckpointTest, CrashBeforeRenameLeavesNoCheckpoint) {
   fs::remove_all(parent);
   fs::create_directories(parent);
   const std::string good = MakeCheckpoint("crash/step-0000000001");
-  for (CrashPoint point : {CrashPoint::kAfterModelFile, CrashPoint::kBeforeRename, CrashPoint::kAfterRename}) {
+  // Each point: the file operation the process dies at, as kill -9 would,
+  // and whether the checkpoint was committed by then.
+  const std::vector<std::tuple<const char*, const char*, bool>> points = {
+      {"create", "state.safetensors", false},       // after the model file
+      {"rename", "step-0000000002", false},         // before the commit
+      {"sync_directory", "/crash", true}};           // after the rename
+  for (const auto& [operation, path_part, commits] : points) {
+    SCOPED_TRACE(std::string(operation) + " " + path_part);
     const pid_t child = fork();
     if (child == 0) {
       TinyRun run(data_, 1);
       auto state = CaptureTrainingState(*run.loop, TinySpec(), {}, false);
+      SetFaultInjector([operation = std::string(operation), part = std::string(path_part)](
+                           const char* op, const std::string& path) {
+        const bool ends_with = path.size() >= part.size() &&
+                               path.compare(path.size() - part.size(), part.size(), part) == 0;
+        if (op == operation && ends_with) raise(SIGKILL);
+        return 0;
+      });
       WriteOptions options;
-      options.crash_point = point;
       // Dies inside; reaching the next line would be a failure of the test.
       (void)WriteCheckpoint(parent + "/step-0000000002", *state, options);
       _exit(0);
@@ -267,7 +284,7 @@ TEST_F(CheckpointTest, CrashBeforeRenameLeavesNoCheckpoint) {
     waitpid(child, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     const bool committed = fs::exists(parent + "/step-0000000002");
-    EXPECT_EQ(committed, point == CrashPoint::kAfterRename);
+    EXPECT_EQ(committed, commits);
     if (committed) {
       EXPECT_TRUE(VerifyCheckpoint(parent + "/step-0000000002").ok());
       fs::remove_all(parent + "/step-0000000002");

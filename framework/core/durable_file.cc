@@ -9,8 +9,20 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "framework/core/fault_injection.h"
 
 namespace framework {
+namespace {
+
+// True (with errno set) when a test injects a failure of `operation`.
+bool Injected(const char* operation, const std::string& path) {
+  const int error = InjectedFault(operation, path);
+  if (error == 0) return false;
+  errno = error;
+  return true;
+}
+
+}  // namespace
 
 absl::Status ErrnoError(const std::string& what, const std::string& path) {
   const int error = errno;
@@ -31,7 +43,9 @@ absl::Status ErrnoError(const std::string& what, const std::string& path) {
 }
 
 absl::StatusOr<FileWriter> FileWriter::Create(const std::string& path) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = Injected("create", path)
+                     ? -1
+                     : open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create", path);
   return FileWriter(fd, path);
 }
@@ -48,7 +62,9 @@ FileWriter::~FileWriter() {
 absl::Status FileWriter::Write(const void* data, size_t size) {
   const char* bytes = static_cast<const char*>(data);
   while (size > 0) {
-    const ssize_t written = write(fd_, bytes, std::min<size_t>(size, size_t{1} << 30));
+    const ssize_t written = Injected("write", path_)
+                                ? -1
+                                : write(fd_, bytes, std::min<size_t>(size, size_t{1} << 30));
     if (written < 0) {
       if (errno == EINTR) continue;
       return ErrnoError("cannot write", path_);
@@ -60,7 +76,7 @@ absl::Status FileWriter::Write(const void* data, size_t size) {
 }
 
 absl::Status FileWriter::Sync() {
-  if (fsync(fd_) != 0) return ErrnoError("cannot fsync", path_);
+  if (Injected("sync", path_) || fsync(fd_) != 0) return ErrnoError("cannot fsync", path_);
   return absl::OkStatus();
 }
 
@@ -94,14 +110,14 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
 absl::Status SyncDirectory(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open directory", path);
-  const int result = fsync(fd);
+  const int result = Injected("sync_directory", path) ? -1 : fsync(fd);
   absl::Status status = result == 0 ? absl::OkStatus() : ErrnoError("cannot fsync", path);
   close(fd);
   return status;
 }
 
 absl::Status RenameDurably(const std::string& from, const std::string& to, bool sync) {
-  if (std::rename(from.c_str(), to.c_str()) != 0) {
+  if (Injected("rename", to) || std::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoError(absl::StrCat("cannot rename ", from, " to"), to);
   }
   if (!sync) return absl::OkStatus();

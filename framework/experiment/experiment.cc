@@ -97,15 +97,6 @@ std::string MonitorMode() {
   return FLAGS_monitor.find("acc") != std::string::npos ? "max" : "min";
 }
 
-absl::StatusOr<CrashPoint> ParseCrashPoint(const std::string& text) {
-  if (text == "none") return CrashPoint::kNone;
-  if (text == "after_model_file") return CrashPoint::kAfterModelFile;
-  if (text == "before_rename") return CrashPoint::kBeforeRename;
-  if (text == "after_rename") return CrashPoint::kAfterRename;
-  return FlagError("checkpoint_crash_point",
-                   absl::StrCat("'", text, "' is not none, after_model_file, before_rename or after_rename"));
-}
-
 absl::StatusOr<OptimizerOptions> OptimizerOptionsFromFlags() {
   OptimizerOptions optimizer_options;
   optimizer_options.extra = nlohmann::json::parse(FLAGS_optimizer_options, nullptr, false);
@@ -162,7 +153,7 @@ LoopOptions LoopOptionsFromFlags(const torch::Device& device) {
   return loop_options;
 }
 
-CheckpointOptions CheckpointOptionsFromFlags(const std::string& directory, CrashPoint crash_point) {
+CheckpointOptions CheckpointOptionsFromFlags(const std::string& directory) {
   CheckpointOptions checkpoint_options;
   checkpoint_options.directory = directory;
   checkpoint_options.every_epochs = FLAGS_checkpoint_interval;
@@ -174,7 +165,6 @@ CheckpointOptions CheckpointOptionsFromFlags(const std::string& directory, Crash
   checkpoint_options.keep_every_epochs = FLAGS_keep_every_epochs;
   checkpoint_options.async = FLAGS_async_checkpoint;
   checkpoint_options.fsync = FLAGS_checkpoint_fsync;
-  checkpoint_options.crash_point = crash_point;
   return checkpoint_options;
 }
 
@@ -183,7 +173,6 @@ CheckpointOptions CheckpointOptionsFromFlags(const std::string& directory, Crash
 struct StartupSettings {
   torch::Device device = torch::kCPU;
   DeviceMap device_map{torch::kCPU};
-  CrashPoint crash_point = CrashPoint::kNone;
   nlohmann::json model_options;
   std::vector<int64_t> milestones;
   OptimizerOptions optimizer;
@@ -211,9 +200,6 @@ absl::StatusOr<StartupSettings> SettingsFromFlags() {
     return FlagError("map_location", std::string(device_map.status().message()));
   }
   settings.device_map = *device_map;
-  absl::StatusOr<CrashPoint> crash_point = ParseCrashPoint(FLAGS_checkpoint_crash_point);
-  if (!crash_point.ok()) return crash_point.status();
-  settings.crash_point = *crash_point;
   if (FLAGS_resume && !FLAGS_resume_from.empty()) {
     return FlagError("resume_from", "give either --resume or --resume_from, not both");
   }
@@ -401,7 +387,7 @@ absl::Status RunExperimentFromFlags() {
   // the manager's background saves, which report to it.
   std::unique_ptr<TrainingEvents> events;
   CheckpointOptions checkpoint_options =
-      CheckpointOptionsFromFlags(checkpoint_dir, settings->crash_point);
+      CheckpointOptionsFromFlags(checkpoint_dir);
   checkpoint_options.on_saved = [&events](int64_t step, double seconds) {
     if (events != nullptr) events->AddScalar(step, "checkpoint/save_seconds", seconds);
   };

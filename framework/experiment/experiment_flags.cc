@@ -177,9 +177,6 @@ EXPERIMENT_FLAG(bool, async_checkpoint, false, kCheckpoints, kMayChange,
                 "Write checkpoints in the background; training waits only for a snapshot.");
 EXPERIMENT_FLAG(bool, checkpoint_fsync, true, kCheckpoints, kMayChange,
                 "fsync checkpoint files and directories before commit.");
-EXPERIMENT_FLAG(string, checkpoint_crash_point, "none", kCheckpoints, kStartup,
-                "Testing only: die as kill -9 would at this point of every save "
-                "(after_model_file, before_rename, after_rename).");
 
 EXPERIMENT_FLAG(bool, resume, false, kResume, kStartup,
                 "Continue from the newest valid checkpoint of the run directory (fresh start if "

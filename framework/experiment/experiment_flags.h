@@ -113,7 +113,6 @@ DECLARE_int64(keep_best);
 DECLARE_int64(keep_every_epochs);
 DECLARE_bool(async_checkpoint);
 DECLARE_bool(checkpoint_fsync);
-DECLARE_string(checkpoint_crash_point);
 DECLARE_bool(resume);
 DECLARE_string(resume_from);
 DECLARE_string(init_from);

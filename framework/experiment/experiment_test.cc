@@ -38,6 +38,12 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
   EXPECT_NE(version.message().find("test.flags:2: --version does not belong in a flag file"),
             std::string::npos) << version;
   EXPECT_FALSE(CheckFile("--helpshort\n").ok());
+  // A directory given as a flag file, hidden behind a vertical tab that
+  // gflags and a whitespace strip read differently (found by fuzzing).
+  EXPECT_NE(CheckFile("--flagfile=/\v\v\n").message().find("control character 0x0b"),
+            std::string::npos);
+  EXPECT_NE(CheckFile("--flagfile=/\n").message().find("flag file / is not a regular file"),
+            std::string::npos);
 }
 
 TEST(CheckFlagFilesTest, IncludedFlagFilesAreCheckedTooAndCyclesRefused) {

@@ -2,12 +2,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "gflags/gflags.h"
 
@@ -45,6 +47,10 @@ absl::Status CheckIncludedFlagFiles(const std::string& name, int line_number,
       return absl::NotFoundError(absl::StrCat(name, ":", line_number, ": cannot open flag file ",
                                               path, ": ", std::strerror(errno)));
     }
+    if (!std::filesystem::is_regular_file(path)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ":", line_number, ": flag file ", path, " is not a regular file"));
+    }
     std::stringstream included;
     included << in.rdbuf();
     if (absl::Status status = CheckFlagFileTextAt(path, included.str(), depth + 1); !status.ok()) {
@@ -60,6 +66,13 @@ absl::Status CheckFlagFileTextAt(const std::string& name, const std::string& tex
   int line_number = 0;
   while (std::getline(in, line)) {
     ++line_number;
+    // gflags and this check must read a line alike: text only.
+    for (char c : line) {
+      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s:%d: control character 0x%02x; a flag file is text", name, line_number, c));
+      }
+    }
     absl::string_view flag = absl::StripAsciiWhitespace(line);
     if (flag.empty() || flag[0] == '#') continue;
     if (flag[0] != '-') {

@@ -15,7 +15,6 @@ source "$(dirname "$0")/shell_checks.sh"
 cd "${TEST_TMPDIR}"
 run=(--dataset=synthetic --model=tiny --scheduler=inverse_sqrt --batch_size=32 --log_interval=0
      --progress=never)
-newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
 
 # Trains, checkpoints and resumes with the plugin's model and schedule.
 "${LENET}" "${run[@]}" --plugins="${PLUGIN}" --epochs=4 --run_dir=straight > straight.log 2>&1

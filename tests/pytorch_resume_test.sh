@@ -16,7 +16,6 @@ cd "${TEST_TMPDIR}"
 
 common=(--model=lenet --train_samples=2000 --batch_size=64 --seed=1 --threads=1 --progress=never
         --log_interval=0 --scheduler=step --step_size=1 --gamma=0.5 --keep_last=10)
-newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
 within_1e6() {  # prints the comparison; bit-identity is reported, not required
   local result
   result=$(/usr/bin/python3 "${PYTHON_SIDE}" compare "$1" "$2") || return 1

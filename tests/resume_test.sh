@@ -18,22 +18,6 @@ seed=${RESUME_TEST_SEED:-$(( $(od -An -N2 -tu2 /dev/urandom) ))}
 echo "     seed ${seed} (replay with RESUME_TEST_SEED=${seed})"
 RANDOM=${seed}
 
-newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
-
-# Metrics without wall time, which no resume can reproduce.
-metrics_without_seconds() {
-  /usr/bin/python3 -c "
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line); r.pop('seconds'); print(json.dumps(r, sort_keys=True))" "$1"
-}
-
-same_run() {
-  local a=$1 b=$2
-  cmp -s "$(newest_checkpoint "$a")/model.safetensors" "$(newest_checkpoint "$b")/model.safetensors" &&
-    cmp -s "$(newest_checkpoint "$a")/state.safetensors" "$(newest_checkpoint "$b")/state.safetensors" &&
-    diff <(metrics_without_seconds "$a/metrics.jsonl") <(metrics_without_seconds "$b/metrics.jsonl") > /dev/null
-}
 
 all_committed() {
   local dir=$1

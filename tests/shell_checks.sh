@@ -3,7 +3,9 @@
 # "N passed, N failed" line and fails the test if any check failed;
 # `kill_after_first_checkpoint RUN_DIR PID` kills a training process (a child
 # of the calling shell) with -9 as soon as its first checkpoint is committed,
-# and sets `killed_status` to its exit status.
+# and sets `killed_status` to its exit status; `same_run A B` is true when
+# two run directories end with byte-identical weights, optimizer and
+# generator state and the same metrics (less wall time).
 passed=0
 failed=0
 
@@ -31,4 +33,21 @@ kill_after_first_checkpoint() {
   kill -9 "${pid}"
   wait "${pid}" 2> /dev/null
   killed_status=$?
+}
+
+newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
+
+# Metrics without wall time, which no resume can reproduce.
+metrics_without_seconds() {
+  /usr/bin/python3 -c "
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line); r.pop('seconds'); print(json.dumps(r, sort_keys=True))" "$1"
+}
+
+same_run() {
+  local a=$1 b=$2
+  cmp -s "$(newest_checkpoint "$a")/model.safetensors" "$(newest_checkpoint "$b")/model.safetensors" &&
+    cmp -s "$(newest_checkpoint "$a")/state.safetensors" "$(newest_checkpoint "$b")/state.safetensors" &&
+    diff <(metrics_without_seconds "$a/metrics.jsonl") <(metrics_without_seconds "$b/metrics.jsonl") > /dev/null
 }

@@ -39,18 +39,8 @@ args=(--model=mlp '--model_options={"hidden":[64],"dropout":0.3}' --dataset=synt
 mkdir -p "${work}"
 "${TRAIN}" "${args[@]}" --run_dir="${work}/straight" > "${work}/straight.log" 2>&1
 
-newest() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
-metrics() {
-  /usr/bin/python3 -c "
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line); r.pop('seconds'); print(json.dumps(r, sort_keys=True))" "$1"
-}
-identical() {
-  cmp -s "$(newest "$1")/model.safetensors" "$(newest "${work}/straight")/model.safetensors" &&
-    cmp -s "$(newest "$1")/state.safetensors" "$(newest "${work}/straight")/state.safetensors" &&
-    diff <(metrics "$1/metrics.jsonl") <(metrics "${work}/straight/metrics.jsonl") > /dev/null
-}
+source tests/shell_checks.sh  # same_run
+identical() { same_run "$1" "${work}/straight"; }
 
 phases=("create:model.safetensors" "write:model.safetensors" "create:state.safetensors"
         "write:state.safetensors" "write:checkpoint.json" "rename:/checkpoints/step-"

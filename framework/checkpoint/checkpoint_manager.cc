@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -20,7 +19,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "framework/core/durable_file.h"
-#include "framework/core/fault_injection.h"
 #include "framework/optim/optimizer_state.h"
 #include "framework/core/random_state.h"
 #include "framework/model/state_dict.h"
@@ -355,11 +353,11 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
       LOG(WARNING) << "Cannot delete checkpoint " << info->path << ": " << error.message();
       continue;
     }
-    if (const int injected = InjectedFault("remove", doomed.string()); injected != 0) {
-      LOG(WARNING) << "Cannot delete checkpoint " << doomed << ": " << std::strerror(injected);
+    if (absl::Status removed = RemoveTree(doomed.string()); !removed.ok()) {
+      // Cleared as a leftover at the next start.
+      LOG(WARNING) << "Cannot delete checkpoint " << info->path << ": " << removed.message();
       continue;
     }
-    fs::remove_all(doomed, error);
     LOG(INFO) << "Deleted checkpoint " << info->path << " (retention"
               << (current_line.count(info->path) > 0 ? "" : "; on a line abandoned by a resume")
               << ")";

@@ -116,6 +116,17 @@ absl::Status SyncDirectory(const std::string& path) {
   return status;
 }
 
+absl::Status RemoveTree(const std::string& path) {
+  std::error_code error;
+  if (Injected("remove", path)) {
+    error = std::error_code(errno, std::generic_category());
+  } else {
+    std::filesystem::remove_all(path, error);
+  }
+  if (error) return absl::InternalError(absl::StrCat("cannot remove ", path, ": ", error.message()));
+  return absl::OkStatus();
+}
+
 absl::Status RenameDurably(const std::string& from, const std::string& to, bool sync) {
   if (Injected("rename", to) || std::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoError(absl::StrCat("cannot rename ", from, " to"), to);

@@ -38,6 +38,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 // fsync(2) on a directory, so that entries created or renamed in it persist.
 absl::Status SyncDirectory(const std::string& path);
 
+// Removes `path` and everything under it.
+absl::Status RemoveTree(const std::string& path);
+
 // rename(2) (atomic on POSIX file systems), then, with `sync`, fsync of the
 // parent directory. (On ext4's default data=ordered, that fsync also flushes
 // the renamed files' data, so it is skipped when durability is not wanted.)

@@ -133,7 +133,7 @@ mkdir damaged/checkpoints/step-0000000032/state.safetensors  # reads fail with E
 "${TRAIN}" "${base[@]}" --run_dir=damaged --resume > damaged.log 2>&1
 check "damaged: resume finishes" test $? -eq 0
 check "damaged: the truncated one is skipped, named" grep -q "Skipping invalid checkpoint .*/damaged/checkpoints/step-0000000048: .*model.safetensors" damaged.log
-check "damaged: the unreadable one is skipped, named" grep -q "Skipping invalid checkpoint .*/damaged/checkpoints/step-0000000032: .*state.safetensors" damaged.log
+check "damaged: the unreadable one is skipped, named" grep -q "Skipping invalid checkpoint .*/damaged/checkpoints/step-0000000032: .*state.safetensors: missing or not a regular file" damaged.log
 check "damaged: resumed from the one before" grep -q "Resumed from .*/damaged/checkpoints/step-0000000016" damaged.log
 check "damaged: identical to the bit" cmp damaged/checkpoints/step-0000000064/model.safetensors \
   straight/checkpoints/step-0000000064/model.safetensors

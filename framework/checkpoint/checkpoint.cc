@@ -41,6 +41,10 @@ constexpr char kManifestCrcPlaceholder[] = "00000000";
 }  // namespace
 
 absl::StatusOr<uint32_t> TensorFileHeaderCrc(const std::string& path) {
+  std::error_code type_error;
+  if (!fs::is_regular_file(path, type_error)) {
+    return absl::DataLossError(absl::StrCat(path, ": missing or not a regular file"));
+  }
   std::ifstream in(path, std::ios::binary);
   unsigned char length_bytes[8] = {};
   in.read(reinterpret_cast<char*>(length_bytes), 8);

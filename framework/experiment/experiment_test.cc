@@ -44,6 +44,9 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
             std::string::npos);
   EXPECT_NE(CheckFile("--flagfile=/\n").message().find("flag file / is not a regular file"),
             std::string::npos);
+  // An empty --flagfile= made gflags open a file named "" and exit.
+  EXPECT_NE(CheckFile("\t--flagfile=\n").message().find("test.flags:1: --flagfile needs a path"),
+            std::string::npos);
 }
 
 TEST(CheckFlagFilesTest, IncludedFlagFilesAreCheckedTooAndCyclesRefused) {

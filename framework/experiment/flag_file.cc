@@ -35,6 +35,10 @@ bool IsHelpFlag(const std::string& name) {
 
 absl::Status CheckIncludedFlagFiles(const std::string& name, int line_number,
                                     absl::string_view paths, int depth) {
+  if (absl::StripAsciiWhitespace(paths).empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ":", line_number, ": --flagfile needs a path"));
+  }
   for (absl::string_view path_view : absl::StrSplit(paths, ',', absl::SkipEmpty())) {
     const std::string path(path_view);
     if (depth >= kMaxFlagFileNesting) {

@@ -44,6 +44,10 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
             std::string::npos);
   EXPECT_NE(CheckFile("--flagfile=/\n").message().find("flag file / is not a regular file"),
             std::string::npos);
+  // gflags ends a line at '\r' too, so this "comment" hid a --helpfull.
+  EXPECT_NE(CheckFile("# L\r-helpfull\n").message().find("test.flags:1: --helpfull does not belong"),
+            std::string::npos);
+  EXPECT_TRUE(CheckFile("--lr=0.1\r\n--epochs=2\r\n").ok());  // CRLF files are fine
   // An empty --flagfile= made gflags open a file named "" and exit.
   EXPECT_NE(CheckFile("\t--flagfile=\n").message().find("test.flags:1: --flagfile needs a path"),
             std::string::npos);

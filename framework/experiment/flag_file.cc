@@ -64,49 +64,55 @@ absl::Status CheckIncludedFlagFiles(const std::string& name, int line_number,
   return absl::OkStatus();
 }
 
+// Checks one line (as gflags splits them) of a flag file.
+absl::Status CheckFlagLine(const std::string& name, int line_number, absl::string_view line,
+                           int depth) {
+  absl::string_view flag = absl::StripAsciiWhitespace(line);
+  if (flag.empty() || flag[0] == '#') return absl::OkStatus();
+  if (flag[0] != '-') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ":", line_number, ": '", flag, "' is not a flag (lines look like --name=value)"));
+  }
+  while (!flag.empty() && flag[0] == '-') flag.remove_prefix(1);
+  const std::string flag_name(flag.substr(0, flag.find('=')));
+  if (IsHelpFlag(flag_name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ":", line_number, ": --", flag_name,
+        " does not belong in a flag file (it would print and exit instead of running); pass "
+        "it on the command line"));
+  }
+  if (flag_name == "flagfile") {
+    const size_t equals = flag.find('=');
+    const absl::string_view paths = equals == absl::string_view::npos ? "" : flag.substr(equals + 1);
+    return CheckIncludedFlagFiles(name, line_number, paths, depth);
+  }
+  gflags::CommandLineFlagInfo info;
+  if (gflags::GetCommandLineFlagInfo(flag_name.c_str(), &info)) return absl::OkStatus();
+  // Boolean flags may be negated as --noname.
+  if (absl::StartsWith(flag_name, "no") &&
+      gflags::GetCommandLineFlagInfo(flag_name.substr(2).c_str(), &info) && info.type == "bool") {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(name, ":", line_number, ": unknown flag --",
+                                                 flag_name,
+                                                 " (run with --helpshort to list the flags)"));
+}
+
 absl::Status CheckFlagFileTextAt(const std::string& name, const std::string& text, int depth) {
-  std::istringstream in(text);
-  std::string line;
+  // gflags and this check must read the text alike: text only, and lines
+  // end at '\n' or at '\r' (gflags splits at both; line numbers count '\n').
   int line_number = 0;
-  while (std::getline(in, line)) {
+  for (absl::string_view numbered_line : absl::StrSplit(text, '\n')) {
     ++line_number;
-    // gflags and this check must read a line alike: text only.
-    for (char c : line) {
+    for (char c : numbered_line) {
       if ((static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s:%d: control character 0x%02x; a flag file is text", name, line_number, c));
       }
     }
-    absl::string_view flag = absl::StripAsciiWhitespace(line);
-    if (flag.empty() || flag[0] == '#') continue;
-    if (flag[0] != '-') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ":", line_number, ": '", flag, "' is not a flag (lines look like --name=value)"));
+    for (absl::string_view line : absl::StrSplit(numbered_line, '\r')) {
+      if (absl::Status s = CheckFlagLine(name, line_number, line, depth); !s.ok()) return s;
     }
-    while (!flag.empty() && flag[0] == '-') flag.remove_prefix(1);
-    const std::string flag_name(flag.substr(0, flag.find('=')));
-    if (IsHelpFlag(flag_name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ":", line_number, ": --", flag_name,
-          " does not belong in a flag file (it would print and exit instead of running); pass "
-          "it on the command line"));
-    }
-    if (flag_name == "flagfile") {
-      const size_t equals = flag.find('=');
-      const absl::string_view paths = equals == absl::string_view::npos ? "" : flag.substr(equals + 1);
-      if (absl::Status s = CheckIncludedFlagFiles(name, line_number, paths, depth); !s.ok()) return s;
-      continue;
-    }
-    gflags::CommandLineFlagInfo info;
-    if (gflags::GetCommandLineFlagInfo(flag_name.c_str(), &info)) continue;
-    // Boolean flags may be negated as --noname.
-    if (absl::StartsWith(flag_name, "no") &&
-        gflags::GetCommandLineFlagInfo(flag_name.substr(2).c_str(), &info) && info.type == "bool") {
-      continue;
-    }
-    return absl::InvalidArgumentError(absl::StrCat(name, ":", line_number, ": unknown flag --",
-                                                   flag_name,
-                                                   " (run with --helpshort to list the flags)"));
   }
   return absl::OkStatus();
 }

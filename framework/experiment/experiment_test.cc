@@ -51,6 +51,7 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
   // An empty --flagfile= made gflags open a file named "" and exit.
   EXPECT_NE(CheckFile("\t--flagfile=\n").message().find("test.flags:1: --flagfile needs a path"),
             std::string::npos);
+  EXPECT_NE(CheckFile("-flagfile=,\n").message().find("--flagfile needs a path"), std::string::npos);
 }
 
 TEST(CheckFlagFilesTest, IncludedFlagFilesAreCheckedTooAndCyclesRefused) {

@@ -35,11 +35,12 @@ bool IsHelpFlag(const std::string& name) {
 
 absl::Status CheckIncludedFlagFiles(const std::string& name, int line_number,
                                     absl::string_view paths, int depth) {
-  if (absl::StripAsciiWhitespace(paths).empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ":", line_number, ": --flagfile needs a path"));
-  }
-  for (absl::string_view path_view : absl::StrSplit(paths, ',', absl::SkipEmpty())) {
+  for (absl::string_view path_view : absl::StrSplit(paths, ',')) {
+    // gflags would try to open "" and exit.
+    if (absl::StripAsciiWhitespace(path_view).empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ":", line_number, ": --flagfile needs a path in each comma-separated place"));
+    }
     const std::string path(path_view);
     if (depth >= kMaxFlagFileNesting) {
       return absl::InvalidArgumentError(absl::StrCat(

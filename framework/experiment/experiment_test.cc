@@ -52,6 +52,8 @@ TEST(CheckFlagFilesTest, UnknownFlagNamesFileAndLine) {
   EXPECT_NE(CheckFile("\t--flagfile=\n").message().find("test.flags:1: --flagfile needs a path"),
             std::string::npos);
   EXPECT_NE(CheckFile("-flagfile=,\n").message().find("--flagfile needs a path"), std::string::npos);
+  EXPECT_NE(CheckFile("#\n-tryfromenv=-bld\n").message().find("test.flags:2: --tryfromenv is not allowed"),
+            std::string::npos);
 }
 
 TEST(CheckFlagFilesTest, IncludedFlagFilesAreCheckedTooAndCyclesRefused) {

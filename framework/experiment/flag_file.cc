@@ -82,6 +82,13 @@ absl::Status CheckFlagLine(const std::string& name, int line_number, absl::strin
         " does not belong in a flag file (it would print and exit instead of running); pass "
         "it on the command line"));
   }
+  if (flag_name == "fromenv" || flag_name == "tryfromenv") {
+    // gflags exits on a name in them that is not a flag (and --fromenv on a
+    // missing variable); a recipe should say its values anyway.
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ":", line_number, ": --", flag_name,
+        " is not allowed in a flag file (a recipe states its values); give them as --name=value"));
+  }
   if (flag_name == "flagfile") {
     const size_t equals = flag.find('=');
     const absl::string_view paths = equals == absl::string_view::npos ? "" : flag.substr(equals + 1);

@@ -1,12 +1,15 @@
 #include "framework/core/durable_file.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/fault_injection.h"
@@ -73,6 +76,36 @@ absl::Status FileWriter::Write(const void* data, size_t size) {
     size -= static_cast<size_t>(written);
   }
   return absl::OkStatus();
+}
+
+absl::Status FileWriter::WriteGathered(const struct iovec* buffers, int count) {
+  // A private copy, advanced past whatever a partial write took.
+  std::vector<struct iovec> pending(buffers, buffers + count);
+  size_t first = 0;
+  while (first < pending.size()) {
+    const int calls = static_cast<int>(std::min<size_t>(pending.size() - first, IOV_MAX));
+    const ssize_t written =
+        Injected("write", path_) ? -1 : writev(fd_, pending.data() + first, calls);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("cannot write", path_);
+    }
+    size_t left = static_cast<size_t>(written);
+    while (first < pending.size() && left >= pending[first].iov_len) {
+      left -= pending[first].iov_len;
+      ++first;
+    }
+    if (left > 0) {
+      pending[first].iov_base = static_cast<char*>(pending[first].iov_base) + left;
+      pending[first].iov_len -= left;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void FileWriter::StartWriteback(uint64_t offset, uint64_t length) {
+  sync_file_range(fd_, static_cast<off64_t>(offset), static_cast<off64_t>(length),
+                  SYNC_FILE_RANGE_WRITE);
 }
 
 absl::Status FileWriter::Sync() {

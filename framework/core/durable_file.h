@@ -4,6 +4,8 @@
 #ifndef FRAMEWORK_CORE_DURABLE_FILE_H_
 #define FRAMEWORK_CORE_DURABLE_FILE_H_
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -22,6 +24,13 @@ class FileWriter {
   ~FileWriter();
 
   absl::Status Write(const void* data, size_t size);
+  // writev(2): the buffers in order, in as few calls as the kernel allows.
+  absl::Status WriteGathered(const struct iovec* buffers, int count);
+  // Asks the kernel to start writing [offset, offset + length) to the device
+  // now (sync_file_range(2), SYNC_FILE_RANGE_WRITE) without waiting, so that a
+  // later Sync() finds most of the file already written. Only a hint: errors
+  // surface from Sync().
+  void StartWriteback(uint64_t offset, uint64_t length);
   // fsync(2): data and metadata on stable storage.
   absl::Status Sync();
   absl::Status Close();

@@ -231,10 +231,12 @@ int Show(const std::string& path) {
   std::vector<std::string> flags;
   for (const auto& [name, value] : manifest->flags) flags.push_back(absl::StrCat("--", name, "=", value));
   std::printf("flags           %s\n", absl::StrJoin(flags, " ").c_str());
-  std::printf("\n%-40s %-18s %-5s %-18s %-8s %10s\n", "tensor", "file", "dtype", "shape", "device", "crc32");
+  std::printf("\n%-40s %-18s %-5s %-18s %-8s %16s\n", "tensor", "file", "dtype", "shape", "device",
+              framework::ChecksumName(manifest->checksum));
   for (const auto& [name, t] : manifest->tensors) {
-    std::printf("%-40s %-18s %-5s %-18s %-8s %10u\n", name.c_str(), t.file.c_str(), t.dtype.c_str(),
-                Shape(t.shape).c_str(), t.device.c_str(), t.crc32);
+    std::printf("%-40s %-18s %-5s %-18s %-8s %16s\n", name.c_str(), t.file.c_str(), t.dtype.c_str(),
+                Shape(t.shape).c_str(), t.device.c_str(),
+                framework::FormatChecksum(manifest->checksum, t.checksum).c_str());
   }
   return 0;
 }

@@ -1,7 +1,6 @@
 #include "framework/checkpoint/checkpoint.h"
 
 #include <signal.h>
-#include <zlib.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -40,33 +39,6 @@ constexpr char kManifestCrcPlaceholder[] = "00000000";
 
 }  // namespace
 
-absl::StatusOr<uint32_t> TensorFileHeaderCrc(const std::string& path) {
-  std::error_code type_error;
-  if (!fs::is_regular_file(path, type_error)) {
-    return absl::DataLossError(absl::StrCat(path, ": missing or not a regular file"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  unsigned char length_bytes[8] = {};
-  in.read(reinterpret_cast<char*>(length_bytes), 8);
-  if (in.gcount() != 8) return absl::DataLossError(absl::StrCat(path, ": truncated header"));
-  uint64_t length = 0;
-  for (int i = 7; i >= 0; --i) length = (length << 8) | length_bytes[i];
-  std::error_code error;
-  const uint64_t size = fs::file_size(path, error);
-  if (error || length > size - 8) {
-    return absl::DataLossError(absl::StrCat(path, ": header length ", length, " runs past the file"));
-  }
-  std::string header(length, '\0');
-  in.read(header.data(), static_cast<std::streamsize>(length));
-  if (static_cast<uint64_t>(in.gcount()) != length) {
-    return absl::DataLossError(absl::StrCat(path, ": truncated header"));
-  }
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, length_bytes, 8);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(header.data()), static_cast<uInt>(header.size()));
-  return static_cast<uint32_t>(crc);
-}
-
 namespace {
 
 absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& state,
@@ -84,39 +56,37 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   manifest.parent = state.parent;
   manifest.flags = state.flags;
 
+  manifest.checksum = ChecksumKind::kXxh3;
   auto record = [&manifest](const std::string& file, const std::vector<NamedTensor>& tensors,
-                            const std::map<std::string, uint32_t>& crcs) {
+                            const SafetensorsChecksums& checksums) {
     for (const NamedTensor& named : tensors) {
       CheckpointManifest::TensorRecord& entry = manifest.tensors[named.name];
       entry.file = file;
       entry.dtype = *SafetensorsDtypeName(named.tensor.scalar_type());
       entry.shape = named.tensor.sizes().vec();
       entry.device = named.tensor.device().str();
-      entry.crc32 = crcs.at(named.name);
+      entry.checksum = checksums.tensors.at(named.name);
     }
+    manifest.file_headers[file] = checksums.header;
   };
 
   const std::map<std::string, std::string> model_metadata = {
       {"format", "torchtrain.model"},
       {"format_version", std::to_string(kCheckpointFormatVersion)},
       {"model_spec", state.model_spec.ToJson().dump()}};
-  absl::StatusOr<std::map<std::string, uint32_t>> model_crcs = WriteSafetensors(
-      dir + "/" + kCheckpointModelFile, state.model, model_metadata, options.fsync);
+  absl::StatusOr<SafetensorsChecksums> model_crcs =
+      WriteSafetensors(dir + "/" + kCheckpointModelFile, state.model, model_metadata,
+                       options.fsync, manifest.checksum);
   if (!model_crcs.ok()) return model_crcs.status();
   record(kCheckpointModelFile, state.model, *model_crcs);
 
   std::vector<NamedTensor> state_tensors = state.optimizer;
   state_tensors.insert(state_tensors.end(), state.rng.begin(), state.rng.end());
-  absl::StatusOr<std::map<std::string, uint32_t>> state_crcs =
+  absl::StatusOr<SafetensorsChecksums> state_crcs =
       WriteSafetensors(dir + "/" + kCheckpointStateFile, state_tensors,
-                       {{"format", "torchtrain.state"}}, options.fsync);
+                       {{"format", "torchtrain.state"}}, options.fsync, manifest.checksum);
   if (!state_crcs.ok()) return state_crcs.status();
   record(kCheckpointStateFile, state_tensors, *state_crcs);
-  for (const char* name : {kCheckpointModelFile, kCheckpointStateFile}) {
-    absl::StatusOr<uint32_t> crc = TensorFileHeaderCrc(dir + "/" + name);
-    if (!crc.ok()) return crc.status();
-    manifest.file_headers[name] = *crc;
-  }
 
   const std::string manifest_text = SealManifestText(manifest.ToJson().dump(1) + "\n");
   absl::StatusOr<FileWriter> file = FileWriter::Create(dir + "/" + kCheckpointManifest);
@@ -135,11 +105,19 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
 nlohmann::json CheckpointManifest::ToJson() const {
   nlohmann::json history_json = nlohmann::json::array();
   for (const EpochRecord& record : history) history_json.push_back(record.ToJson());
+  // Checksums as numbers up to version 2, as hexadecimal strings (64 bits
+  // survive every JSON reader) from version 3.
+  auto checksum_json = [this](uint64_t value) -> nlohmann::json {
+    if (format_version <= 2) return value;
+    return FormatChecksum(checksum, value);
+  };
   nlohmann::json tensors_json = nlohmann::json::object();
   for (const auto& [name, t] : tensors) {
     tensors_json[name] = {{"file", t.file},     {"dtype", t.dtype}, {"shape", t.shape},
-                          {"device", t.device}, {"crc32", t.crc32}};
+                          {"device", t.device}, {ChecksumName(checksum), checksum_json(t.checksum)}};
   }
+  nlohmann::json headers_json = nlohmann::json::object();
+  for (const auto& [file, value] : file_headers) headers_json[file] = checksum_json(value);
   return {{"format", "torchtrain.checkpoint"},
           {"format_version", format_version},
           {"torch_version", torch_version},
@@ -152,7 +130,8 @@ nlohmann::json CheckpointManifest::ToJson() const {
           {"flags", flags},
           {"commit_sequence", commit_sequence},
           {"parent", parent},
-          {"file_headers", file_headers},
+          {"checksum", ChecksumName(checksum)},
+          {"file_headers", headers_json},
           {"manifest_crc32", kManifestCrcPlaceholder},
           {"tensors", tensors_json}};
 }
@@ -191,8 +170,29 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
     // Absent from checkpoints written before lineage was recorded.
     manifest.commit_sequence = json.value("commit_sequence", int64_t{0});
     manifest.parent = json.value("parent", std::string());
+    manifest.checksum = manifest.format_version >= 3 ? ChecksumKind::kXxh3 : ChecksumKind::kCrc32;
+    if (manifest.format_version >= 3 && json.at("checksum") != ChecksumName(manifest.checksum)) {
+      return ManifestError(source, absl::StrCat("unknown checksum ", json.at("checksum").dump()));
+    }
+    // A number (version 2) or a hexadecimal string (version 3 on).
+    auto checksum_of = [&](const nlohmann::json& value,
+                           const std::string& what) -> absl::StatusOr<uint64_t> {
+      if (manifest.format_version <= 2) return value.get<uint32_t>();
+      std::optional<uint64_t> parsed =
+          value.is_string() ? ParseChecksum(manifest.checksum, value.get<std::string>())
+                            : std::nullopt;
+      if (!parsed.has_value()) {
+        return ManifestError(source, absl::StrCat("bad ", ChecksumName(manifest.checksum), " of ",
+                                                  what, ": ", value.dump()));
+      }
+      return *parsed;
+    };
     if (manifest.format_version >= 2) {
-      manifest.file_headers = json.at("file_headers").get<std::map<std::string, uint32_t>>();
+      for (auto it = json.at("file_headers").begin(); it != json.at("file_headers").end(); ++it) {
+        absl::StatusOr<uint64_t> value = checksum_of(*it, it.key());
+        if (!value.ok()) return value.status();
+        manifest.file_headers[it.key()] = *value;
+      }
     }
     for (auto it = json.at("tensors").begin(); it != json.at("tensors").end(); ++it) {
       TensorRecord t;
@@ -200,7 +200,10 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
       t.dtype = it->at("dtype").get<std::string>();
       t.shape = it->at("shape").get<std::vector<int64_t>>();
       t.device = it->at("device").get<std::string>();
-      t.crc32 = it->at("crc32").get<uint32_t>();
+      absl::StatusOr<uint64_t> checksum =
+          checksum_of(it->at(ChecksumName(manifest.checksum)), absl::StrCat("tensor '", it.key(), "'"));
+      if (!checksum.ok()) return checksum.status();
+      t.checksum = *checksum;
       if (t.file != kCheckpointModelFile && t.file != kCheckpointStateFile) {
         return ManifestError(source, absl::StrCat("tensor '", it.key(), "' in unknown file ", t.file));
       }
@@ -315,9 +318,7 @@ std::string SealManifestText(std::string text) {
   const size_t value = at + std::strlen(kManifestCrcKey);
   if (text.size() < value + 8) return text;
   text.replace(value, 8, kManifestCrcPlaceholder);
-  const uint32_t crc = static_cast<uint32_t>(
-      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(text.data()),
-            static_cast<uInt>(text.size())));
+  const uint64_t crc = Checksum(ChecksumKind::kCrc32, text.data(), text.size());
   text.replace(value, 8, absl::StrFormat("%08x", crc));
   return text;
 }
@@ -330,21 +331,28 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     const std::map<std::string, at::Tensor>* model_destinations = nullptr) {
   std::map<std::string, at::Tensor> tensors;
   for (const char* file : {kCheckpointModelFile, kCheckpointStateFile}) {
-    std::map<std::string, uint32_t> expected;
+    std::map<std::string, uint64_t> expected;
     for (const auto& [name, record] : manifest.tensors) {
-      if (record.file == file) expected[name] = record.crc32;
+      if (record.file == file) expected[name] = record.checksum;
     }
     const std::string path = dir + "/" + file;
+    SafetensorsReadOptions options;
+    options.checksum = manifest.checksum;
+    options.expected = &expected;
     if (manifest.format_version >= 2) {
       auto expected_header = manifest.file_headers.find(file);
-      absl::StatusOr<uint32_t> header = TensorFileHeaderCrc(path);
-      if (!header.ok()) return header.status();
-      if (expected_header == manifest.file_headers.end() || *header != expected_header->second) {
-        return absl::DataLossError(absl::StrCat(path, ": header checksum mismatch"));
+      if (expected_header == manifest.file_headers.end()) {
+        return absl::DataLossError(absl::StrCat(dir, "/", kCheckpointManifest,
+                                                ": no header checksum for ", file));
       }
+      options.expected_header = &expected_header->second;
     }
-    absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(
-        path, &expected, std::string(file) == kCheckpointModelFile ? model_destinations : nullptr);
+    if (std::string(file) == kCheckpointModelFile) options.destinations = model_destinations;
+    std::error_code type_error;
+    if (!fs::is_regular_file(path, type_error)) {
+      return absl::DataLossError(absl::StrCat(path, ": missing or not a regular file"));
+    }
+    absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path, options);
     if (!contents.ok()) return contents.status();
     for (NamedTensor& named : contents->tensors) {
       const CheckpointManifest::TensorRecord& record = manifest.tensors.at(named.name);

@@ -9,8 +9,9 @@
 //   checkpoint.json     the manifest: format and library versions, model
 //                       spec, loop position, scheduler state, metric history,
 //                       effective flags, lineage (commit number, parent),
-//                       every tensor's dtype, shape, device and CRC-32, each
-//                       tensor file header's CRC-32, and its own CRC-32
+//                       every tensor's dtype, shape, device and checksum
+//                       (XXH3-64), each tensor file header's checksum, and
+//                       its own CRC-32
 // It is written under a temporary name, fsynced file by file, then renamed
 // into place and the parent directory fsynced: a directory with a final name
 // is complete, and a crash at any moment leaves earlier ones untouched.
@@ -25,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/core/checksum.h"
 #include "framework/core/device_map.h"
 #include "framework/model/model.h"
 #include "framework/formats/safetensors.h"
@@ -34,9 +36,11 @@
 namespace framework {
 
 // 2: the manifest carries a checksum of its own bytes and of each tensor
-// file's header, so every byte of a checkpoint is covered. Version 1
-// checkpoints (tensor checksums only) still read.
-inline constexpr int kCheckpointFormatVersion = 2;
+// file's header, so every byte of a checkpoint is covered.
+// 3: tensors and file headers are checksummed with XXH3-64 (core/checksum.h,
+// at memory speed) instead of zlib's CRC-32.
+// Checkpoints of versions 1 (tensor checksums only) and 2 still read.
+inline constexpr int kCheckpointFormatVersion = 3;
 inline constexpr char kCheckpointManifest[] = "checkpoint.json";
 inline constexpr char kCheckpointModelFile[] = "model.safetensors";
 inline constexpr char kCheckpointStateFile[] = "state.safetensors";
@@ -74,15 +78,17 @@ struct CheckpointManifest {
   std::map<std::string, std::string> flags;
   int64_t commit_sequence = 0;  // 0 in checkpoints written before lineage was recorded
   std::string parent;
-  // Version 2: CRC-32 of each tensor file's header (length prefix and JSON),
-  // which together with the tensors' checksums covers every byte.
-  std::map<std::string, uint32_t> file_headers;
+  // Of the tensors and file headers: XXH3 from version 3, CRC-32 before.
+  ChecksumKind checksum = ChecksumKind::kXxh3;
+  // Version 2 on: the checksum of each tensor file's header (length prefix
+  // and JSON), which together with the tensors' covers every byte.
+  std::map<std::string, uint64_t> file_headers;
   struct TensorRecord {
     std::string file;  // model.safetensors or state.safetensors
     std::string dtype;
     std::vector<int64_t> shape;
     std::string device;  // where it lived when saved, e.g. "cuda:1"
-    uint32_t crc32 = 0;
+    uint64_t checksum = 0;
   };
   std::map<std::string, TensorRecord> tensors;
 
@@ -106,9 +112,11 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
 absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir);
 
 // Reads and verifies (every file present, every checksum right) a checkpoint
-// and places each tensor on devices.Map(its recorded device). Model tensors
-// that fit `model_destinations` (the live model's state dict, by name) are
-// read straight into them; see ReadSafetensors.
+// and places each tensor on devices.Map(its recorded device). Each byte is
+// read once: checksums are computed as the data arrives. Model tensors that
+// fit `model_destinations` (the live model's state dict, by name) are read
+// straight into them (see ReadSafetensors); when the checkpoint turns out to
+// be damaged, they may hold part of its data.
 absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
     const std::map<std::string, at::Tensor>* model_destinations = nullptr);
@@ -133,9 +141,6 @@ bool IsLeftoverCheckpointName(const std::string& name);
 // set to the CRC-32 of the text with that placeholder, so that any changed
 // byte of the file is detected. Exposed for tests that craft manifests.
 std::string SealManifestText(std::string text);
-// CRC-32 of a tensor file's header (8-byte length and JSON), as
-// manifest.file_headers records it.
-absl::StatusOr<uint32_t> TensorFileHeaderCrc(const std::string& path);
 
 // The manager's own names: "step-0000000938" and, after a resume from an
 // older checkpoint, "step-0000000938.1".

@@ -114,7 +114,7 @@ TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
 
   const std::string newer = copy("newer_version");
   EditManifest(newer, [](nlohmann::json& j) { j["format_version"] = kCheckpointFormatVersion + 1; });
-  expect_error(newer, "format version 3 is newer than this build reads (2)");
+  expect_error(newer, "format version 4 is newer than this build reads (3)");
 
   const std::string no_optimizer = copy("missing_optimizer_entry");
   // Drop one optimizer tensor from the state file and the manifest.
@@ -125,8 +125,9 @@ TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
     for (auto& named : contents->tensors) {
       if (named.name != "optimizer.0.2.momentum_buffer") kept.push_back(named);
     }
-    ASSERT_TRUE(WriteSafetensors(no_optimizer + "/state.safetensors", kept, {}, false).ok());
-    const uint32_t header = *TensorFileHeaderCrc(no_optimizer + "/state.safetensors");
+    auto written = WriteSafetensors(no_optimizer + "/state.safetensors", kept, {}, false);
+    ASSERT_TRUE(written.ok());
+    const std::string header = FormatChecksum(ChecksumKind::kXxh3, written->header);
     EditManifest(no_optimizer, [header](nlohmann::json& j) {
       j["tensors"].erase("optimizer.0.2.momentum_buffer");
       j["file_headers"]["state.safetensors"] = header;
@@ -168,7 +169,11 @@ TEST_F(CheckpointTest, AnyChangedByteOfAnyFileFailsVerification) {
 }
 
 TEST_F(CheckpointTest, VersionOneCheckpointsWithoutManifestChecksumsStillLoad) {
-  const std::string dir = MakeCheckpoint("version_one");
+  // Version 1 is version 2 (the kept test data, CRC-32) less its newer fields.
+  const std::string dir = ::testing::TempDir() + "/version_one";
+  fs::remove_all(dir);
+  fs::copy("framework/checkpoint/testdata/format_v2_crc32", dir, fs::copy_options::recursive);
+  fs::permissions(dir + "/checkpoint.json", fs::perms::owner_write, fs::perm_options::add);
   EditManifest(dir, [](nlohmann::json& j) {
     j["format_version"] = 1;
     j.erase("file_headers");
@@ -314,6 +319,54 @@ TEST(CheckpointNameTest, LeftoversAreOnlyTheManagersTemporaryNames) {
   EXPECT_TRUE(IsLeftoverCheckpointName(DoomedCheckpointName("step-0000000938.1")));
   EXPECT_FALSE(IsLeftoverCheckpointName(".tmp-my-notes"));
   EXPECT_FALSE(IsLeftoverCheckpointName("step-0000000938"));
+}
+
+}  // namespace
+}  // namespace framework
+
+namespace framework {
+namespace {
+
+// A checkpoint written by format version 2 (CRC-32 checksums, before XXH3),
+// kept as test data: it must still verify, load and restore, and damage to
+// it must still be caught.
+TEST_F(CheckpointTest, ReadsFormatVersion2WithCrc32) {
+  const std::string kept = "framework/checkpoint/testdata/format_v2_crc32";
+  auto manifest = ReadCheckpointManifest(kept);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->format_version, 2);
+  EXPECT_EQ(manifest->checksum, ChecksumKind::kCrc32);
+  EXPECT_EQ(manifest->position.global_step, 13);
+  EXPECT_TRUE(VerifyCheckpoint(kept).ok());
+  EXPECT_TRUE(Restore(kept).ok());
+
+  const std::string damaged = ::testing::TempDir() + "/damaged_v2";
+  fs::remove_all(damaged);
+  fs::copy(kept, damaged, fs::copy_options::recursive);
+  {
+    std::fstream file(damaged + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-5, std::ios::end);
+    file.put('\x7f');
+  }
+  absl::Status status = VerifyCheckpoint(damaged);
+  EXPECT_NE(status.message().find("fails its checksum (crc32"), std::string::npos) << status;
+}
+
+TEST_F(CheckpointTest, WritesFormatVersion3WithXxh3) {
+  const std::string dir = MakeCheckpoint("version3");
+  nlohmann::json json = nlohmann::json::parse(*ReadFileToString(dir + "/checkpoint.json"));
+  EXPECT_EQ(json["format_version"], 3);
+  EXPECT_EQ(json["checksum"], "xxh3");
+  for (auto& [name, record] : json["tensors"].items()) {
+    ASSERT_TRUE(record["xxh3"].is_string()) << name;
+    EXPECT_EQ(record["xxh3"].get<std::string>().size(), 16u) << name;
+    EXPECT_FALSE(record.contains("crc32")) << name;
+  }
+  // A checksum that is not 16 hex digits is a manifest error that says so.
+  EditManifest(dir, [](nlohmann::json& j) { j["file_headers"]["model.safetensors"] = 12345; });
+  absl::Status status = ReadCheckpointManifest(dir).status();
+  EXPECT_NE(status.message().find("bad xxh3 of model.safetensors: 12345"), std::string::npos)
+      << status;
 }
 
 }  // namespace

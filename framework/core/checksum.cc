@@ -62,10 +62,13 @@ std::optional<uint64_t> ParseChecksum(ChecksumKind kind, const std::string& text
 }
 
 StreamingChecksum::StreamingChecksum(ChecksumKind kind) : kind_(kind) {
-  if (kind_ == ChecksumKind::kXxh3) {
-    xxh3_ = std::make_unique<Xxh3State>();
-    XXH3_64bits_reset(xxh3_->state);
-  }
+  if (kind_ == ChecksumKind::kXxh3) xxh3_ = std::make_unique<Xxh3State>();
+  Reset();
+}
+
+void StreamingChecksum::Reset() {
+  crc32_ = 0;
+  if (xxh3_ != nullptr) XXH3_64bits_reset(xxh3_->state);
 }
 
 StreamingChecksum::~StreamingChecksum() = default;

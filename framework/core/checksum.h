@@ -43,6 +43,8 @@ class StreamingChecksum {
   StreamingChecksum& operator=(const StreamingChecksum&) = delete;
 
   void Update(const void* data, size_t size);
+  // Starts over, as if newly constructed.
+  void Reset();
   // The checksum of everything passed to Update so far.
   uint64_t Digest() const;
 

@@ -32,6 +32,9 @@ TEST(ChecksumTest, StreamingEqualsOneShotForAnySplit) {
       done += size;
     }
     EXPECT_EQ(sum.Digest(), whole) << ChecksumName(kind);
+    sum.Reset();
+    sum.Update("abc", 3);
+    EXPECT_EQ(sum.Digest(), Checksum(kind, "abc", 3)) << ChecksumName(kind);
     data[random() % data.size()] ^= 1;
     EXPECT_NE(Checksum(kind, data.data(), data.size()), whole) << ChecksumName(kind);
   }

@@ -3,16 +3,18 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <set>
 
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/durable_file.h"
+#include "framework/core/overlapped_file_writer.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {
@@ -27,6 +29,8 @@ constexpr uint64_t kMaxHeaderSize = 100'000'000;
 // than one call for a whole large tensor (measured here: 6 GB/s against
 // 2-3 GB/s for 64 MiB calls).
 constexpr size_t kChunkBytes = size_t{4} << 20;
+// Tensors smaller than this are checksummed in one call.
+constexpr size_t kSmallTensorBytes = size_t{64} << 10;
 
 const std::vector<std::pair<std::string, c10::ScalarType>>& DtypeTable() {
   static const auto* table = new std::vector<std::pair<std::string, c10::ScalarType>>{
@@ -39,18 +43,6 @@ const std::vector<std::pair<std::string, c10::ScalarType>>& DtypeTable() {
 
 absl::Status Malformed(const std::string& path, const std::string& problem) {
   return absl::DataLossError(absl::StrCat(path, ": malformed safetensors file: ", problem));
-}
-
-uint32_t Crc32(const void* data, size_t size, uint32_t crc_so_far = 0) {
-  uLong crc = crc_so_far;
-  const auto* bytes = static_cast<const Bytef*>(data);
-  while (size > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = crc32(crc, bytes, chunk);
-    bytes += chunk;
-    size -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
 }
 
 }  // namespace
@@ -70,9 +62,9 @@ absl::StatusOr<c10::ScalarType> SafetensorsDtype(const std::string& name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown safetensors dtype '", name, "'"));
 }
 
-absl::StatusOr<std::map<std::string, uint32_t>> WriteSafetensors(
+absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
     const std::string& path, const std::vector<NamedTensor>& tensors,
-    const std::map<std::string, std::string>& metadata, bool sync) {
+    const std::map<std::string, std::string>& metadata, bool sync, ChecksumKind checksum) {
   // Largest elements first keeps every tensor aligned to its element size
   // (the data section starts 8-byte aligned and the format allows no gaps).
   std::vector<const NamedTensor*> order;
@@ -102,33 +94,44 @@ absl::StatusOr<std::map<std::string, uint32_t>> WriteSafetensors(
                            {"data_offsets", {offset, offset + size}}};
     offset += size;
   }
-  std::string header_text = header.dump();
-  header_text.append((8 - header_text.size() % 8) % 8, ' ');
-  const uint64_t header_size = header_text.size();
-  unsigned char length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(header_size >> (8 * i));
+  // Length and JSON in one buffer: one region to write and to checksum.
+  std::string prefix(8, '\0');
+  prefix += header.dump();
+  prefix.append((8 - (prefix.size() - 8) % 8) % 8, ' ');
+  const uint64_t header_size = prefix.size() - 8;
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(header_size >> (8 * i));
 
-  absl::StatusOr<FileWriter> file = FileWriter::Create(path);
+  OverlappedFileWriter::Options options;
+  options.sync = sync;
+  absl::StatusOr<std::unique_ptr<OverlappedFileWriter>> file =
+      OverlappedFileWriter::Create(path, options);
   if (!file.ok()) return file.status();
-  if (absl::Status s = file->Write(length, 8); !s.ok()) return s;
-  if (absl::Status s = file->Write(header_text.data(), header_text.size()); !s.ok()) return s;
-  std::map<std::string, uint32_t> checksums;
+  SafetensorsChecksums checksums;
+  (*file)->Append(prefix.data(), prefix.size());
+  checksums.header = Checksum(checksum, prefix.data(), prefix.size());
+  StreamingChecksum sum(checksum);
   for (const NamedTensor* named : order) {
-    at::Tensor cpu = named->tensor.device().is_cpu() ? named->tensor : named->tensor.cpu();
-    cpu = cpu.contiguous();
-    const auto* bytes = static_cast<const char*>(cpu.data_ptr());
-    uint32_t crc = 0;
-    for (size_t done = 0; done < cpu.nbytes(); done += kChunkBytes) {
-      const size_t length = std::min(kChunkBytes, cpu.nbytes() - done);
-      crc = Crc32(bytes + done, length, crc);
-      if (absl::Status s = file->Write(bytes + done, length); !s.ok()) return s;
+    const at::Tensor& tensor = named->tensor;
+    const bool in_place = tensor.device().is_cpu() && tensor.is_contiguous();
+    // A staged copy (a CUDA or strided tensor) lives until it is written.
+    std::shared_ptr<at::Tensor> staged;
+    if (!in_place) staged = std::make_shared<at::Tensor>(tensor.cpu().contiguous());
+    const at::Tensor& source = in_place ? tensor : *staged;
+    const auto* bytes = static_cast<const char*>(source.data_ptr());
+    const size_t size = source.nbytes();
+    (*file)->Append(bytes, size, staged);
+    // Checksummed while the writer thread writes the same bytes.
+    if (size <= kSmallTensorBytes) {
+      checksums.tensors[named->name] = Checksum(checksum, bytes, size);
+      continue;
     }
-    checksums[named->name] = crc;
+    sum.Reset();
+    for (size_t done = 0; done < size; done += kChunkBytes) {
+      sum.Update(bytes + done, std::min(kChunkBytes, size - done));
+    }
+    checksums.tensors[named->name] = sum.Digest();
   }
-  if (sync) {
-    if (absl::Status s = file->Sync(); !s.ok()) return s;
-  }
-  if (absl::Status s = file->Close(); !s.ok()) return s;
+  if (absl::Status status = (*file)->Finish(); !status.ok()) return status;
   return checksums;
 }
 
@@ -247,6 +250,158 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path, int fd) {
 
 }  // namespace
 
+namespace {
+
+// Reads `size` bytes at file offset `at` into `destination`, in chunks; after
+// each chunk, `arrived(begin, end)` gets the data-section range now in memory.
+absl::Status ReadChunks(const std::string& path, int fd, char* destination, uint64_t size,
+                        uint64_t at, uint64_t data_start,
+                        const std::function<absl::Status(uint64_t, uint64_t)>& arrived) {
+  uint64_t done = 0;
+  while (done < size) {
+    const ssize_t n = pread(fd, destination + done, std::min<uint64_t>(size - done, kChunkBytes),
+                            static_cast<off_t>(data_start + at + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return n < 0 ? ErrnoError("cannot read", path)
+                   : Malformed(path, "file shrank while being read");
+    }
+    if (absl::Status s = arrived(at + done, at + done + static_cast<uint64_t>(n)); !s.ok()) {
+      return s;
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path, int fd,
+                                                        const SafetensorsReadOptions& options) {
+  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, fd);
+  if (!header.ok()) return header.status();
+  SafetensorsContents contents;
+  contents.header = *std::move(header);
+  const std::vector<SafetensorsEntry>& entries = contents.header.entries;
+  {
+    std::string prefix(contents.header.data_start, '\0');
+    if (pread(fd, prefix.data(), prefix.size(), 0) != static_cast<ssize_t>(prefix.size())) {
+      return ErrnoError("cannot read", path);
+    }
+    contents.checksums.header = Checksum(options.checksum, prefix.data(), prefix.size());
+    if (options.expected_header != nullptr &&
+        *options.expected_header != contents.checksums.header) {
+      return absl::DataLossError(absl::StrCat(path, ": header fails its checksum (",
+                                              ChecksumName(options.checksum), ")"));
+    }
+  }
+  if (options.expected != nullptr) {
+    for (const SafetensorsEntry& entry : entries) {
+      if (options.expected->count(entry.name) == 0) {
+        return absl::DataLossError(
+            absl::StrCat(path, ": tensor '", entry.name, "' has no recorded checksum"));
+      }
+    }
+    std::set<std::string> present;
+    for (const SafetensorsEntry& entry : entries) present.insert(entry.name);
+    for (const auto& [name, value] : *options.expected) {
+      if (present.count(name) == 0) {
+        return absl::DataLossError(absl::StrCat(path, ": tensor '", name, "' is missing"));
+      }
+    }
+  }
+  // Where each tensor's bytes go: its destination, or a shared buffer (whose
+  // size the validated header bounds by the file's), at the tensor's own
+  // offset so that runs of buffered tensors are read with large calls.
+  std::vector<at::Tensor> targets(entries.size());
+  uint64_t buffer_size = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const SafetensorsEntry& entry = entries[i];
+    if (options.destinations != nullptr) {
+      auto it = options.destinations->find(entry.name);
+      if (it != options.destinations->end()) {
+        const at::Tensor& destination = it->second;
+        if (destination.device().is_cpu() && destination.is_contiguous() &&
+            destination.scalar_type() == *SafetensorsDtype(entry.dtype) &&
+            destination.sizes().vec() == entry.shape) {
+          targets[i] = destination;
+        }
+      }
+    }
+    if (!targets[i].defined()) buffer_size += entry.end - entry.begin;
+  }
+  at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
+  std::vector<char*> starts(entries.size());
+  uint64_t buffer_used = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (targets[i].defined()) {
+      starts[i] = static_cast<char*>(targets[i].data_ptr());
+    } else {
+      starts[i] = static_cast<char*>(buffer.data_ptr()) + buffer_used;
+      buffer_used += entries[i].end - entries[i].begin;
+    }
+  }
+
+  // Entries are checksummed in file order as their bytes arrive: `next` is
+  // the first entry not yet complete.
+  StreamingChecksum sum(options.checksum);
+  size_t next = 0;
+  auto arrived = [&](uint64_t begin, uint64_t end) -> absl::Status {
+    for (; next < entries.size() && entries[next].begin < end; ++next) {
+      const SafetensorsEntry& entry = entries[next];
+      const uint64_t from = std::max(begin, entry.begin);
+      const uint64_t to = std::min(end, entry.end);
+      sum.Update(starts[next] + (from - entry.begin), to - from);
+      if (entry.end > end) break;  // continues in the next chunk
+      const uint64_t value = sum.Digest();
+      sum.Reset();
+      contents.checksums.tensors[entry.name] = value;
+      if (options.expected != nullptr && options.expected->at(entry.name) != value) {
+        return absl::DataLossError(absl::StrCat(
+            path, ": tensor '", entry.name, "' fails its checksum (", ChecksumName(options.checksum),
+            " ", FormatChecksum(options.checksum, value), ", recorded ",
+            FormatChecksum(options.checksum, options.expected->at(entry.name)), ")"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  // Maximal runs of entries that are contiguous in memory are read together.
+  for (size_t i = 0; i < entries.size();) {
+    size_t j = i + 1;
+    while (j < entries.size() && !targets[i].defined() && !targets[j].defined()) ++j;
+    const uint64_t size = entries[j - 1].end - entries[i].begin;
+    if (absl::Status s = ReadChunks(path, fd, starts[i], size, entries[i].begin,
+                                    contents.header.data_start, arrived);
+        !s.ok()) {
+      return s;
+    }
+    i = j;
+  }
+  // Empty tensors at the end of the data section meet no chunk.
+  const uint64_t data_size = contents.header.file_size - contents.header.data_start;
+  if (absl::Status s = arrived(data_size, data_size + 1); !s.ok()) {
+    return s;
+  }
+
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const SafetensorsEntry& entry = entries[i];
+    const c10::ScalarType dtype = *SafetensorsDtype(entry.dtype);
+    at::Tensor tensor = targets[i];
+    if (!tensor.defined()) {
+      if (reinterpret_cast<uintptr_t>(starts[i]) % c10::elementSize(dtype) == 0) {
+        // A view into the shared buffer, which it keeps alive.
+        tensor = torch::from_blob(starts[i], entry.shape, [buffer](void*) {},
+                                  torch::TensorOptions().dtype(dtype));
+      } else {
+        tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(dtype));
+        std::memcpy(tensor.data_ptr(), starts[i], entry.end - entry.begin);
+      }
+    }
+    contents.tensors.push_back({entry.name, tensor});
+  }
+  return contents;
+}
+
+}  // namespace
+
 absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open", path);
@@ -255,105 +410,15 @@ absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path)
   return header;
 }
 
-absl::StatusOr<SafetensorsContents> ReadSafetensors(
-    const std::string& path, const std::map<std::string, uint32_t>* expected_crc32,
-    const std::map<std::string, at::Tensor>* destinations) {
+absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
+                                                    const SafetensorsReadOptions& options) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open", path);
-  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, fd);
-  if (!header.ok()) {
-    close(fd);
-    return header.status();
-  }
-  SafetensorsContents contents;
-  contents.header = *std::move(header);
-  // Where each tensor's bytes go: its destination, or a shared buffer (whose
-  // size the validated header bounds by the file's).
-  std::vector<at::Tensor> targets(contents.header.entries.size());
-  uint64_t buffer_size = 0;
-  for (size_t i = 0; i < contents.header.entries.size(); ++i) {
-    const SafetensorsEntry& entry = contents.header.entries[i];
-    if (destinations == nullptr) continue;
-    auto it = destinations->find(entry.name);
-    if (it == destinations->end()) continue;
-    const at::Tensor& destination = it->second;
-    if (destination.device().is_cpu() && destination.is_contiguous() &&
-        destination.scalar_type() == *SafetensorsDtype(entry.dtype) &&
-        destination.sizes().vec() == entry.shape) {
-      targets[i] = destination;
-    }
-  }
-  for (size_t i = 0; i < targets.size(); ++i) {
-    if (!targets[i].defined()) {
-      buffer_size += contents.header.entries[i].end - contents.header.entries[i].begin;
-    }
-  }
-  at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
-  uint64_t buffer_used = 0;
-
-  // Each chunk is checksummed right after it is read, while still in cache.
-  for (size_t i = 0; i < contents.header.entries.size(); ++i) {
-    const SafetensorsEntry& entry = contents.header.entries[i];
-    const c10::ScalarType dtype = *SafetensorsDtype(entry.dtype);
-    const uint64_t size = entry.end - entry.begin;
-    char* start = nullptr;
-    if (targets[i].defined()) {
-      start = static_cast<char*>(targets[i].data_ptr());
-    } else {
-      start = static_cast<char*>(buffer.data_ptr()) + buffer_used;
-      buffer_used += size;
-    }
-    uint32_t crc = 0;
-    uint64_t done = 0;
-    while (done < size) {
-      const ssize_t n = pread(fd, start + done, std::min<uint64_t>(size - done, kChunkBytes),
-                              static_cast<off_t>(contents.header.data_start + entry.begin + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        absl::Status status = n < 0 ? ErrnoError("cannot read", path)
-                                    : Malformed(path, "file shrank while being read");
-        close(fd);
-        return status;
-      }
-      crc = Crc32(start + done, static_cast<size_t>(n), crc);
-      done += static_cast<uint64_t>(n);
-    }
-    contents.crc32[entry.name] = crc;
-    if (expected_crc32 != nullptr) {
-      auto expected = expected_crc32->find(entry.name);
-      if (expected == expected_crc32->end()) {
-        close(fd);
-        return absl::DataLossError(
-            absl::StrCat(path, ": tensor '", entry.name, "' has no recorded checksum"));
-      }
-      if (expected->second != crc) {
-        close(fd);
-        return absl::DataLossError(absl::StrCat(path, ": tensor '", entry.name,
-                                                "' fails its checksum (crc32 ", crc,
-                                                ", recorded ", expected->second, ")"));
-      }
-    }
-    at::Tensor tensor = targets[i];
-    if (!tensor.defined()) {
-      if (reinterpret_cast<uintptr_t>(start) % c10::elementSize(dtype) == 0) {
-        // A view into the shared buffer, which it keeps alive.
-        tensor = torch::from_blob(start, entry.shape, [buffer](void*) {},
-                                  torch::TensorOptions().dtype(dtype));
-      } else {
-        tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(dtype));
-        std::memcpy(tensor.data_ptr(), start, size);
-      }
-    }
-    contents.tensors.push_back({entry.name, tensor});
-  }
+  // One front-to-back pass: a larger readahead keeps the device busy while
+  // each chunk is checksummed.
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  absl::StatusOr<SafetensorsContents> contents = ReadOpenSafetensors(path, fd, options);
   close(fd);
-  if (expected_crc32 != nullptr) {
-    for (const auto& [name, crc] : *expected_crc32) {
-      if (contents.crc32.count(name) == 0) {
-        return absl::DataLossError(absl::StrCat(path, ": tensor '", name, "' is missing"));
-      }
-    }
-  }
   return contents;
 }
 

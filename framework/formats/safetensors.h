@@ -6,7 +6,8 @@
 // for the data (offsets in range, no overlaps or holes, known dtypes, sizes
 // matching shapes), so a malformed or hostile file is an error naming the
 // file and the problem, never a crash or a huge allocation. Each tensor's
-// CRC-32 is computed while writing and can be verified while reading.
+// checksum (core/checksum.h) is computed while writing and can be verified
+// while reading.
 #ifndef FRAMEWORK_FORMATS_SAFETENSORS_H_
 #define FRAMEWORK_FORMATS_SAFETENSORS_H_
 
@@ -19,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/core/checksum.h"
 #include "framework/core/named_tensor.h"
 
 namespace framework {
@@ -38,32 +40,46 @@ struct SafetensorsHeader {
   uint64_t file_size = 0;
 };
 
+// Checksums of a file's parts, as a writer computes them and a reader
+// recomputes them: the header (8-byte length and JSON) and each tensor.
+struct SafetensorsChecksums {
+  uint64_t header = 0;
+  std::map<std::string, uint64_t> tensors;
+};
+
 // Writes `tensors` (any device, any layout; each is copied to contiguous CPU
-// memory only if it is not already) and returns their CRC-32s by name. With
+// memory only if it is not already) and returns the checksums of the bytes
+// written, computed while the file is written (OverlappedFileWriter). With
 // `sync`, the file is fsynced before returning.
-absl::StatusOr<std::map<std::string, uint32_t>> WriteSafetensors(
+absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
     const std::string& path, const std::vector<NamedTensor>& tensors,
-    const std::map<std::string, std::string>& metadata, bool sync);
+    const std::map<std::string, std::string>& metadata, bool sync,
+    ChecksumKind checksum = ChecksumKind::kXxh3);
 
 absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path);
 
-// Reads every tensor onto the CPU. When `expected_crc32` is given, each
-// tensor's checksum must match.
-//
-// A tensor whose name is in `destinations` with the same dtype and shape,
-// contiguous on the CPU, is read straight into that tensor's memory (no
-// intermediate buffer or copy; this is how a resume loads weights into the
-// model it built) and returned as that tensor. On an error such destinations
-// may hold partial data. The other tensors share one buffer.
+struct SafetensorsReadOptions {
+  ChecksumKind checksum = ChecksumKind::kXxh3;
+  // When given, the header's checksum and each tensor's must match.
+  const uint64_t* expected_header = nullptr;
+  const std::map<std::string, uint64_t>* expected = nullptr;
+  // A tensor whose name is here with the same dtype and shape, contiguous on
+  // the CPU, is read straight into that tensor's memory (no intermediate
+  // buffer or copy; this is how a resume loads weights into the model it
+  // built) and returned as that tensor. On an error such destinations may
+  // hold partial data. The other tensors share one buffer.
+  const std::map<std::string, at::Tensor>* destinations = nullptr;
+};
+
+// Reads every tensor onto the CPU, each byte once: checksums are computed
+// on each chunk as it arrives, and a mismatch is an error naming the tensor.
 struct SafetensorsContents {
   SafetensorsHeader header;
   std::vector<NamedTensor> tensors;  // in header order
-  std::map<std::string, uint32_t> crc32;
+  SafetensorsChecksums checksums;
 };
-absl::StatusOr<SafetensorsContents> ReadSafetensors(
-    const std::string& path,
-    const std::map<std::string, uint32_t>* expected_crc32 = nullptr,
-    const std::map<std::string, at::Tensor>* destinations = nullptr);
+absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
+                                                    const SafetensorsReadOptions& options = {});
 
 // "F32" for kFloat, ... ; an error for dtypes safetensors cannot hold.
 absl::StatusOr<std::string> SafetensorsDtypeName(c10::ScalarType type);

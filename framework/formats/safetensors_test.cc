@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 
 #include <torch/types.h>
 
@@ -50,7 +51,10 @@ TEST(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
   const std::string path = Temp("all.safetensors");
   auto crcs = WriteSafetensors(path, tensors, {{"note", "hi"}}, true);
   ASSERT_TRUE(crcs.ok()) << crcs.status();
-  auto contents = ReadSafetensors(path, &*crcs);
+  SafetensorsReadOptions verify;
+  verify.expected_header = &crcs->header;
+  verify.expected = &crcs->tensors;
+  auto contents = ReadSafetensors(path, verify);
   ASSERT_TRUE(contents.ok()) << contents.status();
   EXPECT_EQ(contents->header.metadata.at("note"), "hi");
   std::map<std::string, torch::Tensor> read;
@@ -74,7 +78,10 @@ TEST(SafetensorsTest, ReadsStraightIntoMatchingDestinations) {
       {"bias", torch::zeros({4}, torch::kDouble)},     // other dtype: not used
       {"steps", torch::zeros({10}, torch::kLong)}};    // other shape: not used
   const void* weight_memory = destinations["weight"].data_ptr();
-  auto contents = ReadSafetensors(path, &*crcs, &destinations);
+  SafetensorsReadOptions options;
+  options.expected = &crcs->tensors;
+  options.destinations = &destinations;
+  auto contents = ReadSafetensors(path, options);
   ASSERT_TRUE(contents.ok()) << contents.status();
   std::map<std::string, torch::Tensor> read;
   for (auto& named : contents->tensors) read[named.name] = named.tensor;
@@ -89,7 +96,7 @@ TEST(SafetensorsTest, ReadsStraightIntoMatchingDestinations) {
     file.seekp(-60, std::ios::end);  // inside "weight" (I64 "steps" comes first)
     file.put('\x55');
   }
-  auto corrupt = ReadSafetensors(path, &*crcs, &destinations);
+  auto corrupt = ReadSafetensors(path, options);
   ASSERT_FALSE(corrupt.ok());
   EXPECT_NE(corrupt.status().message().find("fails its checksum"), std::string::npos);
 }
@@ -209,6 +216,72 @@ print("ok")
   for (auto& named : contents->tensors) read[named.name] = named.tensor;
   EXPECT_TRUE(read["a"].equal(torch::arange(6, torch::kDouble).reshape({2, 3}) / 7));
   EXPECT_TRUE(read["b"].equal(torch::tensor({1, 2, 250}, torch::kByte)));
+}
+
+}  // namespace
+}  // namespace framework
+
+namespace framework {
+namespace {
+
+// Many small tensors between large ones, some read into destinations and
+// some into the shared buffer, with both checksums: every byte arrives and
+// verifies, and a flipped byte anywhere is caught and named.
+TEST(SafetensorsTest, ManySmallAndLargeTensorsVerifyWhileReading) {
+  const unsigned seed = std::random_device()();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 random(seed);
+  torch::manual_seed(seed);
+  std::vector<NamedTensor> tensors;
+  for (int i = 0; i < 300; ++i) {
+    const int64_t size = random() % 10 == 0 ? 3'000'000 + random() % 1000 : random() % 50;
+    tensors.push_back({"t" + std::to_string(i), torch::randn({size})});
+  }
+  tensors.push_back({"empty_last", torch::zeros({0}, torch::kByte)});
+  for (ChecksumKind kind : {ChecksumKind::kXxh3, ChecksumKind::kCrc32}) {
+    const std::string path = Temp(std::string("many_") + ChecksumName(kind));
+    auto checksums = WriteSafetensors(path, tensors, {}, false, kind);
+    ASSERT_TRUE(checksums.ok()) << checksums.status();
+    ASSERT_EQ(checksums->tensors.size(), tensors.size());
+    std::map<std::string, torch::Tensor> destinations;
+    for (const NamedTensor& named : tensors) {
+      if (random() % 2 == 0) destinations[named.name] = torch::zeros_like(named.tensor);
+    }
+    SafetensorsReadOptions options;
+    options.checksum = kind;
+    options.expected_header = &checksums->header;
+    options.expected = &checksums->tensors;
+    options.destinations = &destinations;
+    auto contents = ReadSafetensors(path, options);
+    ASSERT_TRUE(contents.ok()) << contents.status();
+    std::map<std::string, torch::Tensor> read;
+    for (auto& named : contents->tensors) read[named.name] = named.tensor;
+    for (const NamedTensor& named : tensors) {
+      EXPECT_TRUE(read.at(named.name).equal(named.tensor)) << named.name;
+    }
+    EXPECT_EQ(contents->checksums.tensors, checksums->tensors);
+
+    auto header = ReadSafetensorsHeader(path);
+    ASSERT_TRUE(header.ok());
+    std::vector<const SafetensorsEntry*> nonempty;
+    for (const SafetensorsEntry& entry : header->entries) {
+      if (entry.end > entry.begin) nonempty.push_back(&entry);
+    }
+    const SafetensorsEntry& victim = *nonempty[random() % nonempty.size()];
+    const uint64_t at = header->data_start + victim.begin + random() % (victim.end - victim.begin);
+    {
+      std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekg(static_cast<std::streamoff>(at));
+      const char byte = static_cast<char>(file.get());
+      file.seekp(static_cast<std::streamoff>(at));
+      file.put(static_cast<char>(byte ^ 0x10));
+    }
+    auto corrupt = ReadSafetensors(path, options);
+    ASSERT_FALSE(corrupt.ok()) << "flipped byte " << at << " of " << victim.name;
+    EXPECT_NE(corrupt.status().message().find("'" + victim.name + "' fails its checksum"),
+              std::string::npos)
+        << corrupt.status();
+  }
 }
 
 }  // namespace

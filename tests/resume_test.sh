@@ -139,6 +139,34 @@ for spec in "after_model_file create:state.safetensors=kill@1" \
   check "crash ${point}: no temporary directory left" bash -c "! ls -a '${dir}/checkpoints' | grep -q '^\.tmp'"
 done
 
+# --resume verifies tensor data while loading it (each byte is read once): a
+# damaged newest checkpoint is found part-way into the model, skipped (and
+# kept), and the previous one's load replaces every tensor, so the run still
+# ends identical to the bit. With every checkpoint damaged it starts fresh,
+# from the weights it was built with, as if there had been none.
+damage_last_byte() {
+  local file=$1/model.safetensors
+  printf '\x55' | dd of="${file}" bs=1 seek=$(($(stat -c %s "${file}") - 1)) conv=notrunc 2> /dev/null
+}
+dir="${TEST_TMPDIR}/damaged_newest"
+"${TRAIN}" "${args[@]}" --epochs=2 --keep_last=100 --run_dir="${dir}" > /dev/null 2>&1
+damaged=$(newest_checkpoint "${dir}")
+damage_last_byte "${damaged}"
+"${TRAIN}" "${args[@]}" --keep_last=100 --run_dir="${dir}" --resume > "${dir}.log" 2>&1
+check "damaged newest: skipped, naming the tensor, falling back" \
+  grep -q "Skipping invalid checkpoint ${damaged}: .*' fails its checksum (xxh3 .*; falling back to ${dir}/checkpoints/step-" "${dir}.log"
+check "damaged newest: resumed from the previous one" grep -q "Resumed from ${dir}/checkpoints/step-" "${dir}.log"
+check "damaged newest: not deleted" test -f "${damaged}/model.safetensors"
+check "damaged newest: identical to the bit" same_run "${TEST_TMPDIR}/crash_straight" "${dir}"
+dir="${TEST_TMPDIR}/damaged_all"
+"${TRAIN}" "${args[@]}" --epochs=2 --run_dir="${dir}" > /dev/null 2>&1
+for checkpoint in "${dir}"/checkpoints/step-*; do damage_last_byte "${checkpoint}"; done
+count=$(ls -d "${dir}"/checkpoints/step-* | wc -l)
+"${TRAIN}" "${args[@]}" --run_dir="${dir}" --resume > "${dir}.log" 2>&1
+check "all damaged: each of the ${count} skipped" test "$(grep -c "Skipping invalid checkpoint" "${dir}.log")" -eq "${count}"
+check "all damaged: starts fresh, saying so" grep -q "none of the .* checkpoint(s) is intact (each is kept as it is); starting fresh" "${dir}.log"
+check "all damaged: identical to a run that never had them" same_run "${TEST_TMPDIR}/crash_straight" "${dir}"
+
 # kill -9 inside a background (async) write, and inside retention's
 # deletion of an old checkpoint; each resumes to the same bits.
 args=("${base[@]}" --model=mlp --threads=1 --optimizer=adam --async_checkpoint)

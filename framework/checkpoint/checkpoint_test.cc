@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/model/state_dict.h"
 #include "framework/testing/test_task.h"
 #include "framework/core/durable_file.h"
 #include "framework/core/fault_injection.h"
@@ -367,6 +368,48 @@ TEST_F(CheckpointTest, WritesFormatVersion3WithXxh3) {
   absl::Status status = ReadCheckpointManifest(dir).status();
   EXPECT_NE(status.message().find("bad xxh3 of model.safetensors: 12345"), std::string::npos)
       << status;
+}
+
+}  // namespace
+}  // namespace framework
+
+namespace framework {
+namespace {
+
+// Bytes this process has read through read(2)/pread(2), page cache or not.
+int64_t BytesRead() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  int64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "rchar:") return value;
+  }
+  return -1;
+}
+
+// Verification happens while loading: tensor data is read once, and only the
+// tensor files' headers (which a reader parses before it checksums them) are
+// read twice.
+TEST_F(CheckpointTest, ReadingACheckpointReadsEachDataByteOnce) {
+  const std::string dir = MakeCheckpoint("read_once");
+  const int64_t size = static_cast<int64_t>(CheckpointSizeBytes(dir));
+  int64_t headers = 0;
+  for (const char* file : {kCheckpointModelFile, kCheckpointStateFile}) {
+    headers += static_cast<int64_t>(ReadSafetensorsHeader(dir + "/" + file)->data_start);
+  }
+  TinyRun run(data_, 1);
+  std::map<std::string, at::Tensor> destinations;
+  for (NamedTensor& named : StateDict(*run.model)) destinations[named.name] = named.tensor;
+  // What reading /proc/self/io itself adds.
+  const int64_t first_probe = BytesRead();
+  const int64_t probe = BytesRead() - first_probe;
+  const int64_t before = BytesRead();
+  ASSERT_GE(before, 0) << "no /proc/self/io";
+  auto state = ReadCheckpoint(dir, DeviceMap(torch::kCPU), &destinations);
+  const int64_t read = BytesRead() - before - probe;
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_GE(read, size);
+  EXPECT_LE(read, size + headers) << "checkpoint of " << size << " bytes";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -275,19 +276,41 @@ absl::Status InitialiseWeights(Model& model, const DeviceMap& devices) {
   return absl::OkStatus();
 }
 
-// Puts the model, optimizer, scheduler, loop and generator where the
-// checkpoint left them; the weights are read straight into the model.
-absl::Status Resume(const std::string& path, const DeviceMap& devices, Model& model,
-                    TrainingLoop& loop, CheckpointManager& checkpoints) {
+// Puts the model, optimizer, scheduler, loop and generator where the first
+// intact candidate checkpoint left them. The weights are read straight into
+// the model and verified as they arrive, so each byte is read once; a
+// candidate found damaged on the way is skipped (logged, never deleted) and
+// the next one's load overwrites every tensor. Returns false when none was
+// intact: then the model holds the weights it was built with again
+// (`rebuild_weights`), and the run starts fresh.
+absl::StatusOr<bool> Resume(const std::vector<std::string>& candidates, bool may_fall_back,
+                            const DeviceMap& devices, Model& model, TrainingLoop& loop,
+                            CheckpointManager& checkpoints,
+                            const std::function<absl::Status()>& rebuild_weights) {
   std::map<std::string, at::Tensor> destinations;
   for (NamedTensor& named : StateDict(model)) destinations[named.name] = named.tensor;
-  absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices, &destinations);
-  if (!state.ok()) return state.status();
-  if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
-  checkpoints.SetResumedFrom(path, state->position.global_step);
-  LOG(INFO) << "Resumed from " << path << " at epoch " << state->position.epoch + 1 << ", batch "
-            << state->position.batch << " (global step " << state->position.global_step << ")";
-  return absl::OkStatus();
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const std::string& path = candidates[i];
+    absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices, &destinations);
+    if (!state.ok()) {
+      if (!may_fall_back) return state.status();
+      LOG(WARNING) << "Skipping invalid checkpoint " << path << ": " << state.status().message()
+                   << (i + 1 < candidates.size()
+                           ? absl::StrCat("; falling back to ", candidates[i + 1])
+                           : std::string("; no older checkpoint is left to try"));
+      continue;
+    }
+    if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
+    checkpoints.SetResumedFrom(path, state->position.global_step);
+    LOG(INFO) << "Resumed from " << path << " at epoch " << state->position.epoch + 1
+              << ", batch " << state->position.batch << " (global step "
+              << state->position.global_step << ")";
+    return true;
+  }
+  LOG(WARNING) << "--resume: none of the " << candidates.size()
+               << " checkpoint(s) is intact (each is kept as it is); starting fresh";
+  if (absl::Status status = rebuild_weights(); !status.ok()) return status;
+  return false;
 }
 
 // --resume_from a PyTorch training checkpoint: weights, optimizer state,
@@ -332,11 +355,11 @@ absl::Status RunExperimentFromFlags() {
     if (!read.ok()) return FlagError("resume_from", read.status().message());
     pytorch_checkpoint = *std::move(read);
   }
-  absl::StatusOr<std::string> resume_path =
+  absl::StatusOr<std::vector<std::string>> resume_candidates =
       pytorch_checkpoint.has_value()
-          ? std::string()
-          : FindResumeCheckpoint(settings->resume, checkpoint_dir, flags);
-  if (!resume_path.ok()) return resume_path.status();
+          ? std::vector<std::string>()
+          : FindResumeCandidates(settings->resume, checkpoint_dir, flags);
+  if (!resume_candidates.ok()) return resume_candidates.status();
   if (absl::Status status = CheckRegistered("model", ModelRegistry(), FLAGS_model); !status.ok()) {
     return status;
   }
@@ -351,6 +374,9 @@ absl::Status RunExperimentFromFlags() {
   const Dataset& train = data->train;
   absl::StatusOr<ModelSpec> spec = ModelSpecFor(train, settings->model_options);
   if (!spec.ok()) return spec.status();
+  // Where the model's initial weights come from, should a failed resume
+  // need them again.
+  const at::Tensor generator_before_model = GlobalGeneratorState();
   absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(*spec);
   if (!model.ok()) return model.status();
   (*model)->to(settings->device);
@@ -395,12 +421,25 @@ absl::Status RunExperimentFromFlags() {
       CheckpointManager::Create(std::move(checkpoint_options), *spec, flags);
   if (!checkpoints.ok()) return checkpoints.status();
 
-  if (!resume_path->empty()) {
-    if (absl::Status status =
-            Resume(*resume_path, settings->device_map, **model, loop, **checkpoints);
-        !status.ok()) {
-      return status;
-    }
+  if (!resume_candidates->empty()) {
+    // The same weights as at the first build, and the generator where that
+    // build left it: exactly a fresh start.
+    auto rebuild_weights = [&]() -> absl::Status {
+      RestoreGlobalGeneratorState(generator_before_model);
+      absl::StatusOr<std::shared_ptr<Model>> fresh = BuildModel(*spec);
+      if (!fresh.ok()) return fresh.status();
+      (*fresh)->to(settings->device);
+      if (absl::Status s = LoadStateDict(**model, StateDict(**fresh), true, "the rebuilt model");
+          !s.ok()) {
+        return s;
+      }
+      return FLAGS_init_from.empty() ? absl::OkStatus()
+                                     : InitialiseWeights(**model, settings->device_map);
+    };
+    absl::StatusOr<bool> resumed =
+        Resume(*resume_candidates, /*may_fall_back=*/settings->resume.checkpoint.empty(),
+               settings->device_map, **model, loop, **checkpoints, rebuild_weights);
+    if (!resumed.ok()) return resumed.status();
   }
 
   if (absl::Status status = WriteFlagsRecord(run_dir, flags); !status.ok()) {

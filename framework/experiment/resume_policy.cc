@@ -1,6 +1,5 @@
 #include "framework/experiment/resume_policy.h"
 
-#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -77,26 +76,40 @@ absl::Status CheckResumeFlags(const std::string& source,
       " (start a new --run_dir, or use --init_from to start from its weights)"));
 }
 
-absl::StatusOr<std::string> FindResumeCheckpoint(const ResumeRequest& request,
-                                                 const std::string& checkpoint_dir,
-                                                 const std::map<std::string, std::string>& flags) {
-  std::string path = request.checkpoint;
-  if (path.empty() && request.newest) {
-    std::optional<std::string> newest = FindNewestValidCheckpoint(checkpoint_dir);
-    if (!newest.has_value()) {
-      LOG(INFO) << "--resume: no valid checkpoint in " << checkpoint_dir << "; starting fresh";
-      return std::string();
+absl::StatusOr<std::vector<std::string>> FindResumeCandidates(
+    const ResumeRequest& request, const std::string& checkpoint_dir,
+    const std::map<std::string, std::string>& flags) {
+  std::vector<std::string> candidates;
+  if (!request.checkpoint.empty()) {
+    candidates.push_back(request.checkpoint);
+  } else if (request.newest) {
+    std::vector<CheckpointInfo> infos = ListCheckpoints(checkpoint_dir);
+    for (auto it = infos.rbegin(); it != infos.rend(); ++it) {
+      if (it->manifest.has_value()) {
+        candidates.push_back(it->path);
+      } else {
+        LOG(WARNING) << "Skipping invalid checkpoint " << it->path << ": " << it->problem;
+      }
     }
-    path = *newest;
+    if (candidates.empty()) {
+      LOG(INFO) << "--resume: no valid checkpoint in " << checkpoint_dir << "; starting fresh";
+    }
   }
-  if (path.empty()) return path;
-  absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(path);
-  if (!manifest.ok()) return manifest.status();
-  if (absl::Status status = CheckModelIsRegistered(path, *manifest); !status.ok()) return status;
-  if (absl::Status status = CheckResumeFlags(path, manifest->flags, flags); !status.ok()) {
-    return status;
+  std::vector<std::string> usable;
+  for (const std::string& path : candidates) {
+    absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(path);
+    absl::Status status = manifest.status();
+    if (status.ok()) status = CheckModelIsRegistered(path, *manifest);
+    if (status.ok()) status = CheckResumeFlags(path, manifest->flags, flags);
+    if (status.ok()) {
+      usable.push_back(path);
+    } else if (usable.empty()) {
+      return status;
+    } else {
+      LOG(WARNING) << "Not falling back to " << path << ": " << status.message();
+    }
   }
-  return path;
+  return usable;
 }
 
 }  // namespace framework

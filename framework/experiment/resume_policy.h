@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,11 +25,16 @@ struct ResumeRequest {
   std::string checkpoint;    // --resume_from, resolved; wins over `newest`
 };
 
-// The checkpoint to continue from ("" for a fresh start), already checked
-// against this run's flags and registries before any slow work.
-absl::StatusOr<std::string> FindResumeCheckpoint(const ResumeRequest& request,
-                                                 const std::string& checkpoint_dir,
-                                                 const std::map<std::string, std::string>& flags);
+// The checkpoints to try, in order (none: a fresh start). With --resume_from,
+// that one; with --resume, every checkpoint whose manifest reads, most
+// recently committed first, so that a load that finds damaged tensor data
+// falls back to the next (tensor data is verified while it is loaded, not
+// before, so that a resume reads each byte once). The first is checked
+// against this run's flags and registries before any slow work, and that is
+// an error; a later one that fails the checks is dropped with a log line.
+absl::StatusOr<std::vector<std::string>> FindResumeCandidates(
+    const ResumeRequest& request, const std::string& checkpoint_dir,
+    const std::map<std::string, std::string>& flags);
 
 }  // namespace framework
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -12,6 +13,7 @@
 #include <tuple>
 #include <set>
 
+#include <ATen/Parallel.h>
 #include <torch/types.h>
 
 #include "absl/strings/numbers.h"
@@ -367,7 +369,17 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
 
 absl::Status CheckpointManager::Save(TrainingLoop& loop) {
   // At most one save in flight: the previous one finishes first.
-  if (absl::Status status = Wait(); !status.ok()) return status;
+  const bool in_flight = writer_.joinable() && writer_is_save_;
+  const auto wait_start = std::chrono::steady_clock::now();
+  absl::Status previous = Wait();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+  if (in_flight && waited > 0.01) {
+    LOG(INFO) << "Checkpoint at step " << loop.position().global_step << " waited " << waited
+              << " s for the previous one to finish writing (one save at a time; save less "
+              << "often, or to a faster disk, to avoid this)";
+  }
+  if (!previous.ok()) return previous;
   absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, /*copy=*/false);
   if (!state.ok()) return state.status();
   if (options_.async) {
@@ -378,6 +390,7 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
   state->commit_sequence = next_sequence_++;
   state->parent = parent_;
   if (!options_.async) return Commit(path, *state);
+  writer_is_save_ = true;
   writer_ = std::thread([this, path, snapshot = *std::move(state)]() {
     absl::Status status = Commit(path, snapshot);
     std::lock_guard<std::mutex> lock(mutex_);
@@ -386,17 +399,76 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A host buffer for a snapshot of `tensor`: pinned when the tensor lives on
+// an accelerator, so that the copy runs at the bus's full speed.
+at::Tensor SnapshotBufferFor(const at::Tensor& tensor) {
+  at::TensorOptions options = tensor.options().device(at::kCPU);
+  if (!tensor.device().is_cpu()) options = options.pinned_memory(true);
+  return at::empty(tensor.sizes(), options);
+}
+
+bool Fits(const at::Tensor& buffer, const at::Tensor& tensor) {
+  return buffer.defined() && buffer.sizes() == tensor.sizes() &&
+         buffer.scalar_type() == tensor.scalar_type();
+}
+
+// Copies host tensors into buffers in pieces spread over LibTorch's intra-op
+// threads (one large tensor as much as many small ones); others (on an
+// accelerator, or strided) with copy_.
+void ParallelCopy(const std::vector<std::pair<at::Tensor, at::Tensor>>& copies) {
+  constexpr int64_t kPiece = int64_t{1} << 20;
+  struct Piece {
+    const char* from;
+    char* to;
+    int64_t size;
+  };
+  std::vector<Piece> pieces;
+  for (const auto& [from, to] : copies) {
+    if (!from.device().is_cpu() || !from.is_contiguous()) {
+      to.copy_(from);
+      continue;
+    }
+    const auto* source = static_cast<const char*>(from.data_ptr());
+    auto* destination = static_cast<char*>(to.data_ptr());
+    const int64_t size = static_cast<int64_t>(from.nbytes());
+    for (int64_t done = 0; done < size; done += kPiece) {
+      pieces.push_back({source + done, destination + done, std::min(kPiece, size - done)});
+    }
+  }
+  at::parallel_for(0, static_cast<int64_t>(pieces.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) std::memcpy(pieces[i].to, pieces[i].from, pieces[i].size);
+  });
+}
+
+}  // namespace
+
 void CheckpointManager::CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors) {
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
   for (NamedTensor& named : tensors) {
     at::Tensor& buffer = snapshot_buffers_[named.name];
-    if (!buffer.defined() || buffer.sizes() != named.tensor.sizes() ||
-        buffer.scalar_type() != named.tensor.scalar_type() ||
-        buffer.device() != named.tensor.device()) {
-      buffer = at::empty_like(named.tensor, at::MemoryFormat::Contiguous);
-    }
-    buffer.copy_(named.tensor);
+    if (!Fits(buffer, named.tensor)) buffer = SnapshotBufferFor(named.tensor);
+    copies.push_back({named.tensor, buffer});
     named.tensor = buffer;
   }
+  ParallelCopy(copies);
+}
+
+void CheckpointManager::PrepareSnapshotBuffers(const TrainingState& state) {
+  std::vector<std::pair<std::string, at::Tensor>> wanted;
+  for (const std::vector<NamedTensor>* tensors : {&state.model, &state.optimizer}) {
+    for (const NamedTensor& named : *tensors) {
+      wanted.push_back({named.name, SnapshotBufferFor(named.tensor)});
+    }
+  }
+  writer_is_save_ = false;
+  writer_ = std::thread([this, wanted = std::move(wanted)]() mutable {
+    // Touching every page now moves the page faults out of the first save.
+    for (auto& [name, buffer] : wanted) buffer.zero_();
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [name, buffer] : wanted) snapshot_buffers_.emplace(name, std::move(buffer));
+  });
 }
 
 absl::Status CheckpointManager::Wait() {
@@ -421,6 +493,11 @@ absl::Status CheckpointManager::PeriodicSave(TrainingLoop& loop) {
 
 absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
   const LoopPosition& position = loop.position();
+  if (options_.async && !buffers_prepared_ && !writer_.joinable()) {
+    buffers_prepared_ = true;
+    absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, false);
+    if (state.ok()) PrepareSnapshotBuffers(*state);
+  }
   if (options_.every_steps <= 0 || position.global_step % options_.every_steps != 0) {
     return absl::OkStatus();
   }

@@ -2,8 +2,12 @@
 //
 // It observes the TrainingLoop, so every trainer plugin gets checkpoints for
 // free. It saves every N epochs, every N steps, and when training ends or is
-// stopped (SIGINT/SIGTERM); sync or in the background (one save in flight at
-// a time, on a snapshot of the step that asked). A failed interval save is
+// stopped (SIGINT/SIGTERM); sync or in the background (async: on a snapshot
+// of the step that asked, copied into host buffers allocated and pre-faulted
+// once, ahead of the first save, by all of LibTorch's threads; the training
+// thread waits only for that copy). At most one save is in flight: a trigger
+// that comes while the previous save is still writing waits for it (and logs
+// how long), so no checkpoint a schedule asks for is skipped. A failed interval save is
 // logged and training continues (the next trigger retries); a failed final
 // save (end of training or a stop signal) fails the run. After each commit it applies
 // retention derived from what is on disk: the last N, the best K by a
@@ -138,8 +142,12 @@ class CheckpointManager : public LoopObserver {
   absl::Status PeriodicSave(TrainingLoop& loop);
   // Async saves copy the live tensors into buffers kept from the previous
   // save (the writer is done with them by then), so a snapshot costs a
-  // memcpy, not fresh allocations and page faults.
+  // memcpy split across threads, not fresh allocations and page faults.
+  // Buffers live on the host (pinned when the tensor is on an accelerator).
   void CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors);
+  // Allocates and touches the snapshot buffers for `state` on the writer
+  // thread, ahead of the first async save.
+  void PrepareSnapshotBuffers(const TrainingState& state);
 
   const CheckpointOptions options_;
   const ModelSpec spec_;
@@ -154,6 +162,8 @@ class CheckpointManager : public LoopObserver {
   bool save_after_epoch_ = false;
 
   std::map<std::string, at::Tensor> snapshot_buffers_;
+  bool buffers_prepared_ = false;
+  bool writer_is_save_ = false;  // writer_ runs a save (not buffer preparation)
   std::mutex mutex_;
   std::thread writer_;
   absl::Status writer_status_;

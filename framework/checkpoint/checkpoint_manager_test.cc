@@ -3,10 +3,15 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "framework/core/fault_injection.h"
 #include "framework/testing/test_task.h"
 #include "framework/model/state_dict.h"
 #include "gtest/gtest.h"
@@ -149,6 +154,51 @@ TEST(CheckpointManagerTest, AsyncSavesHoldTheValuesOfTheStepThatAsked) {
               ReadBytes(sync_list[i].path + "/state.safetensors"))
         << async_list[i].name;
   }
+}
+
+// At most one save in flight, and a trigger that comes while one is writing
+// waits for it (none is skipped): the first async save's writes are held
+// back until the test lets them go.
+TEST(CheckpointManagerTest, ASecondAsyncSaveWaitsForTheOneStillWriting) {
+  const DataSplits data = TinyData();
+  TinyRun run(data, 1);
+  ASSERT_TRUE(run.loop->Run().ok());
+  CheckpointOptions options;
+  options.directory = FreshDir("one_in_flight");
+  options.async = true;
+  options.keep_last = 100;
+  auto manager = Manager(options);
+  ASSERT_TRUE(manager.ok());
+  std::atomic<bool> release{false};
+  std::atomic<int> held{0};
+  SetFaultInjector([&](const char* operation, const std::string& path) {
+    if (std::strcmp(operation, "write") == 0 && !release.load()) {
+      ++held;
+      while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return 0;
+  });
+  ASSERT_TRUE((*manager)->Save(*run.loop).ok());  // returns with its write held
+  std::atomic<bool> second_returned{false};
+  absl::Status second;
+  std::thread trigger([&] {
+    second = (*manager)->Save(*run.loop);
+    second_returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_GT(held.load(), 0) << "the first save never reached its writes";
+  EXPECT_FALSE(second_returned.load()) << "a second save started while the first was writing";
+  EXPECT_EQ(ListCheckpoints(options.directory).size(), 0u);
+  release = true;
+  trigger.join();
+  SetFaultInjector(nullptr);
+  EXPECT_TRUE(second.ok()) << second;
+  ASSERT_TRUE((*manager)->Wait().ok());
+  const std::vector<CheckpointInfo> saved = ListCheckpoints(options.directory);
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_EQ(saved[1].manifest->parent, saved[0].name);
+  EXPECT_TRUE(VerifyCheckpoint(saved[0].path).ok());
+  EXPECT_TRUE(VerifyCheckpoint(saved[1].path).ok());
 }
 
 TEST(CheckpointManagerTest, RetentionKeepsLastBestAndMilestonesAcrossRestarts) {

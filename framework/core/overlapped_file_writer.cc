@@ -37,15 +37,25 @@ void OverlappedFileWriter::Append(const void* data, size_t size,
   if (size == 0) return;
   std::unique_lock<std::mutex> lock(mutex_);
   if (owner != nullptr) {
-    changed_.wait(lock, [&] {
+    auto room = [&] {
       return owned_bytes_ == 0 || owned_bytes_ + size <= options_.max_owned_bytes ||
              !status_.ok();
-    });
+    };
+    if (!room()) {
+      appender_waiting_ = true;
+      changed_.notify_all();
+      changed_.wait(lock, room);
+      appender_waiting_ = false;
+    }
     owned_bytes_ += size;
   }
   queue_.push_back({static_cast<const char*>(data), size, std::move(owner)});
+  queued_bytes_ += size;
+  // The writer is woken for a full call's worth (or by Finish), not for each
+  // of 10,000 small regions.
+  const bool wake = queued_bytes_ >= options_.call_bytes;
   lock.unlock();
-  changed_.notify_all();
+  if (wake) changed_.notify_all();
 }
 
 uint64_t OverlappedFileWriter::bytes_written() const {
@@ -67,13 +77,17 @@ void OverlappedFileWriter::WriteQueued() {
       owned_bytes_ -= done_owned;
       done_owned = 0;
       changed_.notify_all();
-      changed_.wait(lock, [&] { return !queue_.empty() || closing_; });
+      changed_.wait(lock, [&] {
+        return queued_bytes_ >= options_.call_bytes || closing_ ||
+               (appender_waiting_ && !queue_.empty());
+      });
       if (!status_.ok()) {
         // After an error nothing more is written; owners are let go.
         for (const Region& region : queue_) {
           if (region.owner != nullptr) owned_bytes_ -= region.size;
         }
         queue_.clear();
+        queued_bytes_ = 0;
         changed_.notify_all();
         if (closing_) return;
         continue;
@@ -86,6 +100,7 @@ void OverlappedFileWriter::WriteQueued() {
         const size_t take = std::min(region.size, options_.call_bytes - call_size);
         call.push_back({const_cast<char*>(region.data), take});
         call_size += take;
+        queued_bytes_ -= take;
         if (take == region.size) {
           if (region.owner != nullptr) {
             done_owned += region.size;

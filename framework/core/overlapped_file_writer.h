@@ -80,7 +80,9 @@ class OverlappedFileWriter {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Region> queue_;
+  size_t queued_bytes_ = 0;  // in queue_
   size_t owned_bytes_ = 0;
+  bool appender_waiting_ = false;  // an Append() waits for owned bytes to drain
   bool closing_ = false;
   absl::Status status_;
   uint64_t written_ = 0;

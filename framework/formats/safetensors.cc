@@ -326,13 +326,21 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
         }
       }
     }
-    if (!targets[i].defined()) buffer_size += entry.end - entry.begin;
+  }
+  // Small tensors are read through the buffer even when they have a
+  // destination (then copied there), so that runs of them take a few large
+  // reads rather than one call each.
+  std::vector<bool> in_buffer(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const uint64_t size = entries[i].end - entries[i].begin;
+    in_buffer[i] = !targets[i].defined() || size <= kSmallTensorBytes;
+    if (in_buffer[i]) buffer_size += size;
   }
   at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
   std::vector<char*> starts(entries.size());
   uint64_t buffer_used = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (targets[i].defined()) {
+    if (!in_buffer[i]) {
       starts[i] = static_cast<char*>(targets[i].data_ptr());
     } else {
       starts[i] = static_cast<char*>(buffer.data_ptr()) + buffer_used;
@@ -366,7 +374,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   // Maximal runs of entries that are contiguous in memory are read together.
   for (size_t i = 0; i < entries.size();) {
     size_t j = i + 1;
-    while (j < entries.size() && !targets[i].defined() && !targets[j].defined()) ++j;
+    while (j < entries.size() && in_buffer[i] && in_buffer[j]) ++j;
     const uint64_t size = entries[j - 1].end - entries[i].begin;
     if (absl::Status s = ReadChunks(path, fd, starts[i], size, entries[i].begin,
                                     contents.header.data_start, arrived);
@@ -385,7 +393,9 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     const SafetensorsEntry& entry = entries[i];
     const c10::ScalarType dtype = *SafetensorsDtype(entry.dtype);
     at::Tensor tensor = targets[i];
-    if (!tensor.defined()) {
+    if (tensor.defined() && in_buffer[i]) {
+      std::memcpy(tensor.data_ptr(), starts[i], entry.end - entry.begin);
+    } else if (!tensor.defined()) {
       if (reinterpret_cast<uintptr_t>(starts[i]) % c10::elementSize(dtype) == 0) {
         // A view into the shared buffer, which it keeps alive.
         tensor = torch::from_blob(starts[i], entry.shape, [buffer](void*) {},

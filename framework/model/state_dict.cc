@@ -56,6 +56,8 @@ absl::Status LoadStateDict(torch::nn::Module& module, const std::vector<NamedTen
   for (auto& [name, target] : targets) {
     auto it = given.find(name);
     if (it == given.end() || it->second->sizes() != target.sizes()) continue;
+    // Already there: a reader that loaded straight into the model's memory.
+    if (it->second->is_same(target)) continue;
     target.copy_(*it->second);
   }
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,8 +55,9 @@ std::optional<double> CheckpointInfo::Metric(const std::string& name) const {
   return it->second;
 }
 
-std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory) {
+std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory, ManifestCache* cache) {
   std::vector<CheckpointInfo> infos;
+  std::set<std::string> seen;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(directory, error)) {
     const std::string name = entry.path().filename().string();
@@ -66,13 +68,40 @@ std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory) {
     info.path = entry.path().lexically_normal().string();
     info.step = parsed->first;
     info.generation = parsed->second;
-    absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(info.path);
-    if (manifest.ok()) {
-      info.manifest = *std::move(manifest);
-    } else {
-      info.problem = std::string(manifest.status().message());
+    struct stat manifest_stat;
+    const bool stamped =
+        stat((info.path + "/" + kCheckpointManifest).c_str(), &manifest_stat) == 0;
+    const int64_t modified_ns =
+        stamped ? int64_t{manifest_stat.st_mtim.tv_sec} * 1000000000 + manifest_stat.st_mtim.tv_nsec
+                : 0;
+    const ManifestCache::Entry* cached = nullptr;
+    if (cache != nullptr && stamped) {
+      auto it = cache->entries.find(info.path);
+      if (it != cache->entries.end() && it->second.size == manifest_stat.st_size &&
+          it->second.modified_ns == modified_ns) {
+        cached = &it->second;
+      }
     }
+    if (cached != nullptr) {
+      info.manifest = cached->manifest;
+    } else {
+      absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(info.path);
+      if (manifest.ok()) {
+        info.manifest = *std::move(manifest);
+        if (cache != nullptr && stamped) {
+          cache->entries[info.path] = {manifest_stat.st_size, modified_ns, *info.manifest};
+        }
+      } else {
+        info.problem = std::string(manifest.status().message());
+      }
+    }
+    seen.insert(info.path);
     infos.push_back(std::move(info));
+  }
+  if (cache != nullptr) {
+    for (auto it = cache->entries.begin(); it != cache->entries.end();) {
+      it = seen.count(it->first) > 0 ? std::next(it) : cache->entries.erase(it);
+    }
   }
   auto order = [](const CheckpointInfo& info) {
     const int64_t sequence = info.manifest.has_value() ? info.manifest->commit_sequence
@@ -300,7 +329,7 @@ std::vector<std::string> ForeignFiles(const std::string& path) {
 }  // namespace
 
 absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
-  std::vector<CheckpointInfo> infos = ListCheckpoints(options_.directory);
+  std::vector<CheckpointInfo> infos = ListCheckpoints(options_.directory, &manifests_);
   std::vector<const CheckpointInfo*> valid;
   for (const CheckpointInfo& info : infos) {
     if (info.manifest.has_value()) valid.push_back(&info);
@@ -367,38 +396,6 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
   return absl::OkStatus();
 }
 
-absl::Status CheckpointManager::Save(TrainingLoop& loop) {
-  // At most one save in flight: the previous one finishes first.
-  const bool in_flight = writer_.joinable() && writer_is_save_;
-  const auto wait_start = std::chrono::steady_clock::now();
-  absl::Status previous = Wait();
-  const double waited =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
-  if (in_flight && waited > 0.01) {
-    LOG(INFO) << "Checkpoint at step " << loop.position().global_step << " waited " << waited
-              << " s for the previous one to finish writing (one save at a time; save less "
-              << "often, or to a faster disk, to avoid this)";
-  }
-  if (!previous.ok()) return previous;
-  absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, /*copy=*/false);
-  if (!state.ok()) return state.status();
-  if (options_.async) {
-    CopyIntoSnapshotBuffers(state->model);
-    CopyIntoSnapshotBuffers(state->optimizer);
-  }
-  const std::string path = NextPath(state->position.global_step);
-  state->commit_sequence = next_sequence_++;
-  state->parent = parent_;
-  if (!options_.async) return Commit(path, *state);
-  writer_is_save_ = true;
-  writer_ = std::thread([this, path, snapshot = *std::move(state)]() {
-    absl::Status status = Commit(path, snapshot);
-    std::lock_guard<std::mutex> lock(mutex_);
-    writer_status_ = status;
-  });
-  return absl::OkStatus();
-}
-
 namespace {
 
 // A host buffer for a snapshot of `tensor`: pinned when the tensor lives on
@@ -444,16 +441,70 @@ void ParallelCopy(const std::vector<std::pair<at::Tensor, at::Tensor>>& copies) 
 
 }  // namespace
 
-void CheckpointManager::CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors) {
-  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
-  for (NamedTensor& named : tensors) {
-    at::Tensor& buffer = snapshot_buffers_[named.name];
-    if (!Fits(buffer, named.tensor)) buffer = SnapshotBufferFor(named.tensor);
-    copies.push_back({named.tensor, buffer});
-    named.tensor = buffer;
+absl::Status CheckpointManager::Save(TrainingLoop& loop) {
+  // At most one save in flight: the previous one finishes first.
+  const bool in_flight = writer_.joinable() && writer_is_save_;
+  const auto wait_start = std::chrono::steady_clock::now();
+  absl::Status previous = Wait();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+  if (in_flight && waited > 0.01) {
+    LOG(INFO) << "Checkpoint at step " << loop.position().global_step << " waited " << waited
+              << " s for the previous one to finish writing (one save at a time; save less "
+              << "often, or to a faster disk, to avoid this)";
   }
-  ParallelCopy(copies);
+  if (!previous.ok()) return previous;
+  absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, /*copy=*/false);
+  if (!state.ok()) return state.status();
+  const std::string path = NextPath(state->position.global_step);
+  state->commit_sequence = next_sequence_++;
+  state->parent = parent_;
+  if (!options_.async) return Commit(path, *state);
+
+  // Buffers (batch-norm statistics) change in the next forward pass, so they
+  // are copied now; parameters and optimizer state change only in the next
+  // optimizer step, so the writer thread copies them while the training
+  // thread runs that step's forward and backward passes, and
+  // BeforeOptimizerStep() waits for the copy.
+  std::set<std::string> buffers;
+  for (const auto& item : loop.model().named_buffers()) buffers.insert(item.key());
+  std::vector<std::pair<at::Tensor, at::Tensor>> now, deferred;
+  for (std::vector<NamedTensor>* tensors : {&state->model, &state->optimizer}) {
+    for (NamedTensor& named : *tensors) {
+      at::Tensor& buffer = snapshot_buffers_[named.name];
+      if (!Fits(buffer, named.tensor)) buffer = SnapshotBufferFor(named.tensor);
+      (buffers.count(named.name) > 0 && tensors == &state->model ? now : deferred)
+          .push_back({named.tensor, buffer});
+      named.tensor = buffer;
+    }
+  }
+  ParallelCopy(now);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot_pending_ = true;
+  }
+  writer_is_save_ = true;
+  writer_ = std::thread([this, path, deferred = std::move(deferred),
+                         snapshot = *std::move(state)]() {
+    ParallelCopy(deferred);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      snapshot_pending_ = false;
+    }
+    snapshot_copied_.notify_all();
+    absl::Status status = Commit(path, snapshot);
+    std::lock_guard<std::mutex> lock(mutex_);
+    writer_status_ = status;
+  });
+  return absl::OkStatus();
 }
+
+absl::Status CheckpointManager::BeforeOptimizerStep(TrainingLoop& loop) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  snapshot_copied_.wait(lock, [this] { return !snapshot_pending_; });
+  return absl::OkStatus();
+}
+
 
 void CheckpointManager::PrepareSnapshotBuffers(const TrainingState& state) {
   std::vector<std::pair<std::string, at::Tensor>> wanted;

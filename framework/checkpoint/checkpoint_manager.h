@@ -4,8 +4,10 @@
 // free. It saves every N epochs, every N steps, and when training ends or is
 // stopped (SIGINT/SIGTERM); sync or in the background (async: on a snapshot
 // of the step that asked, copied into host buffers allocated and pre-faulted
-// once, ahead of the first save, by all of LibTorch's threads; the training
-// thread waits only for that copy). At most one save is in flight: a trigger
+// once, ahead of the first save, by all of LibTorch's threads; the copy of
+// parameters and optimizer state overlaps the next step's forward and
+// backward passes, and the training thread waits, if at all, only before
+// the next optimizer step). At most one save is in flight: a trigger
 // that comes while the previous save is still writing waits for it (and logs
 // how long), so no checkpoint a schedule asks for is skipped. A failed interval save is
 // logged and training continues (the next trigger retries); a failed final
@@ -67,11 +69,24 @@ struct CheckpointInfo {
   std::optional<double> Metric(const std::string& name) const;
 };
 
+// Parsed manifests by checkpoint path, reused while the manifest file keeps
+// its size and modification time: retention lists the checkpoints at every
+// save, and a model of 10,000 tensors has a manifest of megabytes.
+struct ManifestCache {
+  struct Entry {
+    int64_t size = 0;
+    int64_t modified_ns = 0;
+    CheckpointManifest manifest;
+  };
+  std::map<std::string, Entry> entries;
+};
+
 // The manager's checkpoints under `directory` in commit order, oldest first
 // (by commit sequence, then step; checkpoints from before lineage was
 // recorded first, unreadable ones last); other files are ignored. Reads
-// manifests only, not tensor data.
-std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory);
+// manifests only, not tensor data (and with `cache`, only changed ones).
+std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory,
+                                            ManifestCache* cache = nullptr);
 
 // The checkpoints (paths) of the line the most recently committed one
 // continues: it and its ancestors through each manifest's parent. After
@@ -125,6 +140,9 @@ class CheckpointManager : public LoopObserver {
   // Waits for a background save; returns its error, if any.
   absl::Status Wait();
 
+  // Waits until an async save's snapshot holds the parameters and optimizer
+  // state (their copy overlaps the next step's forward and backward passes).
+  absl::Status BeforeOptimizerStep(TrainingLoop& loop) override;
   absl::Status OnStepEnd(TrainingLoop& loop) override;
   absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) override;
   absl::Status OnTrainEnd(TrainingLoop& loop) override;
@@ -140,11 +158,6 @@ class CheckpointManager : public LoopObserver {
   absl::Status ApplyRetention(const std::string& just_saved);
   // Save() for an interval trigger: failures are logged, never returned.
   absl::Status PeriodicSave(TrainingLoop& loop);
-  // Async saves copy the live tensors into buffers kept from the previous
-  // save (the writer is done with them by then), so a snapshot costs a
-  // memcpy split across threads, not fresh allocations and page faults.
-  // Buffers live on the host (pinned when the tensor is on an accelerator).
-  void CopyIntoSnapshotBuffers(std::vector<NamedTensor>& tensors);
   // Allocates and touches the snapshot buffers for `state` on the writer
   // thread, ahead of the first async save.
   void PrepareSnapshotBuffers(const TrainingState& state);
@@ -161,7 +174,14 @@ class CheckpointManager : public LoopObserver {
   std::string last_saved_;
   bool save_after_epoch_ = false;
 
+  ManifestCache manifests_;  // used by retention, one save at a time
+  // Async saves copy the live tensors into buffers kept from the previous
+  // save (the writer is done with them by then), so a snapshot costs a
+  // memcpy split across threads, not fresh allocations and page faults.
+  // Buffers live on the host (pinned when the tensor is on an accelerator).
   std::map<std::string, at::Tensor> snapshot_buffers_;
+  bool snapshot_pending_ = false;  // parameters not yet copied (under mutex_)
+  std::condition_variable snapshot_copied_;
   bool buffers_prepared_ = false;
   bool writer_is_save_ = false;  // writer_ runs a save (not buffer preparation)
   std::mutex mutex_;

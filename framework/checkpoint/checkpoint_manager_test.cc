@@ -13,6 +13,7 @@
 
 #include "framework/core/fault_injection.h"
 #include "framework/testing/test_task.h"
+#include <torch/optim/sgd.h>
 #include "framework/model/state_dict.h"
 #include "gtest/gtest.h"
 
@@ -199,6 +200,48 @@ TEST(CheckpointManagerTest, ASecondAsyncSaveWaitsForTheOneStillWriting) {
   EXPECT_EQ(saved[1].manifest->parent, saved[0].name);
   EXPECT_TRUE(VerifyCheckpoint(saved[0].path).ok());
   EXPECT_TRUE(VerifyCheckpoint(saved[1].path).ok());
+}
+
+// An async save copies parameters while the next step's forward and
+// backward passes run; BeforeOptimizerStep must not return before that copy
+// is done. 64 MB takes milliseconds to copy, so a parameter changed right
+// after it returned would show in the checkpoint if it returned early.
+class WideModel : public Model {
+ public:
+  WideModel() { weight = register_parameter("weight", torch::randn({16 << 20})); }
+  torch::Tensor forward(torch::Tensor x) override { return x; }
+  torch::Tensor weight;
+};
+
+TEST(CheckpointManagerTest, AsyncSnapshotIsCompleteBeforeTheOptimizerStep) {
+  WideModel model;
+  torch::optim::SGD optimizer(model.parameters(), torch::optim::SGDOptions(0.1));
+  testing_task::TinyTrainer trainer;
+  Dataset empty;
+  TrainingLoop loop(LoopOptions(), model, trainer, optimizer, nullptr, empty, empty);
+  CheckpointOptions options;
+  options.directory = FreshDir("deferred_copy");
+  options.async = true;
+  options.fsync = false;
+  auto manager = Manager(options);
+  ASSERT_TRUE(manager.ok());
+  for (int round = 0; round < 3; ++round) {
+    const at::Tensor expected = model.weight.detach().clone();
+    ASSERT_TRUE((*manager)->Save(loop).ok());
+    ASSERT_TRUE((*manager)->BeforeOptimizerStep(loop).ok());
+    {
+      torch::NoGradGuard no_grad;
+      model.weight.add_(1.0);  // what the optimizer step would do
+    }
+    ASSERT_TRUE((*manager)->Wait().ok());
+    auto state = ReadCheckpoint((*manager)->last_saved(), DeviceMap(torch::kCPU));
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_EQ(state->model.size(), 1u);
+    EXPECT_TRUE(state->model[0].tensor.equal(expected)) << "round " << round;
+    framework::LoopPosition position = loop.position();
+    position.global_step += 1;
+    ASSERT_TRUE(loop.Restore(position, {}).ok());
+  }
 }
 
 TEST(CheckpointManagerTest, RetentionKeepsLastBestAndMilestonesAcrossRestarts) {

@@ -52,7 +52,9 @@ class Trainer {
     return absl::OkStatus();
   }
 
-  // Forward pass and loss in training mode; the loop runs backward().
+  // Forward pass and loss in training mode; the loop runs backward() and the
+  // optimizer step. It must not change the parameters itself: an async
+  // checkpoint may still be copying them (see LoopObserver::BeforeOptimizerStep).
   virtual StepResult TrainStep(Model& model, const Batch& batch) = 0;
 
   // Forward pass and loss in evaluation mode, under no-grad (the loop sets

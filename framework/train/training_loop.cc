@@ -222,6 +222,9 @@ absl::Status TrainingLoop::RunEpochs() {
       optimizer_.zero_grad();
       StepResult result = trainer_.TrainStep(model_, batch);
       result.loss.backward();
+      for (LoopObserver* observer : observers_) {
+        if (absl::Status status = observer->BeforeOptimizerStep(*this); !status.ok()) return status;
+      }
       optimizer_.step();
 
       const double batch_size = static_cast<double>(batch.size());

@@ -92,6 +92,12 @@ class TrainingLoop;
 class LoopObserver {
  public:
   virtual ~LoopObserver() = default;
+  // Called after backward(), right before the optimizer changes the
+  // parameters and its state: the first moment since the last step's end at
+  // which they change. (Buffers, such as batch-norm statistics, already
+  // changed in the forward pass.) Observers must not change parameters or
+  // optimizer state themselves.
+  virtual absl::Status BeforeOptimizerStep(TrainingLoop& loop) { return absl::OkStatus(); }
   virtual absl::Status OnStepEnd(TrainingLoop& loop) { return absl::OkStatus(); }
   // Called after the epoch's evaluation and scheduler step; position() is
   // already at the start of the next epoch.

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -12,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
@@ -291,7 +294,10 @@ absl::StatusOr<bool> Resume(const std::vector<std::string>& candidates, bool may
   for (NamedTensor& named : StateDict(model)) destinations[named.name] = named.tensor;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const std::string& path = candidates[i];
+    const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices, &destinations);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!state.ok()) {
       if (!may_fall_back) return state.status();
       LOG(WARNING) << "Skipping invalid checkpoint " << path << ": " << state.status().message()
@@ -302,9 +308,12 @@ absl::StatusOr<bool> Resume(const std::vector<std::string>& candidates, bool may
     }
     if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
     checkpoints.SetResumedFrom(path, state->position.global_step);
+    const double megabytes = static_cast<double>(CheckpointSizeBytes(path)) / 1e6;
     LOG(INFO) << "Resumed from " << path << " at epoch " << state->position.epoch + 1
               << ", batch " << state->position.batch << " (global step "
-              << state->position.global_step << ")";
+              << state->position.global_step << "); read and verified "
+              << absl::StrFormat("%.1f MB in %.3f s (%.0f MB/s)", megabytes, seconds,
+                                 megabytes / std::max(seconds, 1e-9));
     return true;
   }
   LOG(WARNING) << "--resume: none of the " << candidates.size()

@@ -33,6 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/core/checksum.h"
 #include "framework/data/dataset.h"
 #include "framework/model/state_dict.h"
 #include "framework/testing/test_task.h"
@@ -104,6 +105,8 @@ struct DeviceFigures {
   double write_fsync = 1e9;
   double cold_read = 1e9;
   double memcpy = 1e9;  // of the same bytes into touched memory, on every thread
+  double xxh3 = 1e9;    // checksums of the same bytes, one core
+  double crc32 = 1e9;
 };
 
 void MeasureDevice(const std::vector<at::Tensor>& tensors, uint64_t bytes,
@@ -155,6 +158,18 @@ void MeasureDevice(const std::vector<at::Tensor>& tensors, uint64_t bytes,
     }
   });
   figures.memcpy = std::min(figures.memcpy, Seconds(start));
+
+  // The checksums on one core, over the same bytes.
+  for (auto [kind, seconds] : {std::make_pair(framework::ChecksumKind::kXxh3, &figures.xxh3),
+                               std::make_pair(framework::ChecksumKind::kCrc32, &figures.crc32)}) {
+    start = Clock::now();
+    uint64_t sum = 0;
+    for (const at::Tensor& tensor : tensors) {
+      sum += framework::Checksum(kind, tensor.data_ptr(), tensor.nbytes());
+    }
+    CHECK_NE(sum, 1u);  // keeps the loop
+    *seconds = std::min(*seconds, Seconds(start));
+  }
 }
 
 int64_t ReadStatusKiB(const char* field) {
@@ -390,6 +405,11 @@ int main(int argc, char** argv) {
                 "the time (target <= 2x)\n",
                 FLAGS_small_tensors, many.ours_save / one.ours_save,
                 many.ours_load_cold / one.ours_load_cold);
+  }
+  for (const Figures& f : rows) {
+    if (f.bytes < (uint64_t{64} << 20)) continue;
+    std::printf("checksums on one core, %s: XXH3 %.1f GB/s, CRC-32 (zlib) %.1f GB/s (target >= 10)\n",
+                f.name.c_str(), f.bytes / 1e9 / f.device.xxh3, f.bytes / 1e9 / f.device.crc32);
   }
   std::printf("targets: save+fsync >= 0.90 of the device, cold load >= 0.90, unsynced save >= 1.0x "
               "torch::save, async stall <= 5%%, peak extra <= 10%%\n");

@@ -392,9 +392,11 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   for (size_t i = 0; i < entries.size(); ++i) {
     const SafetensorsEntry& entry = entries[i];
     const c10::ScalarType dtype = *SafetensorsDtype(entry.dtype);
+    const uint64_t size = entry.end - entry.begin;
     at::Tensor tensor = targets[i];
     if (tensor.defined() && in_buffer[i]) {
-      std::memcpy(tensor.data_ptr(), starts[i], entry.end - entry.begin);
+      // (An empty tensor's data pointer may be null, which memcpy may not see.)
+      if (size > 0) std::memcpy(tensor.data_ptr(), starts[i], size);
     } else if (!tensor.defined()) {
       if (reinterpret_cast<uintptr_t>(starts[i]) % c10::elementSize(dtype) == 0) {
         // A view into the shared buffer, which it keeps alive.
@@ -402,7 +404,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
                                   torch::TensorOptions().dtype(dtype));
       } else {
         tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(dtype));
-        std::memcpy(tensor.data_ptr(), starts[i], entry.end - entry.begin);
+        if (size > 0) std::memcpy(tensor.data_ptr(), starts[i], size);
       }
     }
     contents.tensors.push_back({entry.name, tensor});

@@ -125,7 +125,7 @@ void OverlappedFileWriter::WriteQueued() {
       continue;
     }
     written += call_size;
-    if (written - writeback_from >= options_.writeback_bytes) {
+    if (options_.sync && written - writeback_from >= options_.writeback_bytes) {
       file_.StartWriteback(writeback_from, written - writeback_from);
       writeback_from = written;
     }

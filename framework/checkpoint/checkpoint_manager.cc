@@ -441,19 +441,25 @@ void ParallelCopy(const std::vector<std::pair<at::Tensor, at::Tensor>>& copies) 
 
 }  // namespace
 
-absl::Status CheckpointManager::Save(TrainingLoop& loop) {
-  // At most one save in flight: the previous one finishes first.
+absl::Status CheckpointManager::WaitBeforeSaving(int64_t step) {
   const bool in_flight = writer_.joinable() && writer_is_save_;
-  const auto wait_start = std::chrono::steady_clock::now();
-  absl::Status previous = Wait();
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = Wait();
   const double waited =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (in_flight && waited > 0.01) {
-    LOG(INFO) << "Checkpoint at step " << loop.position().global_step << " waited " << waited
+    LOG(INFO) << "Checkpoint at step " << step << " waited " << waited
               << " s for the previous one to finish writing (one save at a time; save less "
               << "often, or to a faster disk, to avoid this)";
   }
-  if (!previous.ok()) return previous;
+  return status;
+}
+
+absl::Status CheckpointManager::Save(TrainingLoop& loop) {
+  // At most one save in flight: the previous one finishes first.
+  if (absl::Status previous = WaitBeforeSaving(loop.position().global_step); !previous.ok()) {
+    return previous;
+  }
   absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, /*copy=*/false);
   if (!state.ok()) return state.status();
   const std::string path = NextPath(state->position.global_step);
@@ -534,7 +540,7 @@ absl::Status CheckpointManager::PeriodicSave(TrainingLoop& loop) {
   // A failed periodic save costs the progress since the last good one, not
   // the run: it is logged, training goes on, and the next trigger retries.
   // Earlier checkpoints are untouched (WriteCheckpoint commits atomically).
-  for (absl::Status status : {Wait(), Save(loop)}) {
+  for (absl::Status status : {WaitBeforeSaving(loop.position().global_step), Save(loop)}) {
     if (!status.ok()) {
       LOG(ERROR) << status.message() << "; training continues and the next checkpoint retries";
     }

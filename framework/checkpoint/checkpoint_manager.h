@@ -156,6 +156,9 @@ class CheckpointManager : public LoopObserver {
   std::string NextPath(int64_t step) const;
   absl::Status Commit(const std::string& path, const TrainingState& state);
   absl::Status ApplyRetention(const std::string& just_saved);
+  // Wait() for a save about to start at `step`, logging how long it waited
+  // for one still writing.
+  absl::Status WaitBeforeSaving(int64_t step);
   // Save() for an interval trigger: failures are logged, never returned.
   absl::Status PeriodicSave(TrainingLoop& loop);
   // Allocates and touches the snapshot buffers for `state` on the writer

@@ -283,10 +283,10 @@ absl::Status InitialiseWeights(Model& model, const DeviceMap& devices) {
 // intact candidate checkpoint left them. The weights are read straight into
 // the model and verified as they arrive, so each byte is read once; a
 // candidate found damaged on the way is skipped (logged, never deleted) and
-// the next one's load overwrites every tensor. Returns false when none was
-// intact: then the model holds the weights it was built with again
-// (`rebuild_weights`), and the run starts fresh.
-absl::StatusOr<bool> Resume(const std::vector<std::string>& candidates, bool may_fall_back,
+// the next one's load overwrites every tensor. When none is intact the model
+// gets the weights it was built with again (`rebuild_weights`), and the run
+// starts fresh.
+absl::Status Resume(const std::vector<std::string>& candidates, bool may_fall_back,
                             const DeviceMap& devices, Model& model, TrainingLoop& loop,
                             CheckpointManager& checkpoints,
                             const std::function<absl::Status()>& rebuild_weights) {
@@ -314,12 +314,11 @@ absl::StatusOr<bool> Resume(const std::vector<std::string>& candidates, bool may
               << state->position.global_step << "); read and verified "
               << absl::StrFormat("%.1f MB in %.3f s (%.0f MB/s)", megabytes, seconds,
                                  megabytes / std::max(seconds, 1e-9));
-    return true;
+    return absl::OkStatus();
   }
   LOG(WARNING) << "--resume: none of the " << candidates.size()
                << " checkpoint(s) is intact (each is kept as it is); starting fresh";
-  if (absl::Status status = rebuild_weights(); !status.ok()) return status;
-  return false;
+  return rebuild_weights();
 }
 
 // --resume_from a PyTorch training checkpoint: weights, optimizer state,
@@ -445,10 +444,12 @@ absl::Status RunExperimentFromFlags() {
       return FLAGS_init_from.empty() ? absl::OkStatus()
                                      : InitialiseWeights(**model, settings->device_map);
     };
-    absl::StatusOr<bool> resumed =
-        Resume(*resume_candidates, /*may_fall_back=*/settings->resume.checkpoint.empty(),
-               settings->device_map, **model, loop, **checkpoints, rebuild_weights);
-    if (!resumed.ok()) return resumed.status();
+    if (absl::Status status =
+            Resume(*resume_candidates, /*may_fall_back=*/settings->resume.checkpoint.empty(),
+                   settings->device_map, **model, loop, **checkpoints, rebuild_weights);
+        !status.ok()) {
+      return status;
+    }
   }
 
   if (absl::Status status = WriteFlagsRecord(run_dir, flags); !status.ok()) {

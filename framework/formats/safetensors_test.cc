@@ -92,9 +92,13 @@ TEST(SafetensorsTest, ReadsStraightIntoMatchingDestinations) {
   EXPECT_TRUE(destinations["bias"].equal(torch::zeros({4}, torch::kDouble)));
   // A corrupt byte is still caught when reading into a destination.
   {
+    // Flipped, not overwritten: a byte that already held the new value
+    // (1 in 256 for random weights) would change nothing.
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekp(-60, std::ios::end);  // inside "weight" (I64 "steps" comes first)
-    file.put('\x55');
+    file.seekg(-60, std::ios::end);  // inside "weight" (I64 "steps" comes first)
+    const char byte = static_cast<char>(file.get());
+    file.seekp(-60, std::ios::end);
+    file.put(static_cast<char>(byte ^ 0x55));
   }
   auto corrupt = ReadSafetensors(path, options);
   ASSERT_FALSE(corrupt.ok());

@@ -33,10 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 
 
-std::vector<NamedTensor> Snapshot(std::vector<NamedTensor> tensors, bool copy) {
-  for (NamedTensor& named : tensors) {
-    named.tensor = copy ? named.tensor.detach().clone() : named.tensor.detach();
-  }
+std::vector<NamedTensor> Detached(std::vector<NamedTensor> tensors) {
+  for (NamedTensor& named : tensors) named.tensor = named.tensor.detach();
   return tensors;
 }
 
@@ -159,14 +157,13 @@ absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
 RunDirectoryLock::~RunDirectoryLock() { close(fd_); }
 
 absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
-                                                   const std::map<std::string, std::string>& flags,
-                                                   bool copy) {
+                                                   const std::map<std::string, std::string>& flags) {
   TrainingState state;
   state.model_spec = spec;
-  state.model = Snapshot(StateDict(loop.model()), copy);
+  state.model = Detached(StateDict(loop.model()));
   absl::StatusOr<OptimizerStateTensors> optimizer = ExtractOptimizerState(loop.optimizer());
   if (!optimizer.ok()) return optimizer.status();
-  state.optimizer = Snapshot(optimizer->tensors, copy);
+  state.optimizer = Detached(optimizer->tensors);
   state.optimizer_parameters_with_state = optimizer->parameters_with_state;
   state.rng = {{kCpuGeneratorTensor, GlobalGeneratorState()}};
   state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
@@ -460,7 +457,7 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
   if (absl::Status previous = WaitBeforeSaving(loop.position().global_step); !previous.ok()) {
     return previous;
   }
-  absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, /*copy=*/false);
+  absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
   if (!state.ok()) return state.status();
   const std::string path = NextPath(state->position.global_step);
   state->commit_sequence = next_sequence_++;
@@ -552,7 +549,7 @@ absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
   const LoopPosition& position = loop.position();
   if (options_.async && !buffers_prepared_ && !writer_.joinable()) {
     buffers_prepared_ = true;
-    absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_, false);
+    absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
     if (state.ok()) PrepareSnapshotBuffers(*state);
   }
   if (options_.every_steps <= 0 || position.global_step % options_.every_steps != 0) {

@@ -112,11 +112,10 @@ class RunDirectoryLock {
   int fd_;
 };
 
-// The loop's full state; `copy` snapshots tensors to the CPU (for saves that
-// outlive the step), otherwise the state refers to the live tensors.
+// The loop's full state. Tensors refer to the live ones (detached); a save
+// that outlives the step copies them (see the async snapshot buffers).
 absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
-                                                   const std::map<std::string, std::string>& flags,
-                                                   bool copy);
+                                                   const std::map<std::string, std::string>& flags);
 
 // Puts a checkpoint's state into the loop's model, optimizer, scheduler,
 // position and the global generator. `source` names the checkpoint.

@@ -31,7 +31,7 @@ class CheckpointTest : public ::testing::Test {
     fs::remove_all(dir);
     TinyRun run(data_, 1);
     EXPECT_TRUE(run.loop->Run().ok());
-    auto state = CaptureTrainingState(*run.loop, TinySpec(), {{"seed", "3"}}, false);
+    auto state = CaptureTrainingState(*run.loop, TinySpec(), {{"seed", "3"}});
     EXPECT_TRUE(state.ok());
     EXPECT_TRUE(WriteCheckpoint(dir, *state).ok());
     return dir;
@@ -273,7 +273,7 @@ TEST_F(CheckpointTest, CrashBeforeRenameLeavesNoCheckpoint) {
     const pid_t child = fork();
     if (child == 0) {
       TinyRun run(data_, 1);
-      auto state = CaptureTrainingState(*run.loop, TinySpec(), {}, false);
+      auto state = CaptureTrainingState(*run.loop, TinySpec(), {});
       SetFaultInjector([operation = std::string(operation), part = std::string(path_part)](
                            const char* op, const std::string& path) {
         const bool ends_with = path.size() >= part.size() &&

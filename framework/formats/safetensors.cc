@@ -137,7 +137,10 @@ absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
 
 namespace {
 
-absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path, int fd) {
+// With `prefix`, also returns the bytes it read (length and JSON), so that a
+// caller checksums them without reading them again.
+absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path, int fd,
+                                              std::string* prefix = nullptr) {
   struct stat info;
   if (fstat(fd, &info) != 0) return ErrnoError("cannot stat", path);
   SafetensorsHeader header;
@@ -158,6 +161,10 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path, int fd) {
   std::string text(header_size, '\0');
   if (pread(fd, text.data(), header_size, 8) != static_cast<ssize_t>(header_size)) {
     return ErrnoError("cannot read", path);
+  }
+  if (prefix != nullptr) {
+    prefix->assign(reinterpret_cast<const char*>(length), 8);
+    prefix->append(text);
   }
   const nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object()) {
@@ -276,16 +283,13 @@ absl::Status ReadChunks(const std::string& path, int fd, char* destination, uint
 
 absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path, int fd,
                                                         const SafetensorsReadOptions& options) {
-  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, fd);
+  std::string prefix;
+  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, fd, &prefix);
   if (!header.ok()) return header.status();
   SafetensorsContents contents;
   contents.header = *std::move(header);
   const std::vector<SafetensorsEntry>& entries = contents.header.entries;
   {
-    std::string prefix(contents.header.data_start, '\0');
-    if (pread(fd, prefix.data(), prefix.size(), 0) != static_cast<ssize_t>(prefix.size())) {
-      return ErrnoError("cannot read", path);
-    }
     contents.checksums.header = Checksum(options.checksum, prefix.data(), prefix.size());
     if (options.expected_header != nullptr &&
         *options.expected_header != contents.checksums.header) {

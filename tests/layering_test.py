@@ -9,7 +9,7 @@ knows nothing of the experiment, and so on.
 import re
 import sys
 
-LAYERS = ["core", "formats", "model", "data", "optim", "train", "metrics", "checkpoint",
+LAYERS = ["core", "distributed", "formats", "model", "data", "optim", "train", "metrics", "checkpoint",
           "weights", "experiment", "testing"]
 INCLUDE = re.compile(r'#include "([^"]+)"')
 

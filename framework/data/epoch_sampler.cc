@@ -26,6 +26,11 @@ EpochSampler::EpochSampler(int64_t num_samples, int64_t batch_size,
                                  torch::TensorOptions().dtype(torch::kInt64));
 }
 
+int64_t EpochSampler::GlobalBatchSize(int64_t batch) const {
+  CHECK(batch >= 0 && batch < num_batches_) << "batch " << batch;
+  return std::min(batch_size_, num_samples_ - batch * batch_size_);
+}
+
 at::Tensor EpochSampler::BatchIndices(int64_t batch) const {
   CHECK(batch >= 0 && batch < num_batches_) << "batch " << batch;
   const int64_t start = batch * batch_size_;

@@ -22,6 +22,9 @@ class EpochSampler {
   // Batches per epoch; the last one may be short (no sample is dropped).
   int64_t num_batches() const { return num_batches_; }
 
+  // Samples in batch `batch` over all ranks.
+  int64_t GlobalBatchSize(int64_t batch) const;
+
   // int64 indices of this rank's share of batch `batch`.
   at::Tensor BatchIndices(int64_t batch) const;
 

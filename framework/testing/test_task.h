@@ -26,9 +26,9 @@ namespace testing_task {
 
 class TinyModel : public Model {
  public:
-  TinyModel() {
+  explicit TinyModel(double dropout = 0.3) {
     hidden_ = register_module("hidden", torch::nn::Linear(64, 16));
-    dropout_ = register_module("dropout", torch::nn::Dropout(0.3));
+    dropout_ = register_module("dropout", torch::nn::Dropout(dropout));
     out_ = register_module("out", torch::nn::Linear(16, 4));
   }
   torch::Tensor forward(torch::Tensor x) override {

@@ -88,6 +88,8 @@ TrainingLoop::TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
   CHECK_GT(options_.batch_size, 0);
   CHECK_GT(options_.eval_batch_size, 0);
   CHECK_GE(options_.epochs, 0);
+  CHECK_EQ(options_.batch_size % world_size(), 0)
+      << "the global batch must split evenly over the ranks";
   position_.metric_sums.assign(metrics_.size(), 0.0);
 }
 
@@ -155,17 +157,33 @@ absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate() {
   try {
     torch::NoGradGuard no_grad;
     model_.eval();
+    // Data parallel: rank r evaluates chunks r, r + world size, ...; the sums
+    // are then added up, so every rank gets the whole set's values.
     double loss_sum = 0;
     std::vector<double> sums(metrics_.size(), 0.0);
     const int64_t size = valid_.size();
-    for (int64_t start = 0; start < size; start += options_.eval_batch_size) {
-      const int64_t length = std::min(options_.eval_batch_size, size - start);
+    const int64_t chunk = options_.eval_batch_size;
+    for (int64_t start = rank() * chunk; start < size; start += world_size() * chunk) {
+      const int64_t length = std::min(chunk, size - start);
       Batch batch = GatherBatch(
           valid_, torch::arange(start, start + length,
                                 torch::TensorOptions().dtype(torch::kInt64)));
       StepResult result = trainer_.EvalStep(model_, batch);
       loss_sum += result.loss.item<double>() * static_cast<double>(length);
       for (size_t i = 0; i < sums.size(); ++i) sums[i] += result.metric_sums[i];
+    }
+    if (Communicator* group = communicator(); group != nullptr) {
+      std::vector<double> local = {loss_sum};
+      local.insert(local.end(), sums.begin(), sums.end());
+      std::vector<at::Tensor> reduced = {
+          torch::tensor(local, torch::TensorOptions().dtype(torch::kFloat64))};
+      if (absl::Status status = group->AllReduceSum(reduced, "the evaluation's metrics");
+          !status.ok()) {
+        return status;
+      }
+      const double* total = reduced[0].data_ptr<double>();
+      loss_sum = total[0];
+      for (size_t i = 0; i < sums.size(); ++i) sums[i] = total[i + 1];
     }
     std::map<std::string, double> values;
     values["loss"] = size > 0 ? loss_sum / size : 0.0;
@@ -183,7 +201,23 @@ absl::Status TrainingLoop::Run() {
   absl::Status status;
   try {
     model_.to(options_.device);
-    status = RunEpochs();
+    if (Communicator* group = communicator(); group != nullptr) {
+      // Every rank starts from rank 0's weights, whatever its own init gave.
+      std::vector<at::Tensor> state = model_.parameters();
+      for (const at::Tensor& buffer : model_.buffers()) state.push_back(buffer);
+      {
+        torch::NoGradGuard no_grad;
+        status = group->Broadcast(state, 0, "the initial parameters and buffers");
+      }
+      std::vector<at::Tensor> trainable;
+      for (const at::Tensor& parameter : model_.parameters()) {
+        if (parameter.requires_grad()) trainable.push_back(parameter);
+      }
+      if (gradients_ == nullptr) {
+        gradients_ = std::make_unique<GradientAverager>(*group, trainable, options_.bucket_bytes);
+      }
+    }
+    if (status.ok()) status = RunEpochs();
   } catch (const c10::Error& e) {
     status = absl::InternalError(absl::StrCat(
         "training failed at epoch ", position_.epoch + 1, " batch ",
@@ -201,6 +235,71 @@ absl::Status TrainingLoop::Run() {
   return absl::OkStatus();
 }
 
+absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
+  Communicator* const group = communicator();
+  if (group != nullptr) {
+    // As DistributedDataParallel does by default: rank 0's buffers (e.g.
+    // batch-norm statistics) for every forward pass.
+    std::vector<at::Tensor> buffers = model_.buffers();
+    if (absl::Status status = group->Broadcast(buffers, 0, "the model's buffers"); !status.ok()) {
+      return status;
+    }
+  }
+  Batch batch = GatherBatch(train_, sampler.BatchIndices(position_.batch));
+  const int64_t local_samples = batch.size();
+  const int64_t global_samples = sampler.GlobalBatchSize(position_.batch);
+  last_step_.lr = GetLearningRates(optimizer_).at(0);
+  optimizer_.zero_grad();
+  if (gradients_ != nullptr) {
+    gradients_->StartStep(static_cast<double>(local_samples) /
+                          static_cast<double>(global_samples));
+  }
+  // A rank whose share of a short last batch is empty computes nothing.
+  StepResult result;
+  result.metric_sums.assign(metrics_.size(), 0.0);
+  if (local_samples > 0) result = trainer_.TrainStep(model_, batch);
+  const double local_loss = local_samples > 0 ? result.loss.item<double>() : 0.0;
+  // Sums over this rank's samples, then the stop vote: one small all-reduce
+  // started before backward, so it travels while gradients are computed.
+  std::vector<double> sums = {local_loss * static_cast<double>(local_samples)};
+  sums.insert(sums.end(), result.metric_sums.begin(), result.metric_sums.end());
+  sums.push_back(static_cast<double>(local_samples));
+  sums.push_back(stop_requested() ? 1.0 : 0.0);
+  std::vector<at::Tensor> reduced = {
+      torch::tensor(sums, torch::TensorOptions().dtype(torch::kFloat64))};
+  Communicator::Pending sums_reduced;
+  if (group != nullptr) sums_reduced = group->StartAllReduceSum(reduced, "the step's metrics");
+  if (local_samples > 0) result.loss.backward();
+  if (gradients_ != nullptr) {
+    if (absl::Status status = gradients_->FinishStep(); !status.ok()) return status;
+  }
+  if (absl::Status status = sums_reduced.Wait(); !status.ok()) return status;
+  const at::Tensor totals = reduced[0];
+  const double* total = totals.data_ptr<double>();
+  const size_t count_index = metrics_.size() + 1;
+  if (group != nullptr) agreed_stop_ = total[count_index + 1] > 0;
+
+  for (LoopObserver* observer : observers_) {
+    if (absl::Status status = observer->BeforeOptimizerStep(*this); !status.ok()) return status;
+  }
+  optimizer_.step();
+
+  const double samples = total[count_index];
+  CHECK_EQ(static_cast<int64_t>(samples), global_samples) << "ranks disagree on the batch";
+  last_step_.loss = group != nullptr ? total[0] / samples : local_loss;
+  last_step_.metrics.resize(metrics_.size());
+  position_.loss_sum += total[0];
+  for (size_t i = 0; i < metrics_.size(); ++i) {
+    position_.metric_sums[i] += total[i + 1];
+    last_step_.metrics[i] = total[i + 1] / samples;
+  }
+  last_step_.samples = global_samples;
+  position_.samples += global_samples;
+  ++position_.batch;
+  ++position_.global_step;
+  return absl::OkStatus();
+}
+
 absl::Status TrainingLoop::RunEpochs() {
   std::unique_ptr<ProgressBar> bar;
   if (options_.progress_bar) bar = std::make_unique<ProgressBar>();
@@ -211,35 +310,13 @@ absl::Status TrainingLoop::RunEpochs() {
     const std::string epoch_label =
         absl::StrFormat("Epoch[%03d/%03d]", position_.epoch + 1, epochs);
     EpochSampler sampler(train_.size(), options_.batch_size, options_.seed,
-                         position_.epoch, options_.rank, options_.world_size);
+                         position_.epoch, rank(), world_size());
     model_.train();
     if (bar) bar->Start(epoch_label, num_batches, position_.batch);
     Clock::time_point segment_start = Clock::now();
 
     while (position_.batch < num_batches) {
-      Batch batch = GatherBatch(train_, sampler.BatchIndices(position_.batch));
-      last_step_.lr = GetLearningRates(optimizer_).at(0);
-      optimizer_.zero_grad();
-      StepResult result = trainer_.TrainStep(model_, batch);
-      result.loss.backward();
-      for (LoopObserver* observer : observers_) {
-        if (absl::Status status = observer->BeforeOptimizerStep(*this); !status.ok()) return status;
-      }
-      optimizer_.step();
-
-      const double batch_size = static_cast<double>(batch.size());
-      last_step_.loss = result.loss.item<double>();
-      last_step_.metrics.resize(metrics_.size());
-      position_.loss_sum += last_step_.loss * batch_size;
-      for (size_t i = 0; i < metrics_.size(); ++i) {
-        position_.metric_sums[i] += result.metric_sums[i];
-        last_step_.metrics[i] = result.metric_sums[i] / batch_size;
-      }
-      last_step_.samples = batch.size();
-      position_.samples += batch.size();
-      ++position_.batch;
-      ++position_.global_step;
-
+      if (absl::Status status = TrainStep(sampler); !status.ok()) return status;
       const double mean_loss = position_.loss_sum / position_.samples;
       if (options_.log_interval > 0 &&
           position_.batch % options_.log_interval == 0) {
@@ -262,7 +339,7 @@ absl::Status TrainingLoop::RunEpochs() {
         absl::Status status = observer->OnStepEnd(*this);
         if (!status.ok()) return status;
       }
-      if (stop_requested()) {
+      if (ShouldStop()) {
         if (bar) bar->Clear();
         LOG(INFO) << "Stopping at epoch " << position_.epoch + 1 << " batch "
                   << position_.batch << " (global step "
@@ -316,7 +393,7 @@ absl::Status TrainingLoop::RunEpochs() {
       absl::Status status = observer->OnEpochEnd(*this, record);
       if (!status.ok()) return status;
     }
-    if (stop_requested()) return absl::OkStatus();
+    if (ShouldStop()) return absl::OkStatus();
   }
   return absl::OkStatus();
 }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@
 
 #include "absl/status/status.h"
 #include "framework/data/dataset.h"
+#include "framework/distributed/communicator.h"
+#include "framework/distributed/gradient_averager.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/model/model.h"
 #include "framework/train/trainer.h"
@@ -35,9 +38,15 @@ struct LoopOptions {
   uint64_t seed = 1;
   int64_t log_interval = 100;  // iterations between log lines; 0: none
   torch::Device device = torch::kCPU;
-  // This process's share of every batch (see EpochSampler).
-  int64_t rank = 0;
-  int64_t world_size = 1;
+  // Data parallel: with a communicator of more than one rank, each rank
+  // takes its share of every (global) batch, see EpochSampler; parameters and
+  // buffers start from rank 0's; gradients are averaged over the global batch
+  // in buckets of `bucket_bytes`; buffers (batch-norm statistics) follow rank
+  // 0's at every step; every metric, log line and scheduler input is the
+  // global one; and a stop request on any rank stops all at the same step.
+  // Not owned; must outlive the loop.
+  Communicator* communicator = nullptr;
+  int64_t bucket_bytes = int64_t{25} << 20;
   bool progress_bar = false;
   // The validation metric handed to the scheduler (reduce-on-plateau),
   // e.g. "valid_loss" or "valid_acc".
@@ -74,8 +83,8 @@ struct LoopPosition {
 struct StepRecord {
   int64_t step = 0;     // global step
   int64_t epoch = 0;    // 1-based
-  int64_t samples = 0;  // in this process's batch
-  double loss = 0;      // the batch's mean loss
+  int64_t samples = 0;  // in the (global) batch
+  double loss = 0;      // the batch's mean loss, over all ranks
   // The batch's per-sample means of the trainer's metrics, in Metrics() order.
   std::vector<double> metrics;
   double lr = 0;        // of the first parameter group, during the step
@@ -87,6 +96,7 @@ std::string FormatMetrics(double loss, const std::vector<MetricSpec>& metrics,
                           const std::vector<double>& means);
 
 class TrainingLoop;
+class EpochSampler;
 
 // Hooks into the loop; a non-OK status stops training with that status.
 class LoopObserver {
@@ -120,7 +130,8 @@ class TrainingLoop {
   // Trains from position() to the last epoch, or until RequestStop().
   absl::Status Run();
 
-  // Ends Run() after the current step; safe to call from a signal handler.
+  // Ends Run() after the current step (data parallel: after the first step
+  // whose end every rank has heard of it); safe to call from a signal handler.
   void RequestStop() { stop_requested_.store(true); }
   bool stop_requested() const { return stop_requested_.load(); }
   bool finished() const { return position_.epoch >= options_.epochs; }
@@ -129,6 +140,10 @@ class TrainingLoop {
   absl::StatusOr<std::map<std::string, double>> Evaluate();
 
   const LoopOptions& options() const { return options_; }
+  int64_t rank() const { return options_.communicator ? options_.communicator->rank() : 0; }
+  int64_t world_size() const {
+    return options_.communicator ? options_.communicator->world_size() : 1;
+  }
   const LoopPosition& position() const { return position_; }
   const std::vector<EpochRecord>& history() const { return history_; }
   const StepRecord& last_step() const { return last_step_; }
@@ -146,6 +161,15 @@ class TrainingLoop {
 
  private:
   absl::Status RunEpochs();
+  // One training step on this rank's share of global batch `indices`.
+  absl::Status TrainStep(const EpochSampler& sampler);
+  // Whether to stop after this step: agreed by all ranks when data parallel.
+  bool ShouldStop() const { return communicator() ? agreed_stop_ : stop_requested(); }
+  Communicator* communicator() const {
+    return options_.communicator != nullptr && options_.communicator->world_size() > 1
+               ? options_.communicator
+               : nullptr;
+  }
   Batch GatherBatch(const Dataset& data, const torch::Tensor& indices) const;
   std::vector<double> TrainMeans() const;
   std::string FormatMetrics(double loss, const std::vector<double>& means) const;
@@ -163,6 +187,8 @@ class TrainingLoop {
   LoopPosition position_;
   std::vector<EpochRecord> history_;
   StepRecord last_step_;
+  std::unique_ptr<GradientAverager> gradients_;  // data parallel only
+  bool agreed_stop_ = false;
 };
 
 }  // namespace framework

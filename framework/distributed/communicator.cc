@@ -1,0 +1,335 @@
+#include "framework/distributed/communicator.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <exception>
+#include <thread>
+
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/comm.hpp>
+#ifdef TORCHTRAIN_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+// Every key this framework puts in a shared store starts with this, so that
+// it never meets a launcher's own keys.
+constexpr char kKeyPrefix[] = "torchtrain/";
+// Broadcasts pack tensors into messages of at most this size.
+constexpr size_t kBroadcastBucketBytes = size_t{25} << 20;
+
+std::string ExceptionText(const std::exception& e) {
+  if (const auto* error = dynamic_cast<const c10::Error*>(&e)) {
+    return error->what_without_backtrace();
+  }
+  return e.what();
+}
+
+// The local address the kernel would use to reach `host`: the interface
+// Gloo should listen on when GLOO_SOCKET_IFNAME does not say.
+absl::StatusOr<std::string> AddressReaching(const std::string& host, int port) {
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (int error = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
+      error != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve MASTER_ADDR '", host,
+                                               "': ", gai_strerror(error)));
+  }
+  std::string address;
+  for (addrinfo* candidate = found; candidate != nullptr && address.empty();
+       candidate = candidate->ai_next) {
+    const int fd = socket(candidate->ai_family, SOCK_DGRAM, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local = {};
+    socklen_t length = sizeof(local);
+    // A UDP connect sends nothing; it only picks the route.
+    if (connect(fd, candidate->ai_addr, candidate->ai_addrlen) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* raw = local.ss_family == AF_INET
+                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
+                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+      if (inet_ntop(local.ss_family, raw, text, sizeof(text)) != nullptr) address = text;
+    }
+    close(fd);
+  }
+  freeaddrinfo(found);
+  if (address.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("no local address reaches MASTER_ADDR '", host, "' (set GLOO_SOCKET_IFNAME "
+                     "to the interface to use)"));
+  }
+  return address;
+}
+
+absl::StatusOr<c10::intrusive_ptr<c10d::ProcessGroup>> CreateGroup(
+    const c10::intrusive_ptr<c10d::Store>& store, int64_t rank, int64_t world_size,
+    const CommunicatorOptions& options, const std::vector<std::string>& interfaces,
+    const std::string& hostname) {
+  if (options.device.is_cuda()) {
+#ifdef TORCHTRAIN_WITH_NCCL
+    auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+    nccl_options->timeout = options.timeout;
+    return c10::intrusive_ptr<c10d::ProcessGroup>(c10::make_intrusive<c10d::ProcessGroupNCCL>(
+        store, static_cast<int>(rank), static_cast<int>(world_size), nccl_options));
+#else
+    return absl::FailedPreconditionError(
+        "--device=cuda with more than one rank needs the NCCL process group, and this build's "
+        "LibTorch has none (Debian's libtorch is CPU-only): build against a CUDA LibTorch (see "
+        "README, TORCHTRAIN_LIBTORCH), or train on --device=cpu over Gloo");
+#endif
+  }
+  if (!options.device.is_cpu()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data-parallel training runs on cpu (Gloo) or cuda (NCCL), not on ", options.device.str()));
+  }
+  auto gloo_options = c10d::ProcessGroupGloo::Options::create();
+  gloo_options->timeout = options.timeout;
+  for (const std::string& interface : interfaces) {
+    gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
+  }
+  if (interfaces.empty()) {
+    gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(hostname));
+  }
+  return c10::intrusive_ptr<c10d::ProcessGroup>(c10::make_intrusive<c10d::ProcessGroupGloo>(
+      store, static_cast<int>(rank), static_cast<int>(world_size), gloo_options));
+}
+
+}  // namespace
+
+Communicator::Pending::Pending() = default;
+Communicator::Pending::~Pending() = default;
+Communicator::Pending::Pending(Pending&&) noexcept = default;
+Communicator::Pending& Communicator::Pending::operator=(Pending&&) noexcept = default;
+
+Communicator::Communicator(int64_t rank, int64_t world_size, std::string store_description,
+                           c10::intrusive_ptr<c10d::Store> store,
+                           c10::intrusive_ptr<c10d::ProcessGroup> group,
+                           std::chrono::milliseconds timeout)
+    : rank_(rank),
+      world_size_(world_size),
+      store_description_(std::move(store_description)),
+      store_(std::move(store)),
+      group_(std::move(group)),
+      timeout_(timeout) {}
+
+Communicator::~Communicator() = default;
+
+absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Connect(
+    const LaunchEnvironment& launch, const CommunicatorOptions& options) {
+  CHECK(launch.distributed()) << "Connect() is for runs of more than one rank";
+  const bool host_store = !launch.agent_store && launch.rank == 0;
+  const std::string store_description = absl::StrCat(
+      "the store at ", launch.master_addr, ":", launch.master_port,
+      launch.agent_store ? " (torchrun's agent)" : " (hosted by rank 0)");
+  std::string hostname;
+  if (launch.socket_interfaces.empty()) {
+    absl::StatusOr<std::string> address = AddressReaching(launch.master_addr, launch.master_port);
+    if (!address.ok()) return address.status();
+    hostname = *address;
+  }
+  c10::intrusive_ptr<c10d::Store> store;
+  try {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(launch.master_port);
+    store_options.isServer = host_store;
+    store_options.numWorkers = static_cast<size_t>(launch.world_size);
+    // In 1.13 a server that waits for its workers gives up silently; the
+    // group's creation below waits instead, and says who is missing.
+    store_options.waitWorkers = false;
+    store_options.timeout = options.timeout;
+    store = c10::make_intrusive<c10d::TCPStore>(launch.master_addr, store_options);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        "rank ", launch.rank, " cannot ", host_store ? "host " : "reach ", store_description,
+        " within --dist_timeout_s=", options.timeout.count() / 1000, ": ", ExceptionText(e),
+        host_store ? " (is MASTER_PORT in use?)" : " (is rank 0 running, and MASTER_ADDR/"
+                                                   "MASTER_PORT the same on every rank?)"));
+  }
+  const std::string prefix = launch.store_prefix.empty()
+                                 ? std::string(kKeyPrefix)
+                                 : absl::StrCat(launch.store_prefix, "/", kKeyPrefix);
+  store = c10::make_intrusive<c10d::PrefixStore>(prefix, store);
+  absl::StatusOr<c10::intrusive_ptr<c10d::ProcessGroup>> group;
+  try {
+    group = CreateGroup(store, launch.rank, launch.world_size, options, launch.socket_interfaces,
+                        hostname);
+  } catch (const std::exception& e) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "rank ", launch.rank, " of ", launch.world_size, " could not form the process group "
+        "through ", store_description, " within --dist_timeout_s=",
+        options.timeout.count() / 1000, " (did every rank start, with the same WORLD_SIZE?): ",
+        ExceptionText(e)));
+  }
+  if (!group.ok()) return group.status();
+  return std::unique_ptr<Communicator>(new Communicator(launch.rank, launch.world_size,
+                                                        store_description, store, *group,
+                                                        options.timeout));
+}
+
+absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
+    const std::string& path, int64_t rank, int64_t world_size,
+    const CommunicatorOptions& options) {
+  CHECK(world_size >= 1 && rank >= 0 && rank < world_size) << rank << " of " << world_size;
+  const std::string store_description = absl::StrCat("the file store ", path);
+  try {
+    c10::intrusive_ptr<c10d::Store> store =
+        c10::make_intrusive<c10d::FileStore>(path, static_cast<int>(world_size));
+    store->setTimeout(options.timeout);
+    store = c10::make_intrusive<c10d::PrefixStore>(kKeyPrefix, store);
+    absl::StatusOr<c10::intrusive_ptr<c10d::ProcessGroup>> group =
+        CreateGroup(store, rank, world_size, options, {}, "127.0.0.1");
+    if (!group.ok()) return group.status();
+    return std::unique_ptr<Communicator>(
+        new Communicator(rank, world_size, store_description, store, *group, options.timeout));
+  } catch (const std::exception& e) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("rank ", rank, " of ", world_size, " could not form the process group "
+                     "through ", store_description, ": ", ExceptionText(e)));
+  }
+}
+
+absl::Status Communicator::Failed(const std::string& operation, const std::string& error) {
+  if (!broken_.ok()) return broken_;
+  // Each survivor answers; whoever does not within a few seconds is gone
+  // (or hung, which for the run is the same).
+  const auto answer_within = std::min<std::chrono::milliseconds>(timeout_, std::chrono::seconds(10));
+  std::vector<int64_t> silent;
+  std::string store_problem;
+  try {
+    store_->setTimeout(answer_within);
+    store_->set(absl::StrCat("roll_call/", rank_), std::vector<uint8_t>{1});
+    const auto deadline = std::chrono::steady_clock::now() + answer_within;
+    while (true) {
+      silent.clear();
+      for (int64_t other = 0; other < world_size_; ++other) {
+        if (!store_->check({absl::StrCat("roll_call/", other)})) silent.push_back(other);
+      }
+      if (silent.empty() || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const std::exception& e) {
+    store_problem = ExceptionText(e);
+  }
+  std::string who;
+  if (!store_problem.empty()) {
+    who = store_description_.find("rank 0") != std::string::npos
+              ? absl::StrCat("rank 0 is gone: ", store_description_, " cannot be reached (",
+                             store_problem, ")")
+              : absl::StrCat(store_description_, " cannot be reached (", store_problem, ")");
+  } else if (!silent.empty()) {
+    who = absl::StrCat(silent.size() == 1 ? "rank " : "ranks ", absl::StrJoin(silent, ", "),
+                       silent.size() == 1 ? " is" : " are", " gone (no answer within ",
+                       answer_within.count() / 1000, " s of the failure)");
+  } else {
+    who = "every rank still answers";
+  }
+  broken_ = absl::UnavailableError(absl::StrCat("data-parallel run of ", world_size_,
+                                                " ranks broken at rank ", rank_, ": ", who,
+                                                "; ", operation, " failed: ", error));
+  return broken_;
+}
+
+absl::Status Communicator::Pending::Wait() {
+  if (communicator_ == nullptr) return absl::OkStatus();
+  Communicator* communicator = communicator_;
+  communicator_ = nullptr;
+  if (!communicator->broken_.ok()) return communicator->broken_;
+  try {
+    work_->wait();
+    work_.reset();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    work_.reset();
+    return communicator->Failed(operation_, ExceptionText(e));
+  }
+}
+
+Communicator::Pending Communicator::StartAllReduceSum(std::vector<at::Tensor>& tensors,
+                                                      const std::string& what) {
+  Pending pending;
+  pending.communicator_ = this;
+  pending.operation_ = absl::StrCat("the all-reduce of ", what);
+  if (!broken_.ok()) return pending;
+  try {
+    pending.work_ = group_->allreduce(tensors);
+  } catch (const std::exception& e) {
+    (void)Failed(pending.operation_, ExceptionText(e));
+  }
+  return pending;
+}
+
+absl::Status Communicator::AllReduceSum(std::vector<at::Tensor>& tensors,
+                                        const std::string& what) {
+  return StartAllReduceSum(tensors, what).Wait();
+}
+
+absl::Status Communicator::Broadcast(const std::vector<at::Tensor>& tensors, int64_t root,
+                                     const std::string& what) {
+  if (!broken_.ok()) return broken_;
+  if (tensors.empty()) return absl::OkStatus();
+  try {
+    c10d::broadcast_coalesced(group_, tensors, kBroadcastBucketBytes, static_cast<int>(root));
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return Failed(absl::StrCat("the broadcast of ", what, " from rank ", root), ExceptionText(e));
+  }
+}
+
+absl::StatusOr<std::vector<at::Tensor>> Communicator::AllGather(const at::Tensor& tensor,
+                                                                const std::string& what) {
+  if (!broken_.ok()) return broken_;
+  std::vector<std::vector<at::Tensor>> outputs(1);
+  for (int64_t i = 0; i < world_size_; ++i) outputs[0].push_back(at::empty_like(tensor));
+  std::vector<at::Tensor> inputs = {tensor.contiguous()};
+  try {
+    group_->allgather(outputs, inputs)->wait();
+  } catch (const std::exception& e) {
+    return Failed(absl::StrCat("the all-gather of ", what), ExceptionText(e));
+  }
+  return outputs[0];
+}
+
+absl::Status Communicator::Barrier(const std::string& what) {
+  if (!broken_.ok()) return broken_;
+  try {
+    group_->barrier()->wait();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return Failed(absl::StrCat("the barrier ", what), ExceptionText(e));
+  }
+}
+
+absl::StatusOr<std::string> Communicator::ShareFromRankZero(const std::string& key,
+                                                            const std::string& value) {
+  if (!broken_.ok()) return broken_;
+  const std::string full_key = absl::StrCat("shared/", key);
+  try {
+    if (rank_ == 0) {
+      store_->set(full_key, std::vector<uint8_t>(value.begin(), value.end()));
+      return value;
+    }
+    const std::vector<uint8_t> bytes = store_->get(full_key);
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    return Failed(absl::StrCat("sharing '", key, "' from rank 0 through ", store_description_),
+                  ExceptionText(e));
+  }
+}
+
+}  // namespace framework

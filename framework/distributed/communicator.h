@@ -1,0 +1,111 @@
+// The ranks of a data-parallel run talking to each other: LibTorch's c10d
+// process group (Gloo over TCP on the CPU; NCCL for CUDA where LibTorch is
+// built with it) and its rendezvous store, behind Status-returning calls.
+//
+// Every collective must be called by every rank in the same order. A
+// collective that fails (a rank died, or did not answer within the timeout)
+// fails this and every later call with an error that names the ranks that
+// are gone: the survivors hold a roll call through the store, and a rank
+// that does not answer it is named; when the store itself is gone (rank 0
+// hosts it unless a launcher agent does) rank 0 is named.
+#ifndef FRAMEWORK_DISTRIBUTED_COMMUNICATOR_H_
+#define FRAMEWORK_DISTRIBUTED_COMMUNICATOR_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/util/intrusive_ptr.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/distributed/launch_environment.h"
+
+namespace c10d {
+class ProcessGroup;
+class Store;
+class Work;
+}  // namespace c10d
+
+namespace framework {
+
+struct CommunicatorOptions {
+  // How long a rank waits for the others: to join, and in any collective.
+  std::chrono::milliseconds timeout = std::chrono::seconds(300);
+  // CUDA devices use NCCL (when LibTorch has it); others Gloo.
+  c10::Device device = c10::kCPU;
+};
+
+class Communicator {
+ public:
+  // Joins the run that `launch` describes (launch.distributed() must hold):
+  // through the launcher's TCP store, or one rank 0 hosts.
+  static absl::StatusOr<std::unique_ptr<Communicator>> Connect(const LaunchEnvironment& launch,
+                                                               const CommunicatorOptions& options);
+  // Ranks on one machine (threads in tests, or processes) meeting through a
+  // file, over Gloo on the loopback interface.
+  static absl::StatusOr<std::unique_ptr<Communicator>> ConnectThroughFile(
+      const std::string& path, int64_t rank, int64_t world_size,
+      const CommunicatorOptions& options);
+  ~Communicator();
+
+  int64_t rank() const { return rank_; }
+  int64_t world_size() const { return world_size_; }
+
+  // A collective that runs while the caller computes.
+  class Pending {
+   public:
+    Pending();
+    ~Pending();
+    Pending(Pending&&) noexcept;
+    Pending& operator=(Pending&&) noexcept;
+    // Blocks until it is done everywhere; its tensors then hold the result.
+    absl::Status Wait();
+    bool started() const { return communicator_ != nullptr; }
+
+   private:
+    friend class Communicator;
+    Communicator* communicator_ = nullptr;
+    std::string operation_;
+    c10::intrusive_ptr<c10d::Work> work_;
+  };
+
+  // Sums `tensors` element-wise over the ranks, in place (Gloo has no mean:
+  // divide afterwards). All must be dense and on this rank's device.
+  Pending StartAllReduceSum(std::vector<at::Tensor>& tensors, const std::string& what);
+  absl::Status AllReduceSum(std::vector<at::Tensor>& tensors, const std::string& what);
+  // Copies rank `root`'s values of `tensors` into every rank's, in place,
+  // packed into few messages.
+  absl::Status Broadcast(const std::vector<at::Tensor>& tensors, int64_t root,
+                         const std::string& what);
+  // Every rank's `tensor` (same shape and type everywhere), by rank.
+  absl::StatusOr<std::vector<at::Tensor>> AllGather(const at::Tensor& tensor,
+                                                    const std::string& what);
+  absl::Status Barrier(const std::string& what);
+  // Rank 0's `value` on every rank (others pass anything), through the
+  // store: for strings such as which checkpoint to resume from.
+  absl::StatusOr<std::string> ShareFromRankZero(const std::string& key, const std::string& value);
+
+ private:
+  Communicator(int64_t rank, int64_t world_size, std::string store_description,
+               c10::intrusive_ptr<c10d::Store> store,
+               c10::intrusive_ptr<c10d::ProcessGroup> group, std::chrono::milliseconds timeout);
+  // The error for a collective that threw: names the ranks that are gone.
+  absl::Status Failed(const std::string& operation, const std::string& error);
+
+  int64_t rank_;
+  int64_t world_size_;
+  std::string store_description_;  // "the store at host:port (hosted by rank 0)"
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
+  std::chrono::milliseconds timeout_;
+  absl::Status broken_;  // the first failure; every later call returns it
+};
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_DISTRIBUTED_COMMUNICATOR_H_

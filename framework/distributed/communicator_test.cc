@@ -1,0 +1,135 @@
+#include "framework/distributed/communicator.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <thread>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/generated/variable_factories.h>
+
+#include "framework/distributed/gradient_averager.h"
+#include "gtest/gtest.h"
+
+namespace framework {
+namespace {
+
+// Runs `body(rank)` for each rank on its own thread, the ranks meeting
+// through a fresh file store.
+void RunRanks(int64_t world_size, const std::function<void(Communicator&)>& body,
+              std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  static int run = 0;
+  const std::string path =
+      std::string(std::getenv("TEST_TMPDIR")) + "/store-" + std::to_string(run++);
+  std::vector<std::thread> threads;
+  for (int64_t rank = 0; rank < world_size; ++rank) {
+    threads.emplace_back([&, rank] {
+      CommunicatorOptions options;
+      options.timeout = timeout;
+      absl::StatusOr<std::unique_ptr<Communicator>> communicator =
+          Communicator::ConnectThroughFile(path, rank, world_size, options);
+      ASSERT_TRUE(communicator.ok()) << communicator.status();
+      body(**communicator);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+TEST(CommunicatorTest, CollectivesAcrossThreeRanks) {
+  RunRanks(3, [](Communicator& group) {
+    const double rank = static_cast<double>(group.rank());
+    std::vector<at::Tensor> sum = {at::full({5}, rank + 1, at::kDouble)};
+    ASSERT_TRUE(group.AllReduceSum(sum, "a test tensor").ok());
+    EXPECT_TRUE(sum[0].equal(at::full({5}, 6.0, at::kDouble)));
+
+    std::vector<at::Tensor> shared = {at::full({3}, rank, at::kFloat), at::full({2}, -rank)};
+    ASSERT_TRUE(group.Broadcast(shared, 1, "test tensors").ok());
+    EXPECT_TRUE(shared[0].equal(at::full({3}, 1.0f)));
+    EXPECT_TRUE(shared[1].equal(at::full({2}, -1.0f)));
+
+    absl::StatusOr<std::vector<at::Tensor>> gathered =
+        group.AllGather(at::full({2}, rank, at::kByte), "test bytes");
+    ASSERT_TRUE(gathered.ok()) << gathered.status();
+    ASSERT_EQ(gathered->size(), 3u);
+    for (int r = 0; r < 3; ++r) EXPECT_EQ((*gathered)[r][1].item<uint8_t>(), r);
+
+    absl::StatusOr<std::string> chosen =
+        group.ShareFromRankZero("checkpoint", group.rank() == 0 ? "step-12" : "ignored");
+    ASSERT_TRUE(chosen.ok()) << chosen.status();
+    EXPECT_EQ(*chosen, "step-12");
+    EXPECT_TRUE(group.Barrier("at the end").ok());
+  });
+}
+
+// The gradient one process computes over the whole batch, and the one every
+// rank gets from its share through a GradientAverager, for batches that do
+// and do not split evenly, one leaving a rank without samples.
+TEST(GradientAveragerTest, EveryRankGetsTheWholeBatchGradient) {
+  at::manual_seed(5);
+  const at::Tensor weight = at::randn({7, 4}, at::kFloat);
+  const at::Tensor bias = at::randn({7}, at::kFloat);
+  const at::Tensor second = at::randn({1, 7}, at::kFloat);
+  const at::Tensor inputs = at::randn({11, 4}, at::kFloat);
+  struct Parameters {
+    at::Tensor weight, bias, second;
+    std::vector<at::Tensor> All() const { return {weight, bias, second}; }
+  };
+  auto make = [&] {
+    return Parameters{weight.clone().set_requires_grad(true), bias.clone().set_requires_grad(true),
+                      second.clone().set_requires_grad(true)};
+  };
+  auto loss_of = [](const Parameters& p, const at::Tensor& x) {
+    return at::matmul(at::tanh(at::addmm(p.bias, x, p.weight.t())), p.second.t()).pow(2).mean();
+  };
+  for (int64_t samples : {int64_t{8}, int64_t{5}, int64_t{2}}) {
+    const at::Tensor batch = inputs.narrow(0, 0, samples);
+    Parameters whole = make();
+    loss_of(whole, batch).backward();
+    for (int64_t world_size : {2, 3}) {
+      // Small buckets: the three parameters go into more than one.
+      RunRanks(world_size, [&](Communicator& group) {
+        Parameters mine = make();
+        GradientAverager averager(group, mine.All(), /*bucket_bytes=*/32);
+        EXPECT_GT(averager.bucket_count(), 1);
+        const at::Tensor share = batch.slice(0, group.rank(), samples, world_size);
+        averager.StartStep(static_cast<double>(share.size(0)) / samples);
+        if (share.size(0) > 0) loss_of(mine, share).backward();
+        ASSERT_TRUE(averager.FinishStep().ok());
+        for (size_t i = 0; i < 3; ++i) {
+          EXPECT_TRUE(at::allclose(mine.All()[i].grad(), whole.All()[i].grad(), 1e-5, 1e-6))
+              << "parameter " << i << ", " << samples << " samples over " << world_size
+              << " ranks, rank " << group.rank();
+        }
+      });
+    }
+  }
+}
+
+// A rank that leaves (here: closes its connections; in a real run, dies)
+// makes the next collective fail on the others, naming it, in bounded time.
+TEST(CommunicatorTest, AGoneRankIsNamed) {
+  const auto start = std::chrono::steady_clock::now();
+  RunRanks(
+      3,
+      [](Communicator& group) {
+        std::vector<at::Tensor> value = {at::ones({4})};
+        ASSERT_TRUE(group.AllReduceSum(value, "a warm-up").ok());
+        if (group.rank() == 2) return;  // leaves: the destructor closes its pairs
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        absl::Status status = group.AllReduceSum(value, "a test tensor");
+        ASSERT_FALSE(status.ok());
+        EXPECT_NE(status.message().find("rank 2 is gone"), std::string::npos) << status.message();
+        EXPECT_NE(status.message().find("the all-reduce of a test tensor"), std::string::npos)
+            << status.message();
+        // And every later call says the same at once.
+        absl::Status again = group.Barrier("after the failure");
+        EXPECT_EQ(again, status);
+      },
+      std::chrono::seconds(20));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(40));
+}
+
+}  // namespace
+}  // namespace framework

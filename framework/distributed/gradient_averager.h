@@ -1,0 +1,83 @@
+// Data-parallel gradients: after each backward pass every rank holds the
+// gradient of the global batch's mean loss, as if one process had computed
+// it over the whole batch.
+//
+// Parameters are grouped into flat buckets of about `bucket_bytes` (in
+// reverse registration order, the order backward usually produces them, as
+// PyTorch's DistributedDataParallel does). A hook on each parameter's
+// gradient accumulator marks it ready; once every parameter of a bucket is
+// ready, the bucket is flattened and its all-reduce starts while backward
+// goes on with the earlier layers. Buckets start in a fixed order on every
+// rank, whatever order their hooks fire in; parameters that got no gradient
+// contribute zeros.
+//
+// Each rank's gradient is weighted by its share of the global batch before
+// the sum, so a last batch that splits unevenly (or leaves a rank without
+// samples) still gives exactly the global mean.
+#ifndef FRAMEWORK_DISTRIBUTED_GRADIENT_AVERAGER_H_
+#define FRAMEWORK_DISTRIBUTED_GRADIENT_AVERAGER_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/status.h"
+#include "framework/distributed/communicator.h"
+
+namespace torch::autograd {
+struct Node;
+}  // namespace torch::autograd
+
+namespace framework {
+
+class GradientAverager {
+ public:
+  // `communicator` must outlive this object; `parameters` are the model's
+  // trainable parameters (identical shapes on every rank).
+  GradientAverager(Communicator& communicator, std::vector<at::Tensor> parameters,
+                   int64_t bucket_bytes);
+  ~GradientAverager();
+  GradientAverager(const GradientAverager&) = delete;
+  GradientAverager& operator=(const GradientAverager&) = delete;
+
+  // Arms the hooks for the next backward pass. `share` is this rank's part
+  // of the global batch (its samples / all samples; 0 when it has none).
+  void StartStep(double share);
+  // After backward (or instead of it, for a rank with no samples): starts
+  // the buckets not yet started, waits for all, and leaves the averaged
+  // gradient in every parameter's grad.
+  absl::Status FinishStep();
+
+  int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
+
+ private:
+  struct Bucket {
+    std::vector<int64_t> parameters;  // indices into parameters_
+    at::Tensor flat;
+    int64_t ready = 0;
+    Communicator::Pending pending;
+  };
+  void OnGradientReady(int64_t parameter);
+  // Starts buckets in order while the next one is complete (under mutex_).
+  void StartReadyBuckets(bool all);
+
+  Communicator& communicator_;
+  std::vector<at::Tensor> parameters_;
+  std::vector<int64_t> bucket_of_;  // parameter index -> bucket index
+  std::vector<Bucket> buckets_;
+  std::vector<bool> seen_;  // this step, per parameter
+  // The accumulators must stay alive for their hooks to stay attached.
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<uintptr_t> hook_keys_;
+  std::mutex mutex_;
+  bool armed_ = false;
+  double share_ = 1;
+  int64_t next_bucket_ = 0;  // the next bucket to start
+};
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_DISTRIBUTED_GRADIENT_AVERAGER_H_

@@ -1,0 +1,157 @@
+// The training loop across ranks (threads meeting through a file store):
+// what the world size must not change.
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <thread>
+
+#include "framework/core/random_state.h"
+#include "framework/distributed/communicator.h"
+#include "framework/optim/optimizer.h"
+#include "framework/testing/test_task.h"
+#include "framework/train/training_loop.h"
+#include "gtest/gtest.h"
+
+namespace framework {
+namespace {
+
+using testing_task::TinyModel;
+using testing_task::TinyTrainer;
+
+struct RunResult {
+  std::vector<at::Tensor> parameters;
+  std::vector<EpochRecord> history;
+  LoopPosition position;
+};
+
+// Trains TinyModel (no dropout) with a global batch of `batch_size` over
+// `world_size` ranks for `epochs`, and returns each rank's result. Every rank
+// builds its model from a different seed: only rank 0's may count.
+std::vector<RunResult> Train(int64_t world_size, int64_t batch_size, int64_t epochs,
+                             const std::function<void(int64_t rank, TrainingLoop&)>& prepare = {}) {
+  static int run = 0;
+  const std::string store =
+      std::string(std::getenv("TEST_TMPDIR")) + "/dp-store-" + std::to_string(run++);
+  const DataSplits data = testing_task::TinyData();
+  std::vector<std::shared_ptr<TinyModel>> models;
+  for (int64_t rank = 0; rank < world_size; ++rank) {
+    SeedGlobalGenerator(100 + rank);
+    models.push_back(std::make_shared<TinyModel>(/*dropout=*/0.0));
+  }
+  std::vector<RunResult> results(world_size);
+  std::vector<std::thread> threads;
+  for (int64_t rank = 0; rank < world_size; ++rank) {
+    threads.emplace_back([&, rank] {
+      CommunicatorOptions communicator_options;
+      communicator_options.timeout = std::chrono::seconds(60);
+      std::unique_ptr<Communicator> communicator;
+      if (world_size > 1) {
+        absl::StatusOr<std::unique_ptr<Communicator>> connected =
+            Communicator::ConnectThroughFile(store, rank, world_size, communicator_options);
+        ASSERT_TRUE(connected.ok()) << connected.status();
+        communicator = *std::move(connected);
+      }
+      TinyTrainer trainer;
+      OptimizerOptions optimizer_options;
+      optimizer_options.name = "sgd";
+      optimizer_options.lr = 0.1;
+      optimizer_options.momentum = 0.9;
+      std::unique_ptr<torch::optim::Optimizer> optimizer =
+          *BuildOptimizer(optimizer_options, models[rank]->parameters());
+      SchedulerOptions scheduler_options = testing_task::TinyRun::WarmupCosine();
+      std::unique_ptr<LrScheduler> scheduler =
+          *BuildScheduler(scheduler_options, *optimizer, epochs);
+      LoopOptions options;
+      options.epochs = epochs;
+      options.batch_size = batch_size;
+      options.eval_batch_size = 30;
+      options.seed = 3;
+      options.log_interval = 0;
+      options.monitor = "valid_loss";
+      options.communicator = communicator.get();
+      options.bucket_bytes = 1024;  // several buckets
+      TrainingLoop loop(options, *models[rank], trainer, *optimizer, scheduler.get(),
+                        data.train, data.valid);
+      if (prepare) prepare(rank, loop);
+      absl::Status status = loop.Run();
+      ASSERT_TRUE(status.ok()) << status;
+      for (const at::Tensor& parameter : models[rank]->parameters()) {
+        results[rank].parameters.push_back(parameter.detach().clone());
+      }
+      results[rank].history = loop.history();
+      results[rank].position = loop.position();
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  return results;
+}
+
+double MaxDifference(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
+  }
+  return worst;
+}
+
+void ExpectSameRun(const RunResult& single, const RunResult& parallel, int64_t world_size) {
+  EXPECT_LT(MaxDifference(single.parameters, parallel.parameters), 1e-5) << world_size << " ranks";
+  ASSERT_EQ(single.history.size(), parallel.history.size());
+  for (size_t e = 0; e < single.history.size(); ++e) {
+    for (const auto& [name, value] : single.history[e].values) {
+      if (name == "seconds") continue;
+      const double tolerance = name.find("acc") != std::string::npos ? 0.005 : 1e-4;
+      EXPECT_NEAR(value, parallel.history[e].values.at(name), tolerance)
+          << name << " of epoch " << e + 1 << ", " << world_size << " ranks";
+    }
+  }
+  EXPECT_EQ(single.position.global_step, parallel.position.global_step);
+}
+
+// 200 samples in global batches of 64: 4 steps an epoch, the last of 8
+// samples; 5 epochs are 20 steps.
+TEST(DataParallelTest, TwoRanksOfHalfTheBatchTrainAsOneRankOfAll) {
+  const std::vector<RunResult> single = Train(1, 64, 5);
+  const std::vector<RunResult> parallel = Train(2, 64, 5);
+  ASSERT_EQ(single[0].position.global_step, 20);
+  ExpectSameRun(single[0], parallel[0], 2);
+  // The ranks hold the same weights, to the bit.
+  EXPECT_EQ(MaxDifference(parallel[0].parameters, parallel[1].parameters), 0.0);
+}
+
+// 200 samples in batches of 63: the last batch of 11 splits 4, 4, 3, so the
+// ranks' gradients must be weighted by their shares.
+TEST(DataParallelTest, UnevenLastBatchOverThreeRanks) {
+  const std::vector<RunResult> single = Train(1, 63, 2);
+  const std::vector<RunResult> parallel = Train(3, 63, 2);
+  ExpectSameRun(single[0], parallel[0], 3);
+  EXPECT_EQ(MaxDifference(parallel[0].parameters, parallel[2].parameters), 0.0);
+}
+
+// A stop requested on one rank stops every rank after the same step.
+class StopAtStep : public LoopObserver {
+ public:
+  explicit StopAtStep(int64_t step) : step_(step) {}
+  absl::Status OnStepEnd(TrainingLoop& loop) override {
+    if (loop.position().global_step == step_) loop.RequestStop();
+    return absl::OkStatus();
+  }
+
+ private:
+  int64_t step_;
+};
+
+TEST(DataParallelTest, AStopOnOneRankStopsAllAtTheSameStep) {
+  StopAtStep stop(6);
+  const std::vector<RunResult> results = Train(2, 64, 5, [&](int64_t rank, TrainingLoop& loop) {
+    if (rank == 1) loop.AddObserver(&stop);
+  });
+  // Rank 1 asked at the end of step 6; everyone heard it in step 7's vote.
+  EXPECT_EQ(results[1].position.global_step, 7);
+  EXPECT_EQ(results[0].position.global_step, 7);
+  EXPECT_EQ(MaxDifference(results[0].parameters, results[1].parameters), 0.0);
+}
+
+}  // namespace
+}  // namespace framework

@@ -53,6 +53,7 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   manifest.scheduler = state.scheduler;
   manifest.optimizer_parameters_with_state = state.optimizer_parameters_with_state;
   manifest.commit_sequence = state.commit_sequence;
+  manifest.world_size = state.world_size;
   manifest.parent = state.parent;
   manifest.flags = state.flags;
 
@@ -129,6 +130,7 @@ nlohmann::json CheckpointManifest::ToJson() const {
           {"optimizer_parameters_with_state", optimizer_parameters_with_state},
           {"flags", flags},
           {"commit_sequence", commit_sequence},
+          {"world_size", world_size},
           {"parent", parent},
           {"checksum", ChecksumName(checksum)},
           {"file_headers", headers_json},
@@ -169,6 +171,7 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
     manifest.flags = json.at("flags").get<std::map<std::string, std::string>>();
     // Absent from checkpoints written before lineage was recorded.
     manifest.commit_sequence = json.value("commit_sequence", int64_t{0});
+    manifest.world_size = json.value("world_size", int64_t{1});
     manifest.parent = json.value("parent", std::string());
     manifest.checksum = manifest.format_version >= 3 ? ChecksumKind::kXxh3 : ChecksumKind::kCrc32;
     if (manifest.format_version >= 3 && json.at("checksum") != ChecksumName(manifest.checksum)) {
@@ -213,6 +216,11 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
     return ManifestError(source, absl::StrCat("bad checkpoint manifest: ", e.what()));
   }
   return manifest;
+}
+
+std::string RankGeneratorTensor(int64_t rank) {
+  return rank == 0 ? std::string(kCpuGeneratorTensor)
+                   : absl::StrCat(kCpuGeneratorTensor, ".rank", rank);
 }
 
 std::string CheckpointName(int64_t step, int generation) {
@@ -411,6 +419,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   state.optimizer_parameters_with_state = manifest->optimizer_parameters_with_state;
   state.flags = manifest->flags;
   state.commit_sequence = manifest->commit_sequence;
+  state.world_size = manifest->world_size;
   state.parent = manifest->parent;
   for (auto& [name, tensor] : *tensors) {
     const CheckpointManifest::TensorRecord& record = manifest->tensors.at(name);

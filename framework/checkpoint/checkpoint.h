@@ -47,6 +47,9 @@ inline constexpr char kCheckpointStateFile[] = "state.safetensors";
 // Generator states in state.safetensors are named "rng.<generator>".
 inline constexpr char kRngTensorPrefix[] = "rng.";
 inline constexpr char kCpuGeneratorTensor[] = "rng.cpu";
+// Data parallel: rank r > 0's CPU generator is "rng.cpu.rank<r>" (rank 0's
+// stays "rng.cpu", so single-process readers find theirs).
+std::string RankGeneratorTensor(int64_t rank);
 
 // Typed contents of a checkpoint: a misspelt field does not compile.
 struct TrainingState {
@@ -55,6 +58,8 @@ struct TrainingState {
   std::vector<NamedTensor> optimizer;  // see optimizer_state.h
   std::vector<std::string> optimizer_parameters_with_state;
   std::vector<NamedTensor> rng;        // "rng.cpu": LibTorch's CPU generator
+  // Ranks of the run that saved it; each rank's generator is in `rng`.
+  int64_t world_size = 1;
   nlohmann::json scheduler;            // LrScheduler::State(); null if none
   LoopPosition position;
   std::vector<EpochRecord> history;
@@ -77,6 +82,7 @@ struct CheckpointManifest {
   std::vector<std::string> optimizer_parameters_with_state;
   std::map<std::string, std::string> flags;
   int64_t commit_sequence = 0;  // 0 in checkpoints written before lineage was recorded
+  int64_t world_size = 1;       // data-parallel ranks that trained it (1 when not recorded)
   std::string parent;
   // Of the tensors and file headers: XXH3 from version 3, CRC-32 before.
   ChecksumKind checksum = ChecksumKind::kXxh3;

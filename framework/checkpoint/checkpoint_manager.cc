@@ -166,6 +166,7 @@ absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const Mod
   state.optimizer = Detached(optimizer->tensors);
   state.optimizer_parameters_with_state = optimizer->parameters_with_state;
   state.rng = {{kCpuGeneratorTensor, GlobalGeneratorState()}};
+  state.world_size = loop.world_size();
   state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
   state.position = loop.position();
   state.history = loop.history();
@@ -175,12 +176,16 @@ absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const Mod
 
 absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop,
                                   const std::string& source) {
+  // This rank's generator when the world size is the one that saved it;
+  // otherwise each rank's is derived afresh from (seed, rank, step).
+  const bool same_world = state.world_size == loop.world_size();
+  const std::string generator_name = RankGeneratorTensor(loop.rank());
   const NamedTensor* generator = nullptr;
   for (const NamedTensor& named : state.rng) {
-    if (named.name == kCpuGeneratorTensor) generator = &named;
+    if (named.name == generator_name) generator = &named;
   }
-  if (generator == nullptr) {
-    return absl::DataLossError(absl::StrCat(source, ": missing entry '", kCpuGeneratorTensor, "'"));
+  if (generator == nullptr && same_world) {
+    return absl::DataLossError(absl::StrCat(source, ": missing entry '", generator_name, "'"));
   }
   if (loop.scheduler() != nullptr && state.scheduler.is_null()) {
     return absl::DataLossError(absl::StrCat(source, ": missing scheduler state"));
@@ -203,11 +208,21 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
   if (absl::Status s = loop.Restore(state.position, state.history); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
   }
+  if (!same_world) {
+    SeedGlobalGenerator(RankSeed(loop.options().seed, loop.rank(), state.position.global_step));
+    if (loop.rank() == 0) {
+      LOG(INFO) << source << " was saved by " << state.world_size << " rank(s) and this run has "
+                << loop.world_size() << ": the same global sample position, learning rate and "
+                << "schedule, but each rank's dropout generator is derived afresh from (seed, "
+                << "rank, step " << state.position.global_step << ")";
+    }
+    return absl::OkStatus();
+  }
   try {
     RestoreGlobalGeneratorState(generator->tensor);
   } catch (const std::exception& e) {
     return absl::DataLossError(
-        absl::StrCat(source, ": bad '", kCpuGeneratorTensor, "' entry: ", e.what()));
+        absl::StrCat(source, ": bad '", generator_name, "' entry: ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -218,6 +233,10 @@ CheckpointManager::CheckpointManager(CheckpointOptions options, ModelSpec spec,
 
 absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
     CheckpointOptions options, ModelSpec spec, std::map<std::string, std::string> flags) {
+  if (options.communicator != nullptr && options.communicator->rank() != 0) {
+    return std::unique_ptr<CheckpointManager>(
+        new CheckpointManager(std::move(options), std::move(spec), std::move(flags)));
+  }
   if (options.keep_last < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("--keep_last must be >= 1, got ", options.keep_last));
@@ -453,12 +472,60 @@ absl::Status CheckpointManager::WaitBeforeSaving(int64_t step) {
 }
 
 absl::Status CheckpointManager::Save(TrainingLoop& loop) {
+  return SaveAcrossRanks(loop, /*periodic=*/false);
+}
+
+absl::Status CheckpointManager::SaveAcrossRanks(TrainingLoop& loop, bool periodic) {
+  Communicator* const group = options_.communicator;
+  const int64_t step = loop.position().global_step;
+  std::vector<NamedTensor> rank_generators;
+  if (group != nullptr) {
+    CHECK_EQ(group, loop.options().communicator) << "the manager's and the loop's ranks differ";
+    absl::StatusOr<std::vector<at::Tensor>> generators =
+        group->AllGather(GlobalGeneratorState(), "the ranks' generator states");
+    if (!generators.ok()) return generators.status();
+    for (int64_t rank = 1; rank < group->world_size(); ++rank) {
+      rank_generators.push_back({RankGeneratorTensor(rank), (*generators)[rank]});
+    }
+  }
+  absl::Status written;
+  if (writer()) {
+    // A periodic save waits for the previous one (and logs how long); that
+    // one's failure is logged, and this save goes ahead.
+    if (periodic) {
+      if (absl::Status previous = WaitBeforeSaving(step); !previous.ok()) {
+        LOG(ERROR) << previous.message() << "; training continues and this checkpoint retries";
+      }
+    }
+    written = SaveOnWriter(loop, std::move(rank_generators));
+  } else {
+    last_saved_step_ = step;
+  }
+  if (group != nullptr) {
+    if (absl::Status status = group->Barrier(absl::StrCat("after the checkpoint at step ", step));
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (periodic && !written.ok()) {
+    // A failed periodic save costs the progress since the last good one, not
+    // the run: training goes on and the next trigger retries. Earlier
+    // checkpoints are untouched (WriteCheckpoint commits atomically).
+    LOG(ERROR) << written.message() << "; training continues and the next checkpoint retries";
+    return absl::OkStatus();
+  }
+  return written;
+}
+
+absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
+                                             std::vector<NamedTensor> rank_generators) {
   // At most one save in flight: the previous one finishes first.
   if (absl::Status previous = WaitBeforeSaving(loop.position().global_step); !previous.ok()) {
     return previous;
   }
   absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
   if (!state.ok()) return state.status();
+  for (NamedTensor& generator : rank_generators) state->rng.push_back(std::move(generator));
   const std::string path = NextPath(state->position.global_step);
   state->commit_sequence = next_sequence_++;
   state->parent = parent_;
@@ -534,20 +601,12 @@ absl::Status CheckpointManager::Wait() {
 }
 
 absl::Status CheckpointManager::PeriodicSave(TrainingLoop& loop) {
-  // A failed periodic save costs the progress since the last good one, not
-  // the run: it is logged, training goes on, and the next trigger retries.
-  // Earlier checkpoints are untouched (WriteCheckpoint commits atomically).
-  for (absl::Status status : {WaitBeforeSaving(loop.position().global_step), Save(loop)}) {
-    if (!status.ok()) {
-      LOG(ERROR) << status.message() << "; training continues and the next checkpoint retries";
-    }
-  }
-  return absl::OkStatus();
+  return SaveAcrossRanks(loop, /*periodic=*/true);
 }
 
 absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
   const LoopPosition& position = loop.position();
-  if (options_.async && !buffers_prepared_ && !writer_.joinable()) {
+  if (options_.async && writer() && !buffers_prepared_ && !writer_.joinable()) {
     buffers_prepared_ = true;
     absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
     if (state.ok()) PrepareSnapshotBuffers(*state);
@@ -580,9 +639,26 @@ absl::Status CheckpointManager::OnTrainEnd(TrainingLoop& loop) {
   if (absl::Status status = Wait(); !status.ok()) {
     LOG(ERROR) << status.message() << "; retrying it as the final checkpoint";
   }
-  if (loop.position().global_step == last_saved_step_) return absl::OkStatus();
-  absl::Status status = Save(loop);
+  Communicator* const group = options_.communicator;
+  bool needed = loop.position().global_step != last_saved_step_;
+  if (group != nullptr) {
+    // Rank 0 knows whether its last save landed; the others follow it.
+    std::vector<at::Tensor> decision = {at::full({1}, needed ? 1 : 0, at::kLong)};
+    if (absl::Status status = group->Broadcast(decision, 0, "whether to save at the end");
+        !status.ok()) {
+      return status;
+    }
+    needed = decision[0].item<int64_t>() != 0;
+  }
+  absl::Status status = needed ? Save(loop) : absl::OkStatus();
   absl::Status waited = Wait();
+  if (group != nullptr) {
+    // No rank leaves before rank 0 has committed the final checkpoint.
+    if (absl::Status committed = group->Barrier("after the final checkpoint was committed");
+        !committed.ok()) {
+      return committed;
+    }
+  }
   return status.ok() ? waited : status;
 }
 

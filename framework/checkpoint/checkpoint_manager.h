@@ -16,7 +16,8 @@
 // monitored metric, a milestone every E epochs, plus the newest valid and the
 // resumed-from checkpoints are kept; only the manager's own checkpoint
 // directories are ever deleted, and only after a newer one was committed.
-// One process at a time may own a run directory (RunDirectoryLock).
+// One process at a time may own a run directory (RunDirectoryLock); in a
+// data-parallel run, rank 0 alone writes (see CheckpointOptions).
 #ifndef FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
 #define FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
 
@@ -53,6 +54,13 @@ struct CheckpointOptions {
   // Called after each committed save with its global step and the seconds it
   // took (from the background thread for async saves).
   std::function<void(int64_t step, double seconds)> on_saved;
+  // Data parallel: every rank has a manager with the same options, and they
+  // save at the same steps. Rank 0 owns the directory, writes and commits;
+  // the others only hand it their generator states (checkpointed under
+  // rank-indexed names) and wait at a barrier after each save, and after the
+  // final one is committed, so that none exits before it is. The same as the
+  // loop's; not owned.
+  Communicator* communicator = nullptr;
 };
 
 // One checkpoint directory of the manager's, as found on disk.
@@ -135,6 +143,7 @@ class CheckpointManager : public LoopObserver {
   void SetResumedFrom(const std::string& path, int64_t step);
 
   // Saves the loop's current state now (in the background when async).
+  // Data parallel: every rank calls it at the same step.
   absl::Status Save(TrainingLoop& loop);
   // Waits for a background save; returns its error, if any.
   absl::Status Wait();
@@ -153,6 +162,12 @@ class CheckpointManager : public LoopObserver {
   CheckpointManager(CheckpointOptions options, ModelSpec spec,
                     std::map<std::string, std::string> flags);
   std::string NextPath(int64_t step) const;
+  bool writer() const { return options_.communicator == nullptr || options_.communicator->rank() == 0; }
+  // Save() on every rank; a periodic save's write failure is logged, not
+  // returned (the ranks' failures always are).
+  absl::Status SaveAcrossRanks(TrainingLoop& loop, bool periodic);
+  // What rank 0 does of a save; `rank_generators` are the other ranks'.
+  absl::Status SaveOnWriter(TrainingLoop& loop, std::vector<NamedTensor> rank_generators);
   absl::Status Commit(const std::string& path, const TrainingState& state);
   absl::Status ApplyRetention(const std::string& just_saved);
   // Wait() for a save about to start at `step`, logging how long it waited

@@ -21,6 +21,14 @@ uint64_t EpochSeed(uint64_t run_seed, int64_t epoch) {
   return MixSeed(MixSeed(run_seed) ^ static_cast<uint64_t>(epoch));
 }
 
+uint64_t RankSeed(uint64_t run_seed, int64_t rank, int64_t global_step) {
+  // Apart from EpochSeed's stream by a constant, so that no (epoch) and
+  // (rank, step) pair meet.
+  constexpr uint64_t kRankStream = 0x72616e6b5f726e67;  // "rank_rng"
+  return MixSeed(MixSeed(MixSeed(run_seed ^ kRankStream) ^ static_cast<uint64_t>(rank)) ^
+                 static_cast<uint64_t>(global_step));
+}
+
 void SeedGlobalGenerator(uint64_t seed) {
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());

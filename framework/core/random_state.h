@@ -24,6 +24,11 @@ at::Generator MakeGenerator(uint64_t seed);
 // Seed of the generator that orders the samples of `epoch`.
 uint64_t EpochSeed(uint64_t run_seed, int64_t epoch);
 
+// Seed of data-parallel rank `rank`'s global generator (dropout) from
+// `global_step` on: each rank draws different masks, and a run resumed at
+// another world size derives every rank's afresh.
+uint64_t RankSeed(uint64_t run_seed, int64_t rank, int64_t global_step);
+
 // Seeds LibTorch's global CPU generator.
 void SeedGlobalGenerator(uint64_t seed);
 

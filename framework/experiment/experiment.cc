@@ -15,7 +15,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/checkpoint/pytorch_training_checkpoint.h"
@@ -24,6 +26,8 @@
 #include "framework/core/random_state.h"
 #include "framework/core/user_path.h"
 #include "framework/data/dataset.h"
+#include "framework/distributed/communicator.h"
+#include "framework/distributed/launch_environment.h"
 #include "framework/experiment/experiment_flags.h"
 #include "framework/experiment/resume_policy.h"
 #include "framework/experiment/run_directory.h"
@@ -93,6 +97,12 @@ absl::Status ValidateFlags() {
                                                   FLAGS_monitor_mode, "'"));
   }
   if (FLAGS_experiment.empty()) return FlagError("experiment", "must not be empty");
+  if (FLAGS_bucket_mb < 1) {
+    return FlagError("bucket_mb", absl::StrCat("must be >= 1, got ", FLAGS_bucket_mb));
+  }
+  if (FLAGS_dist_timeout_s < 1) {
+    return FlagError("dist_timeout_s", absl::StrCat("must be >= 1, got ", FLAGS_dist_timeout_s));
+  }
   return absl::OkStatus();
 }
 
@@ -182,6 +192,7 @@ struct StartupSettings {
   OptimizerOptions optimizer;
   std::string run_dir;
   ResumeRequest resume;
+  LaunchEnvironment launch;  // who this process is in a data-parallel run
 };
 
 // Names a plugin registers: an unknown one is an error that lists the
@@ -196,7 +207,20 @@ absl::Status CheckRegistered(const char* flag, const Registry<Entry>& registry,
 absl::StatusOr<StartupSettings> SettingsFromFlags() {
   if (absl::Status status = ValidateFlags(); !status.ok()) return status;
   StartupSettings settings;
-  absl::StatusOr<torch::Device> device = ParseUsableDevice(FLAGS_device);
+  absl::StatusOr<LaunchEnvironment> launch = ReadLaunchEnvironment();
+  if (!launch.ok()) return launch.status();
+  settings.launch = *launch;
+  if (launch->distributed() && FLAGS_batch_size % launch->world_size != 0) {
+    return FlagError("batch_size",
+                     absl::StrCat("is the global batch, split evenly over the ranks: ",
+                                  FLAGS_batch_size, " does not divide by the world size ",
+                                  launch->world_size, " (", launch->launcher, ")"));
+  }
+  // Under a launcher, "cuda" is the GPU of this process's local rank.
+  const std::string device_text = launch->distributed() && FLAGS_device == "cuda"
+                                      ? absl::StrCat("cuda:", launch->local_rank)
+                                      : FLAGS_device;
+  absl::StatusOr<torch::Device> device = ParseUsableDevice(device_text);
   if (!device.ok()) return FlagError("device", std::string(device.status().message()));
   settings.device = *device;
   absl::StatusOr<DeviceMap> device_map = DeviceMap::Parse(FLAGS_map_location, *device);
@@ -289,7 +313,8 @@ absl::Status InitialiseWeights(Model& model, const DeviceMap& devices) {
 absl::Status Resume(const std::vector<std::string>& candidates, bool may_fall_back,
                             const DeviceMap& devices, Model& model, TrainingLoop& loop,
                             CheckpointManager& checkpoints,
-                            const std::function<absl::Status()>& rebuild_weights) {
+                            const std::function<absl::Status()>& rebuild_weights,
+                            std::string* resumed_from) {
   std::map<std::string, at::Tensor> destinations;
   for (NamedTensor& named : StateDict(model)) destinations[named.name] = named.tensor;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -308,6 +333,7 @@ absl::Status Resume(const std::vector<std::string>& candidates, bool may_fall_ba
     }
     if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
     checkpoints.SetResumedFrom(path, state->position.global_step);
+    *resumed_from = path;
     const double megabytes = static_cast<double>(CheckpointSizeBytes(path)) / 1e6;
     LOG(INFO) << "Resumed from " << path << " at epoch " << state->position.epoch + 1
               << ", batch " << state->position.batch << " (global step "
@@ -339,17 +365,64 @@ absl::Status ResumeFromPyTorch(const PyTorchTrainingCheckpoint& checkpoint,
   return absl::OkStatus();
 }
 
-}  // namespace
+// Joins the other ranks of a data-parallel run; ranks other than 0 then log
+// warnings and errors only (unless --log_all_ranks).
+absl::StatusOr<std::unique_ptr<Communicator>> JoinRanks(const StartupSettings& settings) {
+  CommunicatorOptions options;
+  options.timeout = std::chrono::seconds(FLAGS_dist_timeout_s);
+  options.device = settings.device;
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<Communicator>> communicator =
+      Communicator::Connect(settings.launch, options);
+  if (!communicator.ok()) return communicator.status();
+  LOG(INFO) << "Data parallel: " << settings.launch.Describe() << "; all "
+            << settings.launch.world_size << " ranks joined in "
+            << absl::StrFormat("%.1f s", std::chrono::duration<double>(
+                                             std::chrono::steady_clock::now() - start)
+                                             .count())
+            << (settings.launch.rank != 0 && !FLAGS_log_all_ranks
+                    ? "; from here on this rank logs warnings and errors only (--log_all_ranks)"
+                    : "");
+  if (settings.launch.rank != 0 && !FLAGS_log_all_ranks) FLAGS_minloglevel = google::GLOG_WARNING;
+  return communicator;
+}
 
-absl::Status RunExperimentFromFlags() {
-  absl::StatusOr<StartupSettings> settings = SettingsFromFlags();
-  if (!settings.ok()) return settings.status();
-  const std::string& run_dir = settings->run_dir;
-  if (absl::Status status = PrepareRunDirectory(run_dir); !status.ok()) {
-    return FlagError("run_dir", std::string(status.message()));
+// What rank 0 tells the others once it knows where the run starts:
+// "checkpoint:<path>" (empty path: a fresh start) or "error:<message>".
+constexpr char kStartKey[] = "start";
+
+// The other ranks' side of a resume: the checkpoint rank 0 chose, read and
+// verified here too (the run directory is shared storage).
+absl::Status ResumeLikeRankZero(const std::string& path, const DeviceMap& devices, Model& model,
+                                TrainingLoop& loop, CheckpointManager& checkpoints) {
+  std::map<std::string, at::Tensor> destinations;
+  for (NamedTensor& named : StateDict(model)) destinations[named.name] = named.tensor;
+  absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices, &destinations);
+  if (!state.ok()) {
+    return absl::DataLossError(absl::StrCat("rank ", loop.rank(), " cannot read ", path,
+                                            ", which rank 0 resumed from: ",
+                                            state.status().message()));
   }
-  absl::StatusOr<std::unique_ptr<RunDirectoryLock>> lock = RunDirectoryLock::Acquire(run_dir);
-  if (!lock.ok()) return lock.status();
+  if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
+  checkpoints.SetResumedFrom(path, state->position.global_step);
+  return absl::OkStatus();
+}
+
+absl::Status RunExperiment(const StartupSettings& startup, Communicator* communicator,
+                           bool& start_shared) {
+  const StartupSettings* settings = &startup;
+  const bool rank_zero = communicator == nullptr || communicator->rank() == 0;
+  const std::string& run_dir = settings->run_dir;
+  // Rank 0 owns the run directory; the others never write to it.
+  std::unique_ptr<RunDirectoryLock> lock;
+  if (rank_zero) {
+    if (absl::Status status = PrepareRunDirectory(run_dir); !status.ok()) {
+      return FlagError("run_dir", std::string(status.message()));
+    }
+    absl::StatusOr<std::unique_ptr<RunDirectoryLock>> acquired = RunDirectoryLock::Acquire(run_dir);
+    if (!acquired.ok()) return acquired.status();
+    lock = *std::move(acquired);
+  }
   const std::map<std::string, std::string> flags = EffectiveFlags();
   const std::string checkpoint_dir = run_dir + "/checkpoints";
   // --resume_from a file: PyTorch's training-checkpoint dict (ours are
@@ -363,8 +436,9 @@ absl::Status RunExperimentFromFlags() {
     if (!read.ok()) return FlagError("resume_from", read.status().message());
     pytorch_checkpoint = *std::move(read);
   }
+  // Rank 0 chooses the checkpoint; it tells the others which.
   absl::StatusOr<std::vector<std::string>> resume_candidates =
-      pytorch_checkpoint.has_value()
+      pytorch_checkpoint.has_value() || !rank_zero
           ? std::vector<std::string>()
           : FindResumeCandidates(settings->resume, checkpoint_dir, flags);
   if (!resume_candidates.ok()) return resume_candidates.status();
@@ -388,6 +462,14 @@ absl::Status RunExperimentFromFlags() {
   absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(*spec);
   if (!model.ok()) return model.status();
   (*model)->to(settings->device);
+  // Each rank draws its own dropout masks; the weights every rank starts
+  // from are rank 0's (the loop broadcasts them).
+  auto seed_rank_generator = [&] {
+    if (communicator != nullptr) {
+      SeedGlobalGenerator(RankSeed(FLAGS_seed, communicator->rank(), /*global_step=*/0));
+    }
+  };
+  seed_rank_generator();
   LOG(INFO) << "Model " << spec->ToJson().dump() << ": " << CountParameters(**model)
             << " parameters";
 
@@ -399,8 +481,11 @@ absl::Status RunExperimentFromFlags() {
       BuildScheduler(SchedulerOptionsFromFlags(settings->milestones), **optimizer, FLAGS_epochs);
   if (!scheduler.ok()) return scheduler.status();
 
-  TrainingLoop loop(LoopOptionsFromFlags(settings->device), **model, **trainer, **optimizer,
-                    scheduler->get(), train, data->valid);
+  LoopOptions loop_options = LoopOptionsFromFlags(settings->device);
+  loop_options.communicator = communicator;
+  loop_options.bucket_bytes = FLAGS_bucket_mb << 20;
+  TrainingLoop loop(loop_options, **model, **trainer, **optimizer, scheduler->get(), train,
+                    data->valid);
 
   if (!FLAGS_init_from.empty()) {
     if (absl::Status status = InitialiseWeights(**model, settings->device_map); !status.ok()) {
@@ -422,6 +507,7 @@ absl::Status RunExperimentFromFlags() {
   std::unique_ptr<TrainingEvents> events;
   CheckpointOptions checkpoint_options =
       CheckpointOptionsFromFlags(checkpoint_dir);
+  checkpoint_options.communicator = communicator;
   checkpoint_options.on_saved = [&events](int64_t step, double seconds) {
     if (events != nullptr) events->AddScalar(step, "checkpoint/save_seconds", seconds);
   };
@@ -429,6 +515,7 @@ absl::Status RunExperimentFromFlags() {
       CheckpointManager::Create(std::move(checkpoint_options), *spec, flags);
   if (!checkpoints.ok()) return checkpoints.status();
 
+  std::string resumed_from;  // by rank 0
   if (!resume_candidates->empty()) {
     // The same weights as at the first build, and the generator where that
     // build left it: exactly a fresh start.
@@ -441,25 +528,47 @@ absl::Status RunExperimentFromFlags() {
           !s.ok()) {
         return s;
       }
+      seed_rank_generator();
       return FLAGS_init_from.empty() ? absl::OkStatus()
                                      : InitialiseWeights(**model, settings->device_map);
     };
     if (absl::Status status =
             Resume(*resume_candidates, /*may_fall_back=*/settings->resume.checkpoint.empty(),
-                   settings->device_map, **model, loop, **checkpoints, rebuild_weights);
+                   settings->device_map, **model, loop, **checkpoints, rebuild_weights,
+                   &resumed_from);
         !status.ok()) {
       return status;
     }
   }
-
-  if (absl::Status status = WriteFlagsRecord(run_dir, flags); !status.ok()) {
-    return FlagError("run_dir", std::string(status.message()));
+  if (communicator != nullptr) {
+    absl::StatusOr<std::string> start =
+        communicator->ShareFromRankZero(kStartKey, absl::StrCat("checkpoint:", resumed_from));
+    start_shared = true;
+    if (!start.ok()) return start.status();
+    if (absl::StartsWith(*start, "error:")) {
+      return absl::AbortedError(
+          absl::StrCat("rank 0 failed to start: ", absl::StripPrefix(*start, "error:")));
+    }
+    const std::string chosen(absl::StripPrefix(*start, "checkpoint:"));
+    if (!rank_zero && !chosen.empty()) {
+      if (absl::Status status = ResumeLikeRankZero(chosen, settings->device_map, **model, loop,
+                                                   **checkpoints);
+          !status.ok()) {
+        return status;
+      }
+    }
   }
+
+  // Only rank 0 of a data-parallel run writes records, metrics and curves.
   MetricsLog metrics_log(run_dir + "/metrics.jsonl");
-  if (absl::Status status = metrics_log.Reset(loop.history()); !status.ok()) return status;
-  loop.AddObserver(&metrics_log);
-  // Only rank 0 of a data-parallel run writes curves.
-  if (loop.options().rank == 0) {
+  if (rank_zero) {
+    if (absl::Status status = WriteFlagsRecord(run_dir, flags); !status.ok()) {
+      return FlagError("run_dir", std::string(status.message()));
+    }
+    if (absl::Status status = metrics_log.Reset(loop.history()); !status.ok()) return status;
+    loop.AddObserver(&metrics_log);
+  }
+  if (rank_zero) {
     absl::StatusOr<std::unique_ptr<TrainingEvents>> opened =
         TrainingEvents::Open(run_dir, FLAGS_log_every_steps, loop.position().global_step);
     if (!opened.ok()) return FlagError("run_dir", std::string(opened.status().message()));
@@ -478,10 +587,15 @@ absl::Status RunExperimentFromFlags() {
   absl::Status run_status = loop.Run();
   SetLoopToStop(nullptr);
   if (!run_status.ok()) return run_status;
-  if (StopSignal() != 0 && !loop.finished()) {
-    LOG(INFO) << "Stopped by signal " << StopSignal() << " (" << strsignal(StopSignal())
-              << ") at global step " << loop.position().global_step << "; saved "
-              << (*checkpoints)->last_saved() << "; continue with --resume";
+  if (!loop.finished()) {
+    // A data-parallel run stops on every rank when any rank is signalled.
+    LOG(INFO) << (StopSignal() != 0
+                      ? absl::StrCat("Stopped by signal ", StopSignal(), " (",
+                                     strsignal(StopSignal()), ")")
+                      : std::string("Stopped because another rank was signalled"))
+              << " at global step " << loop.position().global_step << "; saved "
+              << (rank_zero ? (*checkpoints)->last_saved() : std::string("(by rank 0)"))
+              << "; continue with --resume";
     return absl::OkStatus();
   }
   if (!loop.history().empty()) {
@@ -489,6 +603,27 @@ absl::Status RunExperimentFromFlags() {
               << loop.history().back().ToJson().dump();
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunExperimentFromFlags() {
+  absl::StatusOr<StartupSettings> settings = SettingsFromFlags();
+  if (!settings.ok()) return settings.status();
+  std::unique_ptr<Communicator> communicator;
+  if (settings->launch.distributed()) {
+    absl::StatusOr<std::unique_ptr<Communicator>> joined = JoinRanks(*settings);
+    if (!joined.ok()) return joined.status();
+    communicator = *std::move(joined);
+  }
+  bool start_shared = false;
+  absl::Status status = RunExperiment(*settings, communicator.get(), start_shared);
+  // Rank 0 failed before telling the others where to start: it tells them
+  // it failed, so that they stop now rather than at the timeout.
+  if (!status.ok() && communicator != nullptr && communicator->rank() == 0 && !start_shared) {
+    (void)communicator->ShareFromRankZero(kStartKey, absl::StrCat("error:", status.message()));
+  }
+  return status;
 }
 
 }  // namespace framework

@@ -23,6 +23,8 @@ const char* GroupTitle(FlagGroup group) {
     case FlagGroup::kTraining: return "Training";
     case FlagGroup::kCheckpoints: return "Checkpoints";
     case FlagGroup::kResume: return "Resuming and initialising";
+    case FlagGroup::kDataParallel:
+      return "Data parallel (launched by torchrun, srun or a PyTorchJob; see README)";
     case FlagGroup::kPlugins: return "Plugins";
   }
   return "?";
@@ -190,6 +192,17 @@ EXPERIMENT_FLAG(string, init_from, "", kResume, kStartup,
 EXPERIMENT_FLAG(string, map_location, "", kResume, kStartup,
                 "Where loaded tensors go: cpu, cuda, cuda:N, or pairs such as "
                 "cuda:1=cuda:0,cuda:0=cpu; default: --device.");
+
+EXPERIMENT_FLAG(int64, bucket_mb, 25, kDataParallel, kMayChange,
+                "Gradients are all-reduced in buckets of about this many MiB, each starting as "
+                "soon as backward has produced it (>= 1).");
+EXPERIMENT_FLAG(int64, dist_timeout_s, 300, kDataParallel, kMayChange,
+                "Seconds a rank waits for the others (to start, in a collective, at a checkpoint "
+                "barrier) before the run fails naming the ranks that are gone; longer than the "
+                "slowest checkpoint save.");
+EXPERIMENT_FLAG(bool, log_all_ranks, false, kDataParallel, kMayChange,
+                "Log INFO lines on every rank; by default ranks other than 0 log warnings and "
+                "errors only.");
 
 EXPERIMENT_FLAG(string, plugins, "", kPlugins, kMayChange,
                 "Comma-separated plugin shared objects (.so) to load before anything is looked "

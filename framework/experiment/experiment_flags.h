@@ -27,6 +27,7 @@ enum class FlagGroup {
   kTraining,
   kCheckpoints,
   kResume,
+  kDataParallel,
   kPlugins,
 };
 
@@ -118,5 +119,8 @@ DECLARE_string(resume_from);
 DECLARE_string(init_from);
 DECLARE_string(map_location);
 DECLARE_string(plugins);
+DECLARE_int64(bucket_mb);
+DECLARE_int64(dist_timeout_s);
+DECLARE_bool(log_all_ranks);
 
 #endif  // FRAMEWORK_EXPERIMENT_EXPERIMENT_FLAGS_H_

@@ -44,5 +44,38 @@ TEST(EpochSamplerTest, RanksShareEachBatchWithoutOverlap) {
   }
 }
 
+// Resuming at another world size: batches before the split point ran with
+// `before` ranks and the rest with `after`; every sample of the epoch must be
+// seen exactly once, for world sizes 1 to 4 and every split point (the
+// loop's position counts global batches). 50 samples in batches of 12 leave
+// a last batch of 2, which 3 or 4 ranks share unevenly, some with nothing.
+TEST(EpochSamplerTest, ResumingAtAnyWorldSizeSeesEachSampleOnce) {
+  constexpr int64_t kSamples = 50, kBatch = 12;
+  const EpochSampler whole(kSamples, kBatch, 9, 2);
+  for (int64_t before = 1; before <= 4; ++before) {
+    for (int64_t after = 1; after <= 4; ++after) {
+      for (int64_t split = 0; split <= whole.num_batches(); ++split) {
+        std::vector<int64_t> seen(kSamples, 0);
+        for (int64_t batch = 0; batch < whole.num_batches(); ++batch) {
+          const int64_t world = batch < split ? before : after;
+          int64_t global = 0;
+          for (int64_t rank = 0; rank < world; ++rank) {
+            EpochSampler sampler(kSamples, kBatch, 9, 2, rank, world);
+            EXPECT_EQ(sampler.GlobalBatchSize(batch), whole.GlobalBatchSize(batch));
+            const torch::Tensor indices = sampler.BatchIndices(batch);
+            global += indices.numel();
+            for (int64_t i = 0; i < indices.numel(); ++i) ++seen[indices[i].item<int64_t>()];
+          }
+          EXPECT_EQ(global, whole.GlobalBatchSize(batch));
+        }
+        for (int64_t sample = 0; sample < kSamples; ++sample) {
+          ASSERT_EQ(seen[sample], 1) << "sample " << sample << " with " << before << " rank(s) "
+                                     << "before batch " << split << " and " << after << " after";
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace framework

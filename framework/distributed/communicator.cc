@@ -100,6 +100,10 @@ absl::StatusOr<c10::intrusive_ptr<c10d::ProcessGroup>> CreateGroup(
   }
   auto gloo_options = c10d::ProcessGroupGloo::Options::create();
   gloo_options->timeout = options.timeout;
+  // One worker thread: collectives run one at a time anyway (each waits for
+  // the previous in bucket order), and a second thread only competes with
+  // the training thread for the cores.
+  gloo_options->threads = 1;
   for (const std::string& interface : interfaces) {
     gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
   }

@@ -11,8 +11,9 @@
 namespace framework {
 
 GradientAverager::GradientAverager(Communicator& communicator,
-                                   std::vector<at::Tensor> parameters, int64_t bucket_bytes)
-    : communicator_(communicator), parameters_(std::move(parameters)) {
+                                   std::vector<at::Tensor> parameters, int64_t bucket_bytes,
+                                   int64_t step_sums)
+    : communicator_(communicator), parameters_(std::move(parameters)), step_sums_(step_sums) {
   CHECK_GT(bucket_bytes, 0);
   bucket_of_.assign(parameters_.size(), -1);
   seen_.assign(parameters_.size(), false);
@@ -32,9 +33,14 @@ GradientAverager::GradientAverager(Communicator& communicator,
     bucket_of_[i] = static_cast<int64_t>(buckets_.size()) - 1;
     bytes += static_cast<int64_t>(parameter.numel() * parameter.element_size());
   }
-  for (Bucket& bucket : buckets_) {
+  CHECK(!buckets_.empty()) << "no parameters to average";
+  const at::ScalarType first_type = parameters_[buckets_.front().parameters.front()].scalar_type();
+  sums_in_first_bucket_ = first_type == at::kFloat || first_type == at::kDouble;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
     int64_t elements = 0;
     for (int64_t i : bucket.parameters) elements += parameters_[i].numel();
+    if (b == 0 && sums_in_first_bucket_) elements += step_sums_;
     bucket.flat = at::zeros({elements}, parameters_[bucket.parameters.front()].options()
                                             .requires_grad(false));
   }
@@ -57,11 +63,18 @@ GradientAverager::~GradientAverager() {
   for (size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
 }
 
-void GradientAverager::StartStep(double share) {
+void GradientAverager::StartStep(double share, std::vector<double> sums) {
   std::lock_guard<std::mutex> lock(mutex_);
   CHECK(!armed_) << "StartStep() twice without FinishStep()";
+  CHECK_EQ(static_cast<int64_t>(sums.size()), step_sums_) << "sums to add up";
   armed_ = true;
   share_ = share;
+  sums_ = std::move(sums);
+  if (step_sums_ > 0 && !sums_in_first_bucket_) {
+    separate_sums_ = at::tensor(sums_, at::TensorOptions().dtype(at::kDouble));
+    std::vector<at::Tensor> tensors = {separate_sums_};
+    separate_sums_pending_ = communicator_.StartAllReduceSum(tensors, "the step's sums");
+  }
   next_bucket_ = 0;
   seen_.assign(parameters_.size(), false);
   for (Bucket& bucket : buckets_) bucket.ready = 0;
@@ -92,6 +105,10 @@ void GradientAverager::StartReadyBuckets(bool all) {
       }
       offset += parameter.numel();
     }
+    if (next_bucket_ == 0 && sums_in_first_bucket_ && step_sums_ > 0) {
+      bucket.flat.narrow(0, offset, step_sums_)
+          .copy_(at::tensor(sums_, at::TensorOptions().dtype(at::kDouble)));
+    }
     std::vector<at::Tensor> tensors = {bucket.flat};
     bucket.pending = communicator_.StartAllReduceSum(
         tensors, absl::StrCat("gradient bucket ", next_bucket_, " of ", buckets_.size()));
@@ -99,19 +116,28 @@ void GradientAverager::StartReadyBuckets(bool all) {
   }
 }
 
-absl::Status GradientAverager::FinishStep() {
+absl::Status GradientAverager::FinishStep(std::vector<double>* sums) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     CHECK(armed_) << "FinishStep() without StartStep()";
     StartReadyBuckets(/*all=*/true);
     armed_ = false;
   }
-  absl::Status status;
+  absl::Status status = separate_sums_pending_.Wait();
   for (Bucket& bucket : buckets_) {
     absl::Status waited = bucket.pending.Wait();
     if (status.ok()) status = waited;
   }
   if (!status.ok()) return status;
+  if (sums != nullptr && step_sums_ > 0) {
+    const at::Tensor totals =
+        (sums_in_first_bucket_
+             ? buckets_.front().flat.narrow(0, buckets_.front().flat.numel() - step_sums_,
+                                            step_sums_)
+             : separate_sums_)
+            .to(at::kDouble);
+    sums->assign(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_);
+  }
   for (Bucket& bucket : buckets_) {
     int64_t offset = 0;
     for (int64_t i : bucket.parameters) {

@@ -14,6 +14,12 @@
 // Each rank's gradient is weighted by its share of the global batch before
 // the sum, so a last batch that splits unevenly (or leaves a rank without
 // samples) still gives exactly the global mean.
+//
+// A step may also sum a few numbers over the ranks (its loss and metric sums,
+// a stop vote): they ride in the first bucket's message, so a step costs one
+// collective per bucket and no more. They travel in the bucket's type, so
+// with float32 parameters they are rounded to float32 (exact for counts up to
+// 2^24); with a narrower type they go in a float64 message of their own.
 #ifndef FRAMEWORK_DISTRIBUTED_GRADIENT_AVERAGER_H_
 #define FRAMEWORK_DISTRIBUTED_GRADIENT_AVERAGER_H_
 
@@ -38,18 +44,20 @@ class GradientAverager {
   // `communicator` must outlive this object; `parameters` are the model's
   // trainable parameters (identical shapes on every rank).
   GradientAverager(Communicator& communicator, std::vector<at::Tensor> parameters,
-                   int64_t bucket_bytes);
+                   int64_t bucket_bytes, int64_t step_sums = 0);
   ~GradientAverager();
   GradientAverager(const GradientAverager&) = delete;
   GradientAverager& operator=(const GradientAverager&) = delete;
 
   // Arms the hooks for the next backward pass. `share` is this rank's part
-  // of the global batch (its samples / all samples; 0 when it has none).
-  void StartStep(double share);
+  // of the global batch (its samples / all samples; 0 when it has none);
+  // `sums` (`step_sums` of them) are this rank's numbers to add up.
+  void StartStep(double share, std::vector<double> sums = {});
   // After backward (or instead of it, for a rank with no samples): starts
   // the buckets not yet started, waits for all, and leaves the averaged
-  // gradient in every parameter's grad.
-  absl::Status FinishStep();
+  // gradient in every parameter's grad and the sums over all ranks in
+  // `sums` (if not null).
+  absl::Status FinishStep(std::vector<double>* sums = nullptr);
 
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
 
@@ -69,6 +77,11 @@ class GradientAverager {
   std::vector<int64_t> bucket_of_;  // parameter index -> bucket index
   std::vector<Bucket> buckets_;
   std::vector<bool> seen_;  // this step, per parameter
+  int64_t step_sums_;
+  bool sums_in_first_bucket_ = false;
+  std::vector<double> sums_;
+  at::Tensor separate_sums_;  // float64, when they cannot ride in a bucket
+  Communicator::Pending separate_sums_pending_;
   // The accumulators must stay alive for their hooks to stay attached.
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
   std::vector<uintptr_t> hook_keys_;

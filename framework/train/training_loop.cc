@@ -1,6 +1,7 @@
 #include "framework/train/training_loop.h"
 
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <memory>
 
@@ -214,7 +215,10 @@ absl::Status TrainingLoop::Run() {
         if (parameter.requires_grad()) trainable.push_back(parameter);
       }
       if (gradients_ == nullptr) {
-        gradients_ = std::make_unique<GradientAverager>(*group, trainable, options_.bucket_bytes);
+        // Per step: the loss sum, the metric sums, the samples, the stop vote.
+        gradients_ = std::make_unique<GradientAverager>(
+            *group, trainable, options_.bucket_bytes,
+            static_cast<int64_t>(metrics_.size()) + 3);
       }
     }
     if (status.ok()) status = RunEpochs();
@@ -250,32 +254,25 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
   const int64_t global_samples = sampler.GlobalBatchSize(position_.batch);
   last_step_.lr = GetLearningRates(optimizer_).at(0);
   optimizer_.zero_grad();
-  if (gradients_ != nullptr) {
-    gradients_->StartStep(static_cast<double>(local_samples) /
-                          static_cast<double>(global_samples));
-  }
   // A rank whose share of a short last batch is empty computes nothing.
   StepResult result;
   result.metric_sums.assign(metrics_.size(), 0.0);
   if (local_samples > 0) result = trainer_.TrainStep(model_, batch);
   const double local_loss = local_samples > 0 ? result.loss.item<double>() : 0.0;
-  // Sums over this rank's samples, then the stop vote: one small all-reduce
-  // started before backward, so it travels while gradients are computed.
-  std::vector<double> sums = {local_loss * static_cast<double>(local_samples)};
-  sums.insert(sums.end(), result.metric_sums.begin(), result.metric_sums.end());
-  sums.push_back(static_cast<double>(local_samples));
-  sums.push_back(stop_requested() ? 1.0 : 0.0);
-  std::vector<at::Tensor> reduced = {
-      torch::tensor(sums, torch::TensorOptions().dtype(torch::kFloat64))};
-  Communicator::Pending sums_reduced;
-  if (group != nullptr) sums_reduced = group->StartAllReduceSum(reduced, "the step's metrics");
+  // Sums over this rank's samples, then the stop vote, all added up over the
+  // ranks in the first gradient bucket's message.
+  std::vector<double> total = {local_loss * static_cast<double>(local_samples)};
+  total.insert(total.end(), result.metric_sums.begin(), result.metric_sums.end());
+  total.push_back(static_cast<double>(local_samples));
+  total.push_back(stop_requested() ? 1.0 : 0.0);
+  if (gradients_ != nullptr) {
+    gradients_->StartStep(
+        static_cast<double>(local_samples) / static_cast<double>(global_samples), total);
+  }
   if (local_samples > 0) result.loss.backward();
   if (gradients_ != nullptr) {
-    if (absl::Status status = gradients_->FinishStep(); !status.ok()) return status;
+    if (absl::Status status = gradients_->FinishStep(&total); !status.ok()) return status;
   }
-  if (absl::Status status = sums_reduced.Wait(); !status.ok()) return status;
-  const at::Tensor totals = reduced[0];
-  const double* total = totals.data_ptr<double>();
   const size_t count_index = metrics_.size() + 1;
   if (group != nullptr) agreed_stop_ = total[count_index + 1] > 0;
 
@@ -285,7 +282,7 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
   optimizer_.step();
 
   const double samples = total[count_index];
-  CHECK_EQ(static_cast<int64_t>(samples), global_samples) << "ranks disagree on the batch";
+  CHECK_EQ(std::llround(samples), global_samples) << "ranks disagree on the batch";
   last_step_.loss = group != nullptr ? total[0] / samples : local_loss;
   last_step_.metrics.resize(metrics_.size());
   position_.loss_sum += total[0];

@@ -1,0 +1,61 @@
+// All-reduce time per training step of GradientAverager, for
+// //benchmarks:data_parallel: gradients of a model of --parameters floats
+// (as tensors of --tensor_elements), averaged over the ranks of a launch
+// (torchrun) in buckets of --bucket_mb, without a backward pass to overlap
+// with: the time a step waits at most. Rank 0 prints one JSON line.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include "framework/distributed/communicator.h"
+#include "framework/distributed/gradient_averager.h"
+#include "framework/distributed/launch_environment.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_int64(parameters, 44426, "Parameters (float32) of the model; LeNet's by default.");
+DEFINE_int64(tensor_elements, 1 << 20, "Largest parameter tensor.");
+DEFINE_int64(bucket_mb, 25, "Bucket size, MiB.");
+DEFINE_int32(rounds, 20, "Steps timed (after 3 untimed).");
+
+int main(int argc, char** argv) {
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  at::set_num_threads(1);
+  absl::StatusOr<framework::LaunchEnvironment> launch = framework::ReadLaunchEnvironment();
+  CHECK(launch.ok() && launch->distributed()) << "run under torchrun with 2+ ranks";
+  absl::StatusOr<std::unique_ptr<framework::Communicator>> group =
+      framework::Communicator::Connect(*launch, {});
+  CHECK(group.ok()) << group.status();
+  std::vector<at::Tensor> parameters;
+  for (int64_t left = FLAGS_parameters; left > 0; left -= FLAGS_tensor_elements) {
+    at::Tensor parameter = at::zeros({std::min(left, FLAGS_tensor_elements)}).set_requires_grad(true);
+    parameter.mutable_grad() = at::ones_like(parameter);
+    parameters.push_back(parameter);
+  }
+  framework::GradientAverager averager(**group, parameters, FLAGS_bucket_mb << 20);
+  std::vector<double> milliseconds;
+  for (int round = 0; round < FLAGS_rounds + 3; ++round) {
+    CHECK((*group)->Barrier("before a round").ok());
+    const auto start = std::chrono::steady_clock::now();
+    averager.StartStep(1.0 / static_cast<double>((*group)->world_size()));
+    CHECK(averager.FinishStep().ok());
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (round >= 3) milliseconds.push_back(ms);
+  }
+  std::sort(milliseconds.begin(), milliseconds.end());
+  if ((*group)->rank() == 0) {
+    std::printf("{\"parameters\": %lld, \"megabytes\": %.1f, \"buckets\": %lld, "
+                "\"median_ms\": %.3f, \"min_ms\": %.3f}\n",
+                static_cast<long long>(FLAGS_parameters), FLAGS_parameters * 4 / 1e6,
+                static_cast<long long>(averager.bucket_count()),
+                milliseconds[milliseconds.size() / 2], milliseconds.front());
+  }
+  return 0;
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Data-parallel throughput, side by side in one run (this machine is shared
+# and noisy: only ratios of runs made together mean anything):
+#   LeNet on Fashion-MNIST, global batch 64, one intra-op thread per rank:
+#   //experiments:lenet with 1 rank, with 2 ranks (torchrun), and Python
+#   PyTorch's DistributedDataParallel with 2 ranks (gloo, torchrun) on the
+#   same model, batch and data; samples/s of the training steps (no
+#   evaluation), interleaved over --rounds; then the all-reduce time per
+#   step of GradientAverager for LeNet's and a 100 MB model's gradients.
+# usage: bazel run -c opt //benchmarks:data_parallel -- [ROUNDS [TRAIN_SAMPLES]]
+set -euo pipefail
+rounds=${1:-3}
+samples=${2:-12800}
+runfiles=${RUNFILES_DIR:-$0.runfiles}/torchtrain
+lenet=${runfiles}/experiments/lenet
+allreduce=${runfiles}/benchmarks/allreduce_time
+ddp=${runfiles}/benchmarks/ddp_lenet.py
+torchrun=${runfiles}/tools/torchrun
+work=$(mktemp -d)
+trap 'rm -rf "${work}"' EXIT
+export TMPDIR=${work}
+
+flags=(--train_samples="${samples}" --epochs=1 --batch_size=64 --checkpoint_interval=0
+       --threads=1 --progress=never --log_interval=0)
+samples_per_second() {  # from metrics.jsonl: training seconds of epoch 1
+  /usr/bin/python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); print('%.0f' % (int(sys.argv[2]) / r['seconds']))" "$1" "${samples}"
+}
+
+echo "LeNet, Fashion-MNIST, ${samples} samples, global batch 64, 1 thread per rank; $(nproc) cores"
+printf '%-6s %14s %14s %14s %10s %12s\n' round "1 rank" "2 ranks" "DDP 2 ranks" "2r/1r" "2r/DDP"
+for round in $(seq "${rounds}"); do
+  rm -rf "${work}/one" "${work}/two"
+  "${lenet}" "${flags[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
+  one=$(samples_per_second "${work}/one/metrics.jsonl")
+  "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" --run_dir="${work}/two" \
+    > "${work}/two.log" 2>&1
+  two=$(samples_per_second "${work}/two/metrics.jsonl")
+  OMP_NUM_THREADS=1 /usr/bin/torchrun --standalone --nproc_per_node=2 --redirects=2 --tee=2 \
+    "${ddp}" "${samples}" 64 > "${work}/ddp.log" 2> "${work}/ddp.err"
+  python=$(/usr/bin/python3 -c "import json,sys; print('%.0f' % json.loads(sys.stdin.read().strip().splitlines()[-1])['samples_per_second'])" < "${work}/ddp.log")
+  printf '%-6s %14s %14s %14s %10s %12s\n' "${round}" "${one}" "${two}" "${python}" \
+    "$(/usr/bin/python3 -c "print('%.2fx' % (${two} / ${one}))")" \
+    "$(/usr/bin/python3 -c "print('%.2fx' % (${two} / ${python}))")"
+done
+
+echo
+echo "All-reduce time per step (GradientAverager, 2 ranks, buckets of 25 MiB, Gloo on loopback):"
+for parameters in 44426 25000000; do
+  "${torchrun}" --standalone --nproc_per_node=2 "${allreduce}" --parameters="${parameters}" \
+    2> "${work}/allreduce.err" | grep '^{' || { tail -5 "${work}/allreduce.err"; exit 1; }
+done

@@ -2,7 +2,9 @@
 // //benchmarks:data_parallel: gradients of a model of --parameters floats
 // (as tensors of --tensor_elements), averaged over the ranks of a launch
 // (torchrun) in buckets of --bucket_mb, without a backward pass to overlap
-// with: the time a step waits at most. Rank 0 prints one JSON line.
+// with: the time a step waits at most. With --busy_ms, each rank first
+// computes (spins) that long, as a training step does, so the collective's
+// threads must find a core. Rank 0 prints one JSON line.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +23,8 @@ DEFINE_int64(parameters, 44426, "Parameters (float32) of the model; LeNet's by d
 DEFINE_int64(tensor_elements, 1 << 20, "Largest parameter tensor.");
 DEFINE_int64(bucket_mb, 25, "Bucket size, MiB.");
 DEFINE_int32(rounds, 20, "Steps timed (after 3 untimed).");
+DEFINE_double(busy_ms, 0, "Compute (a busy loop) before each step's all-reduce, as a training "
+              "step has; 0: ranks meet at a barrier instead.");
 
 int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
@@ -41,7 +45,14 @@ int main(int argc, char** argv) {
   framework::GradientAverager averager(**group, parameters, FLAGS_bucket_mb << 20);
   std::vector<double> milliseconds;
   for (int round = 0; round < FLAGS_rounds + 3; ++round) {
-    CHECK((*group)->Barrier("before a round").ok());
+    if (FLAGS_busy_ms > 0) {
+      const auto until = std::chrono::steady_clock::now() +
+                         std::chrono::microseconds(static_cast<int64_t>(FLAGS_busy_ms * 1000));
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    } else {
+      CHECK((*group)->Barrier("before a round").ok());
+    }
     const auto start = std::chrono::steady_clock::now();
     averager.StartStep(1.0 / static_cast<double>((*group)->world_size()));
     CHECK(averager.FinishStep().ok());

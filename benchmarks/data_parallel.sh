@@ -5,7 +5,8 @@
 #   //experiments:lenet with 1 rank, with 2 ranks (torchrun), and Python
 #   PyTorch's DistributedDataParallel with 2 ranks (gloo, torchrun) on the
 #   same model, batch and data; samples/s of the training steps (no
-#   evaluation), interleaved over --rounds; then the all-reduce time per
+#   evaluation), interleaved over ROUNDS (DDP with 1 rank too, to show how
+#   PyTorch's own scaling fares on the same cores); then the all-reduce time per
 #   step of GradientAverager for LeNet's and a 100 MB model's gradients.
 # usage: bazel run -c opt //benchmarks:data_parallel -- [ROUNDS [TRAIN_SAMPLES]]
 set -euo pipefail
@@ -27,7 +28,14 @@ samples_per_second() {  # from metrics.jsonl: training seconds of epoch 1
 }
 
 echo "LeNet, Fashion-MNIST, ${samples} samples, global batch 64, 1 thread per rank; $(nproc) cores"
-printf '%-6s %14s %14s %14s %10s %12s\n' round "1 rank" "2 ranks" "DDP 2 ranks" "2r/1r" "2r/DDP"
+printf '%-6s %10s %10s %12s %12s %8s %8s %10s\n' round "1 rank" "2 ranks" "DDP 1 rank" "DDP 2 ranks" \
+  "2r/1r" "DDP 2/1" "2r/DDP 2r"
+ddp_samples_per_second() {  # ranks
+  OMP_NUM_THREADS=1 /usr/bin/torchrun --standalone --nproc_per_node="$1" --redirects=2 --tee=2 \
+    "${ddp}" "${samples}" 64 > "${work}/ddp.log" 2> "${work}/ddp.err"
+  /usr/bin/python3 -c "import json,sys; print('%.0f' % json.loads(sys.stdin.read().strip().splitlines()[-1])['samples_per_second'])" < "${work}/ddp.log"
+}
+ratio() { /usr/bin/python3 -c "print('%.2fx' % ($1 / $2))"; }
 for round in $(seq "${rounds}"); do
   rm -rf "${work}/one" "${work}/two"
   "${lenet}" "${flags[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
@@ -35,17 +43,20 @@ for round in $(seq "${rounds}"); do
   "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" --run_dir="${work}/two" \
     > "${work}/two.log" 2>&1
   two=$(samples_per_second "${work}/two/metrics.jsonl")
-  OMP_NUM_THREADS=1 /usr/bin/torchrun --standalone --nproc_per_node=2 --redirects=2 --tee=2 \
-    "${ddp}" "${samples}" 64 > "${work}/ddp.log" 2> "${work}/ddp.err"
-  python=$(/usr/bin/python3 -c "import json,sys; print('%.0f' % json.loads(sys.stdin.read().strip().splitlines()[-1])['samples_per_second'])" < "${work}/ddp.log")
-  printf '%-6s %14s %14s %14s %10s %12s\n' "${round}" "${one}" "${two}" "${python}" \
-    "$(/usr/bin/python3 -c "print('%.2fx' % (${two} / ${one}))")" \
-    "$(/usr/bin/python3 -c "print('%.2fx' % (${two} / ${python}))")"
+  python_one=$(ddp_samples_per_second 1)
+  python_two=$(ddp_samples_per_second 2)
+  printf '%-6s %10s %10s %12s %12s %8s %8s %10s\n' "${round}" "${one}" "${two}" "${python_one}" \
+    "${python_two}" "$(ratio "${two}" "${one}")" "$(ratio "${python_two}" "${python_one}")" \
+    "$(ratio "${two}" "${python_two}")"
 done
 
 echo
-echo "All-reduce time per step (GradientAverager, 2 ranks, buckets of 25 MiB, Gloo on loopback):"
+echo "All-reduce time per step (GradientAverager, 2 ranks, buckets of 25 MiB, Gloo on loopback),"
+echo "ranks meeting at a barrier, then after 4 ms of computing (as in training):"
 for parameters in 44426 25000000; do
-  "${torchrun}" --standalone --nproc_per_node=2 "${allreduce}" --parameters="${parameters}" \
-    2> "${work}/allreduce.err" | grep '^{' || { tail -5 "${work}/allreduce.err"; exit 1; }
+  for busy in 0 4; do
+    "${torchrun}" --standalone --nproc_per_node=2 "${allreduce}" --parameters="${parameters}" \
+      --busy_ms="${busy}" --rounds=50 2> "${work}/allreduce.err" | grep '^{' |
+      sed "s/}\$/, \"busy_ms\": ${busy}}/" || { tail -5 "${work}/allreduce.err"; exit 1; }
+  done
 done

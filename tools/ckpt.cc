@@ -227,6 +227,7 @@ int Show(const std::string& path) {
   if (!manifest->history.empty()) {
     std::printf("last epoch      %s\n", manifest->history.back().ToJson().dump().c_str());
   }
+  std::printf("world size      %lld rank(s)\n", static_cast<long long>(manifest->world_size));
   std::printf("scheduler       %s\n", manifest->scheduler.dump().c_str());
   std::vector<std::string> flags;
   for (const auto& [name, value] : manifest->flags) flags.push_back(absl::StrCat("--", name, "=", value));

@@ -115,6 +115,28 @@ wait "${node_pids[1]}"; node1=$?
 check "two torchrun nodes on 127.0.0.1 run to the end" test ${node0} -eq 0 -a ${node1} -eq 0
 check "... with the same weights, optimizer, generators and metrics" same_run ref nodes
 
+# --- A launcher-hosted store (torchrun 2.x's agent store: every rank a client,
+# keys under /worker/attempt_<n>), played by Python's TCPStore.
+port=$(free_port)
+/usr/bin/python3 -c "
+import datetime, sys, time
+import torch.distributed as dist
+store = dist.TCPStore('127.0.0.1', int(sys.argv[1]), 3, True, datetime.timedelta(seconds=120))
+time.sleep(120)" "${port}" > agent_store.log 2>&1 &
+agent_store=$!
+for rank in 0 1; do
+  TORCHELASTIC_USE_AGENT_STORE=True TORCHELASTIC_RESTART_COUNT=3 TORCHELASTIC_RUN_ID=test \
+    RANK=${rank} WORLD_SIZE=2 LOCAL_RANK=${rank} MASTER_ADDR=127.0.0.1 MASTER_PORT=${port} \
+    "${LENET}" "${FLAGS[@]}" --run_dir=agent > "agent.rank${rank}.log" 2>&1 &
+  agent_pids[rank]=$!
+done
+wait "${agent_pids[0]}"; agent0=$?
+wait "${agent_pids[1]}"; agent1=$?
+kill "${agent_store}"; wait "${agent_store}" 2> /dev/null
+check "2 ranks as clients of a launcher's store run to the end" \
+  test ${agent0} -eq 0 -a ${agent1} -eq 0 -a -n "$(grep "(torchrun's agent)" agent.rank0.log)"
+check "... with the same weights, optimizer, generators and metrics" same_run ref agent
+
 # --- kill -9 of one rank under torchrun, then --resume under torchrun.
 "${TORCHRUN}" --standalone --nproc_per_node=2 "${LENET}" "${FLAGS[@]}" --run_dir=killed \
   > killed.log 2>&1 &

@@ -55,12 +55,6 @@ run_ranks() {
 
 finished() { grep -q "Finished 20 epoch(s)" "$1"; }
 
-newest_step() {
-  local name
-  name=$(ls "$1/checkpoints" 2> /dev/null | grep '^step-' | sort | tail -1)
-  [[ -n ${name} ]] && echo $((10#$(echo "${name}" | sed 's/^step-0*\([0-9]*\).*/\1/'))) || echo 0
-}
-
 wait_for_checkpoint() {
   for _ in $(seq 3000); do
     compgen -G "$1/checkpoints/step-*/checkpoint.json" > /dev/null && return 0

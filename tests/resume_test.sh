@@ -27,12 +27,6 @@ all_committed() {
 
 finished() { grep -q "Finished .* epoch(s)" "$1"; }
 
-# The step of the newest committed checkpoint of a run, 0 if none.
-newest_step() {
-  local name
-  name=$(ls "$1/checkpoints" 2> /dev/null | grep '^step-' | sort | tail -1)
-  [[ -n ${name} ]] && echo $((10#$(echo "${name}" | sed 's/^step-0*\([0-9]*\).*/\1/;s/^$/0/'))) || echo 0
-}
 
 # Runs with one interruption per signal of the list, each at a random
 # moment: once the run has committed a checkpoint 3 to 24 steps past where

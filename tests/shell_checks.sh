@@ -3,7 +3,8 @@
 # "N passed, N failed" line and fails the test if any check failed;
 # `kill_after_first_checkpoint RUN_DIR PID` kills a training process (a child
 # of the calling shell) with -9 as soon as its first checkpoint is committed,
-# and sets `killed_status` to its exit status; `same_run A B` is true when
+# and sets `killed_status` to its exit status; `newest_step RUN_DIR` is the
+# step of its newest checkpoint; `same_run A B` is true when
 # two run directories end with byte-identical weights, optimizer and
 # generator state and the same metrics (less wall time).
 passed=0
@@ -36,6 +37,13 @@ kill_after_first_checkpoint() {
 }
 
 newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
+
+# The step of the newest committed checkpoint of a run, 0 if none.
+newest_step() {
+  local name
+  name=$(ls "$1/checkpoints" 2> /dev/null | grep '^step-' | sort | tail -1)
+  [[ -n ${name} ]] && echo $((10#$(echo "${name}" | sed 's/^step-0*\([0-9]*\).*/\1/;s/^$/0/'))) || echo 0
+}
 
 # Metrics without wall time, which no resume can reproduce.
 metrics_without_seconds() {

@@ -487,7 +487,9 @@ absl::Status RunExperiment(const StartupSettings& startup, Communicator* communi
   TrainingLoop loop(loop_options, **model, **trainer, **optimizer, scheduler->get(), train,
                     data->valid);
 
-  if (!FLAGS_init_from.empty()) {
+  // Rank 0's weights reach the others when training starts (broadcast), so
+  // only rank 0 needs the file.
+  if (!FLAGS_init_from.empty() && rank_zero) {
     if (absl::Status status = InitialiseWeights(**model, settings->device_map); !status.ok()) {
       return status;
     }

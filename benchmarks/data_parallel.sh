@@ -11,7 +11,7 @@
 # usage: bazel run -c opt //benchmarks:data_parallel -- [ROUNDS [TRAIN_SAMPLES]]
 set -euo pipefail
 rounds=${1:-3}
-samples=${2:-12800}
+samples=${2:-25600}
 runfiles=${RUNFILES_DIR:-$0.runfiles}/torchtrain
 lenet=${runfiles}/experiments/lenet
 allreduce=${runfiles}/benchmarks/allreduce_time

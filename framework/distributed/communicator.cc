@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,8 @@ namespace {
 // Every key this framework puts in a shared store starts with this, so that
 // it never meets a launcher's own keys.
 constexpr char kKeyPrefix[] = "torchtrain/";
+// How long Pending::Wait() polls before it blocks.
+constexpr auto kPollBeforeBlocking = std::chrono::milliseconds(50);
 // Broadcasts pack tensors into messages of at most this size.
 constexpr size_t kBroadcastBucketBytes = size_t{25} << 20;
 
@@ -255,6 +258,17 @@ absl::Status Communicator::Pending::Wait() {
   communicator_ = nullptr;
   if (!communicator->broken_.ok()) return communicator->broken_;
   try {
+    // Polls first, yielding the core to any thread that can run, and only
+    // then blocks: a blocked waiter's core may go idle, and waking it again
+    // once the collective is done cost a whole scheduler time slice here
+    // (measured on 2 vCPUs: a LeNet all-reduce after 4 ms of computing took
+    // 3.97 ms blocked, 0.44 ms polled; LeNet on 2 ranks trained 1.45x
+    // faster). A collective longer than the polling time costs one slice
+    // more, a small part of it.
+    const auto poll_until = std::chrono::steady_clock::now() + kPollBeforeBlocking;
+    while (!work_->isCompleted() && std::chrono::steady_clock::now() < poll_until) {
+      sched_yield();
+    }
     work_->wait();
     work_.reset();
     return absl::OkStatus();
@@ -301,22 +315,29 @@ absl::StatusOr<std::vector<at::Tensor>> Communicator::AllGather(const at::Tensor
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int64_t i = 0; i < world_size_; ++i) outputs[0].push_back(at::empty_like(tensor));
   std::vector<at::Tensor> inputs = {tensor.contiguous()};
+  Pending pending;
+  pending.communicator_ = this;
+  pending.operation_ = absl::StrCat("the all-gather of ", what);
   try {
-    group_->allgather(outputs, inputs)->wait();
+    pending.work_ = group_->allgather(outputs, inputs);
   } catch (const std::exception& e) {
-    return Failed(absl::StrCat("the all-gather of ", what), ExceptionText(e));
+    return Failed(pending.operation_, ExceptionText(e));
   }
+  if (absl::Status status = pending.Wait(); !status.ok()) return status;
   return outputs[0];
 }
 
 absl::Status Communicator::Barrier(const std::string& what) {
   if (!broken_.ok()) return broken_;
+  Pending pending;
+  pending.communicator_ = this;
+  pending.operation_ = absl::StrCat("the barrier ", what);
   try {
-    group_->barrier()->wait();
-    return absl::OkStatus();
+    pending.work_ = group_->barrier();
   } catch (const std::exception& e) {
-    return Failed(absl::StrCat("the barrier ", what), ExceptionText(e));
+    return Failed(pending.operation_, ExceptionText(e));
   }
+  return pending.Wait();
 }
 
 absl::StatusOr<std::string> Communicator::ShareFromRankZero(const std::string& key,

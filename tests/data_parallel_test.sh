@@ -7,7 +7,8 @@
 # stopped; that SIGTERM to one rank stops every rank at one step with one
 # checkpoint; that when a rank dies the others exit non-zero in bounded time
 # naming it, leaving only committed checkpoints; that runs resume at another
-# world size (2 -> 1, 1 -> 2); and that bad launches get clear errors.
+# world size (2 -> 1, 1 -> 2); that a rank left alone gives up after
+# --dist_timeout_s, saying why; and that bad launches get clear errors.
 # Loopback only; ports are free ones; every process is waited for.
 #
 # Where a kill lands depends on timing; each interruption is asserted to
@@ -208,6 +209,21 @@ check "1 -> 2 ranks: resumed after epoch 1 and ran to the end" finished grow.ran
 check "... saying each rank's generator is derived afresh" \
   grep -q "saved by 1 rank(s) and this run has 2" grow.rank0.log
 check "... with all 20 epochs in metrics.jsonl" test "$(wc -l < grow/metrics.jsonl)" -eq 20
+
+# --- A rank that never starts: the others give up after --dist_timeout_s, saying why.
+for lone in 0 1; do
+  start=${SECONDS}
+  RANK=${lone} WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) \
+    "${LENET}" "${FLAGS[@]}" --run_dir=lone${lone} --dist_timeout_s=5 > lone${lone}.log 2>&1
+  status=$?
+  took=$((SECONDS - start))
+  check "rank ${lone} alone exits non-zero (${status}) after --dist_timeout_s=5 (${took} s)" \
+    test ${status} -ne 0 -a ${took} -ge 4 -a ${took} -lt 30
+done
+check "... rank 0 asking whether every rank started" \
+  grep -q "could not form the process group .* within --dist_timeout_s=5 (did every rank start" lone0.log
+check "... rank 1 saying it cannot reach rank 0's store" \
+  grep -q "rank 1 cannot reach the store at 127.0.0.1:[0-9]* (hosted by rank 0)" lone1.log
 
 # --- Launches that cannot work say why, naming the flag or variable.
 RANK=0 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 "${LENET}" --run_dir=bad \

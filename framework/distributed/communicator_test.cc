@@ -95,7 +95,11 @@ TEST(GradientAveragerTest, EveryRankGetsTheWholeBatchGradient) {
         EXPECT_GT(averager.bucket_count(), 1);
         const at::Tensor share = batch.slice(0, group.rank(), samples, world_size);
         averager.StartStep(static_cast<double>(share.size(0)) / samples);
-        if (share.size(0) > 0) loss_of(mine, share).backward();
+        if (share.size(0) > 0) {
+          loss_of(mine, share).backward();
+          // Started by the hooks as backward went, not by FinishStep().
+          EXPECT_EQ(averager.buckets_started(), averager.bucket_count());
+        }
         ASSERT_TRUE(averager.FinishStep().ok());
         for (size_t i = 0; i < 3; ++i) {
           EXPECT_TRUE(at::allclose(mine.All()[i].grad(), whole.All()[i].grad(), 1e-5, 1e-6))

@@ -60,6 +60,11 @@ class GradientAverager {
   absl::Status FinishStep(std::vector<double>* sums = nullptr);
 
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
+  // Buckets whose all-reduce has started this step.
+  int64_t buckets_started() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return next_bucket_;
+  }
 
  private:
   struct Bucket {

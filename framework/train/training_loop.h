@@ -161,7 +161,8 @@ class TrainingLoop {
 
  private:
   absl::Status RunEpochs();
-  // One training step on this rank's share of global batch `indices`.
+  // One training step on this rank's share of the next global batch of
+  // `sampler`'s epoch.
   absl::Status TrainStep(const EpochSampler& sampler);
   // Whether to stop after this step: agreed by all ranks when data parallel.
   bool ShouldStop() const { return communicator() ? agreed_stop_ : stop_requested(); }

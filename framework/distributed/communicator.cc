@@ -125,12 +125,13 @@ Communicator::Pending::Pending(Pending&&) noexcept = default;
 Communicator::Pending& Communicator::Pending::operator=(Pending&&) noexcept = default;
 
 Communicator::Communicator(int64_t rank, int64_t world_size, std::string store_description,
-                           c10::intrusive_ptr<c10d::Store> store,
+                           bool rank_zero_hosts_store, c10::intrusive_ptr<c10d::Store> store,
                            c10::intrusive_ptr<c10d::ProcessGroup> group,
                            std::chrono::milliseconds timeout)
     : rank_(rank),
       world_size_(world_size),
       store_description_(std::move(store_description)),
+      rank_zero_hosts_store_(rank_zero_hosts_store),
       store_(std::move(store)),
       group_(std::move(group)),
       timeout_(timeout) {}
@@ -184,9 +185,10 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Connect(
         ExceptionText(e)));
   }
   if (!group.ok()) return group.status();
-  return std::unique_ptr<Communicator>(new Communicator(launch.rank, launch.world_size,
-                                                        store_description, store, *group,
-                                                        options.timeout));
+  return std::unique_ptr<Communicator>(
+      new Communicator(launch.rank, launch.world_size, store_description,
+                       /*rank_zero_hosts_store=*/!launch.agent_store, store, *group,
+                       options.timeout));
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
@@ -203,7 +205,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
         CreateGroup(store, rank, world_size, options, {}, "127.0.0.1");
     if (!group.ok()) return group.status();
     return std::unique_ptr<Communicator>(
-        new Communicator(rank, world_size, store_description, store, *group, options.timeout));
+        new Communicator(rank, world_size, store_description, /*rank_zero_hosts_store=*/false,
+                         store, *group, options.timeout));
   } catch (const std::exception& e) {
     return absl::DeadlineExceededError(
         absl::StrCat("rank ", rank, " of ", world_size, " could not form the process group "
@@ -235,7 +238,7 @@ absl::Status Communicator::Failed(const std::string& operation, const std::strin
   }
   std::string who;
   if (!store_problem.empty()) {
-    who = store_description_.find("rank 0") != std::string::npos
+    who = rank_zero_hosts_store_
               ? absl::StrCat("rank 0 is gone: ", store_description_, " cannot be reached (",
                              store_problem, ")")
               : absl::StrCat(store_description_, " cannot be reached (", store_problem, ")");
@@ -278,18 +281,24 @@ absl::Status Communicator::Pending::Wait() {
   }
 }
 
-Communicator::Pending Communicator::StartAllReduceSum(std::vector<at::Tensor>& tensors,
-                                                      const std::string& what) {
+Communicator::Pending Communicator::Start(
+    std::string operation, const std::function<c10::intrusive_ptr<c10d::Work>()>& launch) {
   Pending pending;
   pending.communicator_ = this;
-  pending.operation_ = absl::StrCat("the all-reduce of ", what);
-  if (!broken_.ok()) return pending;
+  pending.operation_ = std::move(operation);
+  if (!broken_.ok()) return pending;  // Wait() returns the failure
   try {
-    pending.work_ = group_->allreduce(tensors);
+    pending.work_ = launch();
   } catch (const std::exception& e) {
     (void)Failed(pending.operation_, ExceptionText(e));
   }
   return pending;
+}
+
+Communicator::Pending Communicator::StartAllReduceSum(std::vector<at::Tensor>& tensors,
+                                                      const std::string& what) {
+  return Start(absl::StrCat("the all-reduce of ", what),
+               [&] { return group_->allreduce(tensors); });
 }
 
 absl::Status Communicator::AllReduceSum(std::vector<at::Tensor>& tensors,
@@ -315,29 +324,15 @@ absl::StatusOr<std::vector<at::Tensor>> Communicator::AllGather(const at::Tensor
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int64_t i = 0; i < world_size_; ++i) outputs[0].push_back(at::empty_like(tensor));
   std::vector<at::Tensor> inputs = {tensor.contiguous()};
-  Pending pending;
-  pending.communicator_ = this;
-  pending.operation_ = absl::StrCat("the all-gather of ", what);
-  try {
-    pending.work_ = group_->allgather(outputs, inputs);
-  } catch (const std::exception& e) {
-    return Failed(pending.operation_, ExceptionText(e));
-  }
-  if (absl::Status status = pending.Wait(); !status.ok()) return status;
+  absl::Status status = Start(absl::StrCat("the all-gather of ", what), [&] {
+                          return group_->allgather(outputs, inputs);
+                        }).Wait();
+  if (!status.ok()) return status;
   return outputs[0];
 }
 
 absl::Status Communicator::Barrier(const std::string& what) {
-  if (!broken_.ok()) return broken_;
-  Pending pending;
-  pending.communicator_ = this;
-  pending.operation_ = absl::StrCat("the barrier ", what);
-  try {
-    pending.work_ = group_->barrier();
-  } catch (const std::exception& e) {
-    return Failed(pending.operation_, ExceptionText(e));
-  }
-  return pending.Wait();
+  return Start(absl::StrCat("the barrier ", what), [&] { return group_->barrier(); }).Wait();
 }
 
 absl::StatusOr<std::string> Communicator::ShareFromRankZero(const std::string& key,

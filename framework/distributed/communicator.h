@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,14 +93,18 @@ class Communicator {
 
  private:
   Communicator(int64_t rank, int64_t world_size, std::string store_description,
-               c10::intrusive_ptr<c10d::Store> store,
+               bool rank_zero_hosts_store, c10::intrusive_ptr<c10d::Store> store,
                c10::intrusive_ptr<c10d::ProcessGroup> group, std::chrono::milliseconds timeout);
+  // A collective `launch` starts, to be waited for; `operation` names it.
+  Pending Start(std::string operation,
+                const std::function<c10::intrusive_ptr<c10d::Work>()>& launch);
   // The error for a collective that threw: names the ranks that are gone.
   absl::Status Failed(const std::string& operation, const std::string& error);
 
   int64_t rank_;
   int64_t world_size_;
   std::string store_description_;  // "the store at host:port (hosted by rank 0)"
+  bool rank_zero_hosts_store_;     // so that losing the store means losing rank 0
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroup> group_;
   std::chrono::milliseconds timeout_;

@@ -569,8 +569,6 @@ absl::Status RunExperiment(const StartupSettings& startup, Communicator* communi
     }
     if (absl::Status status = metrics_log.Reset(loop.history()); !status.ok()) return status;
     loop.AddObserver(&metrics_log);
-  }
-  if (rank_zero) {
     absl::StatusOr<std::unique_ptr<TrainingEvents>> opened =
         TrainingEvents::Open(run_dir, FLAGS_log_every_steps, loop.position().global_step);
     if (!opened.ok()) return FlagError("run_dir", std::string(opened.status().message()));

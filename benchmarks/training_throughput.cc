@@ -84,10 +84,8 @@ double FrameworkLoopSeconds(const framework::Dataset& data,
                             const framework::Dataset& no_validation,
                             const std::string& events_dir = "") {
   auto model = MakeModel(data);
-  framework::OptimizerOptions optimizer_options;
-  optimizer_options.lr = 0.01;
-  optimizer_options.momentum = 0.9;
-  auto optimizer = framework::BuildOptimizer(optimizer_options, model->parameters());
+  auto optimizer =
+      framework::BuildOptimizer("sgd", {{"lr", 0.01}, {"momentum", 0.9}}, model->parameters());
   CHECK(optimizer.ok());
   auto trainer = framework::BuildTrainer("classification");
   CHECK(trainer.ok());

@@ -92,4 +92,33 @@ check "retention names the abandoned line" \
   "${dir}.retention.log"
 check "and keeps the current line's newest" test -d "${dir}/checkpoints/step-0000000064.1"
 
+# Which line a checkpoint is on is recorded, not found through parent links
+# that retention deletes: a run that never resumed keeps every checkpoint
+# (milestones, the best, the newest) on the current line, and a fork from a
+# milestone leaves exactly the first run's later ones abandoned.
+dir="${TEST_TMPDIR}/kept_line"
+kept_args=(--dataset=synthetic --batch_size=32 --progress=never --log_interval=0
+           --checkpoint_every_steps=5 --keep_last=2 --keep_every_epochs=1 --keep_best=1)
+"${TRAIN}" "${kept_args[@]}" --epochs=3 --run_dir="${dir}" > "${dir}.log" 2>&1
+"${CKPT}" list "${dir}" > "${dir}.list.txt"
+check "a run that never resumed kept its milestones"   grep -qE '^step-0000000016 +16 .* current +yes$' "${dir}.list.txt"
+check "every checkpoint of a run that never resumed is on the current line"   bash -c "! grep -q abandoned '${dir}.list.txt'"
+check "retention never speaks of an abandoned line in a run that never resumed"   bash -c "! grep -q 'abandoned' '${dir}.log'"
+"${TRAIN}" "${kept_args[@]}" --epochs=4 --run_dir="${dir}"   --resume_from="${dir}/checkpoints/step-0000000016" > "${dir}.fork.log" 2>&1
+"${CKPT}" list "${dir}" > "${dir}.fork.txt"
+cat "${dir}.fork.txt"
+# Expected: the fork's own checkpoints (".1", or past the first run's last
+# step 48) and the first run's up to the fork point are current.
+labels_ok=true
+while read -r name step _; do
+  [[ ${name} == step-* ]] || continue
+  expected=abandoned
+  if [[ ${name} == *.1 || ${step} -le 16 || ${step} -gt 48 ]]; then expected=current; fi
+  if ! grep -qE "^${name//./\.} .* ${expected} +yes$" "${dir}.fork.txt"; then
+    echo "     ${name}: expected ${expected}"; labels_ok=false
+  fi
+done < "${dir}.fork.txt"
+check "after a fork every checkpoint has the label of its line" ${labels_ok}
+check "the fork left some of the first run's checkpoints abandoned" grep -q abandoned "${dir}.fork.txt"
+
 finish_checks

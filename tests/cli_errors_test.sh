@@ -42,8 +42,9 @@ expect_error unknown_optimizer "registered optimizers: adagrad, adam, adamw, rms
 expect_error unknown_scheduler "registered schedulers: cosine, exponential, multistep, none, plateau, step" \
   --scheduler=cyclic
 expect_error unknown_dataset "registered datasets: fashion_mnist, synthetic" --dataset=cifar
-expect_error zero_lr "--lr: must be > 0, got 0" --lr=0
-expect_error negative_lr "--lr: must be > 0, got -0.1" --lr=-0.1
+expect_error zero_lr "--lr: option 'lr' of optimizer 'sgd' must be > 0, got 0.0" --lr=0
+expect_error negative_lr "--lr: option 'lr' of optimizer 'sgd' must be > 0, got -0.1" --lr=-0.1
+expect_error bad_lr "--lr: 'fast' is not a number" --lr=fast
 expect_error zero_batch "--batch_size: must be >= 1, got 0" --batch_size=0
 expect_error one_class "--classes: must be >= 2" --classes=1
 expect_error fewer_classes_than_data "--classes: 5 is fewer than the 10 classes" --classes=5 --dataset=synthetic
@@ -58,9 +59,38 @@ expect_error bad_device "--device: 'tpu:0' is not a device" --device=tpu:0
 expect_error bad_model_options "--model_options: '{bad' is not a JSON object" --model_options='{bad'
 expect_error model_option_typo "model 'mlp': unknown option(s) dropuot" --model=mlp \
   --model_options='{"dropuot":0.5}' --dataset=synthetic
-expect_error multistep_without_milestones "--scheduler=multistep needs --milestones" \
+expect_error multistep_without_milestones "--milestones: scheduler 'multistep' needs option 'milestones'" \
   --scheduler=multistep --dataset=synthetic
-expect_error bad_milestones "--milestones: 'x,2' is not a comma-separated list" --milestones=x,2
-expect_error nesterov_without_momentum "--nesterov needs --momentum > 0" --nesterov --dataset=synthetic
+expect_error bad_milestones "--milestones: 'x,2' is not a list of integers" --scheduler=multistep \
+  --milestones=x,2
+expect_error zero_milestone "--scheduler_options key \"milestones\": option 'milestones' of scheduler 'multistep' must hold integers >= 1, got [0,2]" \
+  --scheduler=multistep --scheduler_options='{"milestones":[0,2]}'
+expect_error nesterov_without_momentum "option 'nesterov' needs 'momentum' > 0" --nesterov --dataset=synthetic
+# Every declared range is enforced, and named where it was set.
+expect_error negative_t_max "--t_max: option 't_max' of scheduler 'cosine' must be >= 0, got -3" \
+  --scheduler=cosine --t_max=-3
+expect_error plugin_option_range "--optimizer_options key \"lr_decay\": option 'lr_decay' of optimizer 'adagrad' must be >= 0, got -1.0" \
+  --optimizer=adagrad --optimizer_options='{"lr_decay":-1}'
+expect_error plugin_option_typo "--optimizer_options key \"lr_dacay\": optimizer 'adagrad' has no option 'lr_dacay'" \
+  --optimizer=adagrad --optimizer_options='{"lr_dacay":0.1}'
+expect_error option_set_twice "--momentum and --optimizer_options key \"momentum\" both set" \
+  --momentum=0.9 --optimizer_options='{"momentum":0.8}'
+expect_error plateau_after_warmup "--warmup_epochs: 2: --scheduler=plateau cannot follow a warm-up" \
+  --scheduler=plateau --warmup_epochs=2
+expect_error resume_from_nothing "--resume_from: ${TEST_TMPDIR}/nonexistent.pt does not exist" \
+  --resume_from="${TEST_TMPDIR}/nonexistent.pt"
+
+# A flag that sets an option the selected plugin lacks is ignored, saying so:
+# a flag file's --step_size must not stop a command line's --scheduler=cosine.
+"${TRAIN}" --progress=never --run_dir="${TEST_TMPDIR}/ignored" --dataset=synthetic --epochs=0 \
+  --optimizer=adam --momentum=0.9 --scheduler=cosine --step_size=10 > "${TEST_TMPDIR}/ignored.log" 2>&1
+check "an option of another plugin still runs" test $? -eq 0
+check "... saying the optimizer lacks it" grep -qF -e \
+  "--momentum=0.9 is ignored: optimizer 'adam' has no option 'momentum' (its options: lr, beta1" \
+  "${TEST_TMPDIR}/ignored.log"
+check "... and the schedule" grep -qF -e "--step_size=10 is ignored: scheduler 'cosine' has no option" \
+  "${TEST_TMPDIR}/ignored.log"
+check "... and records only the options it has" bash -c \
+  "grep -q '\"scheduler.t_max\"' '${TEST_TMPDIR}/ignored/flags.json' && ! grep -q '\"scheduler.step_size\"' '${TEST_TMPDIR}/ignored/flags.json'"
 
 finish_checks

@@ -18,9 +18,9 @@ mkdir -p "${elsewhere}"
 check "runs from another directory" grep -q "Finished 1 epoch(s)" "${elsewhere}/run.log"
 flags="${elsewhere}/runs/lenet/flags.json"
 check "into runs/lenet there" test -f "${flags}"
-check "with the flag file's momentum" test "$(flag_value "${flags}" momentum | cut -c1-4)" = "0.90"
+check "with the flag file's momentum" test "$(flag_value "${flags}" optimizer.momentum)" = 0.9
 check "and its step schedule" test "$(flag_value "${flags}" scheduler)" = step
-check "step size 10" test "$(flag_value "${flags}" step_size)" = 10
+check "step size 10" test "$(flag_value "${flags}" scheduler.step_size)" = 10
 check "named lenet" test "$(flag_value "${flags}" experiment)" = lenet
 check "command line overrides the file" test "$(flag_value "${flags}" epochs)" = 1
 

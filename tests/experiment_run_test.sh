@@ -38,7 +38,8 @@ check metrics_jsonl_has_required_keys metrics_have_keys "${run_dir}/metrics.json
 check command_line_overrides_flag_file /usr/bin/python3 -c "
 import json; f = json.load(open('${run_dir}/flags.json'))
 assert f['epochs'] == '2' and f['dataset'] == 'synthetic' and f['batch_size'] == '32', f
-assert float(f['lr']) == 0.01 and float(f['momentum']) == 0.9 and f['model'] == 'lenet', f"
+assert float(f['optimizer.lr']) == 0.01 and float(f['optimizer.momentum']) == 0.9, f
+assert f['scheduler.step_size'] == '10' and f['model'] == 'lenet', f"
 check training_log_line grep -qE 'Training:Epoch\[001/002\] Iteration\[4/16\] Loss: [0-9.]+ Acc:[0-9.]+%' "${TEST_TMPDIR}/lenet.log"
 check validation_log_line grep -qE 'Validation:Epoch\[002/002\] Loss: [0-9.]+ Acc:[0-9.]+%' "${TEST_TMPDIR}/lenet.log"
 check no_progress_bar_when_not_a_terminal bash -c "! grep -q 'it/s ETA' '${TEST_TMPDIR}/lenet.log'"

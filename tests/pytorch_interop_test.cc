@@ -99,10 +99,7 @@ TEST_F(PyTorchInteropTest, FrameworkTrainedWeightsLoadInPythonWithTheSameResults
   // One epoch on 10,000 samples through the framework's loop.
   SeedGlobalGenerator(3);
   auto model = NewLeNet();
-  OptimizerOptions optimizer_options;
-  optimizer_options.lr = 0.01;
-  optimizer_options.momentum = 0.9;
-  auto optimizer = BuildOptimizer(optimizer_options, model->parameters());
+  auto optimizer = BuildOptimizer("sgd", {{"lr", 0.01}, {"momentum", 0.9}}, model->parameters());
   auto trainer = BuildTrainer("classification");
   LoopOptions options;
   options.epochs = 1;

@@ -69,7 +69,7 @@ sys.exit(not all(torch.equal(a[k], b[k]) for k in b))"
 "${TRAIN}" "${common[@]}" --optimizer=sgd --lr=0.01 --momentum=0.5 --epochs=2 \
   --resume_from=sgd/recipe.pt --run_dir=differ > differ.log 2>&1
 check "a differing hyper-parameter is listed (flags win)" grep -q \
-  "PyTorch checkpoint and flags differ, the flags win: optimizer_state_dic.param_groups\[0\].momentum: file 0.9, --momentum 0.5" differ.log
+  "PyTorch checkpoint and flags differ, the flags win: optimizer_state_dic.param_groups\[0\].momentum: file 0.9, optimizer option momentum 0.5" differ.log
 
 # Bad inputs: each refused with its key, nothing written to the run directory.
 /usr/bin/python3 "${PYTHON_SIDE}" bad . > /dev/null 2>&1
@@ -83,7 +83,7 @@ refused() {
   check "${name}: nothing written to the run directory" \
     bash -c "test -z \"\$(ls refused_${name} | grep -v '^LOCK$')\""
 }
-refused wrong_optimizer "'optimizer_state_dic.param_groups[0]' lacks betas.0, betas.1, eps, amsgrad: it was written by another optimizer than --optimizer=adam" \
+refused wrong_optimizer "'optimizer_state_dic.param_groups[0]' lacks betas.0, betas.1, eps, amsgrad: it was written by another optimizer than 'adam'" \
   --optimizer=adam --lr=0.001 --resume_from=sgd/recipe.pt
 refused missing_optimizer_state "no 'optimizer_state_dict' (nor the recipe's 'optimizer_state_dic')" \
   --optimizer=sgd --resume_from=no_optimizer.pt

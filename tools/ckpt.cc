@@ -28,6 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/plugin_library.h"
+#include "framework/experiment/plugin_option_flags.h"
 #include "gflags/gflags.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -95,7 +96,8 @@ int Export(const std::string& in, const std::string& out) {
     absl::StatusOr<framework::TrainingState> state = framework::ReadCheckpoint(in, *devices);
     if (!state.ok()) return Fail(state.status());
     absl::StatusOr<framework::PyTorchTrainingCheckpoint> dict =
-        framework::ToPyTorchTrainingCheckpoint(*state, in);
+        framework::ToPyTorchTrainingCheckpoint(
+            *state, framework::OptimisationRecordOf(state->flags), in);
     if (!dict.ok()) return Fail(dict.status());
     status = framework::WritePyTorchTrainingCheckpoint(out, *dict);
   } else if (target == "pt") {

@@ -17,6 +17,23 @@
 #include "framework/core/durable_file.h"
 
 namespace framework {
+
+CheckpointLine ExtendLine(CheckpointLine line, int64_t sequence) {
+  if (!line.empty() && line.back().second + 1 == sequence) {
+    line.back().second = sequence;
+  } else {
+    line.push_back({sequence, sequence});
+  }
+  return line;
+}
+
+bool IsOnLine(const CheckpointLine& line, int64_t sequence) {
+  for (const auto& [first, last] : line) {
+    if (sequence >= first && sequence <= last) return true;
+  }
+  return false;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -55,6 +72,7 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   manifest.commit_sequence = state.commit_sequence;
   manifest.world_size = state.world_size;
   manifest.parent = state.parent;
+  manifest.line = state.line;
   manifest.flags = state.flags;
 
   manifest.checksum = ChecksumKind::kXxh3;
@@ -132,6 +150,7 @@ nlohmann::json CheckpointManifest::ToJson() const {
           {"commit_sequence", commit_sequence},
           {"world_size", world_size},
           {"parent", parent},
+          {"line", line},
           {"checksum", ChecksumName(checksum)},
           {"file_headers", headers_json},
           {"manifest_crc32", kManifestCrcPlaceholder},
@@ -173,6 +192,7 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
     manifest.commit_sequence = json.value("commit_sequence", int64_t{0});
     manifest.world_size = json.value("world_size", int64_t{1});
     manifest.parent = json.value("parent", std::string());
+    if (json.contains("line")) manifest.line = json.at("line").get<CheckpointLine>();
     manifest.checksum = manifest.format_version >= 3 ? ChecksumKind::kXxh3 : ChecksumKind::kCrc32;
     if (manifest.format_version >= 3 && json.at("checksum") != ChecksumName(manifest.checksum)) {
       return ManifestError(source, absl::StrCat("unknown checksum ", json.at("checksum").dump()));
@@ -421,6 +441,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   state.commit_sequence = manifest->commit_sequence;
   state.world_size = manifest->world_size;
   state.parent = manifest->parent;
+  state.line = manifest->line;
   for (auto& [name, tensor] : *tensors) {
     const CheckpointManifest::TensorRecord& record = manifest->tensors.at(name);
     // Generator states stay on the CPU; they are bytes, not data.

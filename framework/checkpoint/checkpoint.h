@@ -52,6 +52,14 @@ inline constexpr char kCpuGeneratorTensor[] = "rng.cpu";
 std::string RankGeneratorTensor(int64_t rank);
 
 // Typed contents of a checkpoint: a misspelt field does not compile.
+using CheckpointLine = std::vector<std::pair<int64_t, int64_t>>;
+
+// `line` continued by a commit numbered `sequence`.
+CheckpointLine ExtendLine(CheckpointLine line, int64_t sequence);
+
+// Whether the commit numbered `sequence` is on `line`.
+bool IsOnLine(const CheckpointLine& line, int64_t sequence);
+
 struct TrainingState {
   ModelSpec model_spec;
   std::vector<NamedTensor> model;      // parameters and buffers
@@ -68,6 +76,12 @@ struct TrainingState {
   // and the checkpoint this one continues (empty for a run's first).
   int64_t commit_sequence = 0;
   std::string parent;
+  // The line this checkpoint is on: the commit sequences of it and of every
+  // checkpoint it descends from, as closed intervals [first, last] in order
+  // (one per run segment; a fork keeps the part up to where it forked).
+  // Recorded, so which line a checkpoint is on never depends on which of its
+  // ancestors retention has deleted. Empty before it was recorded.
+  CheckpointLine line;
 };
 
 // What the manifest says, without reading any tensor data.
@@ -84,6 +98,7 @@ struct CheckpointManifest {
   int64_t commit_sequence = 0;  // 0 in checkpoints written before lineage was recorded
   int64_t world_size = 1;       // data-parallel ranks that trained it (1 when not recorded)
   std::string parent;
+  CheckpointLine line;  // see TrainingState
   // Of the tensors and file headers: XXH3 from version 3, CRC-32 before.
   ChecksumKind checksum = ChecksumKind::kXxh3;
   // Version 2 on: the checksum of each tensor file's header (length prefix

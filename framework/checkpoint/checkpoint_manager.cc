@@ -120,11 +120,25 @@ std::set<std::string> CheckpointsOnCurrentLine(const std::vector<CheckpointInfo>
     newest = &info;  // commit order
   }
   std::set<std::string> line;
-  // Checkpoints from before lineage was recorded have no parent links: the
-  // newest one alone is known to be on the line.
-  for (const CheckpointInfo* info = newest; info != nullptr && line.insert(info->path).second;) {
-    auto parent = by_name.find(info->manifest->parent);
-    info = parent == by_name.end() ? nullptr : parent->second;
+  if (newest == nullptr) return line;
+  // The newest checkpoint records its line; one from before lines were
+  // recorded is followed by its parent links (which retention may have cut).
+  std::vector<const CheckpointInfo*> unrecorded;
+  if (newest->manifest->line.empty()) unrecorded.push_back(newest);
+  for (const CheckpointInfo& info : infos) {
+    if (info.manifest.has_value() &&
+        IsOnLine(newest->manifest->line, info.manifest->commit_sequence)) {
+      line.insert(info.path);
+      if (info.manifest->line.empty()) unrecorded.push_back(&info);
+    }
+  }
+  for (const CheckpointInfo* info : unrecorded) {
+    line.insert(info->path);
+    while (true) {
+      auto parent = by_name.find(info->manifest->parent);
+      if (parent == by_name.end() || !line.insert(parent->second->path).second) break;
+      info = parent->second;
+    }
   }
   return line;
 }
@@ -239,13 +253,13 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   }
   if (options.keep_last < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--keep_last must be >= 1, got ", options.keep_last));
+        absl::StrCat("checkpoint option keep_last must be >= 1, got ", options.keep_last));
   }
   if (options.keep_best < 0 || options.keep_every_epochs < 0 || options.every_epochs < 0 ||
       options.every_steps < 0) {
     return absl::InvalidArgumentError(
-        "--keep_best, --keep_every_epochs, --checkpoint_interval and "
-        "--checkpoint_every_steps must be >= 0");
+        "checkpoint options keep_best, keep_every_epochs, every_epochs and every_steps must be "
+        ">= 0");
   }
   std::error_code error;
   fs::create_directories(options.directory, error);
@@ -289,6 +303,15 @@ std::optional<std::string> FindNewestValidCheckpoint(const std::string& director
 void CheckpointManager::SetResumedFrom(const std::string& path, int64_t step) {
   resumed_from_ = fs::path(path).lexically_normal().string();
   parent_ = fs::path(resumed_from_).filename().string();
+  absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(resumed_from_);
+  line_.clear();
+  if (manifest.ok()) {
+    line_ = manifest->line;
+    // From before lines were recorded: the line starts at it.
+    if (line_.empty() && manifest->commit_sequence > 0) {
+      line_ = ExtendLine({}, manifest->commit_sequence);
+    }
+  }
   last_saved_step_ = step;
   last_saved_ = resumed_from_;
 }
@@ -315,6 +338,7 @@ absl::Status CheckpointManager::Commit(const std::string& path, const TrainingSt
     // The next save continues this one; a failed save is no one's parent.
     std::lock_guard<std::mutex> lock(mutex_);
     parent_ = fs::path(path).filename().string();
+    line_ = state.line;
     last_saved_step_ = state.position.global_step;
     last_saved_ = path;
   }
@@ -529,6 +553,7 @@ absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
   const std::string path = NextPath(state->position.global_step);
   state->commit_sequence = next_sequence_++;
   state->parent = parent_;
+  state->line = ExtendLine(line_, state->commit_sequence);
   if (!options_.async) return Commit(path, *state);
 
   // Buffers (batch-norm statistics) change in the next forward pass, so they

@@ -187,6 +187,7 @@ class CheckpointManager : public LoopObserver {
   // continues (the one resumed from, then each save in turn).
   int64_t next_sequence_ = 1;
   std::string parent_;
+  CheckpointLine line_;  // parent_'s
   int64_t last_saved_step_ = -1;
   std::string last_saved_;
   bool save_after_epoch_ = false;

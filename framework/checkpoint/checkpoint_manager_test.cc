@@ -428,7 +428,7 @@ TEST(CheckpointManagerTest, RejectsBadRetentionOptions) {
   options.keep_last = 0;
   auto manager = Manager(options);
   ASSERT_FALSE(manager.ok());
-  EXPECT_EQ(manager.status().message(), "--keep_last must be >= 1, got 0");
+  EXPECT_EQ(manager.status().message(), "checkpoint option keep_last must be >= 1, got 0");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "framework/checkpoint/pytorch_training_checkpoint.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -9,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/model/state_dict.h"
+#include "framework/core/declared_options.h"
+#include "framework/optim/lr_scheduler.h"
 #include "framework/optim/optimizer.h"
 #include "framework/optim/optimizer_state.h"
 #include "glog/logging.h"
@@ -16,35 +19,47 @@
 namespace framework {
 namespace {
 
-// Each optimizer's hyper-parameters: our flag, PyTorch's param_groups key.
-// The keys also tell the optimizer that wrote a file.
-const std::map<std::string, std::vector<std::pair<std::string, std::string>>>& GroupKeys() {
-  static const auto* keys = new std::map<std::string, std::vector<std::pair<std::string, std::string>>>{
-      {"sgd", {{"lr", "lr"}, {"momentum", "momentum"}, {"dampening", "dampening"},
-               {"weight_decay", "weight_decay"}, {"nesterov", "nesterov"}}},
-      {"adam", {{"lr", "lr"}, {"beta1", "betas.0"}, {"beta2", "betas.1"}, {"eps", "eps"},
-                {"weight_decay", "weight_decay"}, {"amsgrad", "amsgrad"}}},
-      {"adamw", {{"lr", "lr"}, {"beta1", "betas.0"}, {"beta2", "betas.1"}, {"eps", "eps"},
-                 {"weight_decay", "weight_decay"}, {"amsgrad", "amsgrad"}}},
-      {"rmsprop", {{"lr", "lr"}, {"alpha", "alpha"}, {"eps", "eps"},
-                   {"weight_decay", "weight_decay"}, {"momentum", "momentum"},
-                   {"centered", "centered"}}},
-  };
-  return *keys;
+// The optimizer's declared options that PyTorch's param_groups hold.
+absl::StatusOr<std::vector<OptionSpec>> PyTorchGroupOptions(const std::string& optimizer) {
+  absl::StatusOr<OptimizerEntry> entry = OptimizerRegistry().Find(optimizer);
+  if (!entry.ok()) return entry.status();
+  std::vector<OptionSpec> keyed;
+  for (const OptionSpec& spec : entry->options) {
+    if (!spec.pytorch_key.empty()) keyed.push_back(spec);
+  }
+  if (keyed.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "optimizer '", optimizer, "' declares no PyTorch param_groups key for its options"));
+  }
+  return keyed;
 }
 
-double FlagNumber(const std::map<std::string, std::string>& flags, const std::string& name) {
-  auto it = flags.find(name);
-  if (it == flags.end()) return 0;
-  if (it->second == "true") return 1;
-  if (it->second == "false") return 0;
-  double value = 0;
-  return absl::SimpleAtod(it->second, &value) ? value : 0;
+// A value of the run's options as PyTorch's param_groups hold numbers.
+double GroupNumber(const nlohmann::json& options, const std::string& name) {
+  auto it = options.find(name);
+  if (it == options.end()) return 0;
+  if (it->is_boolean()) return it->get<bool>() ? 1 : 0;
+  return it->is_number() ? it->get<double>() : 0;
 }
 
-std::string Get(const std::map<std::string, std::string>& flags, const std::string& name) {
-  auto it = flags.find(name);
-  return it == flags.end() ? "" : it->second;
+// The schedule's options under PyTorch's names, when every one of them has
+// one (a schedule with none, such as "none", is not PyTorch's).
+absl::StatusOr<nlohmann::json> PyTorchScheduleOptions(const OptimisationRecord& run) {
+  absl::StatusOr<SchedulerEntry> entry = SchedulerRegistry().Find(run.scheduler);
+  if (!entry.ok()) return entry.status();
+  if (entry->options.empty()) return absl::NotFoundError("no PyTorch counterpart");
+  nlohmann::json options = nlohmann::json::object();
+  for (const OptionSpec& spec : entry->options) {
+    if (spec.pytorch_key.empty()) return absl::NotFoundError("no PyTorch counterpart");
+    auto value = run.scheduler_options.find(spec.name);
+    if (value == run.scheduler_options.end()) return absl::NotFoundError("option not recorded");
+    options[spec.pytorch_key] = *value;
+  }
+  // PyTorch has no "the run's length" for a cosine period.
+  if (options.contains("T_max") && options["T_max"] == 0) {
+    options["T_max"] = std::max<int64_t>(1, run.epochs - run.warmup_epochs);
+  }
+  return options;
 }
 
 absl::Status Refuse(const std::string& source, const std::string& what) {
@@ -55,13 +70,10 @@ absl::Status Refuse(const std::string& source, const std::string& what) {
 
 absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
     const PyTorchTrainingCheckpoint& checkpoint, const std::string& source,
-    const std::map<std::string, std::string>& flags, TrainingLoop& loop) {
-  const std::string optimizer_name = Get(flags, "optimizer");
-  auto keys = GroupKeys().find(optimizer_name);
-  if (keys == GroupKeys().end()) {
-    return Refuse(source, absl::StrCat("PyTorch's optimizer layout is known for sgd, adam, adamw "
-                                       "and rmsprop, not --optimizer=", optimizer_name));
-  }
+    const OptimisationRecord& run, TrainingLoop& loop) {
+  const std::string& optimizer_name = run.optimizer;
+  absl::StatusOr<std::vector<OptionSpec>> keys = PyTorchGroupOptions(optimizer_name);
+  if (!keys.ok()) return Refuse(source, std::string(keys.status().message()));
   if (!checkpoint.epoch.has_value() || *checkpoint.epoch < 0) {
     return Refuse(source, "'epoch' is missing or negative");
   }
@@ -92,14 +104,14 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
     }
   }
   std::vector<std::string> missing;
-  for (const auto& [flag, group_key] : keys->second) {
-    if (group.options.count(group_key) == 0) missing.push_back(group_key);
+  for (const OptionSpec& spec : *keys) {
+    if (group.options.count(spec.pytorch_key) == 0) missing.push_back(spec.pytorch_key);
   }
   if (!missing.empty()) {
     return Refuse(source, absl::StrCat("'", key, ".param_groups[0]' lacks ",
                                        absl::StrJoin(missing, ", "),
-                                       ": it was written by another optimizer than --optimizer=",
-                                       optimizer_name));
+                                       ": it was written by another optimizer than '",
+                                       optimizer_name, "'"));
   }
   absl::StatusOr<OptimizerStateCodec> codec = FindStateCodec(optimizer);
   if (!codec.ok()) return codec.status();
@@ -119,7 +131,7 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
     for (const auto& [field, tensor] : fields) {
       if (known_fields.count(field) == 0) {
         return Refuse(source, absl::StrCat("'", key, ".state[", index, "].", field,
-                                           "' is not a field of --optimizer=", optimizer_name,
+                                           "' is not a field of optimizer ", optimizer_name,
                                            " (", absl::StrJoin(known_fields, ", "), ")"));
       }
       // PyTorch 1.13 keeps Adam's step as a float tensor; ours is an int64.
@@ -137,13 +149,13 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
     return status;
   }
   std::vector<std::string> differences;
-  for (const auto& [flag, group_key] : keys->second) {
-    const double in_file = group.options.at(group_key);
-    const double in_flags = FlagNumber(flags, flag);
-    if (flag == "lr") continue;  // the schedule sets it
-    if (in_file != in_flags) {
-      differences.push_back(absl::StrCat(key, ".param_groups[0].", group_key, ": file ", in_file,
-                                         ", --", flag, " ", in_flags));
+  for (const OptionSpec& spec : *keys) {
+    const double in_file = group.options.at(spec.pytorch_key);
+    const double in_run = GroupNumber(run.optimizer_options, spec.name);
+    if (spec.pytorch_key == "lr") continue;  // the schedule sets it
+    if (in_file != in_run) {
+      differences.push_back(absl::StrCat(key, ".param_groups[0].", spec.pytorch_key, ": file ",
+                                         in_file, ", optimizer option ", spec.name, " ", in_run));
     }
   }
 
@@ -151,9 +163,11 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
   const int64_t epochs_done = *checkpoint.epoch;
   LrScheduler* scheduler = loop.scheduler();
   if (scheduler != nullptr) {
-    if (Get(flags, "scheduler") == "plateau" && epochs_done > 0) {
-      return Refuse(source, "--scheduler=plateau needs each epoch's validation metric, which the "
-                            "PyTorch checkpoint does not hold");
+    absl::StatusOr<SchedulerEntry> schedule = SchedulerRegistry().Find(run.scheduler);
+    if (schedule.ok() && schedule->standalone && epochs_done > 0) {
+      return Refuse(source, absl::StrCat("scheduler '", run.scheduler,
+                                         "' steps on each epoch's validation metric, which the "
+                                         "PyTorch checkpoint does not hold"));
     }
     for (int64_t e = 0; e < epochs_done; ++e) scheduler->Step(0.0);
   }
@@ -179,15 +193,12 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
   return differences;
 }
 
-absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(const TrainingState& state,
-                                                                      const std::string& source) {
-  const std::map<std::string, std::string>& flags = state.flags;
-  const std::string optimizer_name = Get(flags, "optimizer");
-  auto keys = GroupKeys().find(optimizer_name);
-  if (keys == GroupKeys().end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": PyTorch's optimizer layout is known for sgd, adam, adamw and rmsprop, not '",
-        optimizer_name, "'"));
+absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
+    const TrainingState& state, const OptimisationRecord& run, const std::string& source) {
+  const std::string& optimizer_name = run.optimizer;
+  absl::StatusOr<std::vector<OptionSpec>> keys = PyTorchGroupOptions(optimizer_name);
+  if (!keys.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", keys.status().message()));
   }
   if (state.position.batch != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -203,7 +214,7 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(const Trai
     if (loss != state.history.back().values.end()) out.loss = loss->second;
   }
   // The learning rate the next epoch uses: the scheduler's current one.
-  double lr = FlagNumber(flags, "lr");
+  double lr = GroupNumber(run.optimizer_options, "lr");
   nlohmann::json chainable;  // the state of a schedule PyTorch has too
   if (state.scheduler.is_object() && state.scheduler.contains("lrs")) {
     lr = state.scheduler["lrs"].at(0).get<double>();
@@ -213,7 +224,9 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(const Trai
   }
   PyTorchOptimizerState optimizer;
   PyTorchOptimizerState::Group group;
-  for (const auto& [flag, group_key] : keys->second) group.options[group_key] = FlagNumber(flags, flag);
+  for (const OptionSpec& spec : *keys) {
+    group.options[spec.pytorch_key] = GroupNumber(run.optimizer_options, spec.name);
+  }
   group.options["lr"] = lr;
   std::set<int64_t> indices;
   for (const NamedTensor& named : state.optimizer) {
@@ -240,26 +253,17 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(const Trai
   optimizer.param_groups.push_back(group);
   out.optimizer = optimizer;
 
-  const std::string scheduler = Get(flags, "scheduler");
-  if (!chainable.is_null() && FlagNumber(flags, "warmup_epochs") == 0 &&
-      (scheduler == "step" || scheduler == "exponential" || scheduler == "cosine")) {
-    nlohmann::json dict = {{"base_lrs", chainable["base_lrs"]},
-                           {"last_epoch", chainable["last_epoch"]},
-                           {"_step_count", chainable["step_count"]},
-                           {"verbose", false},
-                           {"_get_lr_called_within_step", false},
-                           {"_last_lr", chainable["lrs"]}};
-    if (scheduler == "step") {
-      dict["step_size"] = static_cast<int64_t>(FlagNumber(flags, "step_size"));
-      dict["gamma"] = FlagNumber(flags, "gamma");
-    } else if (scheduler == "exponential") {
-      dict["gamma"] = FlagNumber(flags, "gamma");
-    } else {
-      const int64_t t_max = static_cast<int64_t>(FlagNumber(flags, "t_max"));
-      dict["T_max"] = t_max > 0 ? t_max : static_cast<int64_t>(FlagNumber(flags, "epochs"));
-      dict["eta_min"] = FlagNumber(flags, "eta_min");
+  if (!chainable.is_null() && run.warmup_epochs == 0) {
+    if (absl::StatusOr<nlohmann::json> options = PyTorchScheduleOptions(run); options.ok()) {
+      nlohmann::json dict = {{"base_lrs", chainable["base_lrs"]},
+                             {"last_epoch", chainable["last_epoch"]},
+                             {"_step_count", chainable["step_count"]},
+                             {"verbose", false},
+                             {"_get_lr_called_within_step", false},
+                             {"_last_lr", chainable["lrs"]}};
+      dict.update(*options);
+      out.scheduler = dict;
     }
-    out.scheduler = dict;
   }
   return out;
 }

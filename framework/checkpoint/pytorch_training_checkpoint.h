@@ -8,8 +8,10 @@
 // state is mapped by parameter index (PyTorch's `state` keys and
 // `param_groups[0].params`) onto the model's parameters in registration order,
 // field by field through the optimizer's registered state codec, whose field
-// names are PyTorch's. Hyper-parameters in the file that differ from the
-// flags are logged, and the flags win.
+// names are PyTorch's; hyper-parameters through the PyTorch keys that the
+// optimizer's and the schedule's declared options carry (no table here).
+// Hyper-parameters in the file that differ from the run's are logged, and the
+// run's win.
 #ifndef FRAMEWORK_CHECKPOINT_PYTORCH_TRAINING_CHECKPOINT_H_
 #define FRAMEWORK_CHECKPOINT_PYTORCH_TRAINING_CHECKPOINT_H_
 
@@ -22,24 +24,37 @@
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/formats/pytorch_file.h"
 #include "framework/train/training_loop.h"
+#include "nlohmann/json.hpp"
 
 namespace framework {
 
+// The optimizer and schedule a run uses, with their options by name (values
+// of the declared options; see core/declared_options.h).
+struct OptimisationRecord {
+  std::string optimizer;
+  nlohmann::json optimizer_options = nlohmann::json::object();
+  std::string scheduler;
+  nlohmann::json scheduler_options = nlohmann::json::object();
+  int64_t warmup_epochs = 0;
+  int64_t epochs = 0;  // the run's length (a cosine period of 0 means it)
+};
+
 // Puts a freshly built run (model, its optimizer and scheduler inside `loop`)
-// where the PyTorch checkpoint left it. `flags` are this run's effective flags
-// (--optimizer and its hyper-parameters). Errors name the file and the key;
-// on error the run may be half loaded and must not be used.
-// Returns the hyper-parameters that differ between the file and the flags,
-// as "key: file X, flag Y".
+// where the PyTorch checkpoint left it. `run` is what this run uses. Errors
+// name the file and the key; on error the run may be half loaded and must not
+// be used. Returns the hyper-parameters that differ between the file and the
+// run, as "key: file X, optimizer option Y".
 absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
     const PyTorchTrainingCheckpoint& checkpoint, const std::string& source,
-    const std::map<std::string, std::string>& flags, TrainingLoop& loop);
+    const OptimisationRecord& run, TrainingLoop& loop);
 
 // A checkpoint of ours (read with ReadCheckpoint, saved at an epoch's end) as
 // the recipe's dict, with "scheduler_state_dict" where a PyTorch scheduler
-// equals ours without a warm-up (step, exponential, cosine).
-absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(const TrainingState& state,
-                                                                      const std::string& source);
+// equals ours without a warm-up (a chainable schedule every one of whose
+// options has a PyTorch key: step, exponential, cosine). `run` is what the
+// checkpoint's run used (from its manifest's record).
+absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
+    const TrainingState& state, const OptimisationRecord& run, const std::string& source);
 
 }  // namespace framework
 

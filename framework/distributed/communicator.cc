@@ -92,9 +92,9 @@ absl::StatusOr<c10::intrusive_ptr<c10d::ProcessGroup>> CreateGroup(
         store, static_cast<int>(rank), static_cast<int>(world_size), nccl_options));
 #else
     return absl::FailedPreconditionError(
-        "--device=cuda with more than one rank needs the NCCL process group, and this build's "
+        "a CUDA device with more than one rank needs the NCCL process group, and this build's "
         "LibTorch has none (Debian's libtorch is CPU-only): build against a CUDA LibTorch (see "
-        "README, TORCHTRAIN_LIBTORCH), or train on --device=cpu over Gloo");
+        "README, TORCHTRAIN_LIBTORCH), or train on the CPU over Gloo");
 #endif
   }
   if (!options.device.is_cpu()) {

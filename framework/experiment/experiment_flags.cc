@@ -49,14 +49,16 @@ std::map<std::string, std::string> EffectiveFlags() {
   return values;
 }
 
-std::string ExperimentFlagsHelp(bool with_policies) {
+std::string ExperimentFlagsHelp(bool with_policies,
+                                const std::function<std::string(FlagGroup)>& appendix,
+                                const std::function<bool(const std::string&)>& listed) {
   std::ostringstream out;
   for (int g = static_cast<int>(FlagGroup::kExperiment); g <= static_cast<int>(FlagGroup::kPlugins);
        ++g) {
     const auto group = static_cast<FlagGroup>(g);
     out << "\n" << GroupTitle(group) << ":\n";
     for (const ExperimentFlag& flag : ExperimentFlags()) {
-      if (flag.group != group) continue;
+      if (flag.group != group || (listed && !listed(flag.name))) continue;
       gflags::CommandLineFlagInfo info;
       CHECK(gflags::GetCommandLineFlagInfo(flag.name.c_str(), &info)) << flag.name;
       const char* mark = with_policies && flag.policy == ResumePolicy::kMayChange ? " *" : "";
@@ -65,11 +67,13 @@ std::string ExperimentFlagsHelp(bool with_policies) {
       if (!info.is_default) out << " (default: " << info.default_value << ")";
       out << "\n";
     }
+    if (appendix) out << appendix(group);
   }
   if (with_policies) {
     out << "\n* may change when resuming (the change is logged). --run_dir, --resume,\n"
            "  --resume_from, --init_from and --map_location say how to start and are not\n"
-           "  compared; every other flag must match the checkpoint's.\n";
+           "  compared; every other flag must match the checkpoint's, and so must the\n"
+           "  optimizer's and the schedule's options (whichever flag set them).\n";
   }
   return out.str();
 }
@@ -102,50 +106,62 @@ EXPERIMENT_FLAG(int64, eval_batch_size, 1000, kData, kRunDefining, "Evaluation b
 EXPERIMENT_FLAG(uint64, seed, 1, kData, kRunDefining,
                 "Seed of parameter initialisation, dropout and data order.");
 
+// The optimizer's and the schedule's options are declared by each of them
+// (see plugin_option_flags.h); the flags named after an option set it in the
+// selected plugin when given, and are empty otherwise. What a run used is
+// recorded as "optimizer.<option>" and "scheduler.<option>", so these flags
+// themselves are not compared on resume.
 EXPERIMENT_FLAG(string, optimizer, "sgd", kOptimizer, kRunDefining,
-                "Registered optimizer: sgd, adam, adamw, rmsprop, or a plugin's.");
-EXPERIMENT_FLAG(string, optimizer_options, "{}", kOptimizer, kRunDefining,
-                "JSON object of options only the chosen optimizer knows, e.g. "
-                "{\"lr_decay\":0.01} for adagrad.");
-EXPERIMENT_FLAG(double, lr, 0.01, kOptimizer, kRunDefining, "Learning rate (> 0).");
-EXPERIMENT_FLAG(double, momentum, 0.0, kOptimizer, kRunDefining, "Momentum (sgd, rmsprop).");
-EXPERIMENT_FLAG(double, dampening, 0.0, kOptimizer, kRunDefining, "Momentum dampening (sgd).");
-EXPERIMENT_FLAG(bool, nesterov, false, kOptimizer, kRunDefining, "Nesterov momentum (sgd).");
-EXPERIMENT_FLAG(double, weight_decay, 0.0, kOptimizer, kRunDefining,
-                "Weight decay (decoupled for adamw).");
-EXPERIMENT_FLAG(double, beta1, 0.9, kOptimizer, kRunDefining, "Adam beta1.");
-EXPERIMENT_FLAG(double, beta2, 0.999, kOptimizer, kRunDefining, "Adam beta2.");
-EXPERIMENT_FLAG(double, eps, 1e-8, kOptimizer, kRunDefining, "Adam / RMSprop / Adagrad epsilon.");
-EXPERIMENT_FLAG(bool, amsgrad, false, kOptimizer, kRunDefining, "AMSGrad variant (adam, adamw).");
-EXPERIMENT_FLAG(double, alpha, 0.99, kOptimizer, kRunDefining, "RMSprop smoothing constant.");
-EXPERIMENT_FLAG(bool, centered, false, kOptimizer, kRunDefining, "Centered RMSprop.");
+                "Registered optimizer: sgd, adam, adamw, rmsprop, or a plugin's. Its options are "
+                "listed below with their effective values.");
+EXPERIMENT_FLAG(string, optimizer_options, "{}", kOptimizer, kStartup,
+                "JSON object of the optimizer's options, e.g. {\"lr_decay\":0.01} for adagrad.");
+EXPERIMENT_FLAG(string, lr, "", kOptimizer, kStartup,
+                "Learning rate: the optimizer's option lr.");
+EXPERIMENT_FLAG(string, momentum, "", kOptimizer, kStartup,
+                "The optimizer's option momentum (sgd, rmsprop).");
+EXPERIMENT_FLAG(string, weight_decay, "", kOptimizer, kStartup,
+                "The optimizer's option weight_decay.");
+EXPERIMENT_FLAG(string, dampening, "", kOptimizer, kStartup, "The optimizer's option dampening (sgd).");
+EXPERIMENT_FLAG(bool, nesterov, false, kOptimizer, kStartup, "The optimizer's option nesterov (sgd).");
+EXPERIMENT_FLAG(string, beta1, "", kOptimizer, kStartup, "The optimizer's option beta1 (adam, adamw).");
+EXPERIMENT_FLAG(string, beta2, "", kOptimizer, kStartup, "The optimizer's option beta2 (adam, adamw).");
+EXPERIMENT_FLAG(string, eps, "", kOptimizer, kStartup,
+                "The optimizer's option eps (adam, adamw, rmsprop, adagrad).");
+EXPERIMENT_FLAG(bool, amsgrad, false, kOptimizer, kStartup,
+                "The optimizer's option amsgrad (adam, adamw).");
+EXPERIMENT_FLAG(string, alpha, "", kOptimizer, kStartup, "The optimizer's option alpha (rmsprop).");
+EXPERIMENT_FLAG(bool, centered, false, kOptimizer, kStartup,
+                "The optimizer's option centered (rmsprop).");
 
 EXPERIMENT_FLAG(string, scheduler, "none", kSchedule, kRunDefining,
                 "Registered learning-rate schedule: none, step, multistep, exponential, cosine, "
-                "plateau, or a plugin's.");
-EXPERIMENT_FLAG(int64, step_size, 10, kSchedule, kRunDefining, "step: decay every N epochs.");
-EXPERIMENT_FLAG(double, gamma, 0.1, kSchedule, kRunDefining,
-                "step, multistep, exponential: decay factor.");
-EXPERIMENT_FLAG(string, milestones, "", kSchedule, kRunDefining,
-                "multistep: comma-separated epochs, e.g. 10,15.");
-EXPERIMENT_FLAG(int64, t_max, 0, kSchedule, kRunDefining,
-                "cosine: period in epochs; 0: the epochs after warm-up.");
-EXPERIMENT_FLAG(double, eta_min, 0.0, kSchedule, kRunDefining, "cosine: minimum learning rate.");
+                "plateau, or a plugin's. Its options are listed below with their effective values.");
+EXPERIMENT_FLAG(string, scheduler_options, "{}", kSchedule, kStartup,
+                "JSON object of the schedule's options, e.g. {\"t_max\":20}.");
+EXPERIMENT_FLAG(string, step_size, "", kSchedule, kStartup, "The schedule's option step_size (step).");
+EXPERIMENT_FLAG(string, gamma, "", kSchedule, kStartup,
+                "The schedule's option gamma (step, multistep, exponential).");
+EXPERIMENT_FLAG(string, milestones, "", kSchedule, kStartup,
+                "The schedule's option milestones (multistep), comma-separated epochs, e.g. 10,15.");
+EXPERIMENT_FLAG(string, t_max, "", kSchedule, kStartup, "The schedule's option t_max (cosine).");
+EXPERIMENT_FLAG(string, eta_min, "", kSchedule, kStartup, "The schedule's option eta_min (cosine).");
 EXPERIMENT_FLAG(int64, warmup_epochs, 0, kSchedule, kRunDefining,
-                "Linear warm-up epochs before the schedule.");
+                "Linear warm-up epochs before any chainable schedule (>= 0).");
 EXPERIMENT_FLAG(double, warmup_start_factor, 1.0 / 3, kSchedule, kRunDefining,
-                "Warm-up's first factor of --lr.");
-EXPERIMENT_FLAG(double, plateau_factor, 0.1, kSchedule, kRunDefining, "plateau: decay factor.");
-EXPERIMENT_FLAG(int64, plateau_patience, 10, kSchedule, kRunDefining,
-                "plateau: epochs without improvement.");
-EXPERIMENT_FLAG(double, plateau_threshold, 1e-4, kSchedule, kRunDefining,
-                "plateau: improvement threshold.");
-EXPERIMENT_FLAG(string, plateau_threshold_mode, "rel", kSchedule, kRunDefining,
-                "plateau: rel or abs.");
-EXPERIMENT_FLAG(int64, plateau_cooldown, 0, kSchedule, kRunDefining,
-                "plateau: epochs to wait after a decay.");
-EXPERIMENT_FLAG(double, plateau_min_lr, 0.0, kSchedule, kRunDefining,
-                "plateau: lower bound of the learning rate.");
+                "Warm-up's first factor of the learning rate, in (0, 1].");
+EXPERIMENT_FLAG(string, plateau_factor, "", kSchedule, kStartup,
+                "Old spelling of the plateau schedule's option factor.");
+EXPERIMENT_FLAG(string, plateau_patience, "", kSchedule, kStartup,
+                "Old spelling of the plateau schedule's option patience.");
+EXPERIMENT_FLAG(string, plateau_threshold, "", kSchedule, kStartup,
+                "Old spelling of the plateau schedule's option threshold.");
+EXPERIMENT_FLAG(string, plateau_threshold_mode, "", kSchedule, kStartup,
+                "Old spelling of the plateau schedule's option threshold_mode.");
+EXPERIMENT_FLAG(string, plateau_cooldown, "", kSchedule, kStartup,
+                "Old spelling of the plateau schedule's option cooldown.");
+EXPERIMENT_FLAG(string, plateau_min_lr, "", kSchedule, kStartup,
+                "Old spelling of the plateau schedule's option min_lr.");
 EXPERIMENT_FLAG(string, monitor, "valid_loss", kSchedule, kRunDefining,
                 "Validation metric that plateau scheduling and --keep_best follow, e.g. "
                 "valid_acc.");

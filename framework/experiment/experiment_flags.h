@@ -10,6 +10,7 @@
 #define FRAMEWORK_EXPERIMENT_EXPERIMENT_FLAGS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -48,7 +49,11 @@ std::map<std::string, std::string> EffectiveFlags();
 // The grouped flag list --help and --helpshort print: each flag with its
 // effective value and description; `with_policies` marks the flags that may
 // change on resume.
-std::string ExperimentFlagsHelp(bool with_policies);
+// `appendix(group)`, if given, is printed after each group's flags; only
+// flags for which `listed(name)` holds are, if it is given.
+std::string ExperimentFlagsHelp(bool with_policies,
+                                const std::function<std::string(FlagGroup)>& appendix = nullptr,
+                                const std::function<bool(const std::string&)>& listed = nullptr);
 
 // For the macro below.
 bool RegisterExperimentFlag(const char* name, FlagGroup group, ResumePolicy policy);
@@ -71,31 +76,32 @@ DECLARE_string(data_dir);
 DECLARE_int64(train_samples);
 DECLARE_string(optimizer);
 DECLARE_string(optimizer_options);
-DECLARE_double(lr);
-DECLARE_double(momentum);
-DECLARE_double(dampening);
+DECLARE_string(lr);
+DECLARE_string(momentum);
+DECLARE_string(dampening);
 DECLARE_bool(nesterov);
-DECLARE_double(weight_decay);
-DECLARE_double(beta1);
-DECLARE_double(beta2);
-DECLARE_double(eps);
+DECLARE_string(weight_decay);
+DECLARE_string(beta1);
+DECLARE_string(beta2);
+DECLARE_string(eps);
 DECLARE_bool(amsgrad);
-DECLARE_double(alpha);
+DECLARE_string(alpha);
 DECLARE_bool(centered);
 DECLARE_string(scheduler);
-DECLARE_int64(step_size);
-DECLARE_double(gamma);
+DECLARE_string(scheduler_options);
+DECLARE_string(step_size);
+DECLARE_string(gamma);
 DECLARE_string(milestones);
-DECLARE_int64(t_max);
-DECLARE_double(eta_min);
+DECLARE_string(t_max);
+DECLARE_string(eta_min);
 DECLARE_int64(warmup_epochs);
 DECLARE_double(warmup_start_factor);
-DECLARE_double(plateau_factor);
-DECLARE_int64(plateau_patience);
-DECLARE_double(plateau_threshold);
+DECLARE_string(plateau_factor);
+DECLARE_string(plateau_patience);
+DECLARE_string(plateau_threshold);
 DECLARE_string(plateau_threshold_mode);
-DECLARE_int64(plateau_cooldown);
-DECLARE_double(plateau_min_lr);
+DECLARE_string(plateau_cooldown);
+DECLARE_string(plateau_min_lr);
 DECLARE_string(monitor);
 DECLARE_string(monitor_mode);
 DECLARE_int64(epochs);

@@ -9,6 +9,7 @@
 #include "framework/core/plugin_library.h"
 #include "framework/experiment/experiment.h"
 #include "framework/experiment/experiment_flags.h"
+#include "framework/experiment/experiment_settings.h"
 #include "framework/experiment/flag_file.h"
 #include "framework/experiment/stop_signals.h"
 #include "gflags/gflags.h"
@@ -67,10 +68,13 @@ int ExperimentMain(int argc, char** argv, const EmbeddedFlagFile* flag_file) {
   }
   if (absl::Status status = CheckFlagFiles(argc, argv); !status.ok()) return UsageError(status);
   gflags::ParseCommandLineNonHelpFlags(&argc, &argv, /*remove_flags=*/true);
+  // Before --help, which lists the options of the plugins selected.
+  absl::Status plugins = LoadPluginsFlag();
   if (BoolFlag("help") || BoolFlag("helpshort")) {
+    if (!plugins.ok()) std::printf("(%s)\n", std::string(plugins.message()).c_str());
     std::printf("%s\n\nFlags, with their effective values:\n%s\nAll flags, LibTorch's and "
                 "logging's included: --helpfull\n",
-                gflags::ProgramUsage(), ExperimentFlagsHelp(BoolFlag("help")).c_str());
+                gflags::ProgramUsage(), ExperimentHelp(BoolFlag("help")).c_str());
     return 0;
   }
   gflags::HandleCommandLineHelpFlags();
@@ -78,7 +82,7 @@ int ExperimentMain(int argc, char** argv, const EmbeddedFlagFile* flag_file) {
     return UsageError(absl::InvalidArgumentError(
         absl::StrCat("unexpected argument '", argv[1], "' (flags look like --name=value)")));
   }
-  absl::Status status = LoadPluginsFlag();
+  absl::Status status = plugins;
   if (status.ok()) status = RunExperimentFromFlags();
   if (!status.ok()) {
     LOG(ERROR) << status.message();

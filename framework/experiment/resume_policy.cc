@@ -7,6 +7,7 @@
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/experiment/experiment_flags.h"
+#include "framework/experiment/plugin_option_flags.h"
 #include "framework/model/model.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -15,6 +16,8 @@ namespace framework {
 namespace {
 
 ResumePolicy PolicyOf(const std::string& name) {
+  // The selected plugins' options, whichever flag set them.
+  if (IsOptionRecord(name)) return ResumePolicy::kRunDefining;
   for (const ExperimentFlag& flag : ExperimentFlags()) {
     if (flag.name == name) return flag.policy;
   }
@@ -55,8 +58,10 @@ absl::Status CheckResumeFlags(const std::string& source,
                                    ? info.default_value
                                    : "(unset)";
     if (before == value) continue;
+    const std::string where =
+        IsOptionRecord(name) ? absl::StrCat("option ", name) : absl::StrCat("--", name);
     const std::string change =
-        absl::StrCat("--", name, ": checkpoint '", before, "', now '", value, "'");
+        absl::StrCat(where, ": checkpoint '", before, "', now '", value, "'");
     switch (PolicyOf(name)) {
       case ResumePolicy::kRunDefining:
         errors.push_back(change);
@@ -100,7 +105,7 @@ absl::StatusOr<std::vector<std::string>> FindResumeCandidates(
     absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(path);
     absl::Status status = manifest.status();
     if (status.ok()) status = CheckModelIsRegistered(path, *manifest);
-    if (status.ok()) status = CheckResumeFlags(path, manifest->flags, flags);
+    if (status.ok()) status = CheckResumeFlags(path, WithOptionRecords(manifest->flags), flags);
     if (status.ok()) {
       usable.push_back(path);
     } else if (usable.empty()) {

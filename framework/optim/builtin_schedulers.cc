@@ -7,7 +7,6 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/optim/optimizer.h"
 
@@ -15,10 +14,6 @@ namespace framework {
 namespace {
 
 using ChainablePtr = std::unique_ptr<ChainableScheduler>;
-
-absl::Status Invalid(const std::string& message) {
-  return absl::InvalidArgumentError(message);
-}
 
 // PyTorch has no "none" schedule; this one behaves as LambdaLR(lambda e: 1).
 class ConstantScheduler : public ChainableScheduler {
@@ -139,17 +134,17 @@ class CosineScheduler : public ChainableScheduler {
 // torch.optim.lr_scheduler.ReduceLROnPlateau.
 class PlateauScheduler : public LrScheduler {
  public:
-  PlateauScheduler(torch::optim::Optimizer& optimizer,
-                   const SchedulerOptions& options)
+  PlateauScheduler(torch::optim::Optimizer& optimizer, const OptionValues& options,
+                   bool maximize)
       : optimizer_(optimizer),
-        maximize_(options.plateau_mode == "max"),
-        relative_(options.plateau_threshold_mode == "rel"),
-        factor_(options.plateau_factor),
-        patience_(options.plateau_patience),
-        threshold_(options.plateau_threshold),
-        cooldown_(options.plateau_cooldown),
-        min_lr_(options.plateau_min_lr),
-        eps_(options.plateau_eps),
+        maximize_(maximize),
+        relative_(options.Choice("threshold_mode") == "rel"),
+        factor_(options.Double("factor")),
+        patience_(options.Int("patience")),
+        threshold_(options.Double("threshold")),
+        cooldown_(options.Int("cooldown")),
+        min_lr_(options.Double("min_lr")),
+        eps_(options.Double("eps")),
         best_(WorstValue()) {}
 
   void Step(double metric) override {
@@ -233,67 +228,112 @@ class PlateauScheduler : public LrScheduler {
   int64_t cooldown_counter_ = 0;
 };
 
-absl::StatusOr<ChainablePtr> BuildConstant(const SchedulerOptions&, torch::optim::Optimizer& optimizer,
-                                           std::vector<double> base, int64_t) {
+absl::StatusOr<ChainablePtr> BuildConstant(const OptionValues&, torch::optim::Optimizer& optimizer,
+                                           std::vector<double> base, const ScheduleSettings&) {
   return ChainablePtr(new ConstantScheduler(optimizer, std::move(base)));
 }
 
-absl::StatusOr<ChainablePtr> BuildStep(const SchedulerOptions& o, torch::optim::Optimizer& optimizer,
-                                       std::vector<double> base, int64_t) {
-  if (o.step_size < 1) return Invalid(absl::StrCat("--step_size must be >= 1, got ", o.step_size));
-  return ChainablePtr(new StepScheduler(optimizer, std::move(base), o.step_size, o.gamma));
+OptionSpec Gamma(double default_value) {
+  return DoubleOption("gamma", default_value, "Multiplicative factor of the decay.")
+      .Above(0)
+      .PyTorchKey("gamma");
 }
 
-absl::StatusOr<ChainablePtr> BuildMultiStep(const SchedulerOptions& o,
+const DeclaredOptions& StepOptions() {
+  static const auto* options = new DeclaredOptions{
+      IntOption("step_size", 10, "Decay every N epochs.").AtLeast(1).PyTorchKey("step_size"),
+      Gamma(0.1),
+  };
+  return *options;
+}
+
+absl::StatusOr<ChainablePtr> BuildStep(const OptionValues& o, torch::optim::Optimizer& optimizer,
+                                       std::vector<double> base, const ScheduleSettings&) {
+  return ChainablePtr(
+      new StepScheduler(optimizer, std::move(base), o.Int("step_size"), o.Double("gamma")));
+}
+
+const DeclaredOptions& MultiStepOptions() {
+  static const auto* options = new DeclaredOptions{
+      // No PyTorch key: MultiStepLR keeps its milestones as a Counter, which
+      // our pickle writer does not write, so the schedule is not exported.
+      IntListOption("milestones", {}, "Epochs after which to decay, e.g. 10,15.")
+          .AtLeast(1)
+          .NonEmpty(),
+      Gamma(0.1),
+  };
+  return *options;
+}
+
+absl::StatusOr<ChainablePtr> BuildMultiStep(const OptionValues& o,
                                             torch::optim::Optimizer& optimizer,
-                                            std::vector<double> base, int64_t) {
-  if (o.milestones.empty()) return Invalid("--scheduler=multistep needs --milestones (e.g. 10,15)");
-  for (int64_t milestone : o.milestones) {
-    if (milestone < 1) {
-      return Invalid(absl::StrCat("--milestones must be >= 1, got ", absl::StrJoin(o.milestones, ",")));
-    }
-  }
-  return ChainablePtr(new MultiStepScheduler(optimizer, std::move(base), o.milestones, o.gamma));
+                                            std::vector<double> base, const ScheduleSettings&) {
+  return ChainablePtr(new MultiStepScheduler(optimizer, std::move(base), o.IntList("milestones"),
+                                             o.Double("gamma")));
 }
 
-absl::StatusOr<ChainablePtr> BuildExponential(const SchedulerOptions& o,
+const DeclaredOptions& ExponentialOptions() {
+  static const auto* options = new DeclaredOptions{Gamma(0.1)};
+  return *options;
+}
+
+absl::StatusOr<ChainablePtr> BuildExponential(const OptionValues& o,
                                               torch::optim::Optimizer& optimizer,
-                                              std::vector<double> base, int64_t) {
-  return ChainablePtr(new ExponentialScheduler(optimizer, std::move(base), o.gamma));
+                                              std::vector<double> base, const ScheduleSettings&) {
+  return ChainablePtr(new ExponentialScheduler(optimizer, std::move(base), o.Double("gamma")));
 }
 
-absl::StatusOr<ChainablePtr> BuildCosine(const SchedulerOptions& o, torch::optim::Optimizer& optimizer,
-                                         std::vector<double> base, int64_t epochs) {
-  const int64_t t_max = o.t_max > 0 ? o.t_max : std::max<int64_t>(1, epochs - o.warmup_epochs);
-  return ChainablePtr(new CosineScheduler(optimizer, std::move(base), t_max, o.eta_min));
+const DeclaredOptions& CosineOptions() {
+  static const auto* options = new DeclaredOptions{
+      IntOption("t_max", 0, "Period in epochs; 0: the epochs after warm-up.")
+          .AtLeast(0)
+          .PyTorchKey("T_max"),
+      DoubleOption("eta_min", 0.0, "Minimum learning rate.").AtLeast(0).PyTorchKey("eta_min"),
+  };
+  return *options;
 }
 
-absl::StatusOr<std::unique_ptr<LrScheduler>> BuildPlateau(const SchedulerOptions& o,
+absl::StatusOr<ChainablePtr> BuildCosine(const OptionValues& o, torch::optim::Optimizer& optimizer,
+                                         std::vector<double> base,
+                                         const ScheduleSettings& settings) {
+  const int64_t t_max = o.Int("t_max") > 0 ? o.Int("t_max")
+                                           : std::max<int64_t>(1, settings.ScheduleEpochs());
+  return ChainablePtr(new CosineScheduler(optimizer, std::move(base), t_max, o.Double("eta_min")));
+}
+
+const DeclaredOptions& PlateauOptions() {
+  static const auto* options = new DeclaredOptions{
+      ChoiceOption("mode", "auto", {"auto", "min", "max"},
+                   "Whether the monitored metric improves downwards or upwards; auto: as "
+                   "the run's monitor says."),
+      DoubleOption("factor", 0.1, "Decay factor.").Above(0).Below(1),
+      IntOption("patience", 10, "Epochs without improvement before a decay.").AtLeast(0),
+      DoubleOption("threshold", 1e-4, "Smallest change that counts as an improvement.")
+          .AtLeast(0),
+      ChoiceOption("threshold_mode", "rel", {"rel", "abs"},
+                   "Whether the threshold is relative or absolute."),
+      IntOption("cooldown", 0, "Epochs to wait after a decay.").AtLeast(0),
+      DoubleOption("min_lr", 0.0, "Lower bound of the learning rate.").AtLeast(0),
+      DoubleOption("eps", 1e-8, "Smallest decay applied.").AtLeast(0),
+  };
+  return *options;
+}
+
+absl::StatusOr<std::unique_ptr<LrScheduler>> BuildPlateau(const OptionValues& o,
                                                           torch::optim::Optimizer& optimizer,
-                                                          int64_t /*epochs*/) {
-  if (o.plateau_mode != "min" && o.plateau_mode != "max") {
-    return Invalid(absl::StrCat("plateau mode must be min or max, got '", o.plateau_mode, "'"));
-  }
-  if (o.plateau_threshold_mode != "rel" && o.plateau_threshold_mode != "abs") {
-    return Invalid(absl::StrCat("--plateau_threshold_mode must be rel or abs, got '",
-                                o.plateau_threshold_mode, "'"));
-  }
-  if (!(o.plateau_factor > 0 && o.plateau_factor < 1)) {
-    return Invalid(absl::StrCat("--plateau_factor must be in (0, 1), got ", o.plateau_factor));
-  }
-  if (o.plateau_patience < 0 || o.plateau_cooldown < 0) {
-    return Invalid("--plateau_patience and --plateau_cooldown must be >= 0");
-  }
-  return std::unique_ptr<LrScheduler>(new PlateauScheduler(optimizer, o));
+                                                          const ScheduleSettings& settings) {
+  const std::string mode = o.Choice("mode");
+  const bool maximize = mode == "auto" ? settings.monitor_maximizes : mode == "max";
+  return std::unique_ptr<LrScheduler>(new PlateauScheduler(optimizer, o, maximize));
 }
 
 }  // namespace
 
 REGISTER_SCHEDULER("none", ChainableSchedule(BuildConstant));
-REGISTER_SCHEDULER("step", ChainableSchedule(BuildStep));
-REGISTER_SCHEDULER("multistep", ChainableSchedule(BuildMultiStep));
-REGISTER_SCHEDULER("exponential", ChainableSchedule(BuildExponential));
-REGISTER_SCHEDULER("cosine", ChainableSchedule(BuildCosine));
-REGISTER_SCHEDULER("plateau", StandaloneSchedule(BuildPlateau));
+REGISTER_SCHEDULER("step", ChainableSchedule(BuildStep, StepOptions()));
+REGISTER_SCHEDULER("multistep", ChainableSchedule(BuildMultiStep, MultiStepOptions()));
+REGISTER_SCHEDULER("exponential", ChainableSchedule(BuildExponential, ExponentialOptions()));
+REGISTER_SCHEDULER("cosine", ChainableSchedule(BuildCosine, CosineOptions()));
+REGISTER_SCHEDULER("plateau", StandaloneSchedule(BuildPlateau, PlateauOptions()));
 
 }  // namespace framework

@@ -160,50 +160,59 @@ Registry<SchedulerEntry>& SchedulerRegistry() {
   return *registry;
 }
 
-absl::StatusOr<std::unique_ptr<LrScheduler>> BuildScheduler(
-    const SchedulerOptions& options, torch::optim::Optimizer& optimizer,
-    int64_t epochs) {
-  absl::StatusOr<SchedulerEntry> entry = SchedulerRegistry().Find(options.name);
+absl::StatusOr<OptionValues> ResolveSchedulerOptions(
+    const std::string& name, const nlohmann::json& given,
+    const std::function<std::string(const std::string& key)>& where) {
+  absl::StatusOr<SchedulerEntry> entry = SchedulerRegistry().Find(name);
   if (!entry.ok()) return entry.status();
-  if (options.warmup_epochs < 0) {
-    return Invalid(absl::StrCat("--warmup_epochs must be >= 0, got ", options.warmup_epochs));
-  }
-  if (options.warmup_epochs > 0 &&
-      !(options.warmup_start_factor > 0 && options.warmup_start_factor <= 1)) {
-    return Invalid(absl::StrCat("--warmup_start_factor must be in (0, 1], got ",
-                                options.warmup_start_factor));
-  }
-  if (!(options.gamma > 0)) {
-    return Invalid(absl::StrCat("--gamma must be > 0, got ", options.gamma));
-  }
+  return ResolveOptions(entry->options, given, absl::StrCat("scheduler '", name, "'"), where);
+}
+
+absl::StatusOr<std::unique_ptr<LrScheduler>> BuildScheduler(
+    const std::string& name, const OptionValues& options, torch::optim::Optimizer& optimizer,
+    const ScheduleSettings& settings) {
+  absl::StatusOr<SchedulerEntry> entry = SchedulerRegistry().Find(name);
+  if (!entry.ok()) return entry.status();
+  CHECK_GE(settings.warmup_epochs, 0);
+  CHECK(settings.warmup_epochs == 0 ||
+        (settings.warmup_start_factor > 0 && settings.warmup_start_factor <= 1))
+      << settings.warmup_start_factor;
   if (entry->standalone) {
-    if (options.warmup_epochs > 0) {
-      return Invalid(absl::StrCat("--scheduler=", options.name,
-                                  " cannot follow a warm-up (--warmup_epochs must be 0), "
-                                  "as in PyTorch's SequentialLR"));
+    if (settings.warmup_epochs > 0) {
+      return Invalid(absl::StrCat("scheduler '", name,
+                                  "' cannot follow a warm-up, as in PyTorch's SequentialLR"));
     }
-    return entry->standalone(options, optimizer, epochs);
+    return entry->standalone(options, optimizer, settings);
   }
-  CHECK(entry->chainable) << "scheduler '" << options.name << "' registered without a factory";
+  CHECK(entry->chainable) << "scheduler '" << name << "' registered without a factory";
   const std::vector<double> base = GetLearningRates(optimizer);
   absl::StatusOr<std::unique_ptr<ChainableScheduler>> main =
-      entry->chainable(options, optimizer, base, epochs);
+      entry->chainable(options, optimizer, base, settings);
   if (!main.ok()) return main.status();
-  if (options.warmup_epochs == 0) {
+  if (settings.warmup_epochs == 0) {
     (*main)->InitialStep();
     return std::unique_ptr<LrScheduler>(std::move(*main));
   }
   // As in PyTorch: construct LinearLR, then the main schedule, then
   // SequentialLR over both; each constructor performs its initial step.
-  auto warmup = std::make_unique<LinearScheduler>(optimizer, base, options.warmup_start_factor,
-                                                  1.0, options.warmup_epochs);
+  auto warmup = std::make_unique<LinearScheduler>(optimizer, base, settings.warmup_start_factor,
+                                                  1.0, settings.warmup_epochs);
   warmup->InitialStep();
   (*main)->InitialStep();
   std::vector<std::unique_ptr<ChainableScheduler>> chain;
   chain.push_back(std::move(warmup));
   chain.push_back(std::move(*main));
   return std::unique_ptr<LrScheduler>(
-      new SequentialScheduler(optimizer, base, std::move(chain), {options.warmup_epochs}));
+      new SequentialScheduler(optimizer, base, std::move(chain), {settings.warmup_epochs}));
+}
+
+absl::StatusOr<std::unique_ptr<LrScheduler>> BuildScheduler(
+    const std::string& name, const nlohmann::json& given, torch::optim::Optimizer& optimizer,
+    const ScheduleSettings& settings) {
+  absl::StatusOr<OptionValues> options =
+      ResolveSchedulerOptions(name, given, [](const std::string& key) { return "'" + key + "'"; });
+  if (!options.ok()) return options.status();
+  return BuildScheduler(name, *options, optimizer, settings);
 }
 
 }  // namespace framework

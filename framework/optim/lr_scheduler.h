@@ -19,33 +19,25 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/core/declared_options.h"
 #include "framework/core/registry.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {
 
-struct SchedulerOptions {
-  // A registered schedule: none, step, multistep, exponential, cosine,
-  // plateau, or a plugin's.
-  std::string name = "none";
-  int64_t step_size = 10;               // step: StepLR(step_size)
-  double gamma = 0.1;                   // step, multistep, exponential
-  std::vector<int64_t> milestones;      // multistep
-  int64_t t_max = 0;                    // cosine; 0: the epochs after warm-up
-  double eta_min = 0.0;                 // cosine
+// What a schedule is built for, besides its own options: the run's length
+// and the framework's warm-up, which any chainable schedule may follow.
+struct ScheduleSettings {
+  int64_t epochs = 0;  // the run's
   // Linear warm-up (LinearLR from warmup_start_factor to 1) for this many
-  // epochs, followed by the schedule above (SequentialLR).
+  // epochs, followed by the schedule (SequentialLR).
   int64_t warmup_epochs = 0;
   double warmup_start_factor = 1.0 / 3;
-  // plateau: ReduceLROnPlateau
-  std::string plateau_mode = "min";     // min | max
-  double plateau_factor = 0.1;
-  int64_t plateau_patience = 10;
-  double plateau_threshold = 1e-4;
-  std::string plateau_threshold_mode = "rel";  // rel | abs
-  int64_t plateau_cooldown = 0;
-  double plateau_min_lr = 0.0;
-  double plateau_eps = 1e-8;
+  // Whether the monitored validation metric improves upwards (accuracies).
+  bool monitor_maximizes = false;
+
+  // The epochs the schedule itself spans, after the warm-up.
+  int64_t ScheduleEpochs() const { return epochs - warmup_epochs; }
 };
 
 class LrScheduler {
@@ -111,20 +103,26 @@ class ChainableScheduler : public LrScheduler {
 // reduce-on-plateau, which cannot). Exactly one factory is set.
 using ChainableSchedulerFactory =
     std::function<absl::StatusOr<std::unique_ptr<ChainableScheduler>>(
-        const SchedulerOptions& options, torch::optim::Optimizer& optimizer,
-        std::vector<double> base_lrs, int64_t epochs)>;
+        const OptionValues& options, torch::optim::Optimizer& optimizer,
+        std::vector<double> base_lrs, const ScheduleSettings& settings)>;
 using StandaloneSchedulerFactory =
     std::function<absl::StatusOr<std::unique_ptr<LrScheduler>>(
-        const SchedulerOptions& options, torch::optim::Optimizer& optimizer, int64_t epochs)>;
+        const OptionValues& options, torch::optim::Optimizer& optimizer,
+        const ScheduleSettings& settings)>;
 struct SchedulerEntry {
   ChainableSchedulerFactory chainable;
   StandaloneSchedulerFactory standalone;
+  // Every option of the schedule (and PyTorch's name for it, where its
+  // scheduler state_dict keeps it).
+  DeclaredOptions options;
 };
-inline SchedulerEntry ChainableSchedule(ChainableSchedulerFactory factory) {
-  return SchedulerEntry{std::move(factory), nullptr};
+inline SchedulerEntry ChainableSchedule(ChainableSchedulerFactory factory,
+                                        DeclaredOptions options = {}) {
+  return SchedulerEntry{std::move(factory), nullptr, std::move(options)};
 }
-inline SchedulerEntry StandaloneSchedule(StandaloneSchedulerFactory factory) {
-  return SchedulerEntry{nullptr, std::move(factory)};
+inline SchedulerEntry StandaloneSchedule(StandaloneSchedulerFactory factory,
+                                         DeclaredOptions options = {}) {
+  return SchedulerEntry{nullptr, std::move(factory), std::move(options)};
 }
 
 Registry<SchedulerEntry>& SchedulerRegistry();
@@ -132,16 +130,27 @@ Registry<SchedulerEntry>& SchedulerRegistry();
 // The error LoadState returns for state it cannot use; `what` says why.
 absl::Status BadSchedulerState(const std::string& what, const nlohmann::json& state);
 
+// The registered schedule `name`'s options from `given` (see ResolveOptions
+// for `where`).
+absl::StatusOr<OptionValues> ResolveSchedulerOptions(
+    const std::string& name, const nlohmann::json& given,
+    const std::function<std::string(const std::string& key)>& where);
+
 // Builds the named schedule over `optimizer` (whose current learning rates
-// are the base ones), wrapped in a linear warm-up when warmup_epochs > 0.
-// `epochs` is the run's length (the default cosine period).
+// are the base ones), wrapped in a linear warm-up when
+// settings.warmup_epochs > 0.
 absl::StatusOr<std::unique_ptr<LrScheduler>> BuildScheduler(
-    const SchedulerOptions& options, torch::optim::Optimizer& optimizer,
-    int64_t epochs);
+    const std::string& name, const OptionValues& options, torch::optim::Optimizer& optimizer,
+    const ScheduleSettings& settings);
+
+// Resolves `given` (errors name its keys) and builds: for tests and tools.
+absl::StatusOr<std::unique_ptr<LrScheduler>> BuildScheduler(
+    const std::string& name, const nlohmann::json& given, torch::optim::Optimizer& optimizer,
+    const ScheduleSettings& settings);
 
 }  // namespace framework
 
-// REGISTER_SCHEDULER("step", framework::ChainableSchedule(BuildStep));
+// REGISTER_SCHEDULER("step", framework::ChainableSchedule(BuildStep, kStepOptions));
 #define REGISTER_SCHEDULER(name, entry)                             \
   static ::framework::Registration<::framework::SchedulerEntry>     \
       FRAMEWORK_REGISTRY_UNIQUE_NAME(scheduler_registration_)(      \

@@ -15,16 +15,36 @@
 namespace framework {
 namespace {
 
+// Every setting of the cases, under the names lr_scheduler_reference.py reads.
+struct ScheduleFields {
+  std::string name = "none";
+  int64_t step_size = 10;
+  double gamma = 0.1;
+  std::vector<int64_t> milestones;
+  int64_t t_max = 0;
+  double eta_min = 0.0;
+  int64_t warmup_epochs = 0;
+  double warmup_start_factor = 1.0 / 3;
+  std::string plateau_mode = "min";
+  double plateau_factor = 0.1;
+  int64_t plateau_patience = 10;
+  double plateau_threshold = 1e-4;
+  std::string plateau_threshold_mode = "rel";
+  int64_t plateau_cooldown = 0;
+  double plateau_min_lr = 0.0;
+  double plateau_eps = 1e-8;
+};
+
 struct Case {
   std::string label;
-  SchedulerOptions options;
+  ScheduleFields options;
   int64_t epochs = 20;
   std::vector<double> metrics;  // plateau only
 };
 
 const std::vector<double> kBaseLrs = {0.1, 0.037};
 
-nlohmann::json OptionsToJson(const SchedulerOptions& o) {
+nlohmann::json OptionsToJson(const ScheduleFields& o) {
   return {{"name", o.name},
           {"step_size", o.step_size},
           {"gamma", o.gamma},
@@ -52,44 +72,73 @@ std::vector<Case> Cases() {
     cases.push_back(c);
     return &cases.back();
   };
-  add("none", [](SchedulerOptions& o) { o.name = "none"; });
-  add("step", [](SchedulerOptions& o) { o.name = "step"; o.step_size = 3; o.gamma = 0.5; });
-  add("step_lenet", [](SchedulerOptions& o) { o.name = "step"; o.step_size = 10; o.gamma = 0.1; });
-  add("multistep", [](SchedulerOptions& o) {
+  add("none", [](ScheduleFields& o) { o.name = "none"; });
+  add("step", [](ScheduleFields& o) { o.name = "step"; o.step_size = 3; o.gamma = 0.5; });
+  add("step_lenet", [](ScheduleFields& o) { o.name = "step"; o.step_size = 10; o.gamma = 0.1; });
+  add("multistep", [](ScheduleFields& o) {
     o.name = "multistep"; o.milestones = {9, 2, 5, 5}; o.gamma = 0.3;
   });
-  add("exponential", [](SchedulerOptions& o) { o.name = "exponential"; o.gamma = 0.87; });
-  add("cosine_periodic", [](SchedulerOptions& o) {
+  add("exponential", [](ScheduleFields& o) { o.name = "exponential"; o.gamma = 0.87; });
+  add("cosine_periodic", [](ScheduleFields& o) {
     o.name = "cosine"; o.t_max = 5; o.eta_min = 0.001;
   });
-  add("cosine_default_period", [](SchedulerOptions& o) { o.name = "cosine"; });
-  add("warmup_cosine", [](SchedulerOptions& o) {
+  add("cosine_default_period", [](ScheduleFields& o) { o.name = "cosine"; });
+  add("warmup_cosine", [](ScheduleFields& o) {
     o.name = "cosine"; o.warmup_epochs = 3; o.warmup_start_factor = 0.1;
   });
-  add("warmup_step", [](SchedulerOptions& o) {
+  add("warmup_step", [](ScheduleFields& o) {
     o.name = "step"; o.warmup_epochs = 2; o.step_size = 4; o.gamma = 0.5;
   });
-  add("warmup_multistep", [](SchedulerOptions& o) {
+  add("warmup_multistep", [](ScheduleFields& o) {
     o.name = "multistep"; o.warmup_epochs = 4; o.milestones = {3, 6};
   });
-  add("warmup_exponential", [](SchedulerOptions& o) {
+  add("warmup_exponential", [](ScheduleFields& o) {
     o.name = "exponential"; o.warmup_epochs = 5; o.gamma = 0.9;
   });
-  add("warmup_none", [](SchedulerOptions& o) {
+  add("warmup_none", [](ScheduleFields& o) {
     o.name = "none"; o.warmup_epochs = 3; o.warmup_start_factor = 0.25;
   });
   const std::vector<double> losses = {1.0, 0.9, 0.95, 0.9, 0.91, 0.92, 0.93, 0.5,
                                       0.6, 0.6, 0.6, 0.6, 0.6, 0.49, 0.6, 0.6,
                                       0.6, 0.6, 0.6, 0.6};
-  add("plateau_min_rel", [](SchedulerOptions& o) {
+  add("plateau_min_rel", [](ScheduleFields& o) {
     o.name = "plateau"; o.plateau_patience = 2; o.plateau_factor = 0.5;
   })->metrics = losses;
-  add("plateau_max_abs_cooldown", [](SchedulerOptions& o) {
+  add("plateau_max_abs_cooldown", [](ScheduleFields& o) {
     o.name = "plateau"; o.plateau_mode = "max"; o.plateau_patience = 1;
     o.plateau_threshold_mode = "abs"; o.plateau_threshold = 0.05;
     o.plateau_cooldown = 2; o.plateau_min_lr = 0.002;
   })->metrics = losses;
   return cases;
+}
+
+// The declared options of `o.name`, as a user would give them.
+nlohmann::json GivenOptions(const ScheduleFields& o) {
+  if (o.name == "step") return {{"step_size", o.step_size}, {"gamma", o.gamma}};
+  if (o.name == "multistep") return {{"milestones", o.milestones}, {"gamma", o.gamma}};
+  if (o.name == "exponential") return {{"gamma", o.gamma}};
+  if (o.name == "cosine") return {{"t_max", o.t_max}, {"eta_min", o.eta_min}};
+  if (o.name == "plateau") {
+    return {{"mode", o.plateau_mode},           {"factor", o.plateau_factor},
+            {"patience", o.plateau_patience},   {"threshold", o.plateau_threshold},
+            {"threshold_mode", o.plateau_threshold_mode}, {"cooldown", o.plateau_cooldown},
+            {"min_lr", o.plateau_min_lr},       {"eps", o.plateau_eps}};
+  }
+  return nlohmann::json::object();
+}
+
+ScheduleSettings Settings(const ScheduleFields& o, int64_t epochs) {
+  ScheduleSettings settings;
+  settings.epochs = epochs;
+  settings.warmup_epochs = o.warmup_epochs;
+  settings.warmup_start_factor = o.warmup_start_factor;
+  return settings;
+}
+
+absl::StatusOr<std::unique_ptr<LrScheduler>> Build(const ScheduleFields& o,
+                                                   torch::optim::Optimizer& optimizer,
+                                                   int64_t epochs) {
+  return BuildScheduler(o.name, GivenOptions(o), optimizer, Settings(o, epochs));
 }
 
 // An SGD optimizer with one parameter group per base learning rate.
@@ -118,14 +167,14 @@ double MetricAt(const Case& c, int64_t epoch) {
 // state after that many steps, as a resumed run would.
 std::vector<std::vector<double>> RunCpp(const Case& c, int64_t restart_after = -1) {
   auto optimizer = MakeOptimizer();
-  auto scheduler = BuildScheduler(c.options, *optimizer, c.epochs);
+  auto scheduler = Build(c.options, *optimizer, c.epochs);
   EXPECT_TRUE(scheduler.ok()) << c.label << ": " << scheduler.status();
   std::vector<std::vector<double>> lrs = {Lrs(*optimizer)};
   for (int64_t epoch = 0; epoch < c.epochs; ++epoch) {
     if (epoch == restart_after) {
       const std::string saved = (*scheduler)->State().dump();
       optimizer = MakeOptimizer();
-      scheduler = BuildScheduler(c.options, *optimizer, c.epochs);
+      scheduler = Build(c.options, *optimizer, c.epochs);
       EXPECT_TRUE(scheduler.ok());
       EXPECT_TRUE((*scheduler)->LoadState(nlohmann::json::parse(saved)).ok());
     }
@@ -183,9 +232,7 @@ TEST(LrSchedulerTest, SavedStateResumesTheSameSchedule) {
 
 TEST(LrSchedulerTest, UnknownSchedulerListsRegisteredNames) {
   auto optimizer = MakeOptimizer();
-  SchedulerOptions options;
-  options.name = "cosin";
-  auto scheduler = BuildScheduler(options, *optimizer, 10);
+  auto scheduler = BuildScheduler("cosin", nlohmann::json::object(), *optimizer, {10});
   ASSERT_FALSE(scheduler.ok());
   EXPECT_NE(scheduler.status().message().find("unknown scheduler 'cosin'"), std::string::npos);
   EXPECT_NE(scheduler.status().message().find("cosine, exponential, multistep, none, plateau, step"),
@@ -193,19 +240,33 @@ TEST(LrSchedulerTest, UnknownSchedulerListsRegisteredNames) {
       << scheduler.status();
 }
 
-TEST(LrSchedulerTest, RejectsBadSettings) {
+TEST(LrSchedulerTest, EveryDeclaredRangeIsEnforced) {
   auto optimizer = MakeOptimizer();
-  SchedulerOptions multistep;
-  multistep.name = "multistep";
-  EXPECT_FALSE(BuildScheduler(multistep, *optimizer, 10).ok());
-  SchedulerOptions plateau_warmup;
-  plateau_warmup.name = "plateau";
-  plateau_warmup.warmup_epochs = 2;
-  EXPECT_FALSE(BuildScheduler(plateau_warmup, *optimizer, 10).ok());
-  SchedulerOptions step;
-  step.name = "step";
-  step.step_size = 0;
-  EXPECT_FALSE(BuildScheduler(step, *optimizer, 10).ok());
+  const ScheduleSettings ten_epochs{10};
+  struct Bad {
+    std::string scheduler;
+    nlohmann::json given;
+    std::string message;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {"multistep", nlohmann::json::object(),
+            "'milestones': scheduler 'multistep' needs option 'milestones' (Epochs after which to "
+            "decay, e.g. 10,15.)"},
+           {"step", {{"step_size", 0}},
+            "'step_size': option 'step_size' of scheduler 'step' must be >= 1, got 0"},
+           {"cosine", {{"t_max", -3}},
+            "'t_max': option 't_max' of scheduler 'cosine' must be >= 0, got -3"},
+           {"plateau", {{"factor", 1.5}},
+            "'factor': option 'factor' of scheduler 'plateau' must be in (0, 1), got 1.5"},
+           {"exponential", {{"gamma", 0}},
+            "'gamma': option 'gamma' of scheduler 'exponential' must be > 0, got 0.0"},
+           {"none", {{"gamma", 0.5}},
+            "'gamma': scheduler 'none' has no option 'gamma'; its options are none"},
+       }) {
+    auto scheduler = BuildScheduler(bad.scheduler, bad.given, *optimizer, ten_epochs);
+    ASSERT_FALSE(scheduler.ok()) << bad.scheduler;
+    EXPECT_EQ(scheduler.status().message(), bad.message);
+  }
 }
 
 // A schedule registered as plugins register one: halves the rate each epoch.
@@ -221,8 +282,8 @@ class Halving : public ChainableScheduler {
 };
 
 REGISTER_SCHEDULER("test_halving",
-                   ChainableSchedule([](const SchedulerOptions&, torch::optim::Optimizer& optimizer,
-                                        std::vector<double> base, int64_t)
+                   ChainableSchedule([](const OptionValues&, torch::optim::Optimizer& optimizer,
+                                        std::vector<double> base, const ScheduleSettings&)
                                          -> absl::StatusOr<std::unique_ptr<ChainableScheduler>> {
                      return std::unique_ptr<ChainableScheduler>(
                          new Halving(optimizer, std::move(base)));
@@ -230,11 +291,11 @@ REGISTER_SCHEDULER("test_halving",
 
 TEST(LrSchedulerTest, ARegisteredChainableScheduleFollowsAWarmUp) {
   auto optimizer = MakeOptimizer();
-  SchedulerOptions options;
-  options.name = "test_halving";
-  options.warmup_epochs = 2;
-  options.warmup_start_factor = 0.5;
-  auto scheduler = BuildScheduler(options, *optimizer, 10);
+  ScheduleSettings settings{10};
+  settings.warmup_epochs = 2;
+  settings.warmup_start_factor = 0.5;
+  auto scheduler =
+      BuildScheduler("test_halving", nlohmann::json::object(), *optimizer, settings);
   ASSERT_TRUE(scheduler.ok()) << scheduler.status();
   std::vector<double> lrs = {GetLearningRates(*optimizer)[0]};
   for (int epoch = 0; epoch < 4; ++epoch) {
@@ -252,21 +313,17 @@ TEST(LrSchedulerTest, ARegisteredChainableScheduleFollowsAWarmUp) {
 
 TEST(LrSchedulerTest, AStandaloneScheduleCannotFollowAWarmUp) {
   auto optimizer = MakeOptimizer();
-  SchedulerOptions options;
-  options.name = "plateau";
-  options.warmup_epochs = 1;
-  auto scheduler = BuildScheduler(options, *optimizer, 10);
+  ScheduleSettings settings{10};
+  settings.warmup_epochs = 1;
+  auto scheduler = BuildScheduler("plateau", nlohmann::json::object(), *optimizer, settings);
   ASSERT_FALSE(scheduler.ok());
   EXPECT_EQ(scheduler.status().message(),
-            "--scheduler=plateau cannot follow a warm-up (--warmup_epochs must be 0), as in "
-            "PyTorch's SequentialLR");
+            "scheduler 'plateau' cannot follow a warm-up, as in PyTorch's SequentialLR");
 }
 
 TEST(LrSchedulerTest, CorruptStateIsAnError) {
   auto optimizer = MakeOptimizer();
-  SchedulerOptions options;
-  options.name = "step";
-  auto scheduler = BuildScheduler(options, *optimizer, 10);
+  auto scheduler = BuildScheduler("step", nlohmann::json::object(), *optimizer, {10});
   ASSERT_TRUE(scheduler.ok());
   absl::Status status = (*scheduler)->LoadState({{"last_epoch", 3}});
   EXPECT_FALSE(status.ok());

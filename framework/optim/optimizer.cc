@@ -12,38 +12,32 @@ Registry<OptimizerEntry>& OptimizerRegistry() {
   return *registry;
 }
 
-absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
-    const OptimizerOptions& options, std::vector<torch::Tensor> parameters) {
-  absl::StatusOr<OptimizerEntry> entry = OptimizerRegistry().Find(options.name);
+absl::StatusOr<OptionValues> ResolveOptimizerOptions(
+    const std::string& name, const nlohmann::json& given,
+    const std::function<std::string(const std::string& key)>& where) {
+  absl::StatusOr<OptimizerEntry> entry = OptimizerRegistry().Find(name);
   if (!entry.ok()) return entry.status();
-  if (!(options.lr > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("--lr must be > 0, got ", options.lr));
-  }
-  if (options.momentum < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--momentum must be >= 0, got ", options.momentum));
-  }
-  if (options.weight_decay < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--weight_decay must be >= 0, got ", options.weight_decay));
-  }
-  if (!(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--beta1 and --beta2 must be in [0, 1), got ", options.beta1, " and ", options.beta2));
-  }
-  if (!(options.eps > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("--eps must be > 0, got ", options.eps));
-  }
-  if (!options.extra.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--optimizer_options must be a JSON object, got ", options.extra.dump()));
-  }
+  return ResolveOptions(entry->options, given, absl::StrCat("optimizer '", name, "'"), where);
+}
+
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
+    const std::string& name, const OptionValues& options, std::vector<torch::Tensor> parameters) {
+  absl::StatusOr<OptimizerEntry> entry = OptimizerRegistry().Find(name);
+  if (!entry.ok()) return entry.status();
   try {
     return entry->build(options, std::move(parameters));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat("building optimizer '", options.name, "' failed: ", e.what()));
+        absl::StrCat("building optimizer '", name, "' failed: ", e.what()));
   }
+}
+
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
+    const std::string& name, const nlohmann::json& given, std::vector<torch::Tensor> parameters) {
+  absl::StatusOr<OptionValues> options =
+      ResolveOptimizerOptions(name, given, [](const std::string& key) { return "'" + key + "'"; });
+  if (!options.ok()) return options.status();
+  return BuildOptimizer(name, *options, std::move(parameters));
 }
 
 absl::StatusOr<OptimizerStateCodec> FindStateCodec(const torch::optim::Optimizer& optimizer) {

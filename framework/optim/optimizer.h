@@ -4,13 +4,15 @@
 // Adam moments, step counts) stays reachable through state() and
 // param_groups(). Each registration brings the codec that names that state's
 // fields, so every registered optimizer can be checkpointed and resumed
-// bit-exactly (see optimizer_state.h). A plugin registers with one line:
+// bit-exactly (see optimizer_state.h), and declares its options once (name,
+// type, default, range, help, PyTorch param_groups key), which is all the
+// framework needs to check, list, record, compare and export them. A plugin
+// registers with one statement (plugins/optimizers/adagrad.cc):
 //
 //   REGISTER_OPTIMIZER("adagrad", BuildAdagrad,
 //                      (framework::StateCodec<torch::optim::Adagrad, torch::optim::AdagradParamState>(
-//                          [](torch::optim::AdagradParamState& s) {
-//                            return framework::ParamStateFields{{{"sum", &s.sum(), true}}, &s.step()};
-//                          })));
+//                          AdagradFields)),
+//                      kAdagradOptions);
 //
 // (the codec in parentheses, as its template arguments contain a comma).
 #ifndef FRAMEWORK_OPTIM_OPTIMIZER_H_
@@ -26,32 +28,17 @@
 #include <torch/optim/optimizer.h>
 
 #include "absl/status/statusor.h"
+#include "framework/core/declared_options.h"
 #include "framework/core/registry.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {
 
-struct OptimizerOptions {
-  std::string name = "sgd";
-  double lr = 0.01;
-  double momentum = 0.0;       // sgd, rmsprop
-  double dampening = 0.0;      // sgd
-  bool nesterov = false;       // sgd
-  double weight_decay = 0.0;   // all; decoupled for adamw
-  double beta1 = 0.9;          // adam, adamw
-  double beta2 = 0.999;        // adam, adamw
-  double eps = 1e-8;           // adam, adamw, rmsprop
-  bool amsgrad = false;        // adam, adamw
-  double alpha = 0.99;         // rmsprop smoothing constant
-  bool centered = false;       // rmsprop
-  // Options only one optimizer knows (--optimizer_options), read with a
-  // ConfigReader so that unknown keys are errors.
-  nlohmann::json extra = nlohmann::json::object();
-};
-
+// Builds an optimizer over `parameters` from its declared options, already
+// checked and with defaults filled in (see core/declared_options.h).
 using OptimizerFactory =
     std::function<absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>>(
-        const OptimizerOptions& options, std::vector<torch::Tensor> parameters)>;
+        const OptionValues& options, std::vector<torch::Tensor> parameters)>;
 
 // One parameter's state, field by field: tensors by reference (a required
 // field must exist whenever the parameter has state) and the step counter if
@@ -89,13 +76,25 @@ OptimizerStateCodec StateCodec(std::function<ParamStateFields(ParamStateT&)> fie
 struct OptimizerEntry {
   OptimizerFactory build;
   OptimizerStateCodec state;
+  // Every option the optimizer takes, each with its PyTorch param_groups key.
+  DeclaredOptions options;
 };
 
 Registry<OptimizerEntry>& OptimizerRegistry();
 
-// Validates the options common to all optimizers (lr > 0, ...), then builds.
+// The registered optimizer `name`'s options from `given` (see ResolveOptions
+// for `where`).
+absl::StatusOr<OptionValues> ResolveOptimizerOptions(
+    const std::string& name, const nlohmann::json& given,
+    const std::function<std::string(const std::string& key)>& where);
+
+// Builds the registered optimizer `name` with its resolved options.
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
-    const OptimizerOptions& options, std::vector<torch::Tensor> parameters);
+    const std::string& name, const OptionValues& options, std::vector<torch::Tensor> parameters);
+
+// Resolves `given` (errors name its keys) and builds: for tests and tools.
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
+    const std::string& name, const nlohmann::json& given, std::vector<torch::Tensor> parameters);
 
 // The state codec registered for `optimizer`'s type.
 absl::StatusOr<OptimizerStateCodec> FindStateCodec(const torch::optim::Optimizer& optimizer);
@@ -107,10 +106,10 @@ void SetLearningRates(torch::optim::Optimizer& optimizer,
 
 }  // namespace framework
 
-#define REGISTER_OPTIMIZER(name, factory, state_codec)                                      \
+#define REGISTER_OPTIMIZER(name, factory, state_codec, declared_options)                    \
   static ::framework::Registration<::framework::OptimizerEntry>                             \
       FRAMEWORK_REGISTRY_UNIQUE_NAME(optimizer_registration_)(                              \
           ::framework::OptimizerRegistry(), name,                                           \
-          ::framework::OptimizerEntry{factory, state_codec}, __FILE__)
+          ::framework::OptimizerEntry{factory, state_codec, declared_options}, __FILE__)
 
 #endif  // FRAMEWORK_OPTIM_OPTIMIZER_H_

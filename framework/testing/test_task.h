@@ -68,18 +68,26 @@ inline DataSplits TinyData() {
 }
 
 struct TinyRun {
+  // A registered schedule with its options, after a warm-up of some epochs.
+  struct Schedule {
+    std::string name;
+    nlohmann::json options = nlohmann::json::object();
+    int64_t warmup_epochs = 0;
+  };
+
   // SGD with momentum (Adam, RMSprop...: other lr) and, by default, a cosine
   // schedule after a one-epoch warm-up.
   explicit TinyRun(const DataSplits& data, int64_t epochs = 3, const std::string& optimizer_name = "sgd",
-                   SchedulerOptions scheduler_options = WarmupCosine()) {
+                   Schedule schedule = WarmupCosine()) {
     SeedGlobalGenerator(11);
     model = std::make_shared<TinyModel>();
-    OptimizerOptions optimizer_options;
-    optimizer_options.name = optimizer_name;
-    optimizer_options.lr = optimizer_name == "sgd" ? 0.05 : 0.01;
-    optimizer_options.momentum = optimizer_name == "adam" ? 0.0 : 0.9;
-    optimizer = *BuildOptimizer(optimizer_options, model->parameters());
-    scheduler = *BuildScheduler(scheduler_options, *optimizer, epochs);
+    nlohmann::json optimizer_options = {{"lr", optimizer_name == "sgd" ? 0.05 : 0.01}};
+    if (optimizer_name == "sgd" || optimizer_name == "rmsprop") optimizer_options["momentum"] = 0.9;
+    optimizer = *BuildOptimizer(optimizer_name, optimizer_options, model->parameters());
+    ScheduleSettings settings;
+    settings.epochs = epochs;
+    settings.warmup_epochs = schedule.warmup_epochs;
+    scheduler = *BuildScheduler(schedule.name, schedule.options, *optimizer, settings);
     LoopOptions options;
     options.epochs = epochs;
     options.batch_size = 16;
@@ -91,12 +99,7 @@ struct TinyRun {
                                           data.train, data.valid);
   }
 
-  static SchedulerOptions WarmupCosine() {
-    SchedulerOptions options;
-    options.name = "cosine";
-    options.warmup_epochs = 1;
-    return options;
-  }
+  static Schedule WarmupCosine() { return {"cosine", nlohmann::json::object(), 1}; }
 
   TinyTrainer trainer;
   std::shared_ptr<TinyModel> model;

@@ -53,15 +53,14 @@ std::vector<RunResult> Train(int64_t world_size, int64_t batch_size, int64_t epo
         communicator = *std::move(connected);
       }
       TinyTrainer trainer;
-      OptimizerOptions optimizer_options;
-      optimizer_options.name = "sgd";
-      optimizer_options.lr = 0.1;
-      optimizer_options.momentum = 0.9;
-      std::unique_ptr<torch::optim::Optimizer> optimizer =
-          *BuildOptimizer(optimizer_options, models[rank]->parameters());
-      SchedulerOptions scheduler_options = testing_task::TinyRun::WarmupCosine();
+      std::unique_ptr<torch::optim::Optimizer> optimizer = *BuildOptimizer(
+          "sgd", {{"lr", 0.1}, {"momentum", 0.9}}, models[rank]->parameters());
+      const testing_task::TinyRun::Schedule schedule = testing_task::TinyRun::WarmupCosine();
+      ScheduleSettings settings;
+      settings.epochs = epochs;
+      settings.warmup_epochs = schedule.warmup_epochs;
       std::unique_ptr<LrScheduler> scheduler =
-          *BuildScheduler(scheduler_options, *optimizer, epochs);
+          *BuildScheduler(schedule.name, schedule.options, *optimizer, settings);
       LoopOptions options;
       options.epochs = epochs;
       options.batch_size = batch_size;

@@ -374,7 +374,7 @@ absl::Status TrainingLoop::RunEpochs() {
       auto monitored = record.values.find(options_.monitor);
       if (monitored == record.values.end()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "--monitor=", options_.monitor, " is not a metric of this run"));
+            "the monitored metric '", options_.monitor, "' is not a metric of this run"));
       }
       scheduler_->Step(monitored->second);
     }

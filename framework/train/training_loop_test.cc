@@ -36,12 +36,8 @@ class StopAt : public LoopObserver {
 };
 
 // A TinyRun whose learning rate halves after every epoch.
-SchedulerOptions StepHalving() {
-  SchedulerOptions options;
-  options.name = "step";
-  options.step_size = 1;
-  options.gamma = 0.5;
-  return options;
+testing_task::TinyRun::Schedule StepHalving() {
+  return {"step", {{"step_size", 1}, {"gamma", 0.5}}};
 }
 
 struct TestRun : testing_task::TinyRun {

@@ -50,8 +50,8 @@ class InverseSqrt : public framework::ChainableScheduler {
 };
 
 absl::StatusOr<std::unique_ptr<framework::ChainableScheduler>> BuildInverseSqrt(
-    const framework::SchedulerOptions&, torch::optim::Optimizer& optimizer,
-    std::vector<double> base_lrs, int64_t) {
+    const framework::OptionValues&, torch::optim::Optimizer& optimizer,
+    std::vector<double> base_lrs, const framework::ScheduleSettings&) {
   return std::unique_ptr<framework::ChainableScheduler>(
       new InverseSqrt(optimizer, std::move(base_lrs)));
 }

@@ -62,10 +62,7 @@ std::vector<EpochRecord> Train(const std::string& trainer_name, const std::strin
                            {{kInputChannelsKey, 1}, {kInputHeightKey, 12}, {kInputWidthKey, 12},
                             {kClassesKey, trainer_name == "autoencoder" ? 0 : 3}}});
   EXPECT_TRUE(model.ok()) << model.status();
-  OptimizerOptions optimizer_options;
-  optimizer_options.name = "adam";
-  optimizer_options.lr = 0.003;
-  auto optimizer = BuildOptimizer(optimizer_options, (*model)->parameters());
+  auto optimizer = BuildOptimizer("adam", {{"lr", 0.003}}, (*model)->parameters());
   LoopOptions options;
   options.epochs = 4;
   options.batch_size = 32;

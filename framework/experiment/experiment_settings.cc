@@ -1,0 +1,258 @@
+#include "framework/experiment/experiment_settings.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/user_path.h"
+#include "framework/data/dataset.h"
+#include "framework/experiment/experiment_flags.h"
+#include "framework/experiment/plugin_option_flags.h"
+#include "framework/model/model.h"
+#include "framework/optim/optimizer.h"
+#include "framework/train/trainer.h"
+#include "gflags/gflags.h"
+
+namespace framework {
+namespace {
+
+absl::Status FlagError(const std::string& flag, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", problem));
+}
+
+// A flag's range, checked: `ok` is whether its value is in it.
+absl::Status Require(bool ok, const std::string& flag, const std::string& range,
+                     const std::string& value) {
+  if (ok) return absl::OkStatus();
+  return FlagError(flag, absl::StrCat("must be ", range, ", got ", value));
+}
+
+absl::Status CheckRanges() {
+  for (const absl::Status& status : {
+           Require(FLAGS_epochs >= 0, "epochs", ">= 0", absl::StrCat(FLAGS_epochs)),
+           Require(FLAGS_batch_size >= 1, "batch_size", ">= 1", absl::StrCat(FLAGS_batch_size)),
+           Require(FLAGS_eval_batch_size >= 1, "eval_batch_size", ">= 1",
+                   absl::StrCat(FLAGS_eval_batch_size)),
+           Require(FLAGS_classes == 0 || FLAGS_classes >= 2, "classes",
+                   ">= 2 (or 0 for the data set's)", absl::StrCat(FLAGS_classes)),
+           Require(FLAGS_train_samples >= 0, "train_samples", ">= 0",
+                   absl::StrCat(FLAGS_train_samples)),
+           Require(FLAGS_threads >= 0, "threads", ">= 0", absl::StrCat(FLAGS_threads)),
+           Require(FLAGS_log_every_steps >= 1, "log_every_steps", ">= 1",
+                   absl::StrCat(FLAGS_log_every_steps)),
+           Require(FLAGS_log_interval >= 0, "log_interval", ">= 0",
+                   absl::StrCat(FLAGS_log_interval)),
+           Require(FLAGS_progress == "auto" || FLAGS_progress == "always" ||
+                       FLAGS_progress == "never",
+                   "progress", "auto, always or never", absl::StrCat("'", FLAGS_progress, "'")),
+           Require(FLAGS_monitor_mode == "auto" || FLAGS_monitor_mode == "min" ||
+                       FLAGS_monitor_mode == "max",
+                   "monitor_mode", "auto, min or max", absl::StrCat("'", FLAGS_monitor_mode, "'")),
+           Require(!FLAGS_experiment.empty(), "experiment", "a name", "''"),
+           Require(FLAGS_warmup_epochs >= 0, "warmup_epochs", ">= 0",
+                   absl::StrCat(FLAGS_warmup_epochs)),
+           Require(FLAGS_warmup_start_factor > 0 && FLAGS_warmup_start_factor <= 1,
+                   "warmup_start_factor", "in (0, 1]", absl::StrCat(FLAGS_warmup_start_factor)),
+           Require(FLAGS_checkpoint_interval >= 0, "checkpoint_interval", ">= 0",
+                   absl::StrCat(FLAGS_checkpoint_interval)),
+           Require(FLAGS_checkpoint_every_steps >= 0, "checkpoint_every_steps", ">= 0",
+                   absl::StrCat(FLAGS_checkpoint_every_steps)),
+           Require(FLAGS_keep_last >= 1, "keep_last", ">= 1", absl::StrCat(FLAGS_keep_last)),
+           Require(FLAGS_keep_best >= 0, "keep_best", ">= 0", absl::StrCat(FLAGS_keep_best)),
+           Require(FLAGS_keep_every_epochs >= 0, "keep_every_epochs", ">= 0",
+                   absl::StrCat(FLAGS_keep_every_epochs)),
+           Require(FLAGS_bucket_mb >= 1, "bucket_mb", ">= 1", absl::StrCat(FLAGS_bucket_mb)),
+           Require(FLAGS_dist_timeout_s >= 1, "dist_timeout_s", ">= 1",
+                   absl::StrCat(FLAGS_dist_timeout_s)),
+       }) {
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+bool MonitorMaximizes() {
+  if (FLAGS_monitor_mode != "auto") return FLAGS_monitor_mode == "max";
+  return FLAGS_monitor.find("acc") != std::string::npos;
+}
+
+// Names a plugin registers: an unknown one is an error that lists the
+// registered names of its kind. The model is checked once the resume
+// checkpoint is known, which can say which plugin it needs.
+template <typename Entry>
+absl::Status CheckRegistered(const char* flag, const Registry<Entry>& registry,
+                             const std::string& name) {
+  if (registry.Contains(name)) return absl::OkStatus();
+  return FlagError(flag, std::string(registry.Find(name).status().message()));
+}
+
+// The effective flags, with the option flags a user did not set empty (a
+// bool flag has a value either way), for ResolveSelectedOptions.
+std::map<std::string, std::string> GivenFlags() {
+  std::map<std::string, std::string> flags = EffectiveFlags();
+  for (const OptionFlag& option_flag : OptionFlags()) {
+    gflags::CommandLineFlagInfo info;
+    if (gflags::GetCommandLineFlagInfo(option_flag.flag, &info) && info.is_default) {
+      flags[option_flag.flag] = "";
+    }
+  }
+  return flags;
+}
+
+absl::Status ReadPluginOptions(ExperimentSettings& settings) {
+  const std::map<std::string, std::string> flags = GivenFlags();
+  settings.record = flags;
+  settings.optimizer = FLAGS_optimizer;
+  absl::StatusOr<OptionValues> optimizer = ResolveSelectedOptions(OptionOwner::kOptimizer, flags);
+  if (!optimizer.ok()) return optimizer.status();
+  settings.optimizer_options = *optimizer;
+  RecordOptions(OptionOwner::kOptimizer, *optimizer, settings.record);
+
+  settings.scheduler = FLAGS_scheduler;
+  absl::StatusOr<OptionValues> scheduler = ResolveSelectedOptions(OptionOwner::kScheduler, flags);
+  if (!scheduler.ok()) return scheduler.status();
+  settings.scheduler_options = *scheduler;
+  RecordOptions(OptionOwner::kScheduler, *scheduler, settings.record);
+  settings.schedule.epochs = FLAGS_epochs;
+  settings.schedule.warmup_epochs = FLAGS_warmup_epochs;
+  settings.schedule.warmup_start_factor = FLAGS_warmup_start_factor;
+  settings.schedule.monitor_maximizes = MonitorMaximizes();
+  if (FLAGS_warmup_epochs > 0 && SchedulerRegistry().Find(FLAGS_scheduler)->standalone) {
+    return FlagError("warmup_epochs",
+                     absl::StrCat(FLAGS_warmup_epochs, ": --scheduler=", FLAGS_scheduler,
+                                  " cannot follow a warm-up, as in PyTorch's SequentialLR"));
+  }
+  return absl::OkStatus();
+}
+
+// Where this process starts: device, launch, resume or initialisation.
+absl::Status ReadStart(ExperimentSettings& settings) {
+  absl::StatusOr<LaunchEnvironment> launch = ReadLaunchEnvironment();
+  if (!launch.ok()) return launch.status();
+  settings.launch = *launch;
+  if (launch->distributed() && FLAGS_batch_size % launch->world_size != 0) {
+    return FlagError("batch_size",
+                     absl::StrCat("is the global batch, split evenly over the ranks: ",
+                                  FLAGS_batch_size, " does not divide by the world size ",
+                                  launch->world_size, " (", launch->launcher, ")"));
+  }
+  // Under a launcher, "cuda" is the GPU of this process's local rank.
+  const std::string device_text = launch->distributed() && FLAGS_device == "cuda"
+                                      ? absl::StrCat("cuda:", launch->local_rank)
+                                      : FLAGS_device;
+  absl::StatusOr<torch::Device> device = ParseUsableDevice(device_text);
+  if (!device.ok()) return FlagError("device", std::string(device.status().message()));
+  settings.loop.device = *device;
+  absl::StatusOr<DeviceMap> device_map = DeviceMap::Parse(FLAGS_map_location, *device);
+  if (!device_map.ok()) {
+    return FlagError("map_location", std::string(device_map.status().message()));
+  }
+  settings.device_map = *device_map;
+  if (FLAGS_resume && !FLAGS_resume_from.empty()) {
+    return FlagError("resume_from", "give either --resume or --resume_from, not both");
+  }
+  if (!FLAGS_init_from.empty() && (FLAGS_resume || !FLAGS_resume_from.empty())) {
+    return FlagError("init_from", "cannot be combined with --resume or --resume_from");
+  }
+  settings.resume.newest = FLAGS_resume;
+  if (!FLAGS_resume_from.empty()) {
+    settings.resume.checkpoint = ResolveUserPath(FLAGS_resume_from);
+    std::error_code error;
+    if (!std::filesystem::exists(settings.resume.checkpoint, error)) {
+      return FlagError("resume_from", absl::StrCat(settings.resume.checkpoint,
+                                                   " does not exist (a checkpoint directory or a "
+                                                   "PyTorch training checkpoint file)"));
+    }
+  }
+  if (!FLAGS_init_from.empty()) settings.init_from = ResolveUserPath(FLAGS_init_from);
+  settings.run_dir =
+      ResolveUserPath(FLAGS_run_dir.empty() ? "runs/" + FLAGS_experiment : FLAGS_run_dir);
+  settings.dist_timeout = std::chrono::seconds(FLAGS_dist_timeout_s);
+  settings.log_all_ranks = FLAGS_log_all_ranks;
+  return absl::OkStatus();
+}
+
+void ReadLoopAndCheckpoints(ExperimentSettings& settings) {
+  LoopOptions& loop = settings.loop;
+  loop.epochs = FLAGS_epochs;
+  loop.batch_size = FLAGS_batch_size;
+  loop.eval_batch_size = FLAGS_eval_batch_size;
+  loop.seed = FLAGS_seed;
+  loop.log_interval = FLAGS_log_interval;
+  loop.monitor = FLAGS_monitor;
+  loop.progress_bar =
+      FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
+  loop.bucket_bytes = FLAGS_bucket_mb << 20;
+  settings.threads = FLAGS_threads;
+  settings.log_every_steps = FLAGS_log_every_steps;
+
+  CheckpointOptions& checkpoints = settings.checkpoints;
+  checkpoints.directory = settings.run_dir + "/checkpoints";
+  checkpoints.every_epochs = FLAGS_checkpoint_interval;
+  checkpoints.every_steps = FLAGS_checkpoint_every_steps;
+  checkpoints.keep_last = FLAGS_keep_last;
+  checkpoints.keep_best = FLAGS_keep_best;
+  checkpoints.monitor = FLAGS_monitor;
+  checkpoints.maximize = MonitorMaximizes();
+  checkpoints.keep_every_epochs = FLAGS_keep_every_epochs;
+  checkpoints.async = FLAGS_async_checkpoint;
+  checkpoints.fsync = FLAGS_checkpoint_fsync;
+}
+
+}  // namespace
+
+absl::StatusOr<ExperimentSettings> ReadExperimentSettings() {
+  if (absl::Status status = CheckRanges(); !status.ok()) return status;
+  for (const absl::Status& status :
+       {CheckRegistered("trainer", TrainerRegistry(), FLAGS_trainer),
+        CheckRegistered("optimizer", OptimizerRegistry(), FLAGS_optimizer),
+        CheckRegistered("scheduler", SchedulerRegistry(), FLAGS_scheduler),
+        CheckRegistered("dataset", DatasetRegistry(), FLAGS_dataset)}) {
+    if (!status.ok()) return status;
+  }
+  ExperimentSettings settings;
+  settings.experiment = FLAGS_experiment;
+  settings.model = FLAGS_model;
+  settings.model_options = nlohmann::json::parse(FLAGS_model_options, nullptr, false);
+  if (settings.model_options.is_discarded() || !settings.model_options.is_object()) {
+    return FlagError("model_options",
+                     absl::StrCat("'", FLAGS_model_options, "' is not a JSON object"));
+  }
+  settings.classes = FLAGS_classes;
+  settings.trainer = FLAGS_trainer;
+  settings.dataset = FLAGS_dataset;
+  settings.data_dir = FLAGS_data_dir.empty() ? "" : ResolveUserPath(FLAGS_data_dir);
+  settings.train_samples = FLAGS_train_samples;
+  settings.seed = FLAGS_seed;
+  if (absl::Status status = ReadPluginOptions(settings); !status.ok()) return status;
+  if (absl::Status status = ReadStart(settings); !status.ok()) return status;
+  ReadLoopAndCheckpoints(settings);
+  return settings;
+}
+
+std::string ExperimentHelp(bool with_policies) {
+  const std::map<std::string, std::string> flags = GivenFlags();
+  // --helpshort lists an option flag that is not set only with the option it
+  // sets, in the plugin's section.
+  auto listed = [&flags, with_policies](const std::string& name) {
+    if (with_policies) return true;
+    for (const OptionFlag& option_flag : OptionFlags()) {
+      if (name == option_flag.flag) return !flags.at(name).empty();
+    }
+    return true;
+  };
+  return ExperimentFlagsHelp(
+      with_policies,
+      [&flags](FlagGroup group) {
+        if (group == FlagGroup::kOptimizer) {
+          return SelectedOptionsHelp(OptionOwner::kOptimizer, flags);
+        }
+        if (group == FlagGroup::kSchedule) {
+          return SelectedOptionsHelp(OptionOwner::kScheduler, flags);
+        }
+        return std::string();
+      },
+      listed);
+}
+
+}  // namespace framework

@@ -1,0 +1,81 @@
+// The experiment's flags read once into typed settings: every flag is checked
+// here (types, ranges, combinations, the registered plugin names and the
+// selected plugins' declared options), before the run directory is touched
+// or data is loaded, and every error names the flag or JSON key the user
+// wrote. Nothing else in the experiment reads FLAGS_.
+//
+//   absl::StatusOr<ExperimentSettings> settings = ReadExperimentSettings();
+//   if (!settings.ok()) return settings.status();  // "--t_max: ... must be >= 0, got -3"
+#ifndef FRAMEWORK_EXPERIMENT_EXPERIMENT_SETTINGS_H_
+#define FRAMEWORK_EXPERIMENT_EXPERIMENT_SETTINGS_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/core/declared_options.h"
+#include "framework/core/device_map.h"
+#include "framework/distributed/launch_environment.h"
+#include "framework/experiment/resume_policy.h"
+#include "framework/optim/lr_scheduler.h"
+#include "framework/train/training_loop.h"
+#include "nlohmann/json.hpp"
+
+namespace framework {
+
+struct ExperimentSettings {
+  std::string experiment;
+  std::string run_dir;  // resolved
+
+  std::string model;
+  nlohmann::json model_options;  // a JSON object
+  int64_t classes = 0;           // 0: the data set's
+  std::string trainer;
+
+  std::string dataset;
+  std::string data_dir;  // resolved; empty: the data set's default
+  int64_t train_samples = 0;
+  uint64_t seed = 1;
+
+  std::string optimizer;
+  OptionValues optimizer_options;
+  std::string scheduler;
+  OptionValues scheduler_options;
+  ScheduleSettings schedule;
+
+  // Everything but the communicator, which exists once the ranks joined.
+  LoopOptions loop;
+  int threads = 0;  // 0: LibTorch's default
+  int64_t log_every_steps = 1;
+
+  // Everything but the directory's callbacks and communicator.
+  CheckpointOptions checkpoints;
+
+  ResumeRequest resume;
+  std::string init_from;  // resolved; empty: none
+  DeviceMap device_map{torch::kCPU};
+
+  LaunchEnvironment launch;  // who this process is in a data-parallel run
+  std::chrono::seconds dist_timeout{300};
+  bool log_all_ranks = false;
+
+  // The run's record: every effective flag, and the selected plugins'
+  // options as "optimizer.<option>" / "scheduler.<option>" (flags.json and
+  // every checkpoint's manifest; compared on resume).
+  std::map<std::string, std::string> record;
+};
+
+absl::StatusOr<ExperimentSettings> ReadExperimentSettings();
+
+// What --help (`with_policies`) and --helpshort list: the experiment's flags
+// with their effective values, and after the optimizer's and the schedule's
+// flags the selected plugins' declared options.
+std::string ExperimentHelp(bool with_policies);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_EXPERIMENT_EXPERIMENT_SETTINGS_H_

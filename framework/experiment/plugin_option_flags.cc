@@ -1,0 +1,212 @@
+#include "framework/experiment/plugin_option_flags.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "framework/optim/lr_scheduler.h"
+#include "framework/optim/optimizer.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+std::string JsonFlag(OptionOwner owner) { return absl::StrCat(OwnerName(owner), "_options"); }
+
+std::string Get(const std::map<std::string, std::string>& flags, const std::string& name) {
+  auto it = flags.find(name);
+  return it == flags.end() ? "" : it->second;
+}
+
+absl::StatusOr<DeclaredOptions> DeclaredOf(OptionOwner owner, const std::string& name) {
+  if (owner == OptionOwner::kOptimizer) {
+    absl::StatusOr<OptimizerEntry> entry = OptimizerRegistry().Find(name);
+    if (!entry.ok()) return entry.status();
+    return entry->options;
+  }
+  absl::StatusOr<SchedulerEntry> entry = SchedulerRegistry().Find(name);
+  if (!entry.ok()) return entry.status();
+  return entry->options;
+}
+
+std::string What(OptionOwner owner, const std::string& name) {
+  return absl::StrCat(OwnerName(owner), " '", name, "'");
+}
+
+}  // namespace
+
+const std::vector<OptionFlag>& OptionFlags() {
+  static const auto* flags = new std::vector<OptionFlag>{
+      {"lr", OptionOwner::kOptimizer, "lr"},
+      {"momentum", OptionOwner::kOptimizer, "momentum"},
+      {"dampening", OptionOwner::kOptimizer, "dampening"},
+      {"nesterov", OptionOwner::kOptimizer, "nesterov"},
+      {"weight_decay", OptionOwner::kOptimizer, "weight_decay"},
+      {"beta1", OptionOwner::kOptimizer, "beta1"},
+      {"beta2", OptionOwner::kOptimizer, "beta2"},
+      {"eps", OptionOwner::kOptimizer, "eps"},
+      {"amsgrad", OptionOwner::kOptimizer, "amsgrad"},
+      {"alpha", OptionOwner::kOptimizer, "alpha"},
+      {"centered", OptionOwner::kOptimizer, "centered"},
+      {"step_size", OptionOwner::kScheduler, "step_size"},
+      {"gamma", OptionOwner::kScheduler, "gamma"},
+      {"milestones", OptionOwner::kScheduler, "milestones"},
+      {"t_max", OptionOwner::kScheduler, "t_max"},
+      {"eta_min", OptionOwner::kScheduler, "eta_min"},
+      {"plateau_factor", OptionOwner::kScheduler, "factor"},
+      {"plateau_patience", OptionOwner::kScheduler, "patience"},
+      {"plateau_threshold", OptionOwner::kScheduler, "threshold"},
+      {"plateau_threshold_mode", OptionOwner::kScheduler, "threshold_mode"},
+      {"plateau_cooldown", OptionOwner::kScheduler, "cooldown"},
+      {"plateau_min_lr", OptionOwner::kScheduler, "min_lr"},
+  };
+  return *flags;
+}
+
+const char* OwnerName(OptionOwner owner) {
+  return owner == OptionOwner::kOptimizer ? "optimizer" : "scheduler";
+}
+
+absl::StatusOr<OptionValues> ResolveSelectedOptions(
+    OptionOwner owner, const std::map<std::string, std::string>& flags) {
+  const std::string name = Get(flags, OwnerName(owner));
+  absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, name);
+  if (!declared.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", OwnerName(owner), ": ", declared.status().message()));
+  }
+  const std::string json_flag = JsonFlag(owner);
+  const std::string json_text = Get(flags, json_flag);
+  nlohmann::json given =
+      nlohmann::json::parse(json_text.empty() ? "{}" : json_text, nullptr, false);
+  if (given.is_discarded() || !given.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", json_flag, ": '", json_text, "' is not a JSON object"));
+  }
+  // Where each given key was set, for errors.
+  std::map<std::string, std::string> sources;
+  for (auto it = given.begin(); it != given.end(); ++it) {
+    sources[it.key()] = absl::StrCat("--", json_flag, " key \"", it.key(), "\"");
+  }
+  for (const OptionFlag& option_flag : OptionFlags()) {
+    if (option_flag.owner != owner) continue;
+    const std::string text = Get(flags, option_flag.flag);
+    if (text.empty()) continue;
+    const std::string flag = absl::StrCat("--", option_flag.flag);
+    const OptionSpec* spec = FindOption(*declared, option_flag.option);
+    if (spec == nullptr) {
+      // Not an error: a flag file declares the options of its own choice
+      // (lenet.flags: --step_size), and a command line that selects another
+      // plugin (--scheduler=cosine) must not have to unset them.
+      LOG(WARNING) << flag << "=" << text << " is ignored: " << What(owner, name)
+                   << " has no option '" << option_flag.option << "' (its options: "
+                   << (declared->empty() ? "none" : OptionNames(*declared)) << ")";
+      continue;
+    }
+    if (given.contains(option_flag.option)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, " and ", sources[option_flag.option],
+                                                     " both set option '", option_flag.option,
+                                                     "' of ", What(owner, name), ": give one"));
+    }
+    absl::StatusOr<nlohmann::json> value = ParseOptionText(*spec, text);
+    if (!value.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", value.status().message()));
+    given[option_flag.option] = *value;
+    sources[option_flag.option] = flag;
+  }
+  return ResolveOptions(*declared, given, What(owner, name), [&](const std::string& key) {
+    if (auto it = sources.find(key); it != sources.end()) return it->second;
+    // Not given: say how it is.
+    for (const OptionFlag& option_flag : OptionFlags()) {
+      if (option_flag.owner == owner && key == option_flag.option) {
+        return absl::StrCat("--", option_flag.flag);
+      }
+    }
+    return absl::StrCat("--", json_flag, " key \"", key, "\"");
+  });
+}
+
+void RecordOptions(OptionOwner owner, const OptionValues& values,
+                   std::map<std::string, std::string>& record) {
+  for (auto it = values.json().begin(); it != values.json().end(); ++it) {
+    record[absl::StrCat(OwnerName(owner), ".", it.key())] = values.Text(it.key());
+  }
+}
+
+nlohmann::json RecordedOptions(OptionOwner owner, const std::map<std::string, std::string>& record) {
+  nlohmann::json options = nlohmann::json::object();
+  const std::string prefix = absl::StrCat(OwnerName(owner), ".");
+  absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, Get(record, OwnerName(owner)));
+  for (const auto& [key, text] : record) {
+    if (!absl::StartsWith(key, prefix)) continue;
+    const std::string option = key.substr(prefix.size());
+    const OptionSpec* spec = declared.ok() ? FindOption(*declared, option) : nullptr;
+    absl::StatusOr<nlohmann::json> value =
+        spec != nullptr ? ParseOptionText(*spec, text) : absl::StatusOr<nlohmann::json>(text);
+    options[option] = value.ok() ? *value : nlohmann::json(text);
+  }
+  return options;
+}
+
+bool IsOptionRecord(const std::string& key) {
+  return absl::StartsWith(key, "optimizer.") || absl::StartsWith(key, "scheduler.");
+}
+
+std::map<std::string, std::string> WithOptionRecords(std::map<std::string, std::string> record) {
+  for (const auto& [key, value] : record) {
+    if (IsOptionRecord(key)) return record;
+  }
+  for (OptionOwner owner : {OptionOwner::kOptimizer, OptionOwner::kScheduler}) {
+    const std::string name = Get(record, OwnerName(owner));
+    absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, name);
+    if (!declared.ok()) continue;  // a resume says which plugin is missing
+    // The old flags of an option the plugin declares were what it used.
+    std::map<std::string, std::string> upgraded = record;
+    for (const OptionFlag& option_flag : OptionFlags()) {
+      if (option_flag.owner == owner && FindOption(*declared, option_flag.option) == nullptr) {
+        upgraded.erase(option_flag.flag);
+      }
+    }
+    absl::StatusOr<OptionValues> values = ResolveSelectedOptions(owner, upgraded);
+    if (!values.ok()) {
+      LOG(WARNING) << "The recorded " << OwnerName(owner) << " options do not fit '" << name
+                   << "' as it is declared now: " << values.status().message();
+      continue;
+    }
+    RecordOptions(owner, *values, record);
+  }
+  return record;
+}
+
+OptimisationRecord OptimisationRecordOf(const std::map<std::string, std::string>& record) {
+  const std::map<std::string, std::string> upgraded = WithOptionRecords(record);
+  OptimisationRecord run;
+  run.optimizer = Get(upgraded, "optimizer");
+  run.optimizer_options = RecordedOptions(OptionOwner::kOptimizer, upgraded);
+  run.scheduler = Get(upgraded, "scheduler");
+  run.scheduler_options = RecordedOptions(OptionOwner::kScheduler, upgraded);
+  int64_t number = 0;
+  if (absl::SimpleAtoi(Get(upgraded, "warmup_epochs"), &number)) run.warmup_epochs = number;
+  if (absl::SimpleAtoi(Get(upgraded, "epochs"), &number)) run.epochs = number;
+  return run;
+}
+
+std::string SelectedOptionsHelp(OptionOwner owner,
+                                const std::map<std::string, std::string>& flags) {
+  const std::string name = Get(flags, OwnerName(owner));
+  std::string text = absl::StrCat("\n", What(owner, name), ", its options (set in --",
+                                  JsonFlag(owner), " as {\"option\": value}, or by the flag "
+                                  "shown):\n");
+  absl::StatusOr<OptionValues> values = ResolveSelectedOptions(owner, flags);
+  if (!values.ok()) return absl::StrCat(text, "  cannot be read: ", values.status().message(), "\n");
+  absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, name);
+  if (declared->empty()) return absl::StrCat(text, "  (none)\n");
+  return absl::StrCat(text, DescribeOptions(*declared, *values, [owner](const std::string& option) {
+                        for (const OptionFlag& option_flag : OptionFlags()) {
+                          if (option_flag.owner == owner && option == option_flag.option) {
+                            return absl::StrCat("--", option_flag.flag);
+                          }
+                        }
+                        return std::string();
+                      }));
+}
+
+}  // namespace framework

@@ -1,0 +1,72 @@
+// Where the options of the selected optimizer and schedule come from: the
+// JSON flag of their kind (--optimizer_options, --scheduler_options) and the
+// flags named after an option (--lr, --momentum, --step_size, ... and the old
+// spellings --beta1, --plateau_factor, ...), which set it in the selected
+// plugin if, and only if, that plugin declares it. The plugin declares each
+// option once (core/declared_options.h); this is the only place that knows
+// which flag sets which option, so every error names the flag or JSON key the
+// user wrote.
+//
+// The resolved values are recorded with the run's flags under
+// "optimizer.<option>" and "scheduler.<option>" (run-defining: a resume
+// compares them); checkpoints written before options were declared are read
+// as if they had been (WithOptionRecords), so they still resume and export.
+#ifndef FRAMEWORK_EXPERIMENT_PLUGIN_OPTION_FLAGS_H_
+#define FRAMEWORK_EXPERIMENT_PLUGIN_OPTION_FLAGS_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/checkpoint/pytorch_training_checkpoint.h"
+#include "framework/core/declared_options.h"
+
+namespace framework {
+
+enum class OptionOwner { kOptimizer, kScheduler };
+
+// A flag that sets an option of the selected plugin of `owner`'s kind.
+struct OptionFlag {
+  const char* flag;    // "plateau_factor"
+  OptionOwner owner;
+  const char* option;  // "factor"
+};
+const std::vector<OptionFlag>& OptionFlags();
+
+// "optimizer" or "scheduler": the flag that selects the plugin, and the
+// record keys' prefix.
+const char* OwnerName(OptionOwner owner);
+
+// The selected plugin's options (`flags` are the effective experiment flags,
+// which name it and hold the JSON and option flags), checked against its
+// declaration.
+absl::StatusOr<OptionValues> ResolveSelectedOptions(OptionOwner owner,
+                                                    const std::map<std::string, std::string>& flags);
+
+// Adds "optimizer.<option>" (or "scheduler.") = value for every option.
+void RecordOptions(OptionOwner owner, const OptionValues& values,
+                   std::map<std::string, std::string>& record);
+
+// The options of `owner`'s kind a record holds, as a JSON object (what a
+// PyTorch export writes).
+nlohmann::json RecordedOptions(OptionOwner owner, const std::map<std::string, std::string>& record);
+
+// True for the record keys above: they are compared on resume.
+bool IsOptionRecord(const std::string& key);
+
+// `record` as this version writes it: a record from before options were
+// declared gets "optimizer.*" and "scheduler.*" entries from the flags it
+// holds (the old flags had the options' names) and its JSON options.
+std::map<std::string, std::string> WithOptionRecords(std::map<std::string, std::string> record);
+
+// What a record says of the optimizer and schedule (upgraded first).
+OptimisationRecord OptimisationRecordOf(const std::map<std::string, std::string>& record);
+
+// --helpshort's section for the selected plugin of `owner`'s kind: its
+// options with their effective values, or the reason they cannot be read.
+std::string SelectedOptionsHelp(OptionOwner owner, const std::map<std::string, std::string>& flags);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_EXPERIMENT_PLUGIN_OPTION_FLAGS_H_

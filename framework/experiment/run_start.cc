@@ -1,0 +1,115 @@
+#include "framework/experiment/run_start.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "framework/checkpoint/checkpoint.h"
+#include "framework/core/named_tensor.h"
+#include "framework/model/state_dict.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+// What rank 0 tells the others once it knows where the run starts:
+// "checkpoint:<path>" (empty path: a fresh start) or "error:<message>".
+constexpr char kStartKey[] = "start";
+
+std::map<std::string, at::Tensor> Destinations(Model& model) {
+  std::map<std::string, at::Tensor> destinations;
+  for (NamedTensor& named : StateDict(model)) destinations[named.name] = named.tensor;
+  return destinations;
+}
+
+}  // namespace
+
+absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bool may_fall_back,
+                                  const DeviceMap& devices, Model& model, TrainingLoop& loop,
+                                  CheckpointManager& checkpoints,
+                                  const std::function<absl::Status()>& rebuild_weights,
+                                  std::string* resumed_from) {
+  std::map<std::string, at::Tensor> destinations = Destinations(model);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const std::string& path = candidates[i];
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices, &destinations);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!state.ok()) {
+      if (!may_fall_back) return state.status();
+      LOG(WARNING) << "Skipping invalid checkpoint " << path << ": " << state.status().message()
+                   << (i + 1 < candidates.size()
+                           ? absl::StrCat("; falling back to ", candidates[i + 1])
+                           : std::string("; no older checkpoint is left to try"));
+      continue;
+    }
+    if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
+    checkpoints.SetResumedFrom(path, state->position.global_step);
+    *resumed_from = path;
+    const double megabytes = static_cast<double>(CheckpointSizeBytes(path)) / 1e6;
+    LOG(INFO) << "Resumed from " << path << " at epoch " << state->position.epoch + 1
+              << ", batch " << state->position.batch << " (global step "
+              << state->position.global_step << "); read and verified "
+              << absl::StrFormat("%.1f MB in %.3f s (%.0f MB/s)", megabytes, seconds,
+                                 megabytes / std::max(seconds, 1e-9));
+    return absl::OkStatus();
+  }
+  LOG(WARNING) << "--resume: none of the " << candidates.size()
+               << " checkpoint(s) is intact (each is kept as it is); starting fresh";
+  return rebuild_weights();
+}
+
+absl::Status ResumeFromPyTorch(const PyTorchTrainingCheckpoint& checkpoint,
+                               const std::string& path, const OptimisationRecord& run,
+                               TrainingLoop& loop) {
+  absl::StatusOr<std::vector<std::string>> differences =
+      RestoreFromPyTorch(checkpoint, path, run, loop);
+  if (!differences.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--resume_from: ", differences.status().message()));
+  }
+  for (const std::string& difference : *differences) {
+    LOG(WARNING) << "PyTorch checkpoint and flags differ, the flags win: " << difference;
+  }
+  LOG(INFO) << "Resumed from PyTorch checkpoint " << path << " ('"
+            << checkpoint.optimizer_key << "') after epoch " << *checkpoint.epoch
+            << ": continuing at epoch " << *checkpoint.epoch + 1;
+  return absl::OkStatus();
+}
+
+absl::Status AgreeOnStart(Communicator& communicator, const std::string& resumed_from,
+                          const DeviceMap& devices, Model& model, TrainingLoop& loop,
+                          CheckpointManager& checkpoints) {
+  absl::StatusOr<std::string> start =
+      communicator.ShareFromRankZero(kStartKey, absl::StrCat("checkpoint:", resumed_from));
+  if (!start.ok()) return start.status();
+  if (absl::StartsWith(*start, "error:")) {
+    return absl::AbortedError(
+        absl::StrCat("rank 0 failed to start: ", absl::StripPrefix(*start, "error:")));
+  }
+  const std::string chosen(absl::StripPrefix(*start, "checkpoint:"));
+  if (communicator.rank() == 0 || chosen.empty()) return absl::OkStatus();
+  std::map<std::string, at::Tensor> destinations = Destinations(model);
+  absl::StatusOr<TrainingState> state = ReadCheckpoint(chosen, devices, &destinations);
+  if (!state.ok()) {
+    return absl::DataLossError(absl::StrCat("rank ", loop.rank(), " cannot read ", chosen,
+                                            ", which rank 0 resumed from: ",
+                                            state.status().message()));
+  }
+  if (absl::Status status = RestoreTrainingState(*state, loop, chosen); !status.ok()) {
+    return status;
+  }
+  checkpoints.SetResumedFrom(chosen, state->position.global_step);
+  return absl::OkStatus();
+}
+
+void ReportStartFailure(Communicator& communicator, const absl::Status& status) {
+  (void)communicator.ShareFromRankZero(kStartKey, absl::StrCat("error:", status.message()));
+}
+
+}  // namespace framework

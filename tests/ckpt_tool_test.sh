@@ -68,6 +68,33 @@ check "--init_from a whole-model file" grep -q "Initialised the model's weights 
 "${CKPT}" frobnicate > /dev/null 2>&1
 check "unknown command is a usage error" test $? -eq 2
 
+# show takes any weights file the registered formats recognise; verify says
+# a file has no checksum to verify.
+"${CKPT}" show "${TEST_TMPDIR}/model.pt" > "${TEST_TMPDIR}/show_pt.txt" 2>&1
+check "show a .pt: its format" grep -q "^format          PyTorch .pt$" "${TEST_TMPDIR}/show_pt.txt"
+check "show a .pt: its tensors with dtype and shape" \
+  grep -qE '^conv1.weight +Float +\[6, 1, 5, 5\]' "${TEST_TMPDIR}/show_pt.txt"
+"${CKPT}" show "${TEST_TMPDIR}/whole.model" > "${TEST_TMPDIR}/show_model.txt" 2>&1
+check "show a whole-model file: the model it names" grep -q '^model .*"name":"lenet"' "${TEST_TMPDIR}/show_model.txt"
+"${CKPT}" show "${TEST_TMPDIR}/model.safetensors" > "${TEST_TMPDIR}/show_st.txt" 2>&1
+check "show a safetensors file" grep -qE '^fc1.weight +Float +\[120, 256\]' "${TEST_TMPDIR}/show_st.txt"
+"${CKPT}" verify "${TEST_TMPDIR}/model.pt" > "${TEST_TMPDIR}/verify_pt.txt" 2>&1
+check "verify a file: only checkpoints carry checksums" \
+  grep -q "model.pt: CORRUPT: a file, not a checkpoint: only checkpoints carry checksums" "${TEST_TMPDIR}/verify_pt.txt"
+# --model_options as every other binary spells it; --model_config still works.
+"${CKPT}" import "${TEST_TMPDIR}/model.pt" "${TEST_TMPDIR}/opts.model" --model=lenet \
+  --model_options='{"dropuot":0.5}' > "${TEST_TMPDIR}/import_opts.txt" 2>&1
+check "import --model_options reaches the model" grep -q "unknown option(s) dropuot" "${TEST_TMPDIR}/import_opts.txt"
+"${CKPT}" import "${TEST_TMPDIR}/model.pt" "${TEST_TMPDIR}/old.model" --model=lenet \
+  --model_config='{bad' > "${TEST_TMPDIR}/import_old.txt" 2>&1
+check "the old --model_config is named in its error" grep -qF "--model_config: '{bad' is not a JSON object" "${TEST_TMPDIR}/import_old.txt"
+# --help lists the tool's commands and own flags, not LibTorch's.
+"${CKPT}" --help > "${TEST_TMPDIR}/help.txt" 2>&1
+check "help exits 0" test $? -eq 0
+check "help starts with the usage" grep -q "^usage: ckpt list RUN_DIR" "${TEST_TMPDIR}/help.txt"
+check "help lists --model_options" grep -q "^  --model_options={}" "${TEST_TMPDIR}/help.txt"
+check "help lists no caffe2 flag" bash -c "! grep -q caffe2 '${TEST_TMPDIR}/help.txt'"
+
 # Lineage: four epochs, then back to epoch 1 for a run of three. --resume
 # continues the line last committed (step-48.1), not the highest step (64).
 dir="${TEST_TMPDIR}/lineage"

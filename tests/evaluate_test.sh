@@ -20,6 +20,10 @@ final=$(ls -d run/checkpoints/step-* | sort | tail -1)
 check "checkpoint: same loss and accuracy" grep -qxF "Validation: ${expected}" checkpoint.out
 check "checkpoint: a per-class table" grep -qE "^9 +[0-9]+ +[0-9]+ +[0-9.]+%$" checkpoint.out
 
+"${EVALUATE}" --helpshort > help.txt 2>&1
+check "--helpshort: the tool's usage and flags" grep -q "^  --weights=" help.txt
+check "--helpshort: no LibTorch flags" bash -c "! grep -q caffe2 help.txt"
+
 "${CKPT}" export "${final}" model.pt > /dev/null 2>&1
 "${CKPT}" export "${final}" model.safetensors > /dev/null 2>&1
 for file in model.pt model.safetensors; do

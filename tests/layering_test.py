@@ -13,7 +13,64 @@ LAYERS = ["core", "distributed", "formats", "model", "data", "optim", "train", "
           "weights", "experiment", "testing"]
 INCLUDE = re.compile(r'#include "([^"]+)"')
 
+# Headers that must not reach, through any chain of includes, the headers
+# listed: the checkpoint format, the metrics files and the stop signals need
+# the loop's state (train/loop_state.h), not the loop with its communicator,
+# gradient averager, optimizers and trainer.
+LOOP_STACK = ("framework/distributed/", "framework/optim/", "framework/train/trainer.h",
+              "framework/train/training_loop.h")
+MUST_NOT_REACH = {
+    "framework/train/loop_state.h": LOOP_STACK,
+    "framework/checkpoint/checkpoint.h": LOOP_STACK,
+    "framework/metrics/metrics_log.h": LOOP_STACK,
+    "framework/metrics/training_events.h": LOOP_STACK,
+    "framework/experiment/stop_signals.h": LOOP_STACK,
+}
+
+
+def includes_of(path):
+    found = []
+    for line in open(path):
+        match = INCLUDE.match(line.strip())
+        if match and match.group(1).startswith("framework/"):
+            found.append(match.group(1))
+    return found
+
+
+def reach_problems(graph):
+    """What each MUST_NOT_REACH header reaches that it must not, with the chain."""
+    problems = []
+    for start, forbidden in MUST_NOT_REACH.items():
+        if start not in graph:
+            problems.append(f"{start}: not among the sources checked")
+            continue
+        chains = {start: [start]}
+        todo = [start]
+        while todo:
+            header = todo.pop()
+            for included in graph.get(header, []):
+                if included in chains:
+                    continue
+                chains[included] = chains[header] + [included]
+                if included.startswith(forbidden):
+                    problems.append(f"{start} reaches {included}: " + " -> ".join(chains[included]))
+                todo.append(included)
+    return problems
+
+
+def self_test():
+    """The reach check fails when the checkpoint format includes the loop again."""
+    graph = {name: [] for name in MUST_NOT_REACH}
+    graph["framework/checkpoint/checkpoint.h"] = ["framework/train/x.h"]
+    graph["framework/train/x.h"] = ["framework/train/training_loop.h"]
+    graph["framework/train/training_loop.h"] = ["framework/distributed/communicator.h"]
+    found = reach_problems(graph)
+    assert len(found) == 2 and "checkpoint.h -> framework/train/x.h -> " in found[0], found
+    assert not reach_problems({name: [] for name in MUST_NOT_REACH})
+
+
 def main(paths):
+    self_test()
     problems = []
     folders_seen = set()
     for path in paths:
@@ -40,6 +97,11 @@ def main(paths):
             elif LAYERS.index(included) > LAYERS.index(folder):
                 problems.append(f"{path}:{number}: framework/{folder} includes {header}, "
                                 f"a folder above it")
+    graph = {}
+    for path in paths:
+        parts = path.split("/")
+        graph["/".join(parts[parts.index("framework"):])] = includes_of(path)
+    problems += reach_problems(graph)
     missing = set(LAYERS) - folders_seen
     if missing:
         problems.append(f"no sources seen for {sorted(missing)}: is the test's data complete?")

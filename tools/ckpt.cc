@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/core/plugin_library.h"
 #include "framework/experiment/plugin_option_flags.h"
+#include "tools/tool_help.h"
 #include "gflags/gflags.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -50,7 +51,9 @@ DEFINE_string(format, "",
               "default: from OUT's extension (.pt/.pth: pt, else safetensors).");
 DEFINE_string(map_location, "", "export: where loaded tensors go (cpu, cuda:N, or pairs).");
 DEFINE_string(model, "", "import: the registered model the weights are for.");
-DEFINE_string(model_config, "{}", "import: the model's configuration, a JSON object.");
+DEFINE_string(model_options, "{}",
+              "import: the model's options, a JSON object (as the experiments' --model_options).");
+DEFINE_string(model_config, "", "Old name of --model_options.");
 DEFINE_string(plugins, "", "Comma-separated plugin shared objects (.so) to load first.");
 
 namespace {
@@ -63,7 +66,7 @@ constexpr char kUsage[] =
     "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n"
     "       ckpt export IN OUT [--format=pt|pytorch_checkpoint|safetensors|model]\n"
     "                          [--map_location=DEV]\n"
-    "       ckpt import IN OUT --model=NAME [--model_config=JSON]\n"
+    "       ckpt import IN OUT --model=NAME [--model_options=JSON]\n"
     "       (any command) --plugins=a.so,b.so loads plugin libraries first\n";
 
 int Fail(const absl::Status& status) {
@@ -136,9 +139,15 @@ int Import(const std::string& in, const std::string& out) {
   }
   framework::ModelSpec spec;
   spec.name = FLAGS_model;
-  spec.config = nlohmann::json::parse(FLAGS_model_config, nullptr, false);
+  const bool old_name = !FLAGS_model_config.empty();
+  if (old_name) {
+    std::fprintf(stderr, "ckpt: --model_config is the old name of --model_options\n");
+  }
+  const std::string& text = old_name ? FLAGS_model_config : FLAGS_model_options;
+  spec.config = nlohmann::json::parse(text, nullptr, false);
   if (spec.config.is_discarded() || !spec.config.is_object()) {
-    return Fail(absl::InvalidArgumentError("--model_config is not a JSON object"));
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        old_name ? "--model_config" : "--model_options", ": '", text, "' is not a JSON object")));
   }
   absl::StatusOr<std::shared_ptr<framework::Model>> model = framework::BuildModel(spec);
   if (!model.ok()) return Fail(model.status());
@@ -212,7 +221,35 @@ int List(const std::string& run_dir) {
   return invalid == 0 ? 0 : 1;
 }
 
+// A weights file that is not a checkpoint (.pt, safetensors, whole-model
+// file): its format, the model it names if any, and its tensors.
+int ShowWeightsFile(const std::string& path) {
+  absl::StatusOr<std::string> format_name = framework::DetectWeightsFormat(path);
+  if (!format_name.ok()) return Fail(format_name.status());
+  absl::StatusOr<framework::WeightsFormat> format =
+      framework::WeightsFormatRegistry().Find(*format_name);
+  if (!format.ok()) return Fail(format.status());
+  absl::StatusOr<std::vector<framework::NamedTensor>> tensors =
+      framework::ReadWeights(path, framework::DeviceMap(torch::kCPU));
+  if (!tensors.ok()) return Fail(tensors.status());
+  std::printf("weights file    %s\n", path.c_str());
+  std::printf("format          %s\n", format->description.c_str());
+  if (format->read_model_spec) {
+    absl::StatusOr<framework::ModelSpec> spec = format->read_model_spec(path);
+    if (spec.ok()) std::printf("model           %s\n", spec->ToJson().dump().c_str());
+  }
+  std::printf("\n%-40s %-9s %-18s\n", "tensor", "dtype", "shape");
+  for (const framework::NamedTensor& named : *tensors) {
+    std::printf("%-40s %-9s %-18s\n", named.name.c_str(),
+                std::string(c10::toString(named.tensor.scalar_type())).c_str(),
+                Shape(named.tensor.sizes().vec()).c_str());
+  }
+  return 0;
+}
+
 int Show(const std::string& path) {
+  std::error_code error;
+  if (fs::is_regular_file(path, error)) return ShowWeightsFile(path);
   absl::StatusOr<CheckpointManifest> manifest = framework::ReadCheckpointManifest(path);
   if (!manifest.ok()) {
     std::fprintf(stderr, "ckpt: %s\n", std::string(manifest.status().message()).c_str());
@@ -247,7 +284,13 @@ int Show(const std::string& path) {
 int Verify(const std::vector<std::string>& paths) {
   int corrupt = 0;
   for (const std::string& path : paths) {
-    absl::Status status = framework::VerifyCheckpoint(path);
+    std::error_code error;
+    absl::Status status =
+        fs::is_regular_file(path, error)
+            ? absl::FailedPreconditionError(
+                  "a file, not a checkpoint: only checkpoints carry checksums (ckpt show lists "
+                  "its tensors)")
+            : framework::VerifyCheckpoint(path);
     if (status.ok()) {
       std::printf("%s: ok\n", path.c_str());
     } else {
@@ -317,7 +360,9 @@ int main(int argc, char** argv) {
   FLAGS_minloglevel = 1;
   google::InitGoogleLogging(argv[0]);
   gflags::SetUsageMessage(kUsage);
-  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
+  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, /*remove_flags=*/true);
+  if (framework::HandleToolHelp(kUsage, __FILE__)) return 0;
+  gflags::HandleCommandLineHelpFlags();
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include <torch/nn/functional.h>
-#include <torch/optim/sgd.h>
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
@@ -29,9 +28,10 @@
 #include "framework/model/model.h"
 #include "framework/model/state_dict.h"
 #include "framework/train/trainer.h"
-#include "framework/train/training_loop.h"
+#include "framework/train/evaluation.h"
 #include "framework/weights/weights_file.h"
 #include "gflags/gflags.h"
+#include "tools/tool_help.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 
@@ -153,20 +153,19 @@ absl::Status Evaluate() {
   (*model)->to(*device);
 
   // The training loop's own evaluation, so the numbers are the run's.
-  LoopOptions options;
-  options.epochs = 0;
-  options.eval_batch_size = FLAGS_eval_batch_size;
+  EvaluationOptions options;
+  options.batch_size = FLAGS_eval_batch_size;
   options.device = *device;
-  torch::optim::SGD unused_optimizer((*model)->parameters(), torch::optim::SGDOptions(0.1));
-  TrainingLoop loop(options, **model, **trainer, unused_optimizer, nullptr, valid, valid);
-  absl::StatusOr<std::map<std::string, double>> values = loop.Evaluate();
+  absl::StatusOr<std::map<std::string, double>> values =
+      EvaluateModel(**model, **trainer, valid, options);
   if (!values.ok()) return values.status();
+  const std::vector<MetricSpec> metrics = (*trainer)->Metrics();
   std::vector<double> means;
-  for (const MetricSpec& metric : loop.metrics()) means.push_back(values->at(metric.name));
+  for (const MetricSpec& metric : metrics) means.push_back(values->at(metric.name));
   std::printf("%s (%s), model %s, %lld validation samples of %s\n", path.c_str(),
               format->description.c_str(), spec->ToJson().dump().c_str(),
               static_cast<long long>(valid.size()), FLAGS_dataset.c_str());
-  std::printf("Validation: %s\n", FormatMetrics(values->at("loss"), loop.metrics(), means).c_str());
+  std::printf("Validation: %s\n", FormatMetrics(values->at("loss"), metrics, means).c_str());
   PrintPerClassAccuracy(**model, valid, *device);
   return absl::OkStatus();
 }
@@ -178,8 +177,13 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;
   google::InitGoogleLogging(argv[0]);
-  gflags::SetUsageMessage("Evaluates saved weights on a data set's validation split.");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  static const char kUsage[] =
+      "usage: evaluate --weights=FILE [--model=NAME --model_options=JSON] [--dataset=NAME]\n"
+      "Evaluates saved weights on a data set's validation split.\n";
+  gflags::SetUsageMessage(kUsage);
+  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
+  if (framework::HandleToolHelp(kUsage, __FILE__)) return 0;
+  gflags::HandleCommandLineHelpFlags();
   if (argc > 1) {
     std::fprintf(stderr, "evaluate: unexpected argument '%s' (flags look like --name=value)\n", argv[1]);
     return 2;

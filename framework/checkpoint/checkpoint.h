@@ -30,7 +30,7 @@
 #include "framework/core/device_map.h"
 #include "framework/model/model.h"
 #include "framework/formats/safetensors.h"
-#include "framework/train/training_loop.h"
+#include "framework/train/loop_state.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {

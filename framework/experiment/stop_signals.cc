@@ -4,6 +4,8 @@
 
 #include <atomic>
 
+#include "framework/train/training_loop.h"
+
 namespace framework {
 namespace {
 

@@ -5,7 +5,7 @@
 #ifndef FRAMEWORK_EXPERIMENT_STOP_SIGNALS_H_
 #define FRAMEWORK_EXPERIMENT_STOP_SIGNALS_H_
 
-#include "framework/train/training_loop.h"
+#include "framework/train/loop_state.h"
 
 namespace framework {
 

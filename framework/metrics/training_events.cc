@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/durable_file.h"
+#include "framework/train/training_loop.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 

@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/formats/event_file.h"
-#include "framework/train/training_loop.h"
+#include "framework/train/loop_state.h"
 
 namespace framework {
 

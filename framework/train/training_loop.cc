@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "framework/data/epoch_sampler.h"
 #include "framework/optim/optimizer.h"
+#include "framework/train/evaluation.h"
 #include "framework/train/progress_bar.h"
 #include "glog/logging.h"
 
@@ -25,54 +26,6 @@ constexpr char kValidPrefix[] = "valid_";
 
 }  // namespace
 
-nlohmann::json EpochRecord::ToJson() const {
-  nlohmann::json json = {{"epoch", epoch}, {"step", step}};
-  for (const auto& [key, value] : values) json[key] = value;
-  return json;
-}
-
-absl::StatusOr<EpochRecord> EpochRecord::FromJson(const nlohmann::json& json) {
-  EpochRecord record;
-  try {
-    for (auto it = json.begin(); it != json.end(); ++it) {
-      if (it.key() == "epoch") {
-        record.epoch = it->get<int64_t>();
-      } else if (it.key() == "step") {
-        record.step = it->get<int64_t>();
-      } else {
-        record.values[it.key()] = it->get<double>();
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad epoch record ", json.dump(), ": ", e.what()));
-  }
-  return record;
-}
-
-nlohmann::json LoopPosition::ToJson() const {
-  return {{"epoch", epoch},     {"batch", batch},
-          {"global_step", global_step}, {"loss_sum", loss_sum},
-          {"metric_sums", metric_sums}, {"samples", samples},
-          {"seconds", seconds}};
-}
-
-absl::StatusOr<LoopPosition> LoopPosition::FromJson(const nlohmann::json& json) {
-  LoopPosition position;
-  try {
-    position.epoch = json.at("epoch").get<int64_t>();
-    position.batch = json.at("batch").get<int64_t>();
-    position.global_step = json.at("global_step").get<int64_t>();
-    position.loss_sum = json.at("loss_sum").get<double>();
-    position.metric_sums = json.at("metric_sums").get<std::vector<double>>();
-    position.samples = json.at("samples").get<int64_t>();
-    position.seconds = json.at("seconds").get<double>();
-  } catch (const nlohmann::json::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad loop position ", json.dump(), ": ", e.what()));
-  }
-  return position;
-}
 
 TrainingLoop::TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
                            torch::optim::Optimizer& optimizer,
@@ -115,16 +68,8 @@ absl::Status TrainingLoop::Restore(const LoopPosition& position,
   return absl::OkStatus();
 }
 
-Batch TrainingLoop::GatherBatch(const Dataset& data,
-                                const torch::Tensor& indices) const {
-  Batch batch;
-  batch.inputs = data.inputs.index_select(0, indices);
-  batch.targets = data.targets.index_select(0, indices);
-  if (options_.device != batch.inputs.device()) {
-    batch.inputs = batch.inputs.to(options_.device);
-    batch.targets = batch.targets.to(options_.device);
-  }
-  return batch;
+Batch TrainingLoop::GatherBatch(const Dataset& data, const torch::Tensor& indices) const {
+  return framework::GatherBatch(data, indices, options_.device);
 }
 
 std::vector<double> TrainingLoop::TrainMeans() const {
@@ -134,68 +79,17 @@ std::vector<double> TrainingLoop::TrainMeans() const {
   return means;
 }
 
-std::string FormatMetrics(double loss, const std::vector<MetricSpec>& metrics,
-                          const std::vector<double>& means) {
-  std::string text = absl::StrFormat("Loss: %.4f", loss);
-  for (size_t i = 0; i < metrics.size(); ++i) {
-    const double mean = means[i];
-    std::string name = metrics[i].name;
-    if (!name.empty()) name[0] = static_cast<char>(std::toupper(name[0]));
-    if (metrics[i].percent) {
-      absl::StrAppendFormat(&text, " %s:%.2f%%", name, 100.0 * mean);
-    } else {
-      absl::StrAppendFormat(&text, " %s: %.4f", name, mean);
-    }
-  }
-  return text;
-}
 
 std::string TrainingLoop::FormatMetrics(double loss, const std::vector<double>& means) const {
   return ::framework::FormatMetrics(loss, metrics_, means);
 }
 
 absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate() {
-  try {
-    torch::NoGradGuard no_grad;
-    model_.eval();
-    // Data parallel: rank r evaluates chunks r, r + world size, ...; the sums
-    // are then added up, so every rank gets the whole set's values.
-    double loss_sum = 0;
-    std::vector<double> sums(metrics_.size(), 0.0);
-    const int64_t size = valid_.size();
-    const int64_t chunk = options_.eval_batch_size;
-    for (int64_t start = rank() * chunk; start < size; start += world_size() * chunk) {
-      const int64_t length = std::min(chunk, size - start);
-      Batch batch = GatherBatch(
-          valid_, torch::arange(start, start + length,
-                                torch::TensorOptions().dtype(torch::kInt64)));
-      StepResult result = trainer_.EvalStep(model_, batch);
-      loss_sum += result.loss.item<double>() * static_cast<double>(length);
-      for (size_t i = 0; i < sums.size(); ++i) sums[i] += result.metric_sums[i];
-    }
-    if (Communicator* group = communicator(); group != nullptr) {
-      std::vector<double> local = {loss_sum};
-      local.insert(local.end(), sums.begin(), sums.end());
-      std::vector<at::Tensor> reduced = {
-          torch::tensor(local, torch::TensorOptions().dtype(torch::kFloat64))};
-      if (absl::Status status = group->AllReduceSum(reduced, "the evaluation's metrics");
-          !status.ok()) {
-        return status;
-      }
-      const double* total = reduced[0].data_ptr<double>();
-      loss_sum = total[0];
-      for (size_t i = 0; i < sums.size(); ++i) sums[i] = total[i + 1];
-    }
-    std::map<std::string, double> values;
-    values["loss"] = size > 0 ? loss_sum / size : 0.0;
-    for (size_t i = 0; i < metrics_.size(); ++i) {
-      values[metrics_[i].name] = size > 0 ? sums[i] / size : 0.0;
-    }
-    return values;
-  } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("evaluation failed: ", e.what()));
-  }
+  EvaluationOptions options;
+  options.batch_size = options_.eval_batch_size;
+  options.device = options_.device;
+  options.communicator = communicator();
+  return EvaluateModel(model_, trainer_, valid_, options);
 }
 
 absl::Status TrainingLoop::Run() {

@@ -26,6 +26,8 @@
 #include "framework/distributed/gradient_averager.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/model/model.h"
+#include "framework/train/evaluation.h"
+#include "framework/train/loop_state.h"
 #include "framework/train/trainer.h"
 #include "nlohmann/json.hpp"
 
@@ -53,70 +55,8 @@ struct LoopOptions {
   std::string monitor = "valid_loss";
 };
 
-// One line of metrics.jsonl.
-struct EpochRecord {
-  int64_t epoch = 0;  // 1-based
-  int64_t step = 0;   // global step at the end of the epoch
-  // train_loss, train_<metric>, valid_loss, valid_<metric>, lr, seconds.
-  std::map<std::string, double> values;
-
-  nlohmann::json ToJson() const;
-  static absl::StatusOr<EpochRecord> FromJson(const nlohmann::json& json);
-};
-
-struct LoopPosition {
-  int64_t epoch = 0;  // 0-based epoch in progress; == epochs when finished
-  int64_t batch = 0;  // next batch of that epoch
-  int64_t global_step = 0;
-  // Sums over the epoch's finished batches, so that an epoch resumed in the
-  // middle reports the same training metrics as one that ran straight.
-  double loss_sum = 0;
-  std::vector<double> metric_sums;
-  int64_t samples = 0;
-  double seconds = 0;  // wall time of the epoch so far
-
-  nlohmann::json ToJson() const;
-  static absl::StatusOr<LoopPosition> FromJson(const nlohmann::json& json);
-};
-
-// The training step that just ended, for OnStepEnd observers.
-struct StepRecord {
-  int64_t step = 0;     // global step
-  int64_t epoch = 0;    // 1-based
-  int64_t samples = 0;  // in the (global) batch
-  double loss = 0;      // the batch's mean loss, over all ranks
-  // The batch's per-sample means of the trainer's metrics, in Metrics() order.
-  std::vector<double> metrics;
-  double lr = 0;        // of the first parameter group, during the step
-  double seconds = 0;   // wall time of the step
-};
-
-// "Loss: 0.2763 Acc:90.07%", as the loop's log lines show metrics.
-std::string FormatMetrics(double loss, const std::vector<MetricSpec>& metrics,
-                          const std::vector<double>& means);
-
-class TrainingLoop;
 class EpochSampler;
 
-// Hooks into the loop; a non-OK status stops training with that status.
-class LoopObserver {
- public:
-  virtual ~LoopObserver() = default;
-  // Called after backward(), right before the optimizer changes the
-  // parameters and its state: the first moment since the last step's end at
-  // which they change. (Buffers, such as batch-norm statistics, already
-  // changed in the forward pass.) Observers must not change parameters or
-  // optimizer state themselves.
-  virtual absl::Status BeforeOptimizerStep(TrainingLoop& loop) { return absl::OkStatus(); }
-  virtual absl::Status OnStepEnd(TrainingLoop& loop) { return absl::OkStatus(); }
-  // Called after the epoch's evaluation and scheduler step; position() is
-  // already at the start of the next epoch.
-  virtual absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) {
-    return absl::OkStatus();
-  }
-  // Called when Run() ends normally or because a stop was requested.
-  virtual absl::Status OnTrainEnd(TrainingLoop& loop) { return absl::OkStatus(); }
-};
 
 class TrainingLoop {
  public:

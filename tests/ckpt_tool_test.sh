@@ -87,7 +87,7 @@ check "verify a file: only checkpoints carry checksums" \
 check "import --model_options reaches the model" grep -q "unknown option(s) dropuot" "${TEST_TMPDIR}/import_opts.txt"
 "${CKPT}" import "${TEST_TMPDIR}/model.pt" "${TEST_TMPDIR}/old.model" --model=lenet \
   --model_config='{bad' > "${TEST_TMPDIR}/import_old.txt" 2>&1
-check "the old --model_config is named in its error" grep -qF "--model_config: '{bad' is not a JSON object" "${TEST_TMPDIR}/import_old.txt"
+check "the old --model_config is named in its error" grep -qF -e "--model_config: '{bad' is not a JSON object" "${TEST_TMPDIR}/import_old.txt"
 # --help lists the tool's commands and own flags, not LibTorch's.
 "${CKPT}" --help > "${TEST_TMPDIR}/help.txt" 2>&1
 check "help exits 0" test $? -eq 0

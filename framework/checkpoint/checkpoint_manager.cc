@@ -1,30 +1,21 @@
 #include "framework/checkpoint/checkpoint_manager.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <chrono>
 #include <filesystem>
-#include <limits>
 #include <map>
-#include <tuple>
 #include <set>
 
 #include <ATen/Parallel.h>
 #include <torch/types.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "framework/core/durable_file.h"
-#include "framework/optim/optimizer_state.h"
 #include "framework/core/random_state.h"
-#include "framework/model/state_dict.h"
 #include "glog/logging.h"
 
 namespace framework {
@@ -32,214 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
-std::vector<NamedTensor> Detached(std::vector<NamedTensor> tensors) {
-  for (NamedTensor& named : tensors) named.tensor = named.tensor.detach();
-  return tensors;
-}
-
 }  // namespace
-
-bool CheckpointInfo::at_epoch_end() const {
-  return manifest.has_value() && manifest->position.batch == 0 && !manifest->history.empty() &&
-         static_cast<int64_t>(manifest->history.size()) == manifest->position.epoch;
-}
-
-std::optional<double> CheckpointInfo::Metric(const std::string& name) const {
-  if (!at_epoch_end()) return std::nullopt;
-  const auto& values = manifest->history.back().values;
-  auto it = values.find(name);
-  if (it == values.end()) return std::nullopt;
-  return it->second;
-}
-
-std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory, ManifestCache* cache) {
-  std::vector<CheckpointInfo> infos;
-  std::set<std::string> seen;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator(directory, error)) {
-    const std::string name = entry.path().filename().string();
-    std::optional<std::pair<int64_t, int>> parsed = ParseCheckpointName(name);
-    if (!parsed.has_value() || !entry.is_directory(error)) continue;
-    CheckpointInfo info;
-    info.name = name;
-    info.path = entry.path().lexically_normal().string();
-    info.step = parsed->first;
-    info.generation = parsed->second;
-    struct stat manifest_stat;
-    const bool stamped =
-        stat((info.path + "/" + kCheckpointManifest).c_str(), &manifest_stat) == 0;
-    const int64_t modified_ns =
-        stamped ? int64_t{manifest_stat.st_mtim.tv_sec} * 1000000000 + manifest_stat.st_mtim.tv_nsec
-                : 0;
-    const ManifestCache::Entry* cached = nullptr;
-    if (cache != nullptr && stamped) {
-      auto it = cache->entries.find(info.path);
-      if (it != cache->entries.end() && it->second.size == manifest_stat.st_size &&
-          it->second.modified_ns == modified_ns) {
-        cached = &it->second;
-      }
-    }
-    if (cached != nullptr) {
-      info.manifest = cached->manifest;
-    } else {
-      absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(info.path);
-      if (manifest.ok()) {
-        info.manifest = *std::move(manifest);
-        if (cache != nullptr && stamped) {
-          cache->entries[info.path] = {manifest_stat.st_size, modified_ns, *info.manifest};
-        }
-      } else {
-        info.problem = std::string(manifest.status().message());
-      }
-    }
-    seen.insert(info.path);
-    infos.push_back(std::move(info));
-  }
-  if (cache != nullptr) {
-    for (auto it = cache->entries.begin(); it != cache->entries.end();) {
-      it = seen.count(it->first) > 0 ? std::next(it) : cache->entries.erase(it);
-    }
-  }
-  auto order = [](const CheckpointInfo& info) {
-    const int64_t sequence = info.manifest.has_value() ? info.manifest->commit_sequence
-                                                       : std::numeric_limits<int64_t>::max();
-    return std::make_tuple(sequence, info.step, info.generation);
-  };
-  std::sort(infos.begin(), infos.end(),
-            [&](const CheckpointInfo& a, const CheckpointInfo& b) { return order(a) < order(b); });
-  return infos;
-}
-
-std::set<std::string> CheckpointsOnCurrentLine(const std::vector<CheckpointInfo>& infos) {
-  std::map<std::string, const CheckpointInfo*> by_name;
-  const CheckpointInfo* newest = nullptr;
-  for (const CheckpointInfo& info : infos) {
-    if (!info.manifest.has_value()) continue;
-    by_name[info.name] = &info;
-    newest = &info;  // commit order
-  }
-  std::set<std::string> line;
-  if (newest == nullptr) return line;
-  // The newest checkpoint records its line; one from before lines were
-  // recorded is followed by its parent links (which retention may have cut).
-  std::vector<const CheckpointInfo*> unrecorded;
-  if (newest->manifest->line.empty()) unrecorded.push_back(newest);
-  for (const CheckpointInfo& info : infos) {
-    if (info.manifest.has_value() &&
-        IsOnLine(newest->manifest->line, info.manifest->commit_sequence)) {
-      line.insert(info.path);
-      if (info.manifest->line.empty()) unrecorded.push_back(&info);
-    }
-  }
-  for (const CheckpointInfo* info : unrecorded) {
-    line.insert(info->path);
-    while (true) {
-      auto parent = by_name.find(info->manifest->parent);
-      if (parent == by_name.end() || !line.insert(parent->second->path).second) break;
-      info = parent->second;
-    }
-  }
-  return line;
-}
-
-absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
-    const std::string& run_dir) {
-  const std::string path = run_dir + "/LOCK";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot open lock file", path);
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    char buffer[32] = {};
-    const ssize_t n = pread(fd, buffer, sizeof(buffer) - 1, 0);
-    close(fd);
-    const std::string owner = n > 0 ? absl::StrCat(" (pid ", absl::StripAsciiWhitespace(buffer), ")")
-                                    : "";
-    return absl::FailedPreconditionError(absl::StrCat(
-        "run directory ", run_dir, " is in use by another process", owner,
-        "; wait for it to finish or use another --run_dir (a crashed process releases ", path,
-        " automatically)"));
-  }
-  const std::string pid = absl::StrCat(getpid(), "\n");
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    absl::Status status = ErrnoError("cannot write lock file", path);
-    close(fd);
-    return status;
-  }
-  return std::unique_ptr<RunDirectoryLock>(new RunDirectoryLock(fd));
-}
-
-RunDirectoryLock::~RunDirectoryLock() { close(fd_); }
-
-absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
-                                                   const std::map<std::string, std::string>& flags) {
-  TrainingState state;
-  state.model_spec = spec;
-  state.model = Detached(StateDict(loop.model()));
-  absl::StatusOr<OptimizerStateTensors> optimizer = ExtractOptimizerState(loop.optimizer());
-  if (!optimizer.ok()) return optimizer.status();
-  state.optimizer = Detached(optimizer->tensors);
-  state.optimizer_parameters_with_state = optimizer->parameters_with_state;
-  state.rng = {{kCpuGeneratorTensor, GlobalGeneratorState()}};
-  state.world_size = loop.world_size();
-  state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
-  state.position = loop.position();
-  state.history = loop.history();
-  state.flags = flags;
-  return state;
-}
-
-absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop,
-                                  const std::string& source) {
-  // This rank's generator when the world size is the one that saved it;
-  // otherwise each rank's is derived afresh from (seed, rank, step).
-  const bool same_world = state.world_size == loop.world_size();
-  const std::string generator_name = RankGeneratorTensor(loop.rank());
-  const NamedTensor* generator = nullptr;
-  for (const NamedTensor& named : state.rng) {
-    if (named.name == generator_name) generator = &named;
-  }
-  if (generator == nullptr && same_world) {
-    return absl::DataLossError(absl::StrCat(source, ": missing entry '", generator_name, "'"));
-  }
-  if (loop.scheduler() != nullptr && state.scheduler.is_null()) {
-    return absl::DataLossError(absl::StrCat(source, ": missing scheduler state"));
-  }
-  if (absl::Status s = LoadStateDict(loop.model(), state.model, /*strict=*/true, source); !s.ok()) {
-    return s;
-  }
-  std::map<std::string, at::Tensor> optimizer;
-  for (const NamedTensor& named : state.optimizer) optimizer[named.name] = named.tensor;
-  if (absl::Status s = RestoreOptimizerState(loop.optimizer(), optimizer,
-                                             state.optimizer_parameters_with_state, source);
-      !s.ok()) {
-    return s;
-  }
-  if (loop.scheduler() != nullptr) {
-    if (absl::Status s = loop.scheduler()->LoadState(state.scheduler); !s.ok()) {
-      return absl::DataLossError(absl::StrCat(source, ": ", s.message()));
-    }
-  }
-  if (absl::Status s = loop.Restore(state.position, state.history); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
-  }
-  if (!same_world) {
-    SeedGlobalGenerator(RankSeed(loop.options().seed, loop.rank(), state.position.global_step));
-    if (loop.rank() == 0) {
-      LOG(INFO) << source << " was saved by " << state.world_size << " rank(s) and this run has "
-                << loop.world_size() << ": the same global sample position, learning rate and "
-                << "schedule, but each rank's dropout generator is derived afresh from (seed, "
-                << "rank, step " << state.position.global_step << ")";
-    }
-    return absl::OkStatus();
-  }
-  try {
-    RestoreGlobalGeneratorState(generator->tensor);
-  } catch (const std::exception& e) {
-    return absl::DataLossError(
-        absl::StrCat(source, ": bad '", generator_name, "' entry: ", e.what()));
-  }
-  return absl::OkStatus();
-}
 
 CheckpointManager::CheckpointManager(CheckpointOptions options, ModelSpec spec,
                                      std::map<std::string, std::string> flags)
@@ -288,16 +72,6 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
 CheckpointManager::~CheckpointManager() {
   absl::Status status = Wait();
   if (!status.ok()) LOG(ERROR) << status.message();
-}
-
-std::optional<std::string> FindNewestValidCheckpoint(const std::string& directory) {
-  std::vector<CheckpointInfo> infos = ListCheckpoints(directory);
-  for (auto it = infos.rbegin(); it != infos.rend(); ++it) {
-    absl::Status status = VerifyCheckpoint(it->path);
-    if (status.ok()) return it->path;
-    LOG(WARNING) << "Skipping invalid checkpoint " << it->path << ": " << status.message();
-  }
-  return std::nullopt;
 }
 
 void CheckpointManager::SetResumedFrom(const std::string& path, int64_t step) {
@@ -370,42 +144,18 @@ std::vector<std::string> ForeignFiles(const std::string& path) {
 
 absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
   std::vector<CheckpointInfo> infos = ListCheckpoints(options_.directory, &manifests_);
-  std::vector<const CheckpointInfo*> valid;
-  for (const CheckpointInfo& info : infos) {
-    if (info.manifest.has_value()) valid.push_back(&info);
-  }
   // The current line's checkpoints come last in commit order, so the last N
   // are its newest; others it left behind go with retention like any old one.
   const std::set<std::string> current_line = CheckpointsOnCurrentLine(infos);
-  std::set<std::string> keep = {fs::path(just_saved).lexically_normal().string(), resumed_from_};
-  const size_t last = std::min<size_t>(valid.size(), options_.keep_last);
-  for (size_t i = valid.size() - last; i < valid.size(); ++i) keep.insert(valid[i]->path);
-  if (options_.keep_best > 0) {
-    std::vector<std::pair<double, const CheckpointInfo*>> ranked;
-    for (const CheckpointInfo* info : valid) {
-      std::optional<double> value = info->Metric(options_.monitor);
-      if (value.has_value()) ranked.push_back({options_.maximize ? -*value : *value, info});
-    }
-    // Best first; among equals the newer one.
-    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first < b.first;
-      return std::make_pair(a.second->step, a.second->generation) >
-             std::make_pair(b.second->step, b.second->generation);
-    });
-    for (size_t i = 0; i < ranked.size() && i < static_cast<size_t>(options_.keep_best); ++i) {
-      keep.insert(ranked[i].second->path);
-    }
-  }
-  if (options_.keep_every_epochs > 0) {
-    for (const CheckpointInfo* info : valid) {
-      if (info->at_epoch_end() &&
-          static_cast<int64_t>(info->manifest->history.size()) % options_.keep_every_epochs == 0) {
-        keep.insert(info->path);
-      }
-    }
-  }
-  for (const CheckpointInfo* info : valid) {
-    if (keep.count(info->path) > 0) continue;
+  RetentionPolicy policy;
+  policy.keep_last = options_.keep_last;
+  policy.keep_best = options_.keep_best;
+  policy.monitor = options_.monitor;
+  policy.maximize = options_.maximize;
+  policy.keep_every_epochs = options_.keep_every_epochs;
+  const std::vector<const CheckpointInfo*> doomed_checkpoints = CheckpointsToDelete(
+      infos, policy, {fs::path(just_saved).lexically_normal().string(), resumed_from_});
+  for (const CheckpointInfo* info : doomed_checkpoints) {
     // A user's file inside a checkpoint (notes, an export) is never deleted
     // with it: such a checkpoint is left as it is.
     std::vector<std::string> foreign = ForeignFiles(info->path);

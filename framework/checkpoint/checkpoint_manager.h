@@ -16,8 +16,10 @@
 // monitored metric, a milestone every E epochs, plus the newest valid and the
 // resumed-from checkpoints are kept; only the manager's own checkpoint
 // directories are ever deleted, and only after a newer one was committed.
-// One process at a time may own a run directory (RunDirectoryLock); in a
-// data-parallel run, rank 0 alone writes (see CheckpointOptions).
+// In a data-parallel run, rank 0 alone writes (see CheckpointOptions). What is
+// on disk is listed by checkpoint_list.h; what retention keeps is decided by
+// retention.h; what a checkpoint holds is captured by
+// training_state_capture.h.
 #ifndef FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
 #define FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
 
@@ -36,6 +38,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/checkpoint/checkpoint.h"
+#include "framework/checkpoint/checkpoint_list.h"
+#include "framework/checkpoint/retention.h"
+#include "framework/checkpoint/training_state_capture.h"
 #include "framework/train/training_loop.h"
 
 namespace framework {
@@ -62,73 +67,6 @@ struct CheckpointOptions {
   // loop's; not owned.
   Communicator* communicator = nullptr;
 };
-
-// One checkpoint directory of the manager's, as found on disk.
-struct CheckpointInfo {
-  std::string name;
-  std::string path;
-  int64_t step = 0;
-  int generation = 0;
-  std::optional<CheckpointManifest> manifest;  // unset when unreadable
-  std::string problem;                         // why it is unreadable
-
-  // Saved right after an epoch's evaluation (so it has that epoch's metrics).
-  bool at_epoch_end() const;
-  std::optional<double> Metric(const std::string& name) const;
-};
-
-// Parsed manifests by checkpoint path, reused while the manifest file keeps
-// its size and modification time: retention lists the checkpoints at every
-// save, and a model of 10,000 tensors has a manifest of megabytes.
-struct ManifestCache {
-  struct Entry {
-    int64_t size = 0;
-    int64_t modified_ns = 0;
-    CheckpointManifest manifest;
-  };
-  std::map<std::string, Entry> entries;
-};
-
-// The manager's checkpoints under `directory` in commit order, oldest first
-// (by commit sequence, then step; checkpoints from before lineage was
-// recorded first, unreadable ones last); other files are ignored. Reads
-// manifests only, not tensor data (and with `cache`, only changed ones).
-std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory,
-                                            ManifestCache* cache = nullptr);
-
-// The checkpoints (paths) of the line the most recently committed one
-// continues: it and its ancestors through each manifest's parent. After
-// --resume_from an older checkpoint, the newer ones of the line it left are
-// not on it.
-std::set<std::string> CheckpointsOnCurrentLine(const std::vector<CheckpointInfo>& infos);
-
-// The most recently committed checkpoint under `directory` that verifies
-// completely (so --resume continues the line last worked on, not the one
-// with the highest step); invalid ones are logged by name and skipped, and
-// nothing is deleted.
-std::optional<std::string> FindNewestValidCheckpoint(const std::string& directory);
-
-// Exclusive ownership of a run directory through flock(2) on <dir>/LOCK: the
-// kernel releases it when the process dies, so a crash never leaves it stuck.
-class RunDirectoryLock {
- public:
-  static absl::StatusOr<std::unique_ptr<RunDirectoryLock>> Acquire(const std::string& run_dir);
-  ~RunDirectoryLock();
-
- private:
-  explicit RunDirectoryLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-// The loop's full state. Tensors refer to the live ones (detached); a save
-// that outlives the step copies them (see the async snapshot buffers).
-absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
-                                                   const std::map<std::string, std::string>& flags);
-
-// Puts a checkpoint's state into the loop's model, optimizer, scheduler,
-// position and the global generator. `source` names the checkpoint.
-absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop,
-                                  const std::string& source);
 
 class CheckpointManager : public LoopObserver {
  public:

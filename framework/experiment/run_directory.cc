@@ -1,5 +1,7 @@
 #include "framework/experiment/run_directory.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +10,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "framework/core/durable_file.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {
@@ -38,5 +42,32 @@ absl::Status WriteFlagsRecord(const std::string& run_dir,
   }
   return absl::OkStatus();
 }
+
+absl::StatusOr<std::unique_ptr<RunDirectoryLock>> RunDirectoryLock::Acquire(
+    const std::string& run_dir) {
+  const std::string path = run_dir + "/LOCK";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("cannot open lock file", path);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buffer[32] = {};
+    const ssize_t n = pread(fd, buffer, sizeof(buffer) - 1, 0);
+    close(fd);
+    const std::string owner = n > 0 ? absl::StrCat(" (pid ", absl::StripAsciiWhitespace(buffer), ")")
+                                    : "";
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run directory ", run_dir, " is in use by another process", owner,
+        "; wait for it to finish or use another --run_dir (a crashed process releases ", path,
+        " automatically)"));
+  }
+  const std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    absl::Status status = ErrnoError("cannot write lock file", path);
+    close(fd);
+    return status;
+  }
+  return std::unique_ptr<RunDirectoryLock>(new RunDirectoryLock(fd));
+}
+
+RunDirectoryLock::~RunDirectoryLock() { close(fd_); }
 
 }  // namespace framework

@@ -1,10 +1,11 @@
 // The run directory: where a run's record (flags.json, metrics.jsonl) and
 // checkpoints live, created on demand and checked for writing before any
-// slow work starts.
+// slow work starts, and owned by one process at a time (RunDirectoryLock).
 #ifndef FRAMEWORK_EXPERIMENT_RUN_DIRECTORY_H_
 #define FRAMEWORK_EXPERIMENT_RUN_DIRECTORY_H_
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -18,6 +19,18 @@ absl::Status PrepareRunDirectory(const std::string& path);
 // <run_dir>/flags.json: every effective flag of the run.
 absl::Status WriteFlagsRecord(const std::string& run_dir,
                               const std::map<std::string, std::string>& flags);
+
+// Exclusive ownership of a run directory through flock(2) on <dir>/LOCK: the
+// kernel releases it when the process dies, so a crash never leaves it stuck.
+class RunDirectoryLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<RunDirectoryLock>> Acquire(const std::string& run_dir);
+  ~RunDirectoryLock();
+
+ private:
+  explicit RunDirectoryLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 }  // namespace framework
 

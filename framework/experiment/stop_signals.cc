@@ -30,6 +30,10 @@ void InstallStopSignalHandlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A write to a socket whose peer died (a data-parallel rank killed) must
+  // fail as EPIPE, which the communicator reports naming the rank that is
+  // gone, rather than end this process silently (exit 141).
+  signal(SIGPIPE, SIG_IGN);
 }
 
 void SetLoopToStop(TrainingLoop* loop) {

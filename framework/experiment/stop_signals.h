@@ -1,7 +1,8 @@
 // SIGINT and SIGTERM stop a run cleanly: the current step finishes, a
 // checkpoint is saved and the process exits 0. A second signal ends the
 // process at once, as the signal's default would. Installed first thing, so a
-// signal during start-up stops the run after its first step.
+// signal during start-up stops the run after its first step. SIGPIPE is
+// ignored, so that a dead peer's socket is an error, not a silent exit.
 #ifndef FRAMEWORK_EXPERIMENT_STOP_SIGNALS_H_
 #define FRAMEWORK_EXPERIMENT_STOP_SIGNALS_H_
 

@@ -10,7 +10,9 @@
 // storages recorded on cuda:N (placed through a DeviceMap).
 //
 // Writing produces a file that torch.load(path, weights_only=True) opens as
-// an OrderedDict of tensors.
+// an OrderedDict of tensors. The parts: torch_save_archive.h (the zip
+// container), unpickler.h, pickle_writer.h; pytorch_file.cc reads and writes
+// state dicts, pytorch_training_file.cc the training-checkpoint dict.
 #ifndef FRAMEWORK_FORMATS_PYTORCH_FILE_H_
 #define FRAMEWORK_FORMATS_PYTORCH_FILE_H_
 
@@ -24,12 +26,10 @@
 #include "absl/status/statusor.h"
 #include "framework/core/device_map.h"
 #include "framework/formats/safetensors.h"
+#include "framework/formats/torch_save_archive.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {
-
-// True when the file starts like a zip archive (as torch.save's do).
-bool IsZipFile(const std::string& path);
 
 // The model's tensors from a torch.save file: the top-level state dict, or
 // the state dict under "model_state_dict", "state_dict", "model" or

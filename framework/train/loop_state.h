@@ -68,6 +68,9 @@ class LoopObserver {
   // changed in the forward pass.) Observers must not change parameters or
   // optimizer state themselves.
   virtual absl::Status BeforeOptimizerStep(TrainingLoop& loop) { return absl::OkStatus(); }
+  // Called when an epoch starts, or continues after a resume; position() is
+  // where it starts.
+  virtual absl::Status OnEpochStart(TrainingLoop& loop) { return absl::OkStatus(); }
   virtual absl::Status OnStepEnd(TrainingLoop& loop) { return absl::OkStatus(); }
   // Called after the epoch's evaluation and scheduler step; position() is
   // already at the start of the next epoch.

@@ -38,13 +38,16 @@ TrainingLoop::TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
       scheduler_(scheduler),
       train_(train),
       valid_(valid),
-      metrics_(trainer.Metrics()) {
+      metrics_(trainer.Metrics()),
+      progress_log_(options_.log_interval, options_.progress_bar) {
   CHECK_GT(options_.batch_size, 0);
   CHECK_GT(options_.eval_batch_size, 0);
   CHECK_GE(options_.epochs, 0);
   CHECK_EQ(options_.batch_size % world_size(), 0)
       << "the global batch must split evenly over the ranks";
   position_.metric_sums.assign(metrics_.size(), 0.0);
+  // First, so that a step's line is logged before what others do with it.
+  observers_.push_back(&progress_log_);
 }
 
 int64_t TrainingLoop::batches_per_epoch() const {
@@ -192,34 +195,20 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
 }
 
 absl::Status TrainingLoop::RunEpochs() {
-  std::unique_ptr<ProgressBar> bar;
-  if (options_.progress_bar) bar = std::make_unique<ProgressBar>();
   const int64_t epochs = options_.epochs;
   const int64_t num_batches = batches_per_epoch();
 
   while (position_.epoch < epochs) {
-    const std::string epoch_label =
-        absl::StrFormat("Epoch[%03d/%03d]", position_.epoch + 1, epochs);
     EpochSampler sampler(train_.size(), options_.batch_size, options_.seed,
                          position_.epoch, rank(), world_size());
     model_.train();
-    if (bar) bar->Start(epoch_label, num_batches, position_.batch);
+    for (LoopObserver* observer : observers_) {
+      if (absl::Status status = observer->OnEpochStart(*this); !status.ok()) return status;
+    }
     Clock::time_point segment_start = Clock::now();
 
     while (position_.batch < num_batches) {
       if (absl::Status status = TrainStep(sampler); !status.ok()) return status;
-      const double mean_loss = position_.loss_sum / position_.samples;
-      if (options_.log_interval > 0 &&
-          position_.batch % options_.log_interval == 0) {
-        if (bar) bar->Clear();
-        LOG(INFO) << "Training:" << epoch_label
-                  << absl::StrFormat(" Iteration[%d/%d] ", position_.batch,
-                                     num_batches)
-                  << FormatMetrics(mean_loss, TrainMeans());
-      }
-      if (bar) {
-        bar->Update(position_.batch, absl::StrFormat("loss %.4f", mean_loss));
-      }
       const Clock::time_point now = Clock::now();
       last_step_.seconds = std::chrono::duration<double>(now - segment_start).count();
       position_.seconds += last_step_.seconds;
@@ -230,15 +219,8 @@ absl::Status TrainingLoop::RunEpochs() {
         absl::Status status = observer->OnStepEnd(*this);
         if (!status.ok()) return status;
       }
-      if (ShouldStop()) {
-        if (bar) bar->Clear();
-        LOG(INFO) << "Stopping at epoch " << position_.epoch + 1 << " batch "
-                  << position_.batch << " (global step "
-                  << position_.global_step << ") as requested";
-        return absl::OkStatus();
-      }
+      if (ShouldStop()) return absl::OkStatus();
     }
-    if (bar) bar->Clear();
 
     absl::StatusOr<std::map<std::string, double>> valid = Evaluate();
     if (!valid.ok()) return valid.status();
@@ -248,21 +230,14 @@ absl::Status TrainingLoop::RunEpochs() {
     const double train_loss =
         position_.loss_sum / std::max<int64_t>(position_.samples, 1);
     const std::vector<double> train_means = TrainMeans();
-    std::vector<double> valid_means;
     record.values[std::string(kTrainPrefix) + "loss"] = train_loss;
     record.values[std::string(kValidPrefix) + "loss"] = valid->at("loss");
     for (size_t i = 0; i < metrics_.size(); ++i) {
       record.values[kTrainPrefix + metrics_[i].name] = train_means[i];
-      valid_means.push_back(valid->at(metrics_[i].name));
-      record.values[kValidPrefix + metrics_[i].name] = valid_means.back();
+      record.values[kValidPrefix + metrics_[i].name] = valid->at(metrics_[i].name);
     }
     record.values["lr"] = GetLearningRates(optimizer_).at(0);
     record.values["seconds"] = position_.seconds;
-    LOG(INFO) << "Validation:" << epoch_label << " "
-              << FormatMetrics(valid->at("loss"), valid_means)
-              << absl::StrFormat(" (train %s, lr %g, %.1fs)",
-                                 FormatMetrics(train_loss, train_means),
-                                 record.values["lr"], position_.seconds);
 
     if (scheduler_ != nullptr) {
       auto monitored = record.values.find(options_.monitor);

@@ -28,6 +28,7 @@
 #include "framework/model/model.h"
 #include "framework/train/evaluation.h"
 #include "framework/train/loop_state.h"
+#include "framework/train/progress_log.h"
 #include "framework/train/trainer.h"
 #include "nlohmann/json.hpp"
 
@@ -124,6 +125,7 @@ class TrainingLoop {
   const Dataset& valid_;
   std::vector<MetricSpec> metrics_;
   std::vector<LoopObserver*> observers_;
+  ProgressLog progress_log_;
   std::atomic<bool> stop_requested_{false};
   LoopPosition position_;
   std::vector<EpochRecord> history_;

@@ -1,0 +1,93 @@
+#include "framework/checkpoint/training_state_capture.h"
+
+#include <exception>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/random_state.h"
+#include "framework/model/state_dict.h"
+#include "framework/optim/optimizer_state.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+std::vector<NamedTensor> Detached(std::vector<NamedTensor> tensors) {
+  for (NamedTensor& named : tensors) named.tensor = named.tensor.detach();
+  return tensors;
+}
+
+}  // namespace
+
+absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
+                                                   const std::map<std::string, std::string>& flags) {
+  TrainingState state;
+  state.model_spec = spec;
+  state.model = Detached(StateDict(loop.model()));
+  absl::StatusOr<OptimizerStateTensors> optimizer = ExtractOptimizerState(loop.optimizer());
+  if (!optimizer.ok()) return optimizer.status();
+  state.optimizer = Detached(optimizer->tensors);
+  state.optimizer_parameters_with_state = optimizer->parameters_with_state;
+  state.rng = {{kCpuGeneratorTensor, GlobalGeneratorState()}};
+  state.world_size = loop.world_size();
+  state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
+  state.position = loop.position();
+  state.history = loop.history();
+  state.flags = flags;
+  return state;
+}
+
+absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop,
+                                  const std::string& source) {
+  // This rank's generator when the world size is the one that saved it;
+  // otherwise each rank's is derived afresh from (seed, rank, step).
+  const bool same_world = state.world_size == loop.world_size();
+  const std::string generator_name = RankGeneratorTensor(loop.rank());
+  const NamedTensor* generator = nullptr;
+  for (const NamedTensor& named : state.rng) {
+    if (named.name == generator_name) generator = &named;
+  }
+  if (generator == nullptr && same_world) {
+    return absl::DataLossError(absl::StrCat(source, ": missing entry '", generator_name, "'"));
+  }
+  if (loop.scheduler() != nullptr && state.scheduler.is_null()) {
+    return absl::DataLossError(absl::StrCat(source, ": missing scheduler state"));
+  }
+  if (absl::Status s = LoadStateDict(loop.model(), state.model, /*strict=*/true, source); !s.ok()) {
+    return s;
+  }
+  std::map<std::string, at::Tensor> optimizer;
+  for (const NamedTensor& named : state.optimizer) optimizer[named.name] = named.tensor;
+  if (absl::Status s = RestoreOptimizerState(loop.optimizer(), optimizer,
+                                             state.optimizer_parameters_with_state, source);
+      !s.ok()) {
+    return s;
+  }
+  if (loop.scheduler() != nullptr) {
+    if (absl::Status s = loop.scheduler()->LoadState(state.scheduler); !s.ok()) {
+      return absl::DataLossError(absl::StrCat(source, ": ", s.message()));
+    }
+  }
+  if (absl::Status s = loop.Restore(state.position, state.history); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
+  }
+  if (!same_world) {
+    SeedGlobalGenerator(RankSeed(loop.options().seed, loop.rank(), state.position.global_step));
+    if (loop.rank() == 0) {
+      LOG(INFO) << source << " was saved by " << state.world_size << " rank(s) and this run has "
+                << loop.world_size() << ": the same global sample position, learning rate and "
+                << "schedule, but each rank's dropout generator is derived afresh from (seed, "
+                << "rank, step " << state.position.global_step << ")";
+    }
+    return absl::OkStatus();
+  }
+  try {
+    RestoreGlobalGeneratorState(generator->tensor);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat(source, ": bad '", generator_name, "' entry: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace framework

@@ -94,7 +94,7 @@ absl::StatusOr<c10::intrusive_ptr<c10d::ProcessGroup>> CreateGroup(
     return absl::FailedPreconditionError(
         "a CUDA device with more than one rank needs the NCCL process group, and this build's "
         "LibTorch has none (Debian's libtorch is CPU-only): build against a CUDA LibTorch (see "
-        "README, TORCHTRAIN_LIBTORCH), or train on the CPU over Gloo");
+        "docs/data-parallel.md, TORCHTRAIN_LIBTORCH), or train on the CPU over Gloo");
 #endif
   }
   if (!options.device.is_cpu()) {

@@ -24,7 +24,7 @@ const char* GroupTitle(FlagGroup group) {
     case FlagGroup::kCheckpoints: return "Checkpoints";
     case FlagGroup::kResume: return "Resuming and initialising";
     case FlagGroup::kDataParallel:
-      return "Data parallel (launched by torchrun, srun or a PyTorchJob; see README)";
+      return "Data parallel (launched by torchrun, srun or a PyTorchJob; see docs/data-parallel.md)";
     case FlagGroup::kPlugins: return "Plugins";
   }
   return "?";

@@ -45,16 +45,16 @@ def reach_problems(graph):
             problems.append(f"{start}: not among the sources checked")
             continue
         chains = {start: [start]}
-        todo = [start]
-        while todo:
-            header = todo.pop()
+        to_visit = [start]
+        while to_visit:
+            header = to_visit.pop()
             for included in graph.get(header, []):
                 if included in chains:
                     continue
                 chains[included] = chains[header] + [included]
                 if included.startswith(forbidden):
                     problems.append(f"{start} reaches {included}: " + " -> ".join(chains[included]))
-                todo.append(included)
+                to_visit.append(included)
     return problems
 
 

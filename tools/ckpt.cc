@@ -74,6 +74,23 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+// A weights file's format (recognised by content) and tensors.
+struct WeightsFileContents {
+  framework::WeightsFormat format;
+  std::vector<framework::NamedTensor> tensors;
+};
+
+absl::StatusOr<WeightsFileContents> ReadWeightsFile(const std::string& path,
+                                                    const framework::DeviceMap& devices) {
+  absl::StatusOr<std::string> name = framework::DetectWeightsFormat(path);
+  if (!name.ok()) return name.status();
+  absl::StatusOr<framework::WeightsFormat> format = framework::WeightsFormatRegistry().Find(*name);
+  if (!format.ok()) return format.status();
+  absl::StatusOr<std::vector<framework::NamedTensor>> tensors = framework::ReadWeights(path, devices);
+  if (!tensors.ok()) return tensors.status();
+  return WeightsFileContents{*std::move(format), *std::move(tensors)};
+}
+
 // --format, or from the output's extension.
 std::string OutputFormat(const std::string& out) {
   if (!FLAGS_format.empty()) return FLAGS_format;
@@ -86,13 +103,10 @@ int Export(const std::string& in, const std::string& out) {
   absl::StatusOr<framework::DeviceMap> devices =
       framework::DeviceMap::Parse(FLAGS_map_location, torch::kCPU);
   if (!devices.ok()) return Fail(devices.status());
-  absl::StatusOr<std::string> format_name = framework::DetectWeightsFormat(in);
-  if (!format_name.ok()) return Fail(format_name.status());
-  absl::StatusOr<framework::WeightsFormat> format =
-      framework::WeightsFormatRegistry().Find(*format_name);
-  if (!format.ok()) return Fail(format.status());
-  absl::StatusOr<std::vector<framework::NamedTensor>> tensors = framework::ReadWeights(in, *devices);
-  if (!tensors.ok()) return Fail(tensors.status());
+  absl::StatusOr<WeightsFileContents> contents = ReadWeightsFile(in, *devices);
+  if (!contents.ok()) return Fail(contents.status());
+  const framework::WeightsFormat* format = &contents->format;
+  const std::vector<framework::NamedTensor>* tensors = &contents->tensors;
   const std::string target = OutputFormat(out);
   absl::Status status;
   if (target == "pytorch_checkpoint") {
@@ -224,14 +238,11 @@ int List(const std::string& run_dir) {
 // A weights file that is not a checkpoint (.pt, safetensors, whole-model
 // file): its format, the model it names if any, and its tensors.
 int ShowWeightsFile(const std::string& path) {
-  absl::StatusOr<std::string> format_name = framework::DetectWeightsFormat(path);
-  if (!format_name.ok()) return Fail(format_name.status());
-  absl::StatusOr<framework::WeightsFormat> format =
-      framework::WeightsFormatRegistry().Find(*format_name);
-  if (!format.ok()) return Fail(format.status());
-  absl::StatusOr<std::vector<framework::NamedTensor>> tensors =
-      framework::ReadWeights(path, framework::DeviceMap(torch::kCPU));
-  if (!tensors.ok()) return Fail(tensors.status());
+  absl::StatusOr<WeightsFileContents> contents =
+      ReadWeightsFile(path, framework::DeviceMap(torch::kCPU));
+  if (!contents.ok()) return Fail(contents.status());
+  const framework::WeightsFormat* format = &contents->format;
+  const std::vector<framework::NamedTensor>* tensors = &contents->tensors;
   std::printf("weights file    %s\n", path.c_str());
   std::printf("format          %s\n", format->description.c_str());
   if (format->read_model_spec) {

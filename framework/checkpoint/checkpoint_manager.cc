@@ -74,19 +74,13 @@ CheckpointManager::~CheckpointManager() {
   if (!status.ok()) LOG(ERROR) << status.message();
 }
 
-void CheckpointManager::SetResumedFrom(const std::string& path, int64_t step) {
+void CheckpointManager::SetResumedFrom(const std::string& path, const TrainingState& state) {
   resumed_from_ = fs::path(path).lexically_normal().string();
   parent_ = fs::path(resumed_from_).filename().string();
-  absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(resumed_from_);
-  line_.clear();
-  if (manifest.ok()) {
-    line_ = manifest->line;
-    // From before lines were recorded: the line starts at it.
-    if (line_.empty() && manifest->commit_sequence > 0) {
-      line_ = ExtendLine({}, manifest->commit_sequence);
-    }
-  }
-  last_saved_step_ = step;
+  line_ = state.line;
+  // From before lines were recorded: the line starts at it.
+  if (line_.empty() && state.commit_sequence > 0) line_ = ExtendLine({}, state.commit_sequence);
+  last_saved_step_ = state.position.global_step;
   last_saved_ = resumed_from_;
 }
 

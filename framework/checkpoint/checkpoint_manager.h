@@ -76,9 +76,10 @@ class CheckpointManager : public LoopObserver {
       CheckpointOptions options, ModelSpec spec, std::map<std::string, std::string> flags);
   ~CheckpointManager() override;
 
-  // Marks the checkpoint a run resumed from (never deleted) and its step
-  // (already saved).
-  void SetResumedFrom(const std::string& path, int64_t step);
+  // Marks the checkpoint a run resumed from (never deleted), with its step
+  // (already saved) and line, which the next saves continue; `state` is what
+  // was read from it.
+  void SetResumedFrom(const std::string& path, const TrainingState& state);
 
   // Saves the loop's current state now (in the background when async).
   // Data parallel: every rank calls it at the same step.

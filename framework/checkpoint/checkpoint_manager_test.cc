@@ -275,7 +275,7 @@ TEST(CheckpointManagerTest, RetentionKeepsLastBestAndMilestonesAcrossRestarts) {
   auto state = ReadCheckpoint(resumed_from.path, DeviceMap(torch::kCPU));
   ASSERT_TRUE(RestoreTrainingState(*state, *second.loop, resumed_from.path).ok());
   auto second_manager = Manager(options);
-  (*second_manager)->SetResumedFrom(resumed_from.path, resumed_from.step);
+  (*second_manager)->SetResumedFrom(resumed_from.path, *state);
   second.loop->AddObserver(second_manager->get());
   ASSERT_TRUE(second.loop->Run().ok());
 

@@ -34,6 +34,11 @@ bool InRange(const OptionSpec& spec, double value) {
   return above_min && below_max;
 }
 
+// A value as the record and --helpshort show it: 0.01, true, [10,15], rel.
+std::string ValueText(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
 const char* TypeName(OptionType type) {
   switch (type) {
     case OptionType::kBool: return "true or false";
@@ -165,8 +170,7 @@ std::vector<int64_t> OptionValues::IntList(const std::string& name) const {
   return At(name).get<std::vector<int64_t>>();
 }
 std::string OptionValues::Text(const std::string& name) const {
-  const nlohmann::json& value = At(name);
-  return value.is_string() ? value.get<std::string>() : value.dump();
+  return ValueText(At(name));
 }
 
 absl::StatusOr<OptionValues> ResolveOptions(
@@ -267,9 +271,7 @@ std::string DescribeOptions(const DeclaredOptions& declared, const OptionValues&
     out << "\n      " << spec.help;
     const std::string range = spec.RangeText();
     if (!range.empty()) out << " Range: " << range << ".";
-    const nlohmann::json& default_value = spec.default_value;
-    const std::string default_text =
-        default_value.is_string() ? default_value.get<std::string>() : default_value.dump();
+    const std::string default_text = ValueText(spec.default_value);
     if (values.Text(spec.name) != default_text) out << " (default: " << default_text << ")";
     if (!spec.pytorch_key.empty()) out << " PyTorch: param_groups[]." << spec.pytorch_key << ".";
     out << "\n";

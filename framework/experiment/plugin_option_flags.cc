@@ -28,6 +28,16 @@ absl::StatusOr<DeclaredOptions> DeclaredOf(OptionOwner owner, const std::string&
   return entry->options;
 }
 
+// "--momentum" for the optimizer's "momentum"; empty when no flag sets it.
+std::string FlagOf(OptionOwner owner, const std::string& option) {
+  for (const OptionFlag& option_flag : OptionFlags()) {
+    if (option_flag.owner == owner && option == option_flag.option) {
+      return absl::StrCat("--", option_flag.flag);
+    }
+  }
+  return "";
+}
+
 std::string What(OptionOwner owner, const std::string& name) {
   return absl::StrCat(OwnerName(owner), " '", name, "'");
 }
@@ -115,12 +125,8 @@ absl::StatusOr<OptionValues> ResolveSelectedOptions(
   return ResolveOptions(*declared, given, What(owner, name), [&](const std::string& key) {
     if (auto it = sources.find(key); it != sources.end()) return it->second;
     // Not given: say how it is.
-    for (const OptionFlag& option_flag : OptionFlags()) {
-      if (option_flag.owner == owner && key == option_flag.option) {
-        return absl::StrCat("--", option_flag.flag);
-      }
-    }
-    return absl::StrCat("--", json_flag, " key \"", key, "\"");
+    const std::string flag = FlagOf(owner, key);
+    return flag.empty() ? absl::StrCat("--", json_flag, " key \"", key, "\"") : flag;
   });
 }
 
@@ -200,12 +206,7 @@ std::string SelectedOptionsHelp(OptionOwner owner,
   absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, name);
   if (declared->empty()) return absl::StrCat(text, "  (none)\n");
   return absl::StrCat(text, DescribeOptions(*declared, *values, [owner](const std::string& option) {
-                        for (const OptionFlag& option_flag : OptionFlags()) {
-                          if (option_flag.owner == owner && option == option_flag.option) {
-                            return absl::StrCat("--", option_flag.flag);
-                          }
-                        }
-                        return std::string();
+                        return FlagOf(owner, option);
                       }));
 }
 

@@ -49,7 +49,7 @@ absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bo
       continue;
     }
     if (absl::Status status = RestoreTrainingState(*state, loop, path); !status.ok()) return status;
-    checkpoints.SetResumedFrom(path, state->position.global_step);
+    checkpoints.SetResumedFrom(path, *state);
     *resumed_from = path;
     const double megabytes = static_cast<double>(CheckpointSizeBytes(path)) / 1e6;
     LOG(INFO) << "Resumed from " << path << " at epoch " << state->position.epoch + 1
@@ -104,7 +104,7 @@ absl::Status AgreeOnStart(Communicator& communicator, const std::string& resumed
   if (absl::Status status = RestoreTrainingState(*state, loop, chosen); !status.ok()) {
     return status;
   }
-  checkpoints.SetResumedFrom(chosen, state->position.global_step);
+  checkpoints.SetResumedFrom(chosen, *state);
   return absl::OkStatus();
 }
 

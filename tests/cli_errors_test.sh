@@ -50,9 +50,9 @@ expect_error one_class "--classes: must be >= 2" --classes=1
 expect_error fewer_classes_than_data "--classes: 5 is fewer than the 10 classes" --classes=5 --dataset=synthetic
 expect_error negative_epochs "--epochs: must be >= 0, got -1" --epochs=-1
 expect_error unknown_flag_in_file "typo.flags:2: unknown flag --lernrate" --flagfile="${TEST_TMPDIR}/typo.flags"
-expect_error missing_flag_file "cannot open flag file ${TEST_TMPDIR}/none.flags" --flagfile="${TEST_TMPDIR}/none.flags"
+expect_error missing_flag_file "flag file: cannot open ${TEST_TMPDIR}/none.flags" --flagfile="${TEST_TMPDIR}/none.flags"
 expect_error unknown_flag_on_command_line "unknown command line flag 'lernrate'" --lernrate=0.1
-expect_error unwritable_run_dir "--run_dir: cannot create '${TEST_TMPDIR}/a_file/run'" \
+expect_error unwritable_run_dir "--run_dir: cannot create directory ${TEST_TMPDIR}/a_file/run" \
   --run_dir="${TEST_TMPDIR}/a_file/run"
 expect_error cuda_without_cuda "--device: 'cuda' needs CUDA" --device=cuda
 expect_error bad_device "--device: 'tpu:0' is not a device" --device=tpu:0

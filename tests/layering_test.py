@@ -4,7 +4,9 @@ Each folder may include headers of the folders before it in LAYERS, never of
 one after it (tests may use framework/testing), and nothing in framework/
 includes a plugin. The order is the
 architecture: a file format knows nothing of training, the checkpoint format
-knows nothing of the experiment, and so on.
+knows nothing of the experiment, and so on. And every file a run reads or
+writes goes through the Env (framework/core/env.h): no source but the POSIX
+Env opens, writes, renames or removes a file itself.
 """
 import re
 import sys
@@ -26,6 +28,28 @@ MUST_NOT_REACH = {
     "framework/metrics/training_events.h": LOOP_STACK,
     "framework/experiment/stop_signals.h": LOOP_STACK,
 }
+
+
+# File I/O that bypasses the Env (and so its fault injection). Queries that
+# neither read nor write contents (exists, is_directory, listing) are allowed.
+DIRECT_IO = re.compile(
+    r"std::[io]?fstream|\bfopen\(|\bgzopen\(|(?<![\w.>:])(?:open|pread|pwrite|write|writev|"
+    r"fsync|flock|unlink|rename)\(|(?:fs|filesystem)::(?:remove|remove_all|rename|"
+    r"create_directory|create_directories|copy|copy_file|resize_file)\(")
+ENV_IMPLEMENTATION = "framework/core/posix_env.cc"
+
+
+def direct_io_problems(path, lines):
+    if path.endswith(ENV_IMPLEMENTATION) or path.endswith("_test.cc"):
+        return []
+    problems = []
+    for number, line in enumerate(lines, 1):
+        code = line.split("//")[0]
+        match = DIRECT_IO.search(code)
+        if match:
+            problems.append(f"{path}:{number}: file I/O outside the Env ({match.group(0)}); "
+                            f"use framework/core/env.h")
+    return problems
 
 
 def includes_of(path):
@@ -67,6 +91,15 @@ def self_test():
     found = reach_problems(graph)
     assert len(found) == 2 and "checkpoint.h -> framework/train/x.h -> " in found[0], found
     assert not reach_problems({name: [] for name in MUST_NOT_REACH})
+    for bypass in ['  std::ofstream out(path);', '  const int fd = open(p.c_str(), O_RDONLY);',
+                   '  fs::remove_all(dir, error);', '  if (rename(a, b) != 0) {']:
+        assert direct_io_problems("framework/x/y.cc", [bypass]), bypass
+    for allowed in ['  file->Append(data, size);', '  Env::Default()->RenameFile(a, b);',
+                    '  fs::exists(path, error);', '  // open(2) is called by the Env',
+                    '  writer.writeRecord("data.pkl", p, n);']:
+        assert not direct_io_problems("framework/x/y.cc", [allowed]), allowed
+    assert not direct_io_problems("framework/" + ENV_IMPLEMENTATION.split("framework/")[1],
+                                  ['  open(p, O_RDONLY);'])
 
 
 def main(paths):
@@ -80,7 +113,9 @@ def main(paths):
         if folder not in LAYERS:
             problems.append(f"{path}: folder '{folder}' is not in the layer list")
             continue
-        for number, line in enumerate(open(path), 1):
+        lines = open(path).readlines()
+        problems += direct_io_problems(path, lines)
+        for number, line in enumerate(lines, 1):
             match = INCLUDE.match(line.strip())
             if not match:
                 continue

@@ -108,14 +108,12 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   record(kCheckpointStateFile, state_tensors, *state_crcs);
 
   const std::string manifest_text = SealManifestText(manifest.ToJson().dump(1) + "\n");
-  absl::StatusOr<FileWriter> file = FileWriter::Create(dir + "/" + kCheckpointManifest);
-  if (!file.ok()) return file.status();
-  if (absl::Status s = file->Write(manifest_text.data(), manifest_text.size()); !s.ok()) return s;
-  if (options.fsync) {
-    if (absl::Status s = file->Sync(); !s.ok()) return s;
+  if (absl::Status s = WriteStringToFile(dir + "/" + kCheckpointManifest, manifest_text,
+                                         options.fsync);
+      !s.ok()) {
+    return s;
   }
-  if (absl::Status s = file->Close(); !s.ok()) return s;
-  if (options.fsync) return SyncDirectory(dir);
+  if (options.fsync) return Env::Default()->SyncDirectory(dir);
   return absl::OkStatus();
 }
 
@@ -286,22 +284,20 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
   if (fs::exists(final_path, error)) {
     return absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"));
   }
-  fs::remove_all(tmp, error);
-  if (!fs::create_directories(tmp, error) || error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create checkpoint directory ", tmp, ": ", error.message()));
-  }
-  absl::Status status = WriteCheckpointFiles(tmp, state, options);
+  Env& env = *Env::Default();
+  absl::Status status = env.RemoveTree(tmp);
+  if (status.ok()) status = env.CreateDirectories(tmp);
+  if (status.ok()) status = WriteCheckpointFiles(tmp, state, options);
   if (status.ok()) status = RenameDurably(tmp, final_dir, /*sync=*/false);
   if (status.ok() && options.fsync) {
     // The commit is durable only once the parent directory is synced; if
     // that fails the checkpoint is withdrawn, so that a checkpoint name never
     // stands for a save that reported failure.
-    status = SyncDirectory(final_path.parent_path().string());
-    if (!status.ok()) fs::rename(final_path, tmp, error);
+    status = env.SyncDirectory(final_path.parent_path().string());
+    if (!status.ok()) (void)env.RenameFile(final_dir, tmp);
   }
   if (!status.ok()) {
-    fs::remove_all(tmp, error);
+    (void)env.RemoveTree(tmp);
     return absl::Status(status.code(), absl::StrCat("saving checkpoint ", final_dir,
                                                     " failed (earlier checkpoints are intact): ",
                                                     status.message()));

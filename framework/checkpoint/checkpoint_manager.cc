@@ -45,17 +45,17 @@ absl::StatusOr<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
         "checkpoint options keep_best, keep_every_epochs, every_epochs and every_steps must be "
         ">= 0");
   }
-  std::error_code error;
-  fs::create_directories(options.directory, error);
-  if (error) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot create checkpoint directory ",
-                                                    options.directory, ": ", error.message()));
+  if (absl::Status status = Env::Default()->CreateDirectories(options.directory); !status.ok()) {
+    return status;
   }
+  std::error_code error;
   for (const auto& entry : fs::directory_iterator(options.directory, error)) {
     const std::string name = entry.path().filename().string();
     if (IsLeftoverCheckpointName(name)) {
       LOG(INFO) << "Removing " << entry.path().string() << ", left by an interrupted save";
-      fs::remove_all(entry.path(), error);
+      if (absl::Status status = Env::Default()->RemoveTree(entry.path().string()); !status.ok()) {
+        LOG(WARNING) << status.message();
+      }
     }
   }
   std::unique_ptr<CheckpointManager> manager(
@@ -162,13 +162,12 @@ absl::Status CheckpointManager::ApplyRetention(const std::string& just_saved) {
     // Renamed first so that a crash mid-deletion never leaves a damaged
     // directory under a checkpoint name.
     const fs::path doomed = fs::path(options_.directory) / DoomedCheckpointName(info->name);
-    std::error_code error;
-    fs::rename(info->path, doomed, error);
-    if (error) {
-      LOG(WARNING) << "Cannot delete checkpoint " << info->path << ": " << error.message();
+    if (absl::Status renamed = Env::Default()->RenameFile(info->path, doomed.string());
+        !renamed.ok()) {
+      LOG(WARNING) << "Cannot delete checkpoint " << info->path << ": " << renamed.message();
       continue;
     }
-    if (absl::Status removed = RemoveTree(doomed.string()); !removed.ok()) {
+    if (absl::Status removed = Env::Default()->RemoveTree(doomed.string()); !removed.ok()) {
       // Cleared as a leftover at the next start.
       LOG(WARNING) << "Cannot delete checkpoint " << info->path << ": " << removed.message();
       continue;

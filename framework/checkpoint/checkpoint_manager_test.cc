@@ -11,7 +11,7 @@
 #include <fstream>
 #include <thread>
 
-#include "framework/core/fault_injection.h"
+#include "framework/testing/fault_injecting_env.h"
 #include "framework/testing/test_task.h"
 #include <torch/optim/sgd.h>
 #include "framework/model/state_dict.h"
@@ -172,7 +172,7 @@ TEST(CheckpointManagerTest, ASecondAsyncSaveWaitsForTheOneStillWriting) {
   ASSERT_TRUE(manager.ok());
   std::atomic<bool> release{false};
   std::atomic<int> held{0};
-  SetFaultInjector([&](const char* operation, const std::string& path) {
+  auto faults = std::make_unique<ScopedFaultInjection>([&](const char* operation, const std::string& path) {
     if (std::strcmp(operation, "write") == 0 && !release.load()) {
       ++held;
       while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -192,9 +192,9 @@ TEST(CheckpointManagerTest, ASecondAsyncSaveWaitsForTheOneStillWriting) {
   EXPECT_EQ(ListCheckpoints(options.directory).size(), 0u);
   release = true;
   trigger.join();
-  SetFaultInjector(nullptr);
   EXPECT_TRUE(second.ok()) << second;
   ASSERT_TRUE((*manager)->Wait().ok());
+  faults.reset();  // after the last file it opened is closed
   const std::vector<CheckpointInfo> saved = ListCheckpoints(options.directory);
   ASSERT_EQ(saved.size(), 2u);
   EXPECT_EQ(saved[1].manifest->parent, saved[0].name);

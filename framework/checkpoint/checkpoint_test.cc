@@ -12,7 +12,7 @@
 #include "framework/model/state_dict.h"
 #include "framework/testing/test_task.h"
 #include "framework/core/durable_file.h"
-#include "framework/core/fault_injection.h"
+#include "framework/testing/fault_injecting_env.h"
 #include "gtest/gtest.h"
 
 namespace framework {
@@ -274,7 +274,7 @@ TEST_F(CheckpointTest, CrashBeforeRenameLeavesNoCheckpoint) {
     if (child == 0) {
       TinyRun run(data_, 1);
       auto state = CaptureTrainingState(*run.loop, TinySpec(), {});
-      SetFaultInjector([operation = std::string(operation), part = std::string(path_part)](
+      auto faults = std::make_unique<ScopedFaultInjection>([operation = std::string(operation), part = std::string(path_part)](
                            const char* op, const std::string& path) {
         const bool ends_with = path.size() >= part.size() &&
                                path.compare(path.size() - part.size(), part.size(), part) == 0;

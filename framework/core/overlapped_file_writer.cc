@@ -10,13 +10,13 @@ namespace framework {
 
 absl::StatusOr<std::unique_ptr<OverlappedFileWriter>> OverlappedFileWriter::Create(
     const std::string& path, const Options& options) {
-  absl::StatusOr<FileWriter> file = FileWriter::Create(path);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file = Env::Default()->NewWritableFile(path);
   if (!file.ok()) return file.status();
   return std::unique_ptr<OverlappedFileWriter>(
       new OverlappedFileWriter(*std::move(file), options));
 }
 
-OverlappedFileWriter::OverlappedFileWriter(FileWriter file, const Options& options)
+OverlappedFileWriter::OverlappedFileWriter(std::unique_ptr<WritableFile> file, const Options& options)
     : file_(std::move(file)), options_(options) {
   writer_ = std::thread([this] { WriteQueued(); });
 }
@@ -117,7 +117,7 @@ void OverlappedFileWriter::WriteQueued() {
         }
       }
     }
-    absl::Status status = file_.WriteGathered(call.data(), static_cast<int>(call.size()));
+    absl::Status status = file_->AppendGathered(call.data(), static_cast<int>(call.size()));
     done_owners.clear();
     if (!status.ok()) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -126,7 +126,7 @@ void OverlappedFileWriter::WriteQueued() {
     }
     written += call_size;
     if (options_.sync && written - writeback_from >= options_.writeback_bytes) {
-      file_.StartWriteback(writeback_from, written - writeback_from);
+      file_->StartWriteback(writeback_from, written - writeback_from);
       writeback_from = written;
     }
     std::lock_guard<std::mutex> lock(mutex_);
@@ -148,9 +148,9 @@ absl::Status OverlappedFileWriter::Finish() {
   }
   if (!status.ok()) return status;
   if (options_.sync) {
-    if (absl::Status s = file_.Sync(); !s.ok()) return s;
+    if (absl::Status s = file_->Sync(); !s.ok()) return s;
   }
-  return file_.Close();
+  return file_->Close();
 }
 
 }  // namespace framework

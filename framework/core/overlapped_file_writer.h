@@ -19,7 +19,7 @@
 //   }
 //   absl::Status status = (*file)->Finish();
 //
-// Writes go through FileWriter, so core/fault_injection.h reaches them.
+// Writes go through Env::Default(), so a test's fault-injecting Env reaches them.
 #ifndef FRAMEWORK_CORE_OVERLAPPED_FILE_WRITER_H_
 #define FRAMEWORK_CORE_OVERLAPPED_FILE_WRITER_H_
 
@@ -34,7 +34,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "framework/core/durable_file.h"
+#include "framework/core/env.h"
 
 namespace framework {
 
@@ -74,10 +74,10 @@ class OverlappedFileWriter {
     size_t size;
     std::shared_ptr<const void> owner;
   };
-  OverlappedFileWriter(FileWriter file, const Options& options);
+  OverlappedFileWriter(std::unique_ptr<WritableFile> file, const Options& options);
   void WriteQueued();
 
-  FileWriter file_;
+  std::unique_ptr<WritableFile> file_;
   const Options options_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;

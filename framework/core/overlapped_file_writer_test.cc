@@ -4,11 +4,12 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "framework/core/durable_file.h"
-#include "framework/core/fault_injection.h"
+#include "framework/testing/fault_injecting_env.h"
 #include "gtest/gtest.h"
 
 namespace framework {
@@ -58,7 +59,7 @@ TEST(OverlappedFileWriterTest, WritesEveryRegionInOrder) {
 
 TEST(OverlappedFileWriterTest, AFailedWriteIsReportedAndReleasesOwners) {
   std::atomic<int> writes{0};
-  SetFaultInjector([&](const char* operation, const std::string&) {
+  auto faults = std::make_unique<ScopedFaultInjection>([&](const char* operation, const std::string&) {
     return std::strcmp(operation, "write") == 0 && ++writes == 3 ? ENOSPC : 0;
   });
   OverlappedFileWriter::Options options;
@@ -73,7 +74,7 @@ TEST(OverlappedFileWriterTest, AFailedWriteIsReportedAndReleasesOwners) {
   for (int i = 0; i < 10; ++i) (*file)->Append(owned->data(), owned->size(), owned);
   owned.reset();
   absl::Status status = (*file)->Finish();
-  SetFaultInjector(nullptr);
+  faults.reset();
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   EXPECT_NE(status.message().find("failing"), std::string::npos) << status;
   EXPECT_GE(writes.load(), 3);
@@ -81,14 +82,14 @@ TEST(OverlappedFileWriterTest, AFailedWriteIsReportedAndReleasesOwners) {
 }
 
 TEST(OverlappedFileWriterTest, AFailedSyncIsReported) {
-  SetFaultInjector([](const char* operation, const std::string&) {
+  auto faults = std::make_unique<ScopedFaultInjection>([](const char* operation, const std::string&) {
     return std::strcmp(operation, "sync") == 0 ? EIO : 0;
   });
   auto file = OverlappedFileWriter::Create(Temp("unsyncable"), {});
   ASSERT_TRUE(file.ok());
   (*file)->Append("abc", 3);
   absl::Status status = (*file)->Finish();
-  SetFaultInjector(nullptr);
+  faults.reset();
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("fsync"), std::string::npos) << status;
 }

@@ -63,7 +63,7 @@ TEST(CheckFlagFilesTest, IncludedFlagFilesAreCheckedTooAndCyclesRefused) {
   // gflags itself would exit the process on this one (found by fuzzing).
   absl::Status missing = CheckFile("--epochs=2\n--flagfile=" + dir + "/missing.flags\n");
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(missing.message().find("test.flags:2: cannot open flag file " + dir + "/missing.flags"),
+  EXPECT_NE(missing.message().find("test.flags:2: flag file: cannot open " + dir + "/missing.flags"),
             std::string::npos) << missing;
   std::ofstream(dir + "/bad.flags") << "--lernrate=1\n";
   absl::Status bad = CheckFile("--flagfile=" + dir + "/base.flags," + dir + "/bad.flags\n");

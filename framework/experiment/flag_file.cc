@@ -1,16 +1,13 @@
 #include "framework/experiment/flag_file.h"
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "framework/core/durable_file.h"
 #include "gflags/gflags.h"
 
 namespace framework {
@@ -47,18 +44,18 @@ absl::Status CheckIncludedFlagFiles(const std::string& name, int line_number,
           name, ":", line_number, ": --flagfile=", path, " nests flag files more than ",
           kMaxFlagFileNesting, " deep (do they include each other?)"));
     }
-    std::ifstream in(path);
-    if (!in) {
-      return absl::NotFoundError(absl::StrCat(name, ":", line_number, ": cannot open flag file ",
-                                              path, ": ", std::strerror(errno)));
-    }
-    if (!std::filesystem::is_regular_file(path)) {
+    std::error_code error;
+    if (std::filesystem::exists(path, error) && !std::filesystem::is_regular_file(path, error)) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ":", line_number, ": flag file ", path, " is not a regular file"));
     }
-    std::stringstream included;
-    included << in.rdbuf();
-    if (absl::Status status = CheckFlagFileTextAt(path, included.str(), depth + 1); !status.ok()) {
+    absl::StatusOr<std::string> included = ReadFileToString(path);
+    if (!included.ok()) {
+      return absl::Status(included.status().code(),
+                          absl::StrCat(name, ":", line_number, ": flag file: ",
+                                       included.status().message()));
+    }
+    if (absl::Status status = CheckFlagFileTextAt(path, *included, depth + 1); !status.ok()) {
       return status;
     }
   }
@@ -136,14 +133,12 @@ absl::Status CheckFlagFiles(int argc, char** argv) {
     absl::string_view arg = argv[i];
     if (!absl::ConsumePrefix(&arg, "--flagfile=")) continue;
     const std::string path(arg);
-    std::ifstream in(path);
-    if (!in) {
-      return absl::NotFoundError(
-          absl::StrCat("cannot open flag file ", path, ": ", std::strerror(errno)));
+    absl::StatusOr<std::string> text = ReadFileToString(path);
+    if (!text.ok()) {
+      return absl::Status(text.status().code(),
+                          absl::StrCat("flag file: ", text.status().message()));
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    if (absl::Status status = CheckFlagFileText(path, text.str()); !status.ok()) return status;
+    if (absl::Status status = CheckFlagFileText(path, *text); !status.ok()) return status;
   }
   return absl::OkStatus();
 }

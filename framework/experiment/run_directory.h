@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/core/env.h"
 
 namespace framework {
 
@@ -20,16 +21,16 @@ absl::Status PrepareRunDirectory(const std::string& path);
 absl::Status WriteFlagsRecord(const std::string& run_dir,
                               const std::map<std::string, std::string>& flags);
 
-// Exclusive ownership of a run directory through flock(2) on <dir>/LOCK: the
-// kernel releases it when the process dies, so a crash never leaves it stuck.
+// Exclusive ownership of a run directory through a lock on <dir>/LOCK
+// (Env::LockFile, flock(2)), which holds the owner's pid: the kernel releases
+// it when the process dies, so a crash never leaves it stuck.
 class RunDirectoryLock {
  public:
   static absl::StatusOr<std::unique_ptr<RunDirectoryLock>> Acquire(const std::string& run_dir);
-  ~RunDirectoryLock();
 
  private:
-  explicit RunDirectoryLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit RunDirectoryLock(std::unique_ptr<FileLock> lock) : lock_(std::move(lock)) {}
+  std::unique_ptr<FileLock> lock_;
 };
 
 }  // namespace framework

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/crc32c.h"
+#include "framework/core/durable_file.h"
 
 namespace framework {
 namespace {
@@ -111,7 +112,7 @@ std::string FrameRecord(const std::string& data) {
 
 absl::StatusOr<std::unique_ptr<EventFileWriter>> EventFileWriter::Create(const std::string& path,
                                                                          double wall_time) {
-  absl::StatusOr<FileWriter> file = FileWriter::Create(path);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file = Env::Default()->NewWritableFile(path);
   if (!file.ok()) return file.status();
   std::unique_ptr<EventFileWriter> writer(new EventFileWriter(*std::move(file), path));
   if (absl::Status status = writer->Append(EncodeFileVersionEvent(wall_time)); !status.ok()) {
@@ -122,7 +123,7 @@ absl::StatusOr<std::unique_ptr<EventFileWriter>> EventFileWriter::Create(const s
 
 absl::Status EventFileWriter::Append(const std::string& event) {
   const std::string record = FrameRecord(event);
-  return file_.Write(record.data(), record.size());
+  return file_->Append(record.data(), record.size());
 }
 
 absl::StatusOr<std::vector<std::string>> ReadRecords(const std::string& path,

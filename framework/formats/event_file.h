@@ -21,7 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "framework/core/durable_file.h"
+#include "framework/core/env.h"
 
 namespace framework {
 
@@ -45,8 +45,9 @@ class EventFileWriter {
   const std::string& path() const { return path_; }
 
  private:
-  EventFileWriter(FileWriter file, std::string path) : file_(std::move(file)), path_(std::move(path)) {}
-  FileWriter file_;
+  EventFileWriter(std::unique_ptr<WritableFile> file, std::string path)
+      : file_(std::move(file)), path_(std::move(path)) {}
+  std::unique_ptr<WritableFile> file_;
   std::string path_;
 };
 

@@ -2,9 +2,8 @@
 
 #include <zlib.h>
 
-#include <cerrno>
 #include <algorithm>
-#include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/core/env.h"
 
 namespace framework {
 namespace {
@@ -28,52 +28,93 @@ uint32_t ReadBigEndian32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// A file read through zlib's gz* functions, which pass plain files through
-// unchanged. Reads stop at what the caller asks for, so decompression is
-// bounded by the size the header declares, never by the stream.
+// A file read through Env::Default(), inflated with zlib when it is gzip
+// (several members read as one stream, as gzread does) and passed through
+// unchanged when not. Reads stop at what the caller asks for, so
+// decompression is bounded by the size the header declares, never by the
+// stream.
 class MaybeGzippedFile {
  public:
-  static absl::StatusOr<MaybeGzippedFile> Open(const std::string& path) {
-    gzFile file = gzopen(path.c_str(), "rb");
-    if (file == nullptr) {
-      return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  static absl::StatusOr<std::unique_ptr<MaybeGzippedFile>> Open(const std::string& path) {
+    absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
+        Env::Default()->NewRandomAccessFile(path, /*sequential=*/true);
+    if (!file.ok()) return file.status();
+    std::unique_ptr<MaybeGzippedFile> opened(new MaybeGzippedFile(path, *std::move(file)));
+    absl::StatusOr<bool> gzipped = opened->GzipMemberAt(0);
+    if (!gzipped.ok()) return gzipped.status();
+    if (*gzipped) {
+      if (inflateInit2(&opened->stream_, 16 + MAX_WBITS) != Z_OK) {
+        return absl::InternalError(absl::StrCat(path, ": zlib cannot start inflating"));
+      }
+      opened->gzipped_ = true;
     }
-    return MaybeGzippedFile(path, file);
+    return opened;
   }
-  MaybeGzippedFile(MaybeGzippedFile&& other) noexcept
-      : path_(std::move(other.path_)), file_(std::exchange(other.file_, nullptr)) {}
   ~MaybeGzippedFile() {
-    if (file_ != nullptr) gzclose(file_);
+    if (gzipped_) inflateEnd(&stream_);
   }
 
   // Reads up to `size` bytes into `out`; returns how many (fewer at the end).
   absl::StatusOr<uint64_t> Read(unsigned char* out, uint64_t size) {
-    uint64_t done = 0;
-    while (done < size) {
-      const unsigned chunk = static_cast<unsigned>(std::min<uint64_t>(size - done, 1u << 30));
-      const int read = gzread(file_, out + done, chunk);
-      if (read < 0) return Corrupt();
-      if (read == 0) break;
-      done += static_cast<uint64_t>(read);
+    if (!gzipped_) {
+      absl::StatusOr<size_t> n = file_->Read(offset_, size, out);
+      if (n.ok()) offset_ += *n;
+      return n;
     }
-    // gzread() reports a stream cut short at its end only through gzerror().
-    int code = 0;
-    gzerror(file_, &code);
-    if (code != Z_OK && code != Z_STREAM_END) return Corrupt();
+    uint64_t done = 0;
+    while (done < size && !finished_) {
+      if (stream_.avail_in == 0) {
+        absl::StatusOr<size_t> n = file_->Read(offset_, input_.size(), input_.data());
+        if (!n.ok()) return n.status();
+        if (*n == 0) return Corrupt("unexpected end of file");
+        offset_ += *n;
+        stream_.next_in = input_.data();
+        stream_.avail_in = static_cast<uInt>(*n);
+      }
+      const uInt room = static_cast<uInt>(std::min<uint64_t>(size - done, 1u << 30));
+      stream_.next_out = out + done;
+      stream_.avail_out = room;
+      const int code = inflate(&stream_, Z_NO_FLUSH);
+      done += room - stream_.avail_out;
+      if (code == Z_STREAM_END) {
+        // Another member may follow; anything else after the stream ends it.
+        const uint64_t next = offset_ - stream_.avail_in;
+        absl::StatusOr<bool> another = GzipMemberAt(next);
+        if (!another.ok()) return another.status();
+        if (!*another) {
+          finished_ = true;
+        } else {
+          inflateReset(&stream_);
+        }
+      } else if (code != Z_OK) {
+        return Corrupt(stream_.msg != nullptr ? stream_.msg : zError(code));
+      }
+    }
     return done;
   }
 
  private:
-  MaybeGzippedFile(std::string path, gzFile file) : path_(std::move(path)), file_(file) {}
+  MaybeGzippedFile(std::string path, std::unique_ptr<RandomAccessFile> file)
+      : path_(std::move(path)), file_(std::move(file)), input_(size_t{1} << 16) {}
 
-  absl::Status Corrupt() {
-    int code = 0;
-    const std::string message = gzerror(file_, &code);
-    return absl::DataLossError(absl::StrCat(path_, ": corrupt or truncated gzip data: ", message));
+  absl::StatusOr<bool> GzipMemberAt(uint64_t offset) const {
+    unsigned char magic[2] = {};
+    absl::StatusOr<size_t> n = file_->Read(offset, 2, magic);
+    if (!n.ok()) return n.status();
+    return *n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+  }
+
+  absl::Status Corrupt(const std::string& why) const {
+    return absl::DataLossError(absl::StrCat(path_, ": corrupt or truncated gzip data: ", why));
   }
 
   std::string path_;
-  gzFile file_;
+  std::unique_ptr<RandomAccessFile> file_;
+  std::vector<unsigned char> input_;
+  z_stream stream_{};
+  bool gzipped_ = false;
+  bool finished_ = false;
+  uint64_t offset_ = 0;  // of the next byte to read from the file
 };
 
 }  // namespace
@@ -82,8 +123,9 @@ absl::StatusOr<torch::Tensor> ReadIdxFile(const std::string& path, IdxKind kind)
   const bool images = kind == IdxKind::kImages;
   const uint32_t magic = images ? kIdxImagesMagic : kIdxLabelsMagic;
   const int dims = images ? 3 : 1;
-  absl::StatusOr<MaybeGzippedFile> file = MaybeGzippedFile::Open(path);
-  if (!file.ok()) return file.status();
+  absl::StatusOr<std::unique_ptr<MaybeGzippedFile>> opened = MaybeGzippedFile::Open(path);
+  if (!opened.ok()) return opened.status();
+  MaybeGzippedFile* file = opened->get();
 
   unsigned char header[16] = {};
   const uint64_t header_size = 4 + 4 * static_cast<uint64_t>(dims);

@@ -1,9 +1,5 @@
 #include "framework/formats/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -13,7 +9,7 @@
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
-#include "framework/core/durable_file.h"
+#include "framework/core/env.h"
 #include "framework/core/overlapped_file_writer.h"
 #include "nlohmann/json.hpp"
 
@@ -139,18 +135,21 @@ namespace {
 
 // With `prefix`, also returns the bytes it read (length and JSON), so that a
 // caller checksums them without reading them again.
-absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path, int fd,
+absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path,
+                                              const RandomAccessFile& file,
                                               std::string* prefix = nullptr) {
-  struct stat info;
-  if (fstat(fd, &info) != 0) return ErrnoError("cannot stat", path);
+  absl::StatusOr<uint64_t> file_size = file.Size();
+  if (!file_size.ok()) return file_size.status();
   SafetensorsHeader header;
-  header.file_size = static_cast<uint64_t>(info.st_size);
+  header.file_size = *file_size;
   if (header.file_size < 8) {
     return Malformed(path, absl::StrCat("file is ", header.file_size,
                                         " bytes, shorter than the 8-byte header length"));
   }
   unsigned char length[8];
-  if (pread(fd, length, 8, 0) != 8) return ErrnoError("cannot read", path);
+  absl::StatusOr<size_t> length_read = file.Read(0, 8, length);
+  if (!length_read.ok()) return length_read.status();
+  if (*length_read != 8) return Malformed(path, "file shrank while being read");
   uint64_t header_size = 0;
   for (int i = 0; i < 8; ++i) header_size |= uint64_t{length[i]} << (8 * i);
   if (header_size > kMaxHeaderSize || header_size > header.file_size - 8) {
@@ -159,9 +158,9 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path, int fd,
                                         " bytes) allows"));
   }
   std::string text(header_size, '\0');
-  if (pread(fd, text.data(), header_size, 8) != static_cast<ssize_t>(header_size)) {
-    return ErrnoError("cannot read", path);
-  }
+  absl::StatusOr<size_t> text_read = file.Read(8, header_size, text.data());
+  if (!text_read.ok()) return text_read.status();
+  if (*text_read != header_size) return Malformed(path, "file shrank while being read");
   if (prefix != nullptr) {
     prefix->assign(reinterpret_cast<const char*>(length), 8);
     prefix->append(text);
@@ -261,30 +260,27 @@ namespace {
 
 // Reads `size` bytes at file offset `at` into `destination`, in chunks; after
 // each chunk, `arrived(begin, end)` gets the data-section range now in memory.
-absl::Status ReadChunks(const std::string& path, int fd, char* destination, uint64_t size,
-                        uint64_t at, uint64_t data_start,
+absl::Status ReadChunks(const std::string& path, const RandomAccessFile& file, char* destination,
+                        uint64_t size, uint64_t at, uint64_t data_start,
                         const std::function<absl::Status(uint64_t, uint64_t)>& arrived) {
   uint64_t done = 0;
   while (done < size) {
-    const ssize_t n = pread(fd, destination + done, std::min<uint64_t>(size - done, kChunkBytes),
-                            static_cast<off_t>(data_start + at + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return n < 0 ? ErrnoError("cannot read", path)
-                   : Malformed(path, "file shrank while being read");
-    }
-    if (absl::Status s = arrived(at + done, at + done + static_cast<uint64_t>(n)); !s.ok()) {
-      return s;
-    }
-    done += static_cast<uint64_t>(n);
+    absl::StatusOr<size_t> n = file.Read(data_start + at + done,
+                                         std::min<uint64_t>(size - done, kChunkBytes),
+                                         destination + done);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return Malformed(path, "file shrank while being read");
+    if (absl::Status s = arrived(at + done, at + done + *n); !s.ok()) return s;
+    done += *n;
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path, int fd,
+absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
+                                                        const RandomAccessFile& file,
                                                         const SafetensorsReadOptions& options) {
   std::string prefix;
-  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, fd, &prefix);
+  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, file, &prefix);
   if (!header.ok()) return header.status();
   SafetensorsContents contents;
   contents.header = *std::move(header);
@@ -380,7 +376,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     size_t j = i + 1;
     while (j < entries.size() && in_buffer[i] && in_buffer[j]) ++j;
     const uint64_t size = entries[j - 1].end - entries[i].begin;
-    if (absl::Status s = ReadChunks(path, fd, starts[i], size, entries[i].begin,
+    if (absl::Status s = ReadChunks(path, file, starts[i], size, entries[i].begin,
                                     contents.header.data_start, arrived);
         !s.ok()) {
       return s;
@@ -419,23 +415,20 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
 }  // namespace
 
 absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
-  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, fd);
-  close(fd);
-  return header;
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
+      Env::Default()->NewRandomAccessFile(path, /*sequential=*/false);
+  if (!file.ok()) return file.status();
+  return ParseHeader(path, **file);
 }
 
 absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
                                                     const SafetensorsReadOptions& options) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
   // One front-to-back pass: a larger readahead keeps the device busy while
   // each chunk is checksummed.
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  absl::StatusOr<SafetensorsContents> contents = ReadOpenSafetensors(path, fd, options);
-  close(fd);
-  return contents;
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
+      Env::Default()->NewRandomAccessFile(path, /*sequential=*/true);
+  if (!file.ok()) return file.status();
+  return ReadOpenSafetensors(path, **file, options);
 }
 
 }  // namespace framework

@@ -68,11 +68,7 @@ absl::Status TruncateEvents(const std::string& path, int64_t start_step) {
   std::error_code error;
   // A tail damaged by a crash is what ReadRecords left out.
   if (!changed && kept.size() == fs::file_size(path, error) && !error) return absl::OkStatus();
-  if (events_kept == 0) {
-    fs::remove(path, error);
-    if (error) return absl::PermissionDeniedError(absl::StrCat("cannot remove ", path, ": ", error.message()));
-    return absl::OkStatus();
-  }
+  if (events_kept == 0) return Env::Default()->RemoveTree(path);
   return ReplaceFileContents(path, kept, /*sync=*/false);
 }
 
@@ -98,12 +94,10 @@ absl::StatusOr<std::unique_ptr<TrainingEvents>> TrainingEvents::Open(const std::
   const std::string steps_path = run_dir + "/steps.jsonl";
   if (absl::Status status = TruncateSteps(steps_path, start_step); !status.ok()) return status;
   const std::string events_dir = run_dir + "/events";
-  std::error_code error;
-  fs::create_directories(events_dir, error);
-  if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create ", events_dir, ": ", error.message()));
+  if (absl::Status status = Env::Default()->CreateDirectories(events_dir); !status.ok()) {
+    return status;
   }
+  std::error_code error;
   std::vector<std::string> existing;
   for (const auto& entry : fs::directory_iterator(events_dir, error)) {
     const std::string name = entry.path().filename().string();
@@ -121,21 +115,16 @@ absl::StatusOr<std::unique_ptr<TrainingEvents>> TrainingEvents::Open(const std::
       return status;
     }
   }
-  std::unique_ptr<TrainingEvents> log(
-      new TrainingEvents(steps_path, *std::move(events), every_steps));
-  if (!log->steps_) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", steps_path, ": ", std::strerror(errno)));
-  }
-  return log;
+  absl::StatusOr<std::unique_ptr<WritableFile>> steps =
+      Env::Default()->NewAppendableFile(steps_path);
+  if (!steps.ok()) return steps.status();
+  return std::unique_ptr<TrainingEvents>(
+      new TrainingEvents(*std::move(steps), *std::move(events), every_steps));
 }
 
-TrainingEvents::TrainingEvents(std::string steps_path, std::unique_ptr<EventFileWriter> events,
-                               int64_t every_steps)
-    : steps_path_(std::move(steps_path)),
-      every_steps_(every_steps),
-      events_(std::move(events)),
-      steps_(steps_path_, std::ios::app) {}
+TrainingEvents::TrainingEvents(std::unique_ptr<WritableFile> steps,
+                               std::unique_ptr<EventFileWriter> events, int64_t every_steps)
+    : every_steps_(every_steps), events_(std::move(events)), steps_(std::move(steps)) {}
 
 absl::Status TrainingEvents::Write(int64_t step,
                                    const std::vector<std::pair<std::string, float>>& values) {
@@ -177,12 +166,8 @@ absl::Status TrainingEvents::OnStepEnd(TrainingLoop& loop) {
   window_loss_ = window_seconds_ = 0;
   window_metrics_.assign(window_metrics_.size(), 0.0);
 
-  steps_ << line.dump() << "\n";
-  steps_.flush();
-  if (!steps_) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write ", steps_path_, ": ", std::strerror(errno)));
-  }
+  const std::string text = line.dump() + "\n";
+  if (absl::Status status = steps_->Append(text.data(), text.size()); !status.ok()) return status;
   return Write(step.step, values);
 }
 

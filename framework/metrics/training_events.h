@@ -14,7 +14,6 @@
 #define FRAMEWORK_METRICS_TRAINING_EVENTS_H_
 
 #include <cstdint>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/core/env.h"
 #include "framework/formats/event_file.h"
 #include "framework/train/loop_state.h"
 
@@ -43,15 +43,14 @@ class TrainingEvents : public LoopObserver {
   const std::string& event_file() const { return events_->path(); }
 
  private:
-  TrainingEvents(std::string steps_path, std::unique_ptr<EventFileWriter> events,
+  TrainingEvents(std::unique_ptr<WritableFile> steps, std::unique_ptr<EventFileWriter> events,
                  int64_t every_steps);
   absl::Status Write(int64_t step, const std::vector<std::pair<std::string, float>>& values);
 
-  const std::string steps_path_;
   const int64_t every_steps_;
   std::mutex mutex_;  // guards events_
   std::unique_ptr<EventFileWriter> events_;
-  std::ofstream steps_;
+  std::unique_ptr<WritableFile> steps_;
   // The window since the last logged step.
   int64_t window_steps_ = 0;
   int64_t window_samples_ = 0;

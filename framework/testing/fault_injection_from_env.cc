@@ -1,5 +1,5 @@
-// Linked into test-only binaries (never a user's): installs a fault
-// injector (framework/core/fault_injection.h) from the environment,
+// Linked into test-only binaries (never a user's): installs a
+// FaultInjectingEnv (fault_injecting_env.h) armed from the environment,
 //
 //   TORCHTRAIN_FAULT=<operation>:<path part>=<action>[@<n> | #<n>]
 //
@@ -8,7 +8,8 @@
 // "sync_directory:/checkpoints$=eio#3": only the third matching call fails.
 // A path part ending in '$' must end the path.
 // Actions: kill (SIGKILL, as kill -9 would), enospc, eio, erofs, efbig.
-// Operations: create, write, sync, rename, sync_directory, remove. The
+// Operations: create, write, sync, rename, sync_directory, remove,
+// create_directory, read, lock (see fault_injecting_env.h). The
 // injection is announced on stderr ("TORCHTRAIN_FAULT: ...") before it acts,
 // so a test can assert that it landed.
 #include <signal.h>
@@ -23,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "framework/core/fault_injection.h"
+#include "framework/testing/fault_injecting_env.h"
 
 namespace framework {
 namespace {
@@ -59,7 +60,8 @@ FaultSpec ParseSpec(const char* text) {
     if (parsed.occurrence < 1) BadSpec(text, "the occurrence must be >= 1");
   }
   static const std::set<std::string> kOperations = {"create", "write", "sync", "rename",
-                                                    "sync_directory", "remove"};
+                                                    "sync_directory", "remove",
+                                                    "create_directory", "read", "lock"};
   static const std::set<std::string> kActions = {"kill", "enospc", "eio", "erofs", "efbig"};
   if (kOperations.count(parsed.operation) == 0) BadSpec(text, "unknown operation");
   if (kActions.count(parsed.action) == 0) BadSpec(text, "unknown action");
@@ -90,8 +92,9 @@ const bool installed = [] {
   auto* mutex = new std::mutex();
   auto* distinct_paths = new std::vector<std::string>();  // in order of first use
   auto* calls = new int(0);
-  SetFaultInjector([spec, mutex, distinct_paths, calls](const char* operation,
-                                                        const std::string& path) {
+  auto* env = new FaultInjectingEnv(Env::Default(), [spec, mutex, distinct_paths, calls](
+                                                       const char* operation,
+                                                       const std::string& path) {
     if (spec.operation != operation || !Matches(spec.path_part, path)) return 0;
     std::lock_guard<std::mutex> lock(*mutex);
     if (spec.count_calls) {
@@ -112,6 +115,7 @@ const bool installed = [] {
     if (spec.action == "kill") raise(SIGKILL);
     return Errno(spec.action);
   });
+  SetDefaultEnv(env);
   return true;
 }();
 

@@ -1,10 +1,10 @@
 // The weights formats every binary reads: checkpoint directories, whole-model
 // files, plain safetensors files and PyTorch .pt files.
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "framework/checkpoint/checkpoint.h"
+#include "framework/core/durable_file.h"
 #include "framework/formats/pytorch_file.h"
 #include "framework/formats/safetensors.h"
 #include "framework/weights/model_file.h"
@@ -25,10 +25,9 @@ bool IsPyTorchFile(const std::string& path) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error)) return false;
   if (IsZipFile(path)) return true;
-  std::ifstream in(path, std::ios::binary);
-  unsigned char head[2] = {};
-  in.read(reinterpret_cast<char*>(head), 2);
-  return in.gcount() == 2 && head[0] == 0x80 && head[1] <= 5;
+  absl::StatusOr<std::string> head = ReadFileHead(path, 2);
+  return head.ok() && head->size() == 2 && static_cast<unsigned char>((*head)[0]) == 0x80 &&
+         static_cast<unsigned char>((*head)[1]) <= 5;
 }
 
 // A safetensors file whose metadata says whether it is a whole-model file.

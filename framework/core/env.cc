@@ -1,0 +1,45 @@
+#include "framework/core/env.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+
+namespace framework {
+namespace {
+
+std::atomic<Env*> installed{nullptr};
+
+}  // namespace
+
+Env* Env::Default() {
+  Env* env = installed.load(std::memory_order_acquire);
+  return env != nullptr ? env : PosixEnv();
+}
+
+void SetDefaultEnv(Env* env) { installed.store(env, std::memory_order_release); }
+
+absl::Status ErrnoError(const std::string& what, const std::string& path, int error) {
+  const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error));
+  switch (error) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::Status ErrnoError(const std::string& what, const std::string& path) {
+  return ErrnoError(what, path, errno);
+}
+
+}  // namespace framework

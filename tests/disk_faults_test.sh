@@ -9,7 +9,18 @@
 #    intact;
 #  - a read-only run directory is refused at start-up, naming it;
 #  - a truncated or unreadable checkpoint is skipped by --resume, which says
-#    why and continues from the one before.
+#    why and continues from the one before;
+#  - a failed write of a log while training (a line of metrics.jsonl or
+#    steps.jsonl, a TensorBoard event) stops the run at once, naming the file,
+#    the cause and the last committed checkpoint; that checkpoint stays and
+#    --resume from it ends with the same bits as an uninterrupted run, with
+#    every epoch in metrics.jsonl once;
+#  - a run file that cannot be made at start (flags.json, the LOCK, events/)
+#    and a data or flag file that cannot be read refuse the run before any
+#    training, naming the file and the cause; the run directory's checkpoints
+#    and metrics are as they were.
+# Every file goes through the Env (framework/core/env.h), so every one of
+# these is reached by the same injection.
 # Phases are hit exactly with the test binary's fault injection
 # ($TORCHTRAIN_FAULT, tests:train_with_faults); a real full disk comes from a
 # small tmpfs mounted in a private mount namespace when the test may do so
@@ -137,5 +148,71 @@ check "damaged: the unreadable one is skipped, named" grep -q "Skipping invalid 
 check "damaged: resumed from the one before" grep -q "Resumed from .*/damaged/checkpoints/step-0000000016" damaged.log
 check "damaged: identical to the bit" cmp damaged/checkpoints/step-0000000064/model.safetensors \
   straight/checkpoints/step-0000000064/model.safetensors
+
+# Logs written while training: the run stops, names what to resume from, and
+# the resume is exact.
+metrics_epochs() { /usr/bin/python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["epoch"]) for l in open(sys.argv[1])))' "$1"; }
+steps_sorted_unique() { /usr/bin/python3 -c 'import json,sys; s=[json.loads(l)["step"] for l in open(sys.argv[1])]; sys.exit(0 if s == sorted(set(s)) and s else 1)' "$1"; }
+for case in "metrics metrics.jsonl\$ #2" "steps steps.jsonl\$ #20" "events events/events.out #30"; do
+  read -r name part counter <<< "${case}"
+  dir="log_${name}"
+  file="${part%[$]}"
+  TORCHTRAIN_FAULT="write:${part}=enospc${counter}" "${TRAIN}" "${base[@]}" --run_dir="${dir}" \
+    > "${dir}.log" 2>&1
+  rc=$?
+  echo "     ${dir}: exit ${rc}; checkpoints: $(checkpoints "${dir}")"
+  check "${dir}: the fault landed" grep -q "TORCHTRAIN_FAULT: enospc at write .*${file}" "${dir}.log"
+  check "${dir}: the run stopped" test "${rc}" -ne 0
+  check "${dir}: file, cause and what to resume from named" grep -q \
+    "cannot write .*/${dir}/${file}.*: No space left on device (training stopped at step [0-9]*; the last committed checkpoint, .*/${dir}/checkpoints/step-0000000016, is intact: --resume continues from it)" \
+    "${dir}.log"
+  check "${dir}: the committed checkpoint stays" test "$(checkpoints "${dir}")" = "step-0000000016 "
+  check "${dir}: and verifies" all_verify "${dir}"
+  "${TRAIN}" "${base[@]}" --run_dir="${dir}" --resume > "${dir}.resume.log" 2>&1
+  check "${dir}: --resume finishes" test $? -eq 0
+  check "${dir}: from the committed checkpoint" grep -q "Resumed from .*/${dir}/checkpoints/step-0000000016" "${dir}.resume.log"
+  check "${dir}: identical to the bit" cmp "${dir}/checkpoints/step-0000000064/model.safetensors" \
+    straight/checkpoints/step-0000000064/model.safetensors
+  check "${dir}: every epoch in metrics.jsonl once" test "$(metrics_epochs "${dir}/metrics.jsonl")" = "1 2 3 4"
+  check "${dir}: steps.jsonl without a repeated step" steps_sorted_unique "${dir}/steps.jsonl"
+done
+
+# Files made or read at start: refused before any training, nothing changed.
+"${TRAIN}" "${base[@]}" --epochs=1 --run_dir=started > started.log 2>&1
+printf -- '--epochs=2\n' > more.flags
+for case in "flags create:flags.json @1 cannot.create.*/flags.json" \
+            "lock lock:/LOCK @1 cannot.open.lock.file.*/LOCK: Input/output error" \
+            "events_directory create_directory:/events\$ @1 cannot.create.directory.*/events" \
+            "flag_file read:more.flags @1 flag.file: cannot.*/more.flags: Input/output error"; do
+  read -r name point counter expected <<< "${case}"
+  action=enospc
+  [[ ${expected} == *Input/output* ]] && action=eio
+  dir="start_${name}"
+  rm -rf "${dir}"; cp -a started "${dir}"
+  extra=()
+  [[ ${name} == flag_file ]] && extra=(--flagfile="${TEST_TMPDIR}/more.flags")
+  TORCHTRAIN_FAULT="${point}=${action}${counter}" "${TRAIN}" "${base[@]}" --epochs=2 "${extra[@]}" \
+    --run_dir="${dir}" --resume > "${dir}.log" 2>&1
+  rc=$?
+  echo "     ${dir}: exit ${rc}: $(grep -v '^[IW]2' "${dir}.log" | grep -v TORCHTRAIN | tail -1 | cut -c1-160)"
+  check "${dir}: the fault landed" grep -q "TORCHTRAIN_FAULT: ${action} at ${point%%:*}" "${dir}.log"
+  check "${dir}: refused" test "${rc}" -ne 0
+  check "${dir}: file and cause named" grep -q "${expected}" "${dir}.log"
+  check "${dir}: before any training" bash -c "! grep -q 'Validation:Epoch' '${dir}.log'"
+  check "${dir}: checkpoints as they were" test "$(checkpoints "${dir}")" = "step-0000000016 "
+  check "${dir}: and verify" all_verify "${dir}"
+  check "${dir}: metrics.jsonl as it was" cmp "${dir}/metrics.jsonl" started/metrics.jsonl
+done
+# A data file that cannot be read (a fresh run: a resume would first be
+# refused for its other data set).
+TORCHTRAIN_FAULT="read:train-labels-idx1=eio" "${TRAIN}" --dataset=fashion_mnist \
+  --data_dir=/usr/share/datasets/fashion-mnist --epochs=1 --progress=never --run_dir=data_fault \
+  > data_fault.log 2>&1
+rc=$?
+echo "     data_fault: exit ${rc}: $(grep -v '^[IW]2' data_fault.log | grep -v TORCHTRAIN | tail -1 | cut -c1-160)"
+check "data_fault: the fault landed" grep -q "TORCHTRAIN_FAULT: eio at read .*train-labels-idx1" data_fault.log
+check "data_fault: refused" test "${rc}" -ne 0
+check "data_fault: file and cause named" grep -q "train-labels-idx1-ubyte.gz: Input/output error" data_fault.log
+check "data_fault: before any training or checkpoint" test -z "$(ls data_fault/checkpoints 2> /dev/null)"
 
 finish_checks

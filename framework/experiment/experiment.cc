@@ -102,6 +102,8 @@ class ExperimentRun {
   absl::Status Train();
 
  private:
+  // `error` (which stopped the loop) with what is left to continue from.
+  absl::Status StoppedBy(const absl::Status& error);
   absl::Status LoadInitialWeights(Model& model);
   absl::Status RebuildInitialWeights();
   void SeedRankGenerator();
@@ -312,7 +314,7 @@ absl::Status ExperimentRun::Train() {
   if (!run_status.ok() && absl::StartsWith(run_status.message(), "the monitored metric")) {
     return FlagError("monitor", run_status.message());
   }
-  if (!run_status.ok()) return run_status;
+  if (!run_status.ok()) return StoppedBy(run_status);
   if (!loop_->finished()) {
     // A data-parallel run stops on every rank when any rank is signalled.
     LOG(INFO) << (StopSignal() != 0
@@ -329,6 +331,25 @@ absl::Status ExperimentRun::Train() {
               << loop_->history().back().ToJson().dump();
   }
   return absl::OkStatus();
+}
+
+// The rule for a run file that cannot be written (docs/checkpoints.md): a
+// failed interval save is logged and training goes on; anything else that
+// fails (a log line, the final save) stops the run here, and what was
+// committed before stays for --resume.
+absl::Status ExperimentRun::StoppedBy(const absl::Status& error) {
+  std::string resume = "rank 0 names the checkpoint to resume from";
+  if (rank_zero_) {
+    // An asynchronous save still in flight may yet commit.
+    if (absl::Status pending = checkpoints_->Wait(); !pending.ok()) LOG(ERROR) << pending.message();
+    resume = checkpoints_->last_saved().empty()
+                 ? std::string("no checkpoint of this run was committed; a rerun starts afresh")
+                 : absl::StrCat("the last committed checkpoint, ", checkpoints_->last_saved(),
+                                ", is intact: --resume continues from it");
+  }
+  return absl::Status(error.code(), absl::StrCat(error.message(), " (training stopped at step ",
+                                                 loop_->position().global_step, "; ", resume,
+                                                 ")"));
 }
 
 // Joins the other ranks of a data-parallel run; ranks other than 0 then log

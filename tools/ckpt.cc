@@ -28,6 +28,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/plugin_library.h"
+#include "framework/experiment/flag_error.h"
 #include "framework/experiment/plugin_option_flags.h"
 #include "tools/tool_help.h"
 #include "gflags/gflags.h"
@@ -158,11 +159,10 @@ int Import(const std::string& in, const std::string& out) {
     std::fprintf(stderr, "ckpt: --model_config is the old name of --model_options\n");
   }
   const std::string& text = old_name ? FLAGS_model_config : FLAGS_model_options;
-  spec.config = nlohmann::json::parse(text, nullptr, false);
-  if (spec.config.is_discarded() || !spec.config.is_object()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        old_name ? "--model_config" : "--model_options", ": '", text, "' is not a JSON object")));
-  }
+  absl::StatusOr<nlohmann::json> config =
+      framework::ParseJsonObjectFlag(old_name ? "model_config" : "model_options", text);
+  if (!config.ok()) return Fail(config.status());
+  spec.config = *std::move(config);
   absl::StatusOr<std::shared_ptr<framework::Model>> model = framework::BuildModel(spec);
   if (!model.ok()) return Fail(model.status());
   absl::StatusOr<std::vector<framework::NamedTensor>> tensors =

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/checkpoint/checkpoint.h"
+#include "framework/experiment/flag_error.h"
 #include "framework/core/device_map.h"
 #include "framework/core/plugin_library.h"
 #include "framework/core/user_path.h"
@@ -49,10 +50,6 @@ DEFINE_string(plugins, "", "Comma-separated plugin shared objects (.so) to load 
 namespace framework {
 namespace {
 
-absl::Status FlagError(const std::string& flag, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", problem));
-}
-
 // A flag not given on the command line takes the checkpoint's run's value.
 void DefaultFromCheckpoint(const std::map<std::string, std::string>& run_flags) {
   for (const char* name : {"dataset", "data_dir", "trainer", "eval_batch_size", "seed"}) {
@@ -68,10 +65,9 @@ absl::StatusOr<ModelSpec> SpecToEvaluate(const std::string& path, const WeightsF
   if (!FLAGS_model.empty()) {
     ModelSpec spec;
     spec.name = FLAGS_model;
-    spec.config = nlohmann::json::parse(FLAGS_model_options, nullptr, false);
-    if (spec.config.is_discarded() || !spec.config.is_object()) {
-      return FlagError("model_options", absl::StrCat("'", FLAGS_model_options, "' is not a JSON object"));
-    }
+    absl::StatusOr<nlohmann::json> config = ParseJsonObjectFlag("model_options", FLAGS_model_options);
+    if (!config.ok()) return config.status();
+    spec.config = *std::move(config);
     return spec;
   }
   if (!format.read_model_spec) {

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/experiment/flag_error.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/checkpoint/pytorch_training_checkpoint.h"
@@ -37,10 +38,6 @@
 
 namespace framework {
 namespace {
-
-absl::Status FlagError(const std::string& flag, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", problem));
-}
 
 // --model with --model_options, and the input shape and classes of the data.
 absl::StatusOr<ModelSpec> ModelSpecFor(const ExperimentSettings& settings, const Dataset& train) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "framework/experiment/flag_error.h"
 #include "framework/core/user_path.h"
 #include "framework/data/dataset.h"
 #include "framework/experiment/experiment_flags.h"
@@ -16,10 +17,6 @@
 
 namespace framework {
 namespace {
-
-absl::Status FlagError(const std::string& flag, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", problem));
-}
 
 // A flag's range, checked: `ok` is whether its value is in it.
 absl::Status Require(bool ok, const std::string& flag, const std::string& range,
@@ -213,11 +210,10 @@ absl::StatusOr<ExperimentSettings> ReadExperimentSettings() {
   ExperimentSettings settings;
   settings.experiment = FLAGS_experiment;
   settings.model = FLAGS_model;
-  settings.model_options = nlohmann::json::parse(FLAGS_model_options, nullptr, false);
-  if (settings.model_options.is_discarded() || !settings.model_options.is_object()) {
-    return FlagError("model_options",
-                     absl::StrCat("'", FLAGS_model_options, "' is not a JSON object"));
-  }
+  absl::StatusOr<nlohmann::json> model_options =
+      ParseJsonObjectFlag("model_options", FLAGS_model_options);
+  if (!model_options.ok()) return model_options.status();
+  settings.model_options = *std::move(model_options);
   settings.classes = FLAGS_classes;
   settings.trainer = FLAGS_trainer;
   settings.dataset = FLAGS_dataset;

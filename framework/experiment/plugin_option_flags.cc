@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "framework/experiment/flag_error.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/optim/optimizer.h"
 #include "glog/logging.h"
@@ -81,17 +82,13 @@ absl::StatusOr<OptionValues> ResolveSelectedOptions(
   const std::string name = Get(flags, OwnerName(owner));
   absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, name);
   if (!declared.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", OwnerName(owner), ": ", declared.status().message()));
+    return FlagError(OwnerName(owner), declared.status().message());
   }
   const std::string json_flag = JsonFlag(owner);
   const std::string json_text = Get(flags, json_flag);
-  nlohmann::json given =
-      nlohmann::json::parse(json_text.empty() ? "{}" : json_text, nullptr, false);
-  if (given.is_discarded() || !given.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", json_flag, ": '", json_text, "' is not a JSON object"));
-  }
+  absl::StatusOr<nlohmann::json> parsed = ParseJsonObjectFlag(json_flag, json_text);
+  if (!parsed.ok()) return parsed.status();
+  nlohmann::json given = *std::move(parsed);
   // Where each given key was set, for errors.
   std::map<std::string, std::string> sources;
   for (auto it = given.begin(); it != given.end(); ++it) {

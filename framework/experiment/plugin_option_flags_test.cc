@@ -76,7 +76,7 @@ TEST(PluginOptionFlagsTest, ErrorsNameWhereTheValueWasSet) {
   EXPECT_EQ(ResolveSelectedOptions(OptionOwner::kOptimizer, Flags({{"optimizer_options", "[1]"}}))
                 .status()
                 .message(),
-            "--optimizer_options: '[1]' is not a JSON object");
+            "--optimizer_options: '[1]' is not a JSON object (it is a JSON array)");
 }
 
 TEST(PluginOptionFlagsTest, ARecordFromBeforeDeclaredOptionsReadsAsIfItHadThem) {

@@ -57,7 +57,7 @@ expect_error unwritable_run_dir "--run_dir: cannot create directory ${TEST_TMPDI
 expect_error cuda_without_cuda "--device: 'cuda' needs CUDA" --device=cuda
 expect_error bad_device "--device: 'tpu:0' is not a device" --device=tpu:0
 expect_error bad_model_options "--model_options: '{bad' is not a JSON object" --model_options='{bad'
-expect_error model_option_typo "model 'mlp': unknown option(s) dropuot" --model=mlp \
+expect_error model_option_typo "--model_options key \"dropuot\": model 'mlp' has no option 'dropuot'" --model=mlp \
   --model_options='{"dropuot":0.5}' --dataset=synthetic
 expect_error multistep_without_milestones "--milestones: scheduler 'multistep' needs option 'milestones'" \
   --scheduler=multistep --dataset=synthetic

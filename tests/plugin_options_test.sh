@@ -20,6 +20,11 @@ check "helpshort: lr_decay with its effective value and range" \
 check "helpshort: initial_accumulator_value, its default and PyTorch key" \
   grep -q "(default: 0.0) PyTorch: param_groups\[\].initial_accumulator_value." "${TEST_TMPDIR}/help.txt"
 check "helpshort: lr set by --lr" grep -q "^  lr=0.05  (or --lr)$" "${TEST_TMPDIR}/help.txt"
+# A model declares its options the same way (plugins/models/mlp.cc).
+"${TRAIN}" --model=mlp --model_options='{"dropout":0.5}' --helpshort > "${TEST_TMPDIR}/model_help.txt" 2>&1
+check "helpshort: the model's options, given and default" \
+  grep -qzP "model 'mlp', its options.*\n(.*\n)*  hidden=\[256,128\]\n.*\n  dropout=0.5\n.*\(default: 0.2\)" \
+  "${TEST_TMPDIR}/model_help.txt"
 
 "${TRAIN}" "${args[@]}" --run_dir="${TEST_TMPDIR}/bad" \
   --optimizer_options='{"initial_accumulator_value":-0.5}' > "${TEST_TMPDIR}/bad.log" 2>&1

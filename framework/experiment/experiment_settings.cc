@@ -105,6 +105,13 @@ absl::Status ReadPluginOptions(ExperimentSettings& settings) {
   settings.optimizer_options = *optimizer;
   RecordOptions(OptionOwner::kOptimizer, *optimizer, settings.record);
 
+  // The model's options are checked now, naming the key, though its input
+  // shape and classes come from the data set later.
+  if (DeclaresOptions(OptionOwner::kModel, FLAGS_model)) {
+    absl::StatusOr<OptionValues> model = ResolveSelectedOptions(OptionOwner::kModel, flags);
+    if (!model.ok()) return model.status();
+  }
+
   settings.scheduler = FLAGS_scheduler;
   absl::StatusOr<OptionValues> scheduler = ResolveSelectedOptions(OptionOwner::kScheduler, flags);
   if (!scheduler.ok()) return scheduler.status();
@@ -240,6 +247,7 @@ std::string ExperimentHelp(bool with_policies) {
   return ExperimentFlagsHelp(
       with_policies,
       [&flags](FlagGroup group) {
+        if (group == FlagGroup::kModel) return SelectedOptionsHelp(OptionOwner::kModel, flags);
         if (group == FlagGroup::kOptimizer) {
           return SelectedOptionsHelp(OptionOwner::kOptimizer, flags);
         }

@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "framework/experiment/flag_error.h"
+#include "framework/model/model.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/optim/optimizer.h"
 #include "glog/logging.h"
@@ -19,6 +20,15 @@ std::string Get(const std::map<std::string, std::string>& flags, const std::stri
 }
 
 absl::StatusOr<DeclaredOptions> DeclaredOf(OptionOwner owner, const std::string& name) {
+  if (owner == OptionOwner::kModel) {
+    absl::StatusOr<ModelEntry> entry = ModelRegistry().Find(name);
+    if (!entry.ok()) return entry.status();
+    if (!entry->declares_options()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model '", name, "' reads --model_options itself (it declares no options)"));
+    }
+    return entry->options;
+  }
   if (owner == OptionOwner::kOptimizer) {
     absl::StatusOr<OptimizerEntry> entry = OptimizerRegistry().Find(name);
     if (!entry.ok()) return entry.status();
@@ -74,7 +84,19 @@ const std::vector<OptionFlag>& OptionFlags() {
 }
 
 const char* OwnerName(OptionOwner owner) {
-  return owner == OptionOwner::kOptimizer ? "optimizer" : "scheduler";
+  switch (owner) {
+    case OptionOwner::kModel:
+      return "model";
+    case OptionOwner::kOptimizer:
+      return "optimizer";
+    case OptionOwner::kScheduler:
+      return "scheduler";
+  }
+  return "";
+}
+
+bool DeclaresOptions(OptionOwner owner, const std::string& name) {
+  return DeclaredOf(owner, name).ok();
 }
 
 absl::StatusOr<OptionValues> ResolveSelectedOptions(
@@ -198,9 +220,12 @@ std::string SelectedOptionsHelp(OptionOwner owner,
   std::string text = absl::StrCat("\n", What(owner, name), ", its options (set in --",
                                   JsonFlag(owner), " as {\"option\": value}, or by the flag "
                                   "shown):\n");
+  absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, name);
+  if (absl::IsFailedPrecondition(declared.status())) {
+    return absl::StrCat(text, "  (", declared.status().message(), ")\n");
+  }
   absl::StatusOr<OptionValues> values = ResolveSelectedOptions(owner, flags);
   if (!values.ok()) return absl::StrCat(text, "  cannot be read: ", values.status().message(), "\n");
-  absl::StatusOr<DeclaredOptions> declared = DeclaredOf(owner, name);
   if (declared->empty()) return absl::StrCat(text, "  (none)\n");
   return absl::StrCat(text, DescribeOptions(*declared, *values, [owner](const std::string& option) {
                         return FlagOf(owner, option);

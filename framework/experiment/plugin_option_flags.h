@@ -1,5 +1,6 @@
-// Where the options of the selected optimizer and schedule come from: the
-// JSON flag of their kind (--optimizer_options, --scheduler_options) and the
+// Where the options of the selected model, optimizer and schedule come from:
+// the JSON flag of their kind (--model_options, --optimizer_options,
+// --scheduler_options) and, for the last two, the
 // flags named after an option (--lr, --momentum, --step_size, ... and the old
 // spellings --beta1, --plateau_factor, ...), which set it in the selected
 // plugin if, and only if, that plugin declares it. The plugin declares each
@@ -24,7 +25,7 @@
 
 namespace framework {
 
-enum class OptionOwner { kOptimizer, kScheduler };
+enum class OptionOwner { kModel, kOptimizer, kScheduler };
 
 // A flag that sets an option of the selected plugin of `owner`'s kind.
 struct OptionFlag {
@@ -34,9 +35,13 @@ struct OptionFlag {
 };
 const std::vector<OptionFlag>& OptionFlags();
 
-// "optimizer" or "scheduler": the flag that selects the plugin, and the
-// record keys' prefix.
+// "model", "optimizer" or "scheduler": the flag that selects the plugin, and
+// the record keys' prefix.
 const char* OwnerName(OptionOwner owner);
+
+// False for an unknown plugin, and for a model that reads its own
+// configuration.
+bool DeclaresOptions(OptionOwner owner, const std::string& name);
 
 // The selected plugin's options (`flags` are the effective experiment flags,
 // which name it and hold the JSON and option flags), checked against its

@@ -20,6 +20,38 @@ absl::StatusOr<ImageInput> ReadImageInput(ConfigReader& reader, int64_t min_side
   return input;
 }
 
+DeclaredOptions WithImageInput(int64_t min_side, DeclaredOptions own) {
+  const ImageInput defaults;
+  DeclaredOptions declared = {
+      IntOption(kInputChannelsKey, defaults.channels, "Input channels (from the data set).")
+          .AtLeast(1),
+      IntOption(kInputHeightKey, defaults.height, "Input height (from the data set).")
+          .AtLeast(static_cast<double>(min_side)),
+      IntOption(kInputWidthKey, defaults.width, "Input width (from the data set).")
+          .AtLeast(static_cast<double>(min_side)),
+  };
+  declared.insert(declared.end(), own.begin(), own.end());
+  return declared;
+}
+
+OptionSpec ClassesOption(int64_t default_value, int64_t min) {
+  return IntOption(kClassesKey, default_value, "Classes (from the data set, or --classes).")
+      .AtLeast(static_cast<double>(min));
+}
+
+ImageInput ImageInputOf(const OptionValues& options) {
+  ImageInput input;
+  input.channels = options.Int(kInputChannelsKey);
+  input.height = options.Int(kInputHeightKey);
+  input.width = options.Int(kInputWidthKey);
+  return input;
+}
+
+bool IsDataSetOption(const std::string& name) {
+  return name == kInputChannelsKey || name == kInputHeightKey || name == kInputWidthKey ||
+         name == kClassesKey;
+}
+
 nlohmann::json ModelSpec::ToJson() const {
   return nlohmann::json{{"name", name}, {"config", config}};
 }
@@ -37,18 +69,32 @@ absl::StatusOr<ModelSpec> ModelSpec::FromJson(const nlohmann::json& json) {
   return spec;
 }
 
-Registry<ModelFactory>& ModelRegistry() {
-  static auto* registry = new Registry<ModelFactory>("model");
+Registry<ModelEntry>& ModelRegistry() {
+  static auto* registry = new Registry<ModelEntry>("model");
   return *registry;
 }
 
+absl::StatusOr<OptionValues> ResolveModelOptions(
+    const std::string& name, const nlohmann::json& config,
+    const std::function<std::string(const std::string& key)>& where) {
+  absl::StatusOr<ModelEntry> entry = ModelRegistry().Find(name);
+  if (!entry.ok()) return entry.status();
+  if (!entry->declares_options()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name, "' reads its own configuration (declares no options)"));
+  }
+  return ResolveOptions(entry->options, config, absl::StrCat("model '", name, "'"), where);
+}
+
 absl::StatusOr<std::shared_ptr<Model>> BuildModel(const ModelSpec& spec) {
-  absl::StatusOr<ModelFactory> factory = ModelRegistry().Find(spec.name);
-  if (!factory.ok()) return factory.status();
+  absl::StatusOr<ModelEntry> entry = ModelRegistry().Find(spec.name);
+  if (!entry.ok()) return entry.status();
   try {
-    absl::StatusOr<std::shared_ptr<Model>> model = (*factory)(spec.config);
-    if (!model.ok()) return model.status();
-    return model;
+    if (!entry->declares_options()) return entry->reads_own_config(spec.config);
+    absl::StatusOr<OptionValues> options = ResolveModelOptions(
+        spec.name, spec.config, [](const std::string& key) { return "'" + key + "'"; });
+    if (!options.ok()) return options.status();
+    return entry->build(*options);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(
         "building model '", spec.name, "' with ", spec.config.dump(),

@@ -3,13 +3,21 @@
 //
 // A ModelSpec (name + JSON configuration) is everything needed to rebuild a
 // model, so it can be stored next to the weights and a file can be turned back
-// into a model without the caller naming its class. Plugins register a
-// factory with one line:
+// into a model without the caller naming its class. A plugin registers its
+// factory and declares its options (core/declared_options.h) in one line:
 //
-//   REGISTER_MODEL("lenet", BuildLeNet);
+//   REGISTER_MODEL("mlp", BuildMlp, WithImageInput(1, {
+//       ClassesOption(10, 2),
+//       IntListOption("hidden", {256, 128}, "Hidden layer widths.").AtLeast(1),
+//   }));
 //
-// where BuildLeNet(const nlohmann::json&) returns
-// absl::StatusOr<std::shared_ptr<framework::Model>>.
+// where BuildMlp(const OptionValues&) returns
+// absl::StatusOr<std::shared_ptr<framework::Model>>; the framework checks the
+// configuration against the declaration (errors name the key), fills in the
+// defaults, and lists the options under --helpshort. A model may instead read
+// its own configuration, REGISTER_MODEL("tiny", BuildTiny) with
+// BuildTiny(const nlohmann::json&) using ConfigReader, as plugins built
+// before options were declared do.
 #ifndef FRAMEWORK_MODEL_MODEL_H_
 #define FRAMEWORK_MODEL_MODEL_H_
 
@@ -22,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "framework/core/config_reader.h"
+#include "framework/core/declared_options.h"
 #include "framework/core/registry.h"
 #include "nlohmann/json.hpp"
 
@@ -49,6 +58,15 @@ struct ImageInput {
 };
 absl::StatusOr<ImageInput> ReadImageInput(ConfigReader& reader, int64_t min_side);
 
+// The same as declared options: the framework sets them from the data set.
+// `own` are the model's own options, declared after them.
+DeclaredOptions WithImageInput(int64_t min_side, DeclaredOptions own);
+// The number of classes (set by the framework from the data set, or --classes).
+OptionSpec ClassesOption(int64_t default_value, int64_t min);
+ImageInput ImageInputOf(const OptionValues& options);
+// True for the options above, which a user does not set in --model_options.
+bool IsDataSetOption(const std::string& name);
+
 struct ModelSpec {
   std::string name;
   nlohmann::json config = nlohmann::json::object();
@@ -57,10 +75,34 @@ struct ModelSpec {
   static absl::StatusOr<ModelSpec> FromJson(const nlohmann::json& json);
 };
 
+// A model that reads its own configuration.
 using ModelFactory = std::function<absl::StatusOr<std::shared_ptr<Model>>(
     const nlohmann::json& config)>;
+// A model that declares its options, built from their checked values.
+using DeclaredModelFactory =
+    std::function<absl::StatusOr<std::shared_ptr<Model>>(const OptionValues& options)>;
 
-Registry<ModelFactory>& ModelRegistry();
+struct ModelEntry {
+  ModelEntry() = default;
+  ModelEntry(ModelFactory factory) : reads_own_config(std::move(factory)) {}  // NOLINT
+  ModelEntry(DeclaredModelFactory factory, DeclaredOptions declared)
+      : build(std::move(factory)), options(std::move(declared)) {}
+
+  bool declares_options() const { return static_cast<bool>(build); }
+
+  ModelFactory reads_own_config;  // or:
+  DeclaredModelFactory build;     // with
+  DeclaredOptions options;
+};
+
+Registry<ModelEntry>& ModelRegistry();
+
+// The options of the registered model `name`, `config` checked against its
+// declaration; `where(key)` says where the user set a key. FailedPrecondition
+// for a model that reads its own configuration.
+absl::StatusOr<OptionValues> ResolveModelOptions(
+    const std::string& name, const nlohmann::json& config,
+    const std::function<std::string(const std::string& key)>& where);
 
 // Looks the name up and runs its factory; an unknown name lists the
 // registered ones, a bad configuration names the model and the option.
@@ -71,9 +113,11 @@ int64_t CountParameters(const torch::nn::Module& module);
 
 }  // namespace framework
 
-#define REGISTER_MODEL(name, factory)                             \
-  static ::framework::Registration<::framework::ModelFactory>     \
+// REGISTER_MODEL(name, factory, declared_options), or (a model that reads its
+// own configuration) REGISTER_MODEL(name, factory).
+#define REGISTER_MODEL(name, ...)                                 \
+  static ::framework::Registration<::framework::ModelEntry>       \
       FRAMEWORK_REGISTRY_UNIQUE_NAME(model_registration_)(        \
-          ::framework::ModelRegistry(), name, factory, __FILE__)
+          ::framework::ModelRegistry(), name, ::framework::ModelEntry(__VA_ARGS__), __FILE__)
 
 #endif  // FRAMEWORK_MODEL_MODEL_H_

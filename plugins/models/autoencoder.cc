@@ -2,7 +2,7 @@
 // the "autoencoder" trainer (reconstruction loss).
 #include <torch/nn/modules/linear.h>
 
-#include "framework/core/config_reader.h"
+#include "framework/core/declared_options.h"
 #include "framework/model/model.h"
 
 namespace plugins {
@@ -39,23 +39,19 @@ class Autoencoder : public framework::Model {
 };
 
 absl::StatusOr<std::shared_ptr<framework::Model>> BuildAutoencoder(
-    const nlohmann::json& config) {
-  framework::ConfigReader reader(config, "model 'autoencoder'");
-  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 1);
-  // An autoencoder has no classes; the framework fills the key in anyway.
-  absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 0, 0);
-  absl::StatusOr<int64_t> hidden = reader.Int("hidden", 128, 1);
-  absl::StatusOr<int64_t> code = reader.Int("code", 32, 1);
-  for (const absl::Status& status :
-       {input.status(), classes.status(), hidden.status(), code.status(), reader.Finish()}) {
-    if (!status.ok()) return status;
-  }
-  return std::shared_ptr<framework::Model>(
-      std::make_shared<Autoencoder>(input->channels, input->height, input->width, *hidden, *code));
+    const framework::OptionValues& options) {
+  const framework::ImageInput input = framework::ImageInputOf(options);
+  return std::shared_ptr<framework::Model>(std::make_shared<Autoencoder>(
+      input.channels, input.height, input.width, options.Int("hidden"), options.Int("code")));
 }
 
 }  // namespace
 
-REGISTER_MODEL("autoencoder", BuildAutoencoder);
+// An autoencoder has no classes; the framework fills the key in anyway.
+REGISTER_MODEL("autoencoder", BuildAutoencoder,
+               framework::WithImageInput(
+                   1, {framework::ClassesOption(0, 0),
+                       framework::IntOption("hidden", 128, "Width of the hidden layers.").AtLeast(1),
+                       framework::IntOption("code", 32, "Width of the code.").AtLeast(1)}));
 
 }  // namespace plugins

@@ -8,7 +8,7 @@
 #include <torch/nn/functional/pooling.h>
 
 #include "absl/strings/str_cat.h"
-#include "framework/core/config_reader.h"
+#include "framework/core/declared_options.h"
 #include "framework/model/model.h"
 
 namespace plugins {
@@ -42,18 +42,13 @@ namespace F = torch::nn::functional;
 int64_t FeatureSide(int64_t side) { return ((side - 4) / 2 - 4) / 2; }
 
 absl::StatusOr<std::shared_ptr<framework::Model>> BuildLeNet(
-    const nlohmann::json& config) {
-  framework::ConfigReader reader(config, "model 'lenet'");
+    const framework::OptionValues& declared) {
+  const framework::ImageInput input = framework::ImageInputOf(declared);
   LeNetOptions options;
-  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 16);
-  absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 10, 2);
-  for (const absl::Status& status : {input.status(), classes.status(), reader.Finish()}) {
-    if (!status.ok()) return status;
-  }
-  options.input_channels = input->channels;
-  options.input_height = input->height;
-  options.input_width = input->width;
-  options.classes = *classes;
+  options.input_channels = input.channels;
+  options.input_height = input.height;
+  options.input_width = input.width;
+  options.classes = declared.Int(framework::kClassesKey);
   return std::shared_ptr<framework::Model>(std::make_shared<LeNet>(options));
 }
 
@@ -79,6 +74,8 @@ torch::Tensor LeNet::forward(torch::Tensor x) {
 
 }  // namespace
 
-REGISTER_MODEL("lenet", BuildLeNet);
+// Two 5x5 convolutions with 2x2 pooling need a side of at least 16.
+REGISTER_MODEL("lenet", BuildLeNet,
+               framework::WithImageInput(16, {framework::ClassesOption(10, 2)}));
 
 }  // namespace plugins

@@ -5,7 +5,7 @@
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
-#include "framework/core/config_reader.h"
+#include "framework/core/declared_options.h"
 #include "framework/model/model.h"
 
 namespace plugins {
@@ -39,22 +39,22 @@ class Mlp : public framework::Model {
   torch::nn::Dropout dropout_{nullptr};
 };
 
-absl::StatusOr<std::shared_ptr<framework::Model>> BuildMlp(const nlohmann::json& config) {
-  framework::ConfigReader reader(config, "model 'mlp'");
-  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 1);
-  absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 10, 2);
-  absl::StatusOr<std::vector<int64_t>> hidden = reader.IntList("hidden", {256, 128}, 1);
-  absl::StatusOr<double> dropout = reader.Double("dropout", 0.2, 0.0, 0.99);
-  for (const absl::Status& status :
-       {input.status(), classes.status(), hidden.status(), dropout.status(), reader.Finish()}) {
-    if (!status.ok()) return status;
-  }
+absl::StatusOr<std::shared_ptr<framework::Model>> BuildMlp(const framework::OptionValues& options) {
   return std::shared_ptr<framework::Model>(std::make_shared<Mlp>(
-      input->elements(), *hidden, *classes, *dropout));
+      framework::ImageInputOf(options).elements(), options.IntList("hidden"),
+      options.Int(framework::kClassesKey), options.Double("dropout")));
 }
 
 }  // namespace
 
-REGISTER_MODEL("mlp", BuildMlp);
+REGISTER_MODEL("mlp", BuildMlp,
+               framework::WithImageInput(
+                   1, {framework::ClassesOption(10, 2),
+                       framework::IntListOption("hidden", {256, 128},
+                                                "Hidden layer widths, input to output.")
+                           .AtLeast(1),
+                       framework::DoubleOption("dropout", 0.2, "Dropout after each hidden layer.")
+                           .AtLeast(0)
+                           .AtMost(0.99)}));
 
 }  // namespace plugins

@@ -95,16 +95,41 @@ TEST(ModelsTest, AutoencoderReconstructsItsInputShape) {
 TEST(ModelsTest, BadConfigurationsNameModelAndOption) {
   auto one_class = BuildModel({"lenet", ImageConfig(1, 28, 28, 1)});
   ASSERT_FALSE(one_class.ok());
-  EXPECT_EQ(one_class.status().message(), "model 'lenet': option 'classes' is 1, must be >= 2");
+  EXPECT_EQ(one_class.status().message(),
+            "'classes': option 'classes' of model 'lenet' must be >= 2, got 1");
 
   auto typo = BuildModel({"mlp", {{"dropuot", 0.5}}});
   ASSERT_FALSE(typo.ok());
-  EXPECT_NE(typo.status().message().find("unknown option(s) dropuot"), std::string::npos);
+  EXPECT_NE(typo.status().message().find("model 'mlp' has no option 'dropuot'; its options are "),
+            std::string::npos)
+      << typo.status();
+
+  auto too_small = BuildModel({"lenet", ImageConfig(1, 8, 8, 10)});
+  ASSERT_FALSE(too_small.ok());
+  EXPECT_EQ(too_small.status().message(),
+            "'input_height': option 'input_height' of model 'lenet' must be >= 16, got 8");
 
   auto unknown = BuildModel({"resnet", {}});
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().message(),
             "unknown model 'resnet'; registered models: autoencoder, lenet, mlp, small_cnn");
+}
+
+// Each built-in model declares its options once; the framework fills in the
+// defaults it declares.
+TEST(ModelsTest, BuiltInModelsDeclareTheirOptions) {
+  for (const std::string& name : framework::ModelRegistry().Names()) {
+    absl::StatusOr<framework::ModelEntry> entry = framework::ModelRegistry().Find(name);
+    ASSERT_TRUE(entry.ok());
+    EXPECT_TRUE(entry->declares_options()) << name;
+    EXPECT_NE(framework::FindOption(entry->options, framework::kInputChannelsKey), nullptr) << name;
+  }
+  absl::StatusOr<framework::OptionValues> mlp = framework::ResolveModelOptions(
+      "mlp", {{"hidden", {8}}}, [](const std::string& key) { return key; });
+  ASSERT_TRUE(mlp.ok()) << mlp.status();
+  EXPECT_EQ(mlp->IntList("hidden"), std::vector<int64_t>({8}));
+  EXPECT_DOUBLE_EQ(mlp->Double("dropout"), 0.2);
+  EXPECT_EQ(mlp->Int(framework::kClassesKey), 10);
 }
 
 TEST(ModelsTest, SpecRoundTripsThroughJson) {

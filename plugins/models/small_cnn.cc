@@ -7,7 +7,7 @@
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
-#include "framework/core/config_reader.h"
+#include "framework/core/declared_options.h"
 #include "framework/model/model.h"
 
 namespace plugins {
@@ -48,22 +48,22 @@ class SmallCnn : public framework::Model {
 };
 
 absl::StatusOr<std::shared_ptr<framework::Model>> BuildSmallCnn(
-    const nlohmann::json& config) {
-  framework::ConfigReader reader(config, "model 'small_cnn'");
-  absl::StatusOr<framework::ImageInput> input = framework::ReadImageInput(reader, 4);
-  absl::StatusOr<int64_t> classes = reader.Int(framework::kClassesKey, 10, 2);
-  absl::StatusOr<int64_t> filters = reader.Int("filters", 16, 1);
-  absl::StatusOr<double> dropout = reader.Double("dropout", 0.25, 0.0, 0.99);
-  for (const absl::Status& status :
-       {input.status(), classes.status(), filters.status(), dropout.status(), reader.Finish()}) {
-    if (!status.ok()) return status;
-  }
+    const framework::OptionValues& options) {
+  const framework::ImageInput input = framework::ImageInputOf(options);
   return std::shared_ptr<framework::Model>(std::make_shared<SmallCnn>(
-      input->channels, input->height, input->width, *classes, *filters, *dropout));
+      input.channels, input.height, input.width, options.Int(framework::kClassesKey),
+      options.Int("filters"), options.Double("dropout")));
 }
 
 }  // namespace
 
-REGISTER_MODEL("small_cnn", BuildSmallCnn);
+REGISTER_MODEL("small_cnn", BuildSmallCnn,
+               framework::WithImageInput(
+                   4, {framework::ClassesOption(10, 2),
+                       framework::IntOption("filters", 16, "Filters of the first convolution.")
+                           .AtLeast(1),
+                       framework::DoubleOption("dropout", 0.25, "Dropout before the classifier.")
+                           .AtLeast(0)
+                           .AtMost(0.99)}));
 
 }  // namespace plugins

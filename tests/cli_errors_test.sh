@@ -57,6 +57,15 @@ expect_error unwritable_run_dir "--run_dir: cannot create directory ${TEST_TMPDI
 expect_error cuda_without_cuda "--device: 'cuda' needs CUDA" --device=cuda
 expect_error bad_device "--device: 'tpu:0' is not a device" --device=tpu:0
 expect_error bad_model_options "--model_options: '{bad' is not a JSON object" --model_options='{bad'
+# A value from a flag file is named with its file and line; the command line
+# overrides the file, and then the flag alone is named.
+printf -- '--dataset=synthetic\n# a comment\n--batch_size=0\n--lr=-1\n' > "${TEST_TMPDIR}/bad_values.flags"
+expect_error flag_file_line "--batch_size (${TEST_TMPDIR}/bad_values.flags:3): must be >= 1" \
+  --flagfile="${TEST_TMPDIR}/bad_values.flags"
+expect_error option_flag_file_line "--lr (${TEST_TMPDIR}/bad_values.flags:4): option 'lr' of optimizer 'sgd' must be > 0" \
+  --flagfile="${TEST_TMPDIR}/bad_values.flags" --batch_size=8
+expect_error command_line_named_alone "--batch_size: must be >= 1, got -1" \
+  --flagfile="${TEST_TMPDIR}/bad_values.flags" --batch_size=-1
 expect_error model_option_typo "--model_options key \"dropuot\": model 'mlp' has no option 'dropuot'" --model=mlp \
   --model_options='{"dropuot":0.5}' --dataset=synthetic
 expect_error multistep_without_milestones "--milestones: scheduler 'multistep' needs option 'milestones'" \

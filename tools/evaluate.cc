@@ -68,6 +68,14 @@ absl::StatusOr<ModelSpec> SpecToEvaluate(const std::string& path, const WeightsF
     absl::StatusOr<nlohmann::json> config = ParseJsonObjectFlag("model_options", FLAGS_model_options);
     if (!config.ok()) return config.status();
     spec.config = *std::move(config);
+    if (absl::StatusOr<ModelEntry> entry = ModelRegistry().Find(spec.name);
+        entry.ok() && entry->declares_options()) {
+      absl::StatusOr<OptionValues> checked =
+          ResolveModelOptions(spec.name, spec.config, [](const std::string& key) {
+            return absl::StrCat(FlagName("model_options"), " key \"", key, "\"");
+          });
+      if (!checked.ok()) return checked.status();
+    }
     return spec;
   }
   if (!format.read_model_spec) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "framework/core/durable_file.h"
+#include "framework/experiment/flag_error.h"
 #include "gflags/gflags.h"
 
 namespace framework {
@@ -92,10 +93,15 @@ absl::Status CheckFlagLine(const std::string& name, int line_number, absl::strin
     return CheckIncludedFlagFiles(name, line_number, paths, depth);
   }
   gflags::CommandLineFlagInfo info;
-  if (gflags::GetCommandLineFlagInfo(flag_name.c_str(), &info)) return absl::OkStatus();
+  const std::string location = absl::StrCat(name, ":", line_number);
+  if (gflags::GetCommandLineFlagInfo(flag_name.c_str(), &info)) {
+    NoteFlagLocation(flag_name, location);
+    return absl::OkStatus();
+  }
   // Boolean flags may be negated as --noname.
   if (absl::StartsWith(flag_name, "no") &&
       gflags::GetCommandLineFlagInfo(flag_name.substr(2).c_str(), &info) && info.type == "bool") {
+    NoteFlagLocation(flag_name.substr(2), location);
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat(name, ":", line_number, ": unknown flag --",
@@ -131,7 +137,15 @@ absl::Status CheckFlagFileText(const std::string& name, const std::string& text)
 absl::Status CheckFlagFiles(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
-    if (!absl::ConsumePrefix(&arg, "--flagfile=")) continue;
+    if (!absl::ConsumePrefix(&arg, "--flagfile=")) {
+      // A flag on the command line overrides what a flag file said before it.
+      absl::string_view flag = arg;
+      if (!absl::ConsumePrefix(&flag, "--")) absl::ConsumePrefix(&flag, "-");
+      const std::string flag_name(flag.substr(0, flag.find('=')));
+      ClearFlagLocation(flag_name);
+      if (absl::StartsWith(flag_name, "no")) ClearFlagLocation(flag_name.substr(2));
+      continue;
+    }
     const std::string path(arg);
     absl::StatusOr<std::string> text = ReadFileToString(path);
     if (!text.ok()) {

@@ -114,13 +114,13 @@ absl::StatusOr<OptionValues> ResolveSelectedOptions(
   // Where each given key was set, for errors.
   std::map<std::string, std::string> sources;
   for (auto it = given.begin(); it != given.end(); ++it) {
-    sources[it.key()] = absl::StrCat("--", json_flag, " key \"", it.key(), "\"");
+    sources[it.key()] = absl::StrCat(FlagName(json_flag), " key \"", it.key(), "\"");
   }
   for (const OptionFlag& option_flag : OptionFlags()) {
     if (option_flag.owner != owner) continue;
     const std::string text = Get(flags, option_flag.flag);
     if (text.empty()) continue;
-    const std::string flag = absl::StrCat("--", option_flag.flag);
+    const std::string flag = FlagName(option_flag.flag);
     const OptionSpec* spec = FindOption(*declared, option_flag.option);
     if (spec == nullptr) {
       // Not an error: a flag file declares the options of its own choice

@@ -229,7 +229,7 @@ check "... rank 1 saying it cannot reach rank 0's store" \
 RANK=0 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 "${LENET}" --run_dir=bad \
   > bad_batch.log 2>&1
 check "a batch that does not split over the ranks is refused, naming --batch_size" \
-  grep -q -- "--batch_size: .*64 does not divide by the world size 3" bad_batch.log
+  grep -q -- "--batch_size (experiments/lenet.flags:[0-9]*): .*64 does not divide by the world size 3" bad_batch.log
 RANK=0 WORLD_SIZE=2 "${LENET}" --run_dir=bad > bad_env.log 2>&1
 check "a launch without MASTER_ADDR is refused, naming it" grep -q "MASTER_ADDR is not set" bad_env.log
 RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 "${LENET}" --run_dir=bad --device=cuda \

@@ -66,6 +66,12 @@ expect_error option_flag_file_line "--lr (${TEST_TMPDIR}/bad_values.flags:4): op
   --flagfile="${TEST_TMPDIR}/bad_values.flags" --batch_size=8
 expect_error command_line_named_alone "--batch_size: must be >= 1, got -1" \
   --flagfile="${TEST_TMPDIR}/bad_values.flags" --batch_size=-1
+expect_error dataset_option_typo "--dataset_options key \"train_sise\": dataset 'synthetic' has no option 'train_sise'" \
+  --dataset=synthetic --dataset_options='{"train_sise":64}'
+expect_error dataset_option_range "--dataset_options key \"train_size\": option 'train_size' of dataset 'synthetic' must be >= 1, got 0" \
+  --dataset=synthetic --dataset_options='{"train_size":0}'
+expect_error dataset_without_options "dataset 'fashion_mnist' has no option 'train_size'; its options are none" \
+  --dataset_options='{"train_size":64}'
 expect_error model_option_typo "--model_options key \"dropuot\": model 'mlp' has no option 'dropuot'" --model=mlp \
   --model_options='{"dropuot":0.5}' --dataset=synthetic
 expect_error multistep_without_milestones "--milestones: scheduler 'multistep' needs option 'milestones'" \

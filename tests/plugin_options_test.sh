@@ -20,6 +20,20 @@ check "helpshort: lr_decay with its effective value and range" \
 check "helpshort: initial_accumulator_value, its default and PyTorch key" \
   grep -q "(default: 0.0) PyTorch: param_groups\[\].initial_accumulator_value." "${TEST_TMPDIR}/help.txt"
 check "helpshort: lr set by --lr" grep -q "^  lr=0.05  (or --lr)$" "${TEST_TMPDIR}/help.txt"
+# A data set declares its options the same way (synthetic's sizes): listed,
+# used, and compared on resume.
+"${TRAIN}" --dataset=synthetic --helpshort > "${TEST_TMPDIR}/data_help.txt" 2>&1
+check "helpshort: the data set's options" grep -q "^  train_size=512$" "${TEST_TMPDIR}/data_help.txt"
+"${TRAIN}" --dataset=synthetic --model=mlp --dataset_options='{"train_size":64,"valid_size":32}' \
+  --epochs=1 --progress=never --run_dir="${TEST_TMPDIR}/data_options" > "${TEST_TMPDIR}/data_options.log" 2>&1
+check "--dataset_options reach the data set" grep -q "64 training and 32 validation samples" \
+  "${TEST_TMPDIR}/data_options.log"
+"${TRAIN}" --dataset=synthetic --model=mlp --dataset_options='{"train_size":128,"valid_size":32}' \
+  --epochs=2 --progress=never --run_dir="${TEST_TMPDIR}/data_options" --resume \
+  > "${TEST_TMPDIR}/data_options_resume.log" 2>&1
+check "a resume with other data set options is refused, naming them" \
+  grep -qF -e "--dataset_options: checkpoint '{\"train_size\":64,\"valid_size\":32}', now '{\"train_size\":128,\"valid_size\":32}'" \
+  "${TEST_TMPDIR}/data_options_resume.log"
 # A model declares its options the same way (plugins/models/mlp.cc).
 "${TRAIN}" --model=mlp --model_options='{"dropout":0.5}' --helpshort > "${TEST_TMPDIR}/model_help.txt" 2>&1
 check "helpshort: the model's options, given and default" \

@@ -96,10 +96,32 @@ REGISTER_DATASET("fashion_mnist", [](const DataOptions& options) {
   return LoadFashionMnist(options.data_dir.empty() ? kFashionMnistDefaultDir : options.data_dir);
 });
 
-REGISTER_DATASET("synthetic", [](const DataOptions& options) -> absl::StatusOr<DataSplits> {
-  SyntheticOptions synthetic;
-  synthetic.seed = options.seed;
-  return MakeSyntheticDataset(synthetic);
-});
+REGISTER_DATASET(
+    "synthetic",
+    [](const DataOptions& options) -> absl::StatusOr<DataSplits> {
+      SyntheticOptions synthetic;
+      synthetic.train_size = options.options.Int("train_size");
+      synthetic.valid_size = options.options.Int("valid_size");
+      synthetic.classes = options.options.Int("classes");
+      synthetic.channels = options.options.Int("channels");
+      synthetic.height = options.options.Int("height");
+      synthetic.width = options.options.Int("width");
+      synthetic.noise = options.options.Double("noise");
+      synthetic.seed = options.seed;
+      return MakeSyntheticDataset(synthetic);
+    },
+    [] {
+      const SyntheticOptions defaults;
+      return DeclaredOptions{
+          IntOption("train_size", defaults.train_size, "Training samples.").AtLeast(1),
+          IntOption("valid_size", defaults.valid_size, "Validation samples.").AtLeast(1),
+          IntOption("classes", defaults.classes, "Classes, one pattern each.").AtLeast(2),
+          IntOption("channels", defaults.channels, "Image channels.").AtLeast(1),
+          IntOption("height", defaults.height, "Image height.").AtLeast(1),
+          IntOption("width", defaults.width, "Image width.").AtLeast(1),
+          DoubleOption("noise", defaults.noise, "Standard deviation of the added noise.")
+              .AtLeast(0),
+      };
+    }());
 
 }  // namespace framework

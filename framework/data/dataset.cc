@@ -16,15 +16,28 @@ Dataset Dataset::Head(int64_t count) const {
   return head;
 }
 
-Registry<DatasetFactory>& DatasetRegistry() {
-  static auto* registry = new Registry<DatasetFactory>("dataset");
+Registry<DatasetEntry>& DatasetRegistry() {
+  static auto* registry = new Registry<DatasetEntry>("dataset");
   return *registry;
 }
 
+absl::StatusOr<OptionValues> ResolveDatasetOptions(
+    const std::string& name, const nlohmann::json& given,
+    const std::function<std::string(const std::string& key)>& where) {
+  absl::StatusOr<DatasetEntry> entry = DatasetRegistry().Find(name);
+  if (!entry.ok()) return entry.status();
+  return ResolveOptions(entry->options, given, absl::StrCat("dataset '", name, "'"), where);
+}
+
 absl::StatusOr<DataSplits> LoadDataset(const std::string& name, const DataOptions& options) {
-  absl::StatusOr<DatasetFactory> factory = DatasetRegistry().Find(name);
-  if (!factory.ok()) return factory.status();
-  return (*factory)(options);
+  absl::StatusOr<DatasetEntry> entry = DatasetRegistry().Find(name);
+  if (!entry.ok()) return entry.status();
+  DataOptions resolved = options;
+  absl::StatusOr<OptionValues> values = ResolveDatasetOptions(
+      name, options.options.json(), [](const std::string& key) { return "'" + key + "'"; });
+  if (!values.ok()) return values.status();
+  resolved.options = *std::move(values);
+  return entry->load(resolved);
 }
 
 }  // namespace framework

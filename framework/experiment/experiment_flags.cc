@@ -96,6 +96,9 @@ EXPERIMENT_FLAG(string, trainer, "classification", kModel, kRunDefining,
                 "Registered trainer name.");
 
 EXPERIMENT_FLAG(string, dataset, "fashion_mnist", kData, kRunDefining, "Registered data set name.");
+EXPERIMENT_FLAG(string, dataset_options, "{}", kData, kRunDefining,
+                "JSON object of the data set's declared options, e.g. {\"train_size\":256} "
+                "(--helpshort lists them).");
 EXPERIMENT_FLAG(string, data_dir, "", kData, kRunDefining,
                 "Directory of the data set's files (default: where its Debian package installs "
                 "them).");

@@ -105,6 +105,10 @@ absl::Status ReadPluginOptions(ExperimentSettings& settings) {
   settings.optimizer_options = *optimizer;
   RecordOptions(OptionOwner::kOptimizer, *optimizer, settings.record);
 
+  absl::StatusOr<OptionValues> dataset = ResolveSelectedOptions(OptionOwner::kDataset, flags);
+  if (!dataset.ok()) return dataset.status();
+  settings.dataset_options = *std::move(dataset);
+
   // The model's options are checked now, naming the key, though its input
   // shape and classes come from the data set later.
   if (DeclaresOptions(OptionOwner::kModel, FLAGS_model)) {
@@ -248,6 +252,7 @@ std::string ExperimentHelp(bool with_policies) {
       with_policies,
       [&flags](FlagGroup group) {
         if (group == FlagGroup::kModel) return SelectedOptionsHelp(OptionOwner::kModel, flags);
+        if (group == FlagGroup::kData) return SelectedOptionsHelp(OptionOwner::kDataset, flags);
         if (group == FlagGroup::kOptimizer) {
           return SelectedOptionsHelp(OptionOwner::kOptimizer, flags);
         }

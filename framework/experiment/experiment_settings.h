@@ -37,6 +37,7 @@ struct ExperimentSettings {
   std::string trainer;
 
   std::string dataset;
+  OptionValues dataset_options;  // checked against the data set's declaration
   std::string data_dir;  // resolved; empty: the data set's default
   int64_t train_samples = 0;
   uint64_t seed = 1;

@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "framework/experiment/flag_error.h"
+#include "framework/data/dataset.h"
 #include "framework/model/model.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/optim/optimizer.h"
@@ -27,6 +28,11 @@ absl::StatusOr<DeclaredOptions> DeclaredOf(OptionOwner owner, const std::string&
       return absl::FailedPreconditionError(absl::StrCat(
           "model '", name, "' reads --model_options itself (it declares no options)"));
     }
+    return entry->options;
+  }
+  if (owner == OptionOwner::kDataset) {
+    absl::StatusOr<DatasetEntry> entry = DatasetRegistry().Find(name);
+    if (!entry.ok()) return entry.status();
     return entry->options;
   }
   if (owner == OptionOwner::kOptimizer) {
@@ -87,6 +93,8 @@ const char* OwnerName(OptionOwner owner) {
   switch (owner) {
     case OptionOwner::kModel:
       return "model";
+    case OptionOwner::kDataset:
+      return "dataset";
     case OptionOwner::kOptimizer:
       return "optimizer";
     case OptionOwner::kScheduler:

@@ -1,6 +1,6 @@
-// Where the options of the selected model, optimizer and schedule come from:
-// the JSON flag of their kind (--model_options, --optimizer_options,
-// --scheduler_options) and, for the last two, the
+// Where the options of the selected model, data set, optimizer and schedule
+// come from: the JSON flag of their kind (--model_options, --dataset_options,
+// --optimizer_options, --scheduler_options) and, for the last two, the
 // flags named after an option (--lr, --momentum, --step_size, ... and the old
 // spellings --beta1, --plateau_factor, ...), which set it in the selected
 // plugin if, and only if, that plugin declares it. The plugin declares each
@@ -25,7 +25,7 @@
 
 namespace framework {
 
-enum class OptionOwner { kModel, kOptimizer, kScheduler };
+enum class OptionOwner { kModel, kDataset, kOptimizer, kScheduler };
 
 // A flag that sets an option of the selected plugin of `owner`'s kind.
 struct OptionFlag {
@@ -35,8 +35,8 @@ struct OptionFlag {
 };
 const std::vector<OptionFlag>& OptionFlags();
 
-// "model", "optimizer" or "scheduler": the flag that selects the plugin, and
-// the record keys' prefix.
+// "model", "dataset", "optimizer" or "scheduler": the flag that selects the
+// plugin, and the record keys' prefix.
 const char* OwnerName(OptionOwner owner);
 
 // False for an unknown plugin, and for a model that reads its own

@@ -163,14 +163,10 @@ int Import(const std::string& in, const std::string& out) {
       framework::ParseJsonObjectFlag(old_name ? "model_config" : "model_options", text);
   if (!config.ok()) return Fail(config.status());
   spec.config = *std::move(config);
-  if (absl::StatusOr<framework::ModelEntry> entry = framework::ModelRegistry().Find(spec.name);
-      entry.ok() && entry->declares_options()) {
-    absl::StatusOr<framework::OptionValues> checked = framework::ResolveModelOptions(
-        spec.name, spec.config, [old_name](const std::string& key) {
-          return absl::StrCat(framework::FlagName(old_name ? "model_config" : "model_options"),
-                              " key \"", key, "\"");
-        });
-    if (!checked.ok()) return Fail(checked.status());
+  if (absl::Status checked = framework::CheckModelOptionsFlag(
+          spec.name, spec.config, old_name ? "model_config" : "model_options");
+      !checked.ok()) {
+    return Fail(checked);
   }
   absl::StatusOr<std::shared_ptr<framework::Model>> model = framework::BuildModel(spec);
   if (!model.ok()) return Fail(model.status());

@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/experiment/flag_error.h"
+#include "framework/experiment/plugin_option_flags.h"
 #include "framework/core/device_map.h"
 #include "framework/core/plugin_library.h"
 #include "framework/core/user_path.h"
@@ -68,13 +69,9 @@ absl::StatusOr<ModelSpec> SpecToEvaluate(const std::string& path, const WeightsF
     absl::StatusOr<nlohmann::json> config = ParseJsonObjectFlag("model_options", FLAGS_model_options);
     if (!config.ok()) return config.status();
     spec.config = *std::move(config);
-    if (absl::StatusOr<ModelEntry> entry = ModelRegistry().Find(spec.name);
-        entry.ok() && entry->declares_options()) {
-      absl::StatusOr<OptionValues> checked =
-          ResolveModelOptions(spec.name, spec.config, [](const std::string& key) {
-            return absl::StrCat(FlagName("model_options"), " key \"", key, "\"");
-          });
-      if (!checked.ok()) return checked.status();
+    if (absl::Status checked = CheckModelOptionsFlag(spec.name, spec.config, "model_options");
+        !checked.ok()) {
+      return checked;
     }
     return spec;
   }

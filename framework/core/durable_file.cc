@@ -12,7 +12,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   if (!file.ok()) return file.status();
   std::string contents;
   // Read until a short read rather than trusting the size: some files (in
-  // /proc, pipes) report none.
+  // /proc) report none.
   constexpr size_t kChunk = size_t{1} << 16;
   uint64_t offset = 0;
   while (true) {

@@ -222,6 +222,16 @@ OptimisationRecord OptimisationRecordOf(const std::map<std::string, std::string>
   return run;
 }
 
+absl::Status CheckModelOptionsFlag(const std::string& model, const nlohmann::json& config,
+                                   const std::string& json_flag) {
+  if (!DeclaresOptions(OptionOwner::kModel, model)) return absl::OkStatus();
+  return ResolveModelOptions(model, config,
+                             [&json_flag](const std::string& key) {
+                               return absl::StrCat(FlagName(json_flag), " key \"", key, "\"");
+                             })
+      .status();
+}
+
 std::string SelectedOptionsHelp(OptionOwner owner,
                                 const std::map<std::string, std::string>& flags) {
   const std::string name = Get(flags, OwnerName(owner));

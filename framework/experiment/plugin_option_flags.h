@@ -68,6 +68,13 @@ std::map<std::string, std::string> WithOptionRecords(std::map<std::string, std::
 // What a record says of the optimizer and schedule (upgraded first).
 OptimisationRecord OptimisationRecordOf(const std::map<std::string, std::string>& record);
 
+// For a tool that takes --model and a JSON flag of its options (`json_flag`:
+// "model_options", or ckpt's old "model_config"): `config` checked against
+// the model's declaration, errors naming the flag's keys. OK for a model that
+// reads its own configuration (its build reports its errors).
+absl::Status CheckModelOptionsFlag(const std::string& model, const nlohmann::json& config,
+                                   const std::string& json_flag);
+
 // --helpshort's section for the selected plugin of `owner`'s kind: its
 // options with their effective values, or the reason they cannot be read.
 std::string SelectedOptionsHelp(OptionOwner owner, const std::map<std::string, std::string>& flags);

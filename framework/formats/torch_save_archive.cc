@@ -49,10 +49,12 @@ absl::StatusOr<PyRef> LoadPickleRoot(const std::string& path, const DeviceMap& d
       Env::Default()->NewRandomAccessFile(path, /*sequential=*/false);
   if (!file.ok()) return file.status();
   {
-    absl::StatusOr<std::string> head = ReadFileHead(path, 4);
-    if (!head.ok()) return head.status();
-    if (head->size() < 4 || head->compare(0, 4, std::string("PK\x03\x04", 4)) != 0) {
-      if (head->size() >= 2 && static_cast<unsigned char>((*head)[0]) == 0x80) {
+    std::string head(4, '\0');
+    absl::StatusOr<size_t> n = (*file)->Read(0, head.size(), head.data());
+    if (!n.ok()) return n.status();
+    head.resize(*n);
+    if (head != std::string("PK\x03\x04", 4)) {
+      if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x80) {
         return absl::FailedPreconditionError(absl::StrCat(
             path, " is in the legacy (non-zip) format of PyTorch before 1.6, which is not "
                   "supported; re-save it with torch.save(obj, path) from PyTorch >= 1.6"));

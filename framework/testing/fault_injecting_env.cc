@@ -61,24 +61,26 @@ class FaultInjectingRandomAccessFile : public RandomAccessFile {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectingEnv::NewWritableFile(
-    const std::string& path) {
+// Both ways of opening a file for writing are the "create" operation.
+absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectingEnv::OpenForWriting(
+    const std::string& path, bool append) {
   if (const int error = Fault("create", path); error != 0) {
     return ErrnoError("cannot create", path, error);
   }
-  absl::StatusOr<std::unique_ptr<WritableFile>> file = target()->NewWritableFile(path);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      append ? target()->NewAppendableFile(path) : target()->NewWritableFile(path);
   if (!file.ok()) return file.status();
   return std::unique_ptr<WritableFile>(new FaultInjectingWritableFile(*this, *std::move(file)));
 }
 
+absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectingEnv::NewWritableFile(
+    const std::string& path) {
+  return OpenForWriting(path, /*append=*/false);
+}
+
 absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectingEnv::NewAppendableFile(
     const std::string& path) {
-  if (const int error = Fault("create", path); error != 0) {
-    return ErrnoError("cannot create", path, error);
-  }
-  absl::StatusOr<std::unique_ptr<WritableFile>> file = target()->NewAppendableFile(path);
-  if (!file.ok()) return file.status();
-  return std::unique_ptr<WritableFile>(new FaultInjectingWritableFile(*this, *std::move(file)));
+  return OpenForWriting(path, /*append=*/true);
 }
 
 absl::StatusOr<std::unique_ptr<RandomAccessFile>> FaultInjectingEnv::NewRandomAccessFile(

@@ -47,6 +47,9 @@ class FaultInjectingEnv : public EnvWrapper {
   }
 
  private:
+  absl::StatusOr<std::unique_ptr<WritableFile>> OpenForWriting(const std::string& path,
+                                                               bool append);
+
   FaultInjector injector_;
 };
 

@@ -7,7 +7,9 @@
 //   bazel run //tools:ckpt -- export IN OUT [--format=pt|pytorch_checkpoint|safetensors|model]
 //       a checkpoint's (or any weights file's) model as a PyTorch .pt state
 //       dict, a safetensors file or a whole-model file; a checkpoint as
-//       PyTorch's training-checkpoint dict (model, optimizer, scheduler, epoch)
+//       PyTorch's training-checkpoint dict (model, optimizer, scheduler, and
+//       epoch as the recipe's index of the last finished epoch; see
+//       --pytorch_epoch)
 //   bazel run //tools:ckpt -- import IN OUT --model=NAME [--model_config=JSON]
 //       weights from a .pt, safetensors file or checkpoint into a whole-model
 //       file, checked strictly against the named model
@@ -51,6 +53,10 @@ DEFINE_string(format, "",
               "with optimizer and scheduler state), safetensors or model (a whole-model file); "
               "default: from OUT's extension (.pt/.pth: pt, else safetensors).");
 DEFINE_string(map_location, "", "export: where loaded tensors go (cpu, cuda:N, or pairs).");
+DEFINE_string(pytorch_epoch, "index",
+              "export --format=pytorch_checkpoint: what 'epoch' holds: index (the tutorial "
+              "recipe's, the 0-based index of the last finished epoch, so that its resume loop "
+              "range(start_epoch + 1, ...) continues with the next) or count (epochs finished).");
 DEFINE_string(model, "", "import: the registered model the weights are for.");
 DEFINE_string(model_options, "{}",
               "import: the model's options, a JSON object (as the experiments' --model_options).");
@@ -66,7 +72,7 @@ using framework::CheckpointManifest;
 constexpr char kUsage[] =
     "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n"
     "       ckpt export IN OUT [--format=pt|pytorch_checkpoint|safetensors|model]\n"
-    "                          [--map_location=DEV]\n"
+    "                          [--map_location=DEV] [--pytorch_epoch=index|count]\n"
     "       ckpt import IN OUT --model=NAME [--model_options=JSON]\n"
     "       (any command) --plugins=a.so,b.so loads plugin libraries first\n";
 
@@ -111,13 +117,22 @@ int Export(const std::string& in, const std::string& out) {
   const std::string target = OutputFormat(out);
   absl::Status status;
   if (target == "pytorch_checkpoint") {
+    absl::StatusOr<framework::PyTorchEpoch> convention =
+        framework::ParsePyTorchEpoch(FLAGS_pytorch_epoch);
+    if (!convention.ok()) {
+      return Fail(framework::FlagError("pytorch_epoch", convention.status().message()));
+    }
     absl::StatusOr<framework::TrainingState> state = framework::ReadCheckpoint(in, *devices);
     if (!state.ok()) return Fail(state.status());
     absl::StatusOr<framework::PyTorchTrainingCheckpoint> dict =
         framework::ToPyTorchTrainingCheckpoint(
-            *state, framework::OptimisationRecordOf(state->flags), in);
+            *state, framework::OptimisationRecordOf(state->flags), in, *convention);
     if (!dict.ok()) return Fail(dict.status());
     status = framework::WritePyTorchTrainingCheckpoint(out, *dict);
+    if (status.ok()) {
+      std::printf("epoch: %s\n",
+                  framework::DescribePyTorchEpoch(*dict->epoch, *convention).c_str());
+    }
   } else if (target == "pt") {
     status = framework::WritePyTorchStateDict(out, *tensors);
   } else if (target == "safetensors") {

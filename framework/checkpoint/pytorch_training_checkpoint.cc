@@ -68,15 +68,64 @@ absl::Status Refuse(const std::string& source, const std::string& what) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
-    const PyTorchTrainingCheckpoint& checkpoint, const std::string& source,
-    const OptimisationRecord& run, TrainingLoop& loop) {
+absl::StatusOr<PyTorchEpoch> ParsePyTorchEpoch(absl::string_view text) {
+  if (text == "index") return PyTorchEpoch::kIndex;
+  if (text == "count") return PyTorchEpoch::kCount;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "must be index (the recipe's 'epoch': the 0-based index of the last finished "
+      "epoch) or count (the number of epochs finished), got '", text, "'"));
+}
+
+const char* PyTorchEpochName(PyTorchEpoch convention) {
+  return convention == PyTorchEpoch::kIndex ? "index" : "count";
+}
+
+absl::StatusOr<int64_t> EpochsFinished(int64_t epoch, PyTorchEpoch convention) {
+  const int64_t finished = convention == PyTorchEpoch::kIndex ? epoch + 1 : epoch;
+  if (finished < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'epoch' is ", epoch, ", which under --pytorch_epoch=", PyTorchEpochName(convention),
+        convention == PyTorchEpoch::kIndex ? " (the 0-based index of the last finished epoch; "
+                                             "-1: none finished) must be >= -1"
+                                           : " (the number of epochs finished) must be >= 0"));
+  }
+  return finished;
+}
+
+int64_t PyTorchEpochValue(int64_t epochs_finished, PyTorchEpoch convention) {
+  return convention == PyTorchEpoch::kIndex ? epochs_finished - 1 : epochs_finished;
+}
+
+std::string Ordinal(int64_t n) {
+  const int64_t last_two = n % 100;
+  const int64_t last = n % 10;
+  const char* suffix = "th";
+  if (last_two < 11 || last_two > 13) {
+    if (last == 1) suffix = "st";
+    if (last == 2) suffix = "nd";
+    if (last == 3) suffix = "rd";
+  }
+  return absl::StrCat(n, suffix);
+}
+
+std::string DescribePyTorchEpoch(int64_t epoch, PyTorchEpoch convention) {
+  absl::StatusOr<int64_t> finished = EpochsFinished(epoch, convention);
+  const int64_t count = finished.ok() ? *finished : 0;
+  return absl::StrCat(convention == PyTorchEpoch::kIndex ? "the recipe's epoch " : "epoch ",
+                      epoch, " = ", count, count == 1 ? " epoch" : " epochs",
+                      " finished (--pytorch_epoch=", PyTorchEpochName(convention), ")");
+}
+
+absl::StatusOr<PyTorchRestore> RestoreFromPyTorch(const PyTorchTrainingCheckpoint& checkpoint,
+                                                  const std::string& source,
+                                                  const OptimisationRecord& run,
+                                                  PyTorchEpoch convention, TrainingLoop& loop) {
   const std::string& optimizer_name = run.optimizer;
   absl::StatusOr<std::vector<OptionSpec>> keys = PyTorchGroupOptions(optimizer_name);
   if (!keys.ok()) return Refuse(source, std::string(keys.status().message()));
-  if (!checkpoint.epoch.has_value() || *checkpoint.epoch < 0) {
-    return Refuse(source, "'epoch' is missing or negative");
-  }
+  if (!checkpoint.epoch.has_value()) return Refuse(source, "there is no 'epoch'");
+  absl::StatusOr<int64_t> finished = EpochsFinished(*checkpoint.epoch, convention);
+  if (!finished.ok()) return Refuse(source, std::string(finished.status().message()));
   if (!checkpoint.optimizer.has_value()) {
     return Refuse(source, "no 'optimizer_state_dict' (nor the recipe's 'optimizer_state_dic'): "
                           "without it the optimizer's state would restart; use --init_from for "
@@ -148,7 +197,9 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
       !status.ok()) {
     return status;
   }
-  std::vector<std::string> differences;
+  PyTorchRestore restored;
+  restored.epochs_finished = *finished;
+  std::vector<std::string>& differences = restored.differences;
   for (const OptionSpec& spec : *keys) {
     const double in_file = group.options.at(spec.pytorch_key);
     const double in_run = GroupNumber(run.optimizer_options, spec.name);
@@ -159,8 +210,8 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
     }
   }
 
-  // Where a run that never stopped is after `epoch` epochs.
-  const int64_t epochs_done = *checkpoint.epoch;
+  // Where a run that never stopped is after that many epochs.
+  const int64_t epochs_done = *finished;
   LrScheduler* scheduler = loop.scheduler();
   if (scheduler != nullptr) {
     absl::StatusOr<SchedulerEntry> schedule = SchedulerRegistry().Find(run.scheduler);
@@ -190,11 +241,12 @@ absl::StatusOr<std::vector<std::string>> RestoreFromPyTorch(
     history.push_back(record);
   }
   if (absl::Status status = loop.Restore(position, std::move(history)); !status.ok()) return status;
-  return differences;
+  return restored;
 }
 
 absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
-    const TrainingState& state, const OptimisationRecord& run, const std::string& source) {
+    const TrainingState& state, const OptimisationRecord& run, const std::string& source,
+    PyTorchEpoch convention) {
   const std::string& optimizer_name = run.optimizer;
   absl::StatusOr<std::vector<OptionSpec>> keys = PyTorchGroupOptions(optimizer_name);
   if (!keys.ok()) {
@@ -208,7 +260,7 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
   }
   PyTorchTrainingCheckpoint out;
   out.model = state.model;
-  out.epoch = state.position.epoch;
+  out.epoch = PyTorchEpochValue(state.position.epoch, convention);
   if (!state.history.empty()) {
     auto loss = state.history.back().values.find("train_loss");
     if (loss != state.history.back().values.end()) out.loss = loss->second;
@@ -263,6 +315,10 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
                              {"_last_lr", chainable["lrs"]}};
       dict.update(*options);
       out.scheduler = dict;
+      // PyTorch's schedulers leave it in every group, and one built with
+      // last_epoch = start_epoch (a common form of the recipe) requires it.
+      out.optimizer->param_groups[0].options["initial_lr"] =
+          chainable["base_lrs"].at(0).get<double>();
     }
   }
   return out;

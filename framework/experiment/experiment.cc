@@ -248,7 +248,7 @@ absl::Status ExperimentRun::InitialiseWeights() {
   }
   if (!pytorch_checkpoint_.has_value()) return absl::OkStatus();
   return ResumeFromPyTorch(*pytorch_checkpoint_, settings_.resume.checkpoint,
-                           OptimisationRecordOf(settings_), *loop_);
+                           OptimisationRecordOf(settings_), settings_.pytorch_epoch, *loop_);
 }
 
 // The same weights as at the first build, and the generator where that build

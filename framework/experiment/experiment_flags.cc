@@ -204,6 +204,11 @@ EXPERIMENT_FLAG(bool, resume, false, kResume, kStartup,
                 "none).");
 EXPERIMENT_FLAG(string, resume_from, "", kResume, kStartup,
                 "Continue from this checkpoint directory.");
+EXPERIMENT_FLAG(string, pytorch_epoch, "index", kResume, kStartup,
+                "What the 'epoch' of a PyTorch dict given to --resume_from counts: index (the "
+                "tutorial recipe's, the 0-based index of the last finished epoch) or count (the "
+                "number of epochs finished, as other code and this framework before 2026-12 "
+                "wrote it).");
 EXPERIMENT_FLAG(string, init_from, "", kResume, kStartup,
                 "Start a fresh run with the model weights of this file: a checkpoint directory, a "
                 "whole-model or safetensors file, or a PyTorch .pt state dict (recognised by "

@@ -122,6 +122,7 @@ DECLARE_bool(async_checkpoint);
 DECLARE_bool(checkpoint_fsync);
 DECLARE_bool(resume);
 DECLARE_string(resume_from);
+DECLARE_string(pytorch_epoch);
 DECLARE_string(init_from);
 DECLARE_string(map_location);
 DECLARE_string(plugins);

@@ -172,6 +172,9 @@ absl::Status ReadStart(ExperimentSettings& settings) {
                                                    "PyTorch training checkpoint file)"));
     }
   }
+  absl::StatusOr<PyTorchEpoch> pytorch_epoch = ParsePyTorchEpoch(FLAGS_pytorch_epoch);
+  if (!pytorch_epoch.ok()) return FlagError("pytorch_epoch", pytorch_epoch.status().message());
+  settings.pytorch_epoch = *pytorch_epoch;
   if (!FLAGS_init_from.empty()) settings.init_from = ResolveUserPath(FLAGS_init_from);
   settings.run_dir =
       ResolveUserPath(FLAGS_run_dir.empty() ? "runs/" + FLAGS_experiment : FLAGS_run_dir);

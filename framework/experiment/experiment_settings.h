@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/checkpoint/checkpoint_manager.h"
+#include "framework/checkpoint/pytorch_training_checkpoint.h"
 #include "framework/core/declared_options.h"
 #include "framework/core/device_map.h"
 #include "framework/distributed/launch_environment.h"
@@ -57,6 +58,7 @@ struct ExperimentSettings {
   CheckpointOptions checkpoints;
 
   ResumeRequest resume;
+  PyTorchEpoch pytorch_epoch = PyTorchEpoch::kIndex;  // of a PyTorch dict's 'epoch'
   std::string init_from;  // resolved; empty: none
   DeviceMap device_map{torch::kCPU};
 

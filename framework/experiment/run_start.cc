@@ -66,19 +66,22 @@ absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bo
 
 absl::Status ResumeFromPyTorch(const PyTorchTrainingCheckpoint& checkpoint,
                                const std::string& path, const OptimisationRecord& run,
-                               TrainingLoop& loop) {
-  absl::StatusOr<std::vector<std::string>> differences =
-      RestoreFromPyTorch(checkpoint, path, run, loop);
-  if (!differences.ok()) {
+                               PyTorchEpoch convention, TrainingLoop& loop) {
+  absl::StatusOr<PyTorchRestore> restored =
+      RestoreFromPyTorch(checkpoint, path, run, convention, loop);
+  if (!restored.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--resume_from: ", differences.status().message()));
+        absl::StrCat("--resume_from: ", restored.status().message()));
   }
-  for (const std::string& difference : *differences) {
+  for (const std::string& difference : restored->differences) {
     LOG(WARNING) << "PyTorch checkpoint and flags differ, the flags win: " << difference;
   }
-  LOG(INFO) << "Resumed from PyTorch checkpoint " << path << " ('"
-            << checkpoint.optimizer_key << "') after epoch " << *checkpoint.epoch
-            << ": continuing at epoch " << *checkpoint.epoch + 1;
+  const int64_t next = restored->epochs_finished + 1;
+  LOG(INFO) << "Resumed from PyTorch checkpoint " << path << " ('" << checkpoint.optimizer_key
+            << "'): " << DescribePyTorchEpoch(*checkpoint.epoch, convention) << "; "
+            << (next <= run.epochs
+                    ? absl::StrCat("continuing with the ", Ordinal(next), " of ", run.epochs)
+                    : absl::StrCat("nothing is left to train under --epochs=", run.epochs));
   return absl::OkStatus();
 }
 

@@ -38,7 +38,7 @@ absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bo
 // `run` is logged.
 absl::Status ResumeFromPyTorch(const PyTorchTrainingCheckpoint& checkpoint,
                                const std::string& path, const OptimisationRecord& run,
-                               TrainingLoop& loop);
+                               PyTorchEpoch convention, TrainingLoop& loop);
 
 // Rank 0 tells the others where it starts (`resumed_from`, empty: fresh) and
 // every rank learns it; ranks other than 0 then read and verify the same

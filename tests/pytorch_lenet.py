@@ -74,7 +74,7 @@ if __name__ == "__main__":
             F.cross_entropy(net(x[idx]), y[idx]).backward()
             optimizer.step()
         torch.save(net.state_dict(), f"{out}/lenet.pt")
-        torch.save({"epoch": 1, "model_state_dict": net.state_dict(),
+        torch.save({"epoch": 0, "model_state_dict": net.state_dict(),
                     "optimizer_state_dict": optimizer.state_dict(), "loss": 0.5},
                    f"{out}/lenet_checkpoint.pt")
         print(json.dumps({"accuracy": evaluate(net, f"{out}/logits.bin")}))

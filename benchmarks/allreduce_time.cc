@@ -13,6 +13,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include "framework/core/blas_report.h"
 #include "framework/distributed/communicator.h"
 #include "framework/distributed/gradient_averager.h"
 #include "framework/distributed/launch_environment.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   at::set_num_threads(1);
+  framework::LogBlasAtStartup();
   absl::StatusOr<framework::LaunchEnvironment> launch = framework::ReadLaunchEnvironment();
   CHECK(launch.ok() && launch->distributed()) << "run under torchrun with 2+ ranks";
   absl::StatusOr<std::unique_ptr<framework::Communicator>> group =

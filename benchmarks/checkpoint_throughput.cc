@@ -31,6 +31,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "framework/core/blas_report.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/core/checksum.h"
@@ -353,6 +354,7 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_threads > 0) at::set_num_threads(FLAGS_threads);
+  framework::LogBlasAtStartup();
   fs::remove_all(FLAGS_dir);
   fs::create_directories(FLAGS_dir);
 

@@ -18,6 +18,7 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/sgd.h>
 
+#include "framework/core/blas_report.h"
 #include "framework/data/builtin_datasets.h"
 #include "framework/data/dataset.h"
 #include "framework/model/model.h"
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   at::set_num_threads(FLAGS_threads);
+  std::printf("BLAS: %s\n", framework::DescribeBlas(framework::InspectBlas()).c_str());
+  framework::LogBlasAtStartup();  // its warnings
 
   auto data = framework::LoadFashionMnist(framework::kFashionMnistDefaultDir);
   CHECK(data.ok()) << data.status();

@@ -60,7 +60,7 @@ def evaluate(net, out_path):
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
+    torch.set_num_threads(2)  # pytorch_interop_test.cc's kThreads: products split alike
     if sys.argv[1] == "train":
         out = sys.argv[2]
         torch.manual_seed(0)

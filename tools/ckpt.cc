@@ -29,6 +29,7 @@
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
+#include "framework/core/blas_report.h"
 #include "framework/core/plugin_library.h"
 #include "framework/experiment/flag_error.h"
 #include "framework/experiment/plugin_option_flags.h"
@@ -398,6 +399,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
+  framework::LogBlasAtStartup();
   if (absl::Status status = framework::LoadPluginLibraryList(FLAGS_plugins); !status.ok()) {
     return Fail(status);
   }

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/core/blas_report.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/experiment/flag_error.h"
 #include "framework/experiment/plugin_option_flags.h"
@@ -189,6 +190,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "evaluate: unexpected argument '%s' (flags look like --name=value)\n", argv[1]);
     return 2;
   }
+  framework::LogBlasAtStartup();
   absl::Status status = framework::Evaluate();
   if (!status.ok()) {
     std::fprintf(stderr, "evaluate: %s\n", std::string(status.message()).c_str());

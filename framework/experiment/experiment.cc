@@ -16,6 +16,7 @@
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/checkpoint/pytorch_training_checkpoint.h"
+#include "framework/core/blas_report.h"
 #include "framework/core/random_state.h"
 #include "framework/data/dataset.h"
 #include "framework/distributed/communicator.h"
@@ -174,6 +175,7 @@ absl::Status ExperimentRun::BuildComponents() {
   trainer_ = *std::move(trainer);
 
   if (settings_.threads > 0) at::set_num_threads(settings_.threads);
+  LogBlasAtStartup();
   SeedGlobalGenerator(settings_.seed);
 
   DataOptions data_options;

@@ -17,6 +17,7 @@ lenet=${runfiles}/experiments/lenet
 allreduce=${runfiles}/benchmarks/allreduce_time
 ddp=${runfiles}/benchmarks/ddp_lenet.py
 torchrun=${runfiles}/tools/torchrun
+source "${runfiles}/tools/openblas_kernel.sh"  # DDP's Python on our binaries' kernels
 work=$(mktemp -d)
 trap 'rm -rf "${work}"' EXIT
 export TMPDIR=${work}

@@ -10,20 +10,9 @@
 passed=0
 failed=0
 
-# The Python references and our binaries must run the same BLAS kernels to
-# agree to the bit. Our binaries replace OpenBLAS's generic fallback on a CPU
-# it does not know (framework/core/openblas_kernel.h); Python's torch does not,
-# so the tests choose for both, by the same rule. blas_report_test unsets it.
-if [[ -z ${OPENBLAS_CORETYPE:-} ]]; then
-  cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
-  if [[ ${cpu_flags} == *" avx512f "* && ${cpu_flags} == *" avx512cd "* && ${cpu_flags} == *" avx512bw "* &&
-        ${cpu_flags} == *" avx512dq "* && ${cpu_flags} == *" avx512vl "* ]]; then
-    export OPENBLAS_CORETYPE=SkylakeX
-  elif [[ ${cpu_flags} == *" avx2 "* && ${cpu_flags} == *" fma "* ]]; then
-    export OPENBLAS_CORETYPE=Haswell
-  fi
-  unset cpu_flags
-fi
+# The Python references and our binaries run the same BLAS kernels
+# (blas_report_test unsets this to see the binaries' own choice).
+source "$(dirname "${BASH_SOURCE[0]}")/../tools/openblas_kernel.sh"
 
 check() {
   local name=$1

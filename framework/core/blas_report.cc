@@ -100,7 +100,7 @@ std::vector<std::string> BlasWarnings(const BlasReport& blas, const CpuFeatures&
   if (blas.reference) {
     warnings.push_back(absl::StrCat(
         "matrix products run on the reference BLAS (", blas.library,
-        "), 14x slower on one thread and 27x on two than OpenBLAS on the same machine "
+        "), 14x slower on one thread and 22-27x on two than OpenBLAS on the same machine "
         "(docs/performance.md): install "
         "libopenblas0-openmp (apt-get install libopenblas0-openmp; tools/bazel installs it), "
         "see docs/performance.md"));

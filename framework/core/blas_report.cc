@@ -4,7 +4,6 @@
 
 #include <climits>
 #include <cstdlib>
-#include <set>
 
 #include <ATen/Parallel.h>
 
@@ -16,13 +15,6 @@
 
 namespace framework {
 namespace {
-
-// OpenBLAS's kernels that use AVX2+FMA or AVX-512 (its names; 0.3.21).
-const std::set<std::string>& VectorKernels() {
-  static const auto* kernels = new std::set<std::string>{
-      "Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Skylake"};
-  return *kernels;
-}
 
 template <typename Function>
 Function Symbol(void* library, const char* name) {
@@ -105,7 +97,7 @@ std::vector<std::string> BlasWarnings(const BlasReport& blas, const CpuFeatures&
         "libopenblas0-openmp (apt-get install libopenblas0-openmp; tools/bazel installs it), "
         "see docs/performance.md"));
   }
-  if (!blas.kernel.empty() && cpu.avx2_fma && VectorKernels().count(blas.kernel) == 0) {
+  if (!blas.kernel.empty() && cpu.avx2_fma && !IsOpenBlasVectorKernel(blas.kernel.c_str())) {
     warnings.push_back(absl::StrCat(
         "OpenBLAS runs its generic ", blas.kernel, " kernels on a CPU with ", cpu.name(), " (",
         blas.kernel_origin, "), several times slower: set OPENBLAS_CORETYPE=",

@@ -10,14 +10,6 @@
 namespace framework {
 namespace {
 
-// OpenBLAS 0.3.21's kernels that use AVX2+FMA or AVX-512.
-bool IsVectorKernel(const char* core) {
-  for (const char* name : {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"}) {
-    if (std::strcmp(core, name) == 0) return true;
-  }
-  return false;
-}
-
 std::string& Correction() {
   static auto* correction = new std::string;
   return *correction;
@@ -32,7 +24,7 @@ __attribute__((constructor)) void CorrectOpenBlasKernel() {
   const CpuFeatures cpu = DetectCpuFeatures();
   const char* wanted = cpu.avx512 ? "SkylakeX" : cpu.avx2_fma ? "Haswell" : nullptr;
   const std::string chosen = core();
-  if (wanted == nullptr || IsVectorKernel(chosen.c_str())) return;
+  if (wanted == nullptr || IsOpenBlasVectorKernel(chosen.c_str())) return;
   auto quit = reinterpret_cast<Hook>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
   auto init = reinterpret_cast<Hook>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
   if (quit == nullptr || init == nullptr) {
@@ -51,6 +43,13 @@ __attribute__((constructor)) void CorrectOpenBlasKernel() {
 }
 
 }  // namespace
+
+bool IsOpenBlasVectorKernel(const char* core) {
+  for (const char* name : {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"}) {
+    if (std::strcmp(core, name) == 0) return true;
+  }
+  return false;
+}
 
 const std::string& OpenBlasKernelCorrection() { return Correction(); }
 

@@ -23,6 +23,10 @@
 
 namespace framework {
 
+// Whether OpenBLAS's kernel `core` (openblas_get_corename()) uses AVX2+FMA or
+// AVX-512: Haswell, Zen, SkylakeX, Cooperlake, SapphireRapids (0.3.21's names).
+bool IsOpenBlasVectorKernel(const char* core);
+
 // What the start-up correction did, for the report: empty when it did nothing,
 // else "chosen at start-up instead of OpenBLAS's generic Prescott: the CPU
 // has AVX-512", or why it could not.

@@ -1,8 +1,9 @@
 // Training throughput of the framework's TrainingLoop against a bare LibTorch
 // loop of the same model, batch size and thread count, and of the loop writing
-// steps.jsonl and TensorBoard events every step against the loop without,
+// steps.jsonl and TensorBoard events every step, and of the loop clipping
+// the gradients by norm, against the loop without,
 // measured side by side in one process so machine noise hits all alike:
-// rounds alternate the three in a rotated order, and the ratios are medians
+// rounds alternate the four in a rotated order, and the ratios are medians
 // of each round's own ratio.
 //
 //   bazel run -c opt //benchmarks:training_throughput -- --threads=2
@@ -90,7 +91,8 @@ double BareLoopSeconds(const framework::Dataset& data) {
 // `events_dir` non-empty: with per-step curves written there.
 double FrameworkLoopSeconds(const framework::Dataset& data,
                             const framework::Dataset& no_validation,
-                            const std::string& events_dir = "") {
+                            const std::string& events_dir = "",
+                            const framework::GradientClipping& clipping = {}) {
   auto model = MakeModel(data);
   auto optimizer =
       framework::BuildOptimizer("sgd", {{"lr", 0.01}, {"momentum", 0.9}}, model->parameters());
@@ -101,6 +103,7 @@ double FrameworkLoopSeconds(const framework::Dataset& data,
   options.epochs = 1;
   options.batch_size = FLAGS_batch_size;
   options.log_interval = 100;
+  options.clipping = clipping;
   framework::TrainingLoop loop(options, *model, **trainer, **optimizer, nullptr, data,
                                no_validation);
   std::unique_ptr<framework::TrainingEvents> events;
@@ -134,20 +137,24 @@ int main(int argc, char** argv) {
   char events_template[] = "/tmp/training_throughput_XXXXXX";
   CHECK(mkdtemp(events_template) != nullptr);
   const std::string events_dir = events_template;
-  std::vector<double> bare, loop, logged;
+  std::vector<double> bare, loop, logged, clipped;
+  framework::GradientClipping clip_by_norm;
+  clip_by_norm.max_norm = 1.0;
   BareLoopSeconds(train.Head(2000));  // warm-up: allocator, thread pool
-  // Each round runs the three in a rotated order, so that none always runs
+  // Each round runs the four in a rotated order, so that none always runs
   // first or after another (the allocator's and the caches' state carry
   // from one to the next).
   const std::function<void()> runs[] = {
       [&] { bare.push_back(BareLoopSeconds(train)); },
       [&] { loop.push_back(FrameworkLoopSeconds(train, no_validation)); },
-      [&] { logged.push_back(FrameworkLoopSeconds(train, no_validation, events_dir)); }};
-  std::vector<double> loop_ratios, logged_ratios;  // paired within a round
+      [&] { logged.push_back(FrameworkLoopSeconds(train, no_validation, events_dir)); },
+      [&] { clipped.push_back(FrameworkLoopSeconds(train, no_validation, "", clip_by_norm)); }};
+  std::vector<double> loop_ratios, logged_ratios, clipped_ratios;  // paired within a round
   for (int round = 0; round < FLAGS_rounds; ++round) {
-    for (int i = 0; i < 3; ++i) runs[(round + i) % 3]();
+    for (int i = 0; i < 4; ++i) runs[(round + i) % 4]();
     loop_ratios.push_back(bare.back() / loop.back());
     logged_ratios.push_back(loop.back() / logged.back());
+    clipped_ratios.push_back(loop.back() / clipped.back());
   }
   std::filesystem::remove_all(events_dir);
   auto median = [](std::vector<double> values) {
@@ -171,11 +178,16 @@ int main(int argc, char** argv) {
   std::printf("%-28s %12.0f %14.1f\n", "framework TrainingLoop", loop_rate, 1e6 * median(loop) / steps);
   std::printf("%-28s %12.0f %14.1f\n", "framework, curves every step", logged_rate,
               1e6 * median(logged) / steps);
+  std::printf("%-28s %12.0f %14.1f\n", "framework, --clip_grad_norm=1",
+              train.size() / median(clipped), 1e6 * median(clipped) / steps);
   const auto [loop_low, loop_high] = range(loop_ratios);
   const auto [logged_low, logged_high] = range(logged_ratios);
   std::printf("ratio framework / bare: %.3f, median of the rounds' ratios (range %.3f-%.3f; "
               "target >= 1.0)\n", median(loop_ratios), loop_low, loop_high);
   std::printf("ratio with curves / without: %.3f, median of the rounds' ratios (range "
               "%.3f-%.3f; target >= 0.98)\n", median(logged_ratios), logged_low, logged_high);
+  const auto [clipped_low, clipped_high] = range(clipped_ratios);
+  std::printf("ratio clipping by norm / without: %.3f, median of the rounds' ratios (range "
+              "%.3f-%.3f; target >= 0.97)\n", median(clipped_ratios), clipped_low, clipped_high);
   return 0;
 }

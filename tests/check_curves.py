@@ -129,6 +129,10 @@ check("train/loss at exactly the steps of steps.jsonl", sorted(train) == numbers
 check("train/loss equals steps.jsonl", all(close(train[s["step"]], s["loss"]) for s in steps))
 check("train/acc equals steps.jsonl",
       all(close(scalars[("train/acc", s["step"])], s["acc"]) for s in steps))
+if any("grad_norm" in s for s in steps):  # --clip_grad_norm: every step has it
+    check("train/grad_norm equals steps.jsonl",
+          all(close(scalars.get(("train/grad_norm", s["step"]), float("nan")),
+                    s.get("grad_norm", float("nan"))) for s in steps))
 for key in ("loss", "acc"):
     check(f"valid/{key} equals metrics.jsonl every epoch",
           all(close(scalars.get((f"valid/{key}", e["step"]), float("nan")), e[f"valid_{key}"])

@@ -108,4 +108,10 @@ check "... and the schedule" grep -qF -e "--step_size=10 is ignored: scheduler '
 check "... and records only the options it has" bash -c \
   "grep -q '\"scheduler.t_max\"' '${TEST_TMPDIR}/ignored/flags.json' && ! grep -q '\"scheduler.step_size\"' '${TEST_TMPDIR}/ignored/flags.json'"
 
+expect_error negative_clip_grad_norm "--clip_grad_norm: must be a number >= 0 (0: off), got -1" \
+  --clip_grad_norm=-1
+expect_error bad_clip_grad_norm_type "--clip_grad_norm_type: must be a number > 0 (2: the Euclidean norm) or inf, got 'two'" \
+  --clip_grad_norm_type=two
+expect_error negative_clip_grad_value "--clip_grad_value: must be a number >= 0 (0: off), got -0.5" \
+  --clip_grad_value=-0.5
 finish_checks

@@ -176,6 +176,16 @@ EXPERIMENT_FLAG(int64, epochs, 15, kTraining, kMayChange, "Epochs to train (>= 0
 EXPERIMENT_FLAG(int32, threads, 0, kTraining, kMayChange,
                 "Intra-op threads; 0: LibTorch's default.");
 EXPERIMENT_FLAG(string, device, "cpu", kTraining, kMayChange, "Device: cpu, cuda or cuda:N.");
+EXPERIMENT_FLAG(double, clip_grad_norm, 0, kTraining, kRunDefining,
+                "Clip the gradients' total norm to at most this before every optimizer step, as "
+                "torch.nn.utils.clip_grad_norm_ (after the ranks' average); 0: off. The norm "
+                "before clipping is the curve train/grad_norm.");
+EXPERIMENT_FLAG(string, clip_grad_norm_type, "2", kTraining, kRunDefining,
+                "The p of --clip_grad_norm's p-norm: a number > 0, or inf (the largest "
+                "absolute gradient).");
+EXPERIMENT_FLAG(double, clip_grad_value, 0, kTraining, kRunDefining,
+                "Clamp every gradient to [-X, X] before every optimizer step (after "
+                "--clip_grad_norm), as torch.nn.utils.clip_grad_value_; 0: off.");
 EXPERIMENT_FLAG(int64, log_interval, 100, kTraining, kMayChange,
                 "Iterations between training log lines; 0: none.");
 EXPERIMENT_FLAG(int64, log_every_steps, 1, kTraining, kMayChange,

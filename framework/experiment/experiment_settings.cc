@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -62,6 +63,11 @@ absl::Status CheckRanges() {
            Require(FLAGS_bucket_mb >= 1, "bucket_mb", ">= 1", absl::StrCat(FLAGS_bucket_mb)),
            Require(FLAGS_dist_timeout_s >= 1, "dist_timeout_s", ">= 1",
                    absl::StrCat(FLAGS_dist_timeout_s)),
+           Require(std::isfinite(FLAGS_clip_grad_norm) && FLAGS_clip_grad_norm >= 0,
+                   "clip_grad_norm", "a number >= 0 (0: off)", absl::StrCat(FLAGS_clip_grad_norm)),
+           Require(std::isfinite(FLAGS_clip_grad_value) && FLAGS_clip_grad_value >= 0,
+                   "clip_grad_value", "a number >= 0 (0: off)",
+                   absl::StrCat(FLAGS_clip_grad_value)),
        }) {
     if (!status.ok()) return status;
   }
@@ -175,6 +181,9 @@ absl::Status ReadStart(ExperimentSettings& settings) {
   absl::StatusOr<PyTorchEpoch> pytorch_epoch = ParsePyTorchEpoch(FLAGS_pytorch_epoch);
   if (!pytorch_epoch.ok()) return FlagError("pytorch_epoch", pytorch_epoch.status().message());
   settings.pytorch_epoch = *pytorch_epoch;
+  absl::StatusOr<double> norm_type = ParseNormType(FLAGS_clip_grad_norm_type);
+  if (!norm_type.ok()) return FlagError("clip_grad_norm_type", norm_type.status().message());
+  settings.loop.clipping.norm_type = *norm_type;
   if (!FLAGS_init_from.empty()) settings.init_from = ResolveUserPath(FLAGS_init_from);
   settings.run_dir =
       ResolveUserPath(FLAGS_run_dir.empty() ? "runs/" + FLAGS_experiment : FLAGS_run_dir);
@@ -191,6 +200,8 @@ void ReadLoopAndCheckpoints(ExperimentSettings& settings) {
   loop.seed = FLAGS_seed;
   loop.log_interval = FLAGS_log_interval;
   loop.monitor = FLAGS_monitor;
+  loop.clipping.max_norm = FLAGS_clip_grad_norm;
+  loop.clipping.max_value = FLAGS_clip_grad_value;
   loop.progress_bar =
       FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
   loop.bucket_bytes = FLAGS_bucket_mb << 20;

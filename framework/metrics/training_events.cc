@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -147,6 +148,10 @@ absl::Status TrainingEvents::OnStepEnd(TrainingLoop& loop) {
     window_metrics_[i] += step.metrics[i] * static_cast<double>(step.samples);
   }
   window_seconds_ += step.seconds;
+  if (!std::isnan(step.grad_norm)) {
+    window_grad_norm_ += step.grad_norm;
+    ++window_grad_norm_steps_;
+  }
   if (step.step % every_steps_ != 0) return absl::OkStatus();
 
   const double samples = static_cast<double>(std::max<int64_t>(window_samples_, 1));
@@ -162,6 +167,14 @@ absl::Status TrainingEvents::OnStepEnd(TrainingLoop& loop) {
     line[name] = window_metrics_[i] / samples;
     values.emplace_back("train/" + name, static_cast<float>(window_metrics_[i] / samples));
   }
+  if (window_grad_norm_steps_ > 0) {
+    // The mean over the window's steps of the norm before clipping.
+    const double grad_norm = window_grad_norm_ / static_cast<double>(window_grad_norm_steps_);
+    line["grad_norm"] = grad_norm;
+    values.emplace_back("train/grad_norm", static_cast<float>(grad_norm));
+  }
+  window_grad_norm_ = 0;
+  window_grad_norm_steps_ = 0;
   window_steps_ = window_samples_ = 0;
   window_loss_ = window_seconds_ = 0;
   window_metrics_.assign(window_metrics_.size(), 0.0);

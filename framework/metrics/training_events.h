@@ -57,6 +57,8 @@ class TrainingEvents : public LoopObserver {
   double window_loss_ = 0;  // sum of loss x samples
   std::vector<double> window_metrics_;
   double window_seconds_ = 0;
+  double window_grad_norm_ = 0;  // sum over the steps that clipped by norm
+  int64_t window_grad_norm_steps_ = 0;
 };
 
 }  // namespace framework

@@ -8,6 +8,7 @@
 #define FRAMEWORK_TRAIN_LOOP_STATE_H_
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -53,6 +54,9 @@ struct StepRecord {
   // The batch's per-sample means of the trainer's metrics, in Metrics() order.
   std::vector<double> metrics;
   double lr = 0;        // of the first parameter group, during the step
+  // The gradients' total norm before clipping, when clipping by norm; NaN
+  // otherwise.
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0;   // wall time of the step
 };
 

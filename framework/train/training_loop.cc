@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <memory>
 
 #include <c10/util/Exception.h>
@@ -172,6 +173,11 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
   }
   const size_t count_index = metrics_.size() + 1;
   if (group != nullptr) agreed_stop_ = total[count_index + 1] > 0;
+  last_step_.grad_norm = std::numeric_limits<double>::quiet_NaN();
+  if (options_.clipping.by_norm() || options_.clipping.by_value()) {
+    torch::NoGradGuard no_grad;
+    last_step_.grad_norm = ClipGradients(model_.parameters(), options_.clipping);
+  }
 
   for (LoopObserver* observer : observers_) {
     if (absl::Status status = observer->BeforeOptimizerStep(*this); !status.ok()) return status;

@@ -27,6 +27,7 @@
 #include "framework/optim/lr_scheduler.h"
 #include "framework/model/model.h"
 #include "framework/train/evaluation.h"
+#include "framework/train/gradient_clipping.h"
 #include "framework/train/loop_state.h"
 #include "framework/train/progress_log.h"
 #include "framework/train/trainer.h"
@@ -54,6 +55,8 @@ struct LoopOptions {
   // The validation metric handed to the scheduler (reduce-on-plateau),
   // e.g. "valid_loss" or "valid_acc".
   std::string monitor = "valid_loss";
+  // Applied to the (averaged) gradients before every optimizer step.
+  GradientClipping clipping;
 };
 
 class EpochSampler;

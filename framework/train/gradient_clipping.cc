@@ -48,7 +48,12 @@ double ClipGradNorm(const std::vector<at::Tensor>& grads, double max_norm, doubl
   }
   const at::Tensor clip_coef = (total_norm + 1e-6).reciprocal() * max_norm;
   const at::Tensor clip_coef_clamped = at::clamp(clip_coef, c10::nullopt, 1.0);
-  for (const at::Tensor& grad : grads) grad.mul_(clip_coef_clamped);
+  // Python multiplies even by 1; x * 1 is x for every float (NaN and inf
+  // included), so a bound that does not bind skips the multiplications and
+  // keeps the bits.
+  if (clip_coef_clamped.item<float>() != 1.0f) {
+    for (const at::Tensor& grad : grads) grad.mul_(clip_coef_clamped);
+  }
   return total_norm.item<double>();
 }
 

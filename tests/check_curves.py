@@ -129,6 +129,8 @@ check("train/loss at exactly the steps of steps.jsonl", sorted(train) == numbers
 check("train/loss equals steps.jsonl", all(close(train[s["step"]], s["loss"]) for s in steps))
 check("train/acc equals steps.jsonl",
       all(close(scalars[("train/acc", s["step"])], s["acc"]) for s in steps))
+check("train/lr at every step, equal to steps.jsonl",
+      all(close(scalars.get(("train/lr", s["step"]), float("nan")), s["lr"]) for s in steps))
 if any("grad_norm" in s for s in steps):  # --clip_grad_norm: every step has it
     check("train/grad_norm equals steps.jsonl",
           all(close(scalars.get(("train/grad_norm", s["step"]), float("nan")),

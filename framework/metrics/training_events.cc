@@ -161,7 +161,8 @@ absl::Status TrainingEvents::OnStepEnd(TrainingLoop& loop) {
                          {"samples_per_second", rate}};
   std::vector<std::pair<std::string, float>> values = {
       {"train/loss", static_cast<float>(window_loss_ / samples)},
-      {"train/samples_per_second", static_cast<float>(rate)}};
+      {"train/samples_per_second", static_cast<float>(rate)},
+      {"train/lr", static_cast<float>(step.lr)}};
   for (size_t i = 0; i < window_metrics_.size(); ++i) {
     const std::string& name = loop.metrics()[i].name;
     line[name] = window_metrics_[i] / samples;

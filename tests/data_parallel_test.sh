@@ -7,7 +7,8 @@
 # stopped; that SIGTERM to one rank stops every rank at one step with one
 # checkpoint; that when a rank dies the others exit non-zero in bounded time
 # naming it, leaving only committed checkpoints; that runs resume at another
-# world size (2 -> 1, 1 -> 2); that a rank left alone gives up after
+# world size (2 -> 1, 1 -> 2); that gradient clipping sees the averaged
+# gradients; that a rank left alone gives up after
 # --dist_timeout_s, saying why; and that bad launches get clear errors.
 # Loopback only; ports are free ones; every process is waited for.
 #
@@ -209,6 +210,21 @@ check "1 -> 2 ranks: resumed after epoch 1 and ran to the end" finished grow.ran
 check "... saying each rank's generator is derived afresh" \
   grep -q "saved by 1 rank(s) and this run has 2" grow.rank0.log
 check "... with all 20 epochs in metrics.jsonl" test "$(wc -l < grow/metrics.jsonl)" -eq 20
+
+# --- Clipping sees the gradients averaged over the ranks: 2 ranks clip as 1
+# rank does (the same norms, up to the order of the sums); clipping each
+# rank's own half-batch gradient would give other, larger norms.
+clip=(--epochs=2 --clip_grad_norm=0.05 --checkpoint_every_steps=0 --keep_last=1
+      '--model_options={"hidden":[256,256],"dropout":0}')  # no dropout: the same model on both
+"${LENET}" "${FLAGS[@]}" "${clip[@]}" --run_dir=clip1 > clip1.log 2>&1
+check "2 ranks clipping by norm train to the end" run_ranks 2 clip2 "${clip[@]}"
+check "... with the 1-rank run's norms before clipping (relative 1e-5)" /usr/bin/python3 -c "
+import json, sys
+one = [json.loads(l)['grad_norm'] for l in open('clip1/steps.jsonl')]
+two = [json.loads(l)['grad_norm'] for l in open('clip2/steps.jsonl')]
+worst = max(abs(a - b) / b for a, b in zip(one, two))
+print('     %d steps, worst relative difference %.2g' % (len(one), worst))
+sys.exit(not (len(one) == len(two) == 16 and worst <= 1e-5))"
 
 # --- A rank that never starts: the others give up after --dist_timeout_s, saying why.
 for lone in 0 1; do

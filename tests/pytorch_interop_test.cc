@@ -1,10 +1,9 @@
 // LeNet weights travel between Python PyTorch (python3-torch) and the
 // framework in both directions with the same logits and test accuracy.
 #include <cstdio>
-
-#include <ATen/Parallel.h>
 #include <fstream>
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/types.h>
 
@@ -14,10 +13,10 @@
 #include "framework/model/model.h"
 #include "framework/optim/optimizer.h"
 #include "framework/formats/pytorch_file.h"
+#include "framework/core/blas_report.h"
 #include "framework/core/random_state.h"
 #include "framework/model/state_dict.h"
 #include "framework/train/trainer.h"
-#include "framework/core/blas_report.h"
 #include "framework/train/training_loop.h"
 #include "framework/weights/weights_file.h"
 #include "framework/testing/test_command.h"

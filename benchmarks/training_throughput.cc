@@ -126,8 +126,8 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   at::set_num_threads(FLAGS_threads);
-  std::printf("BLAS: %s\n", framework::DescribeBlas(framework::InspectBlas()).c_str());
-  framework::LogBlasAtStartup();  // its warnings
+  // Its INFO line is below this binary's log level; its warnings are not.
+  std::printf("BLAS: %s\n", framework::DescribeBlas(framework::LogBlasAtStartup()).c_str());
 
   auto data = framework::LoadFashionMnist(framework::kFashionMnistDefaultDir);
   CHECK(data.ok()) << data.status();

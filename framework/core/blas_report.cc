@@ -93,15 +93,13 @@ std::vector<std::string> BlasWarnings(const BlasReport& blas, const CpuFeatures&
     warnings.push_back(absl::StrCat(
         "matrix products run on the reference BLAS (", blas.library,
         "), 14x slower on one thread and 22-27x on two than OpenBLAS on the same machine "
-        "(docs/performance.md): install "
-        "libopenblas0-openmp (apt-get install libopenblas0-openmp; tools/bazel installs it), "
-        "see docs/performance.md"));
+        "(docs/performance.md): install libopenblas0-openmp (tools/bazel installs it)"));
   }
-  if (!blas.kernel.empty() && cpu.avx2_fma && !IsOpenBlasVectorKernel(blas.kernel.c_str())) {
+  const char* allowed = OpenBlasKernelFor(cpu);
+  if (!blas.kernel.empty() && allowed != nullptr && !IsOpenBlasVectorKernel(blas.kernel.c_str())) {
     warnings.push_back(absl::StrCat(
         "OpenBLAS runs its generic ", blas.kernel, " kernels on a CPU with ", cpu.name(), " (",
-        blas.kernel_origin, "), several times slower: set OPENBLAS_CORETYPE=",
-        cpu.avx512 ? "SkylakeX" : "Haswell",
+        blas.kernel_origin, "), several times slower: set OPENBLAS_CORETYPE=", allowed,
         std::getenv("OPENBLAS_CORETYPE") ? ", or unset it for this binary to choose" : ""));
   }
   if (blas.build == "pthreads build" && !blas.kernel.empty()) {
@@ -114,12 +112,13 @@ std::vector<std::string> BlasWarnings(const BlasReport& blas, const CpuFeatures&
   return warnings;
 }
 
-void LogBlasAtStartup() {
-  const BlasReport blas = InspectBlas();
+BlasReport LogBlasAtStartup() {
+  BlasReport blas = InspectBlas();
   LOG(INFO) << "BLAS: " << DescribeBlas(blas);
   for (const std::string& warning : BlasWarnings(blas, DetectCpuFeatures())) {
     LOG(WARNING) << "BLAS: " << warning;
   }
+  return blas;
 }
 
 }  // namespace framework

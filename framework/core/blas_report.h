@@ -7,8 +7,8 @@
 // AVX-512, or on OpenBLAS's pthreads build beside LibTorch's OpenMP threads.
 //
 //   framework::LogBlasAtStartup();
-//   // I BLAS: OpenBLAS 0.3.21, OpenMP build, SkylakeX kernels (OPENBLAS_CORETYPE set by
-//   //   this binary: the CPU has AVX-512), .../openblas-openmp/libblas.so.3; 2 threads
+//   // I BLAS: OpenBLAS 0.3.21, OpenMP build, SkylakeX kernels (chosen at start-up instead
+//   //   of OpenBLAS's generic Prescott: the CPU has AVX-512), .../libblas.so.3; 2 threads
 //
 // Linking this library also links the OpenBLAS kernel choice
 // (openblas_kernel.h).
@@ -44,8 +44,8 @@ std::string DescribeBlas(const BlasReport& blas);
 std::vector<std::string> BlasWarnings(const BlasReport& blas, const CpuFeatures& cpu);
 
 // LOG(INFO) "BLAS: " + DescribeBlas, then each warning as LOG(WARNING). Call
-// once threads are set.
-void LogBlasAtStartup();
+// once threads are set. Returns what it logged (for a report of its own).
+BlasReport LogBlasAtStartup();
 
 }  // namespace framework
 

@@ -22,7 +22,7 @@ __attribute__((constructor)) void CorrectOpenBlasKernel() {
   auto core = reinterpret_cast<Core>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
   if (core == nullptr) return;  // not OpenBLAS
   const CpuFeatures cpu = DetectCpuFeatures();
-  const char* wanted = cpu.avx512 ? "SkylakeX" : cpu.avx2_fma ? "Haswell" : nullptr;
+  const char* wanted = OpenBlasKernelFor(cpu);
   const std::string chosen = core();
   if (wanted == nullptr || IsOpenBlasVectorKernel(chosen.c_str())) return;
   auto quit = reinterpret_cast<Hook>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
@@ -43,6 +43,12 @@ __attribute__((constructor)) void CorrectOpenBlasKernel() {
 }
 
 }  // namespace
+
+const char* OpenBlasKernelFor(const CpuFeatures& cpu) {
+  if (cpu.avx512) return "SkylakeX";
+  if (cpu.avx2_fma) return "Haswell";
+  return nullptr;
+}
 
 bool IsOpenBlasVectorKernel(const char* core) {
   for (const char* name : {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"}) {

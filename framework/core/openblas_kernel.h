@@ -21,7 +21,13 @@
 
 #include <string>
 
+#include "framework/core/cpu_features.h"
+
 namespace framework {
+
+// The OpenBLAS kernels this CPU's features allow: "SkylakeX" with AVX-512,
+// "Haswell" with AVX2+FMA, nullptr with neither (the generic ones are all).
+const char* OpenBlasKernelFor(const CpuFeatures& cpu);
 
 // Whether OpenBLAS's kernel `core` (openblas_get_corename()) uses AVX2+FMA or
 // AVX-512: Haswell, Zen, SkylakeX, Cooperlake, SapphireRapids (0.3.21's names).

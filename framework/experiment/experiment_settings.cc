@@ -181,14 +181,20 @@ absl::Status ReadStart(ExperimentSettings& settings) {
   absl::StatusOr<PyTorchEpoch> pytorch_epoch = ParsePyTorchEpoch(FLAGS_pytorch_epoch);
   if (!pytorch_epoch.ok()) return FlagError("pytorch_epoch", pytorch_epoch.status().message());
   settings.pytorch_epoch = *pytorch_epoch;
-  absl::StatusOr<double> norm_type = ParseNormType(FLAGS_clip_grad_norm_type);
-  if (!norm_type.ok()) return FlagError("clip_grad_norm_type", norm_type.status().message());
-  settings.loop.clipping.norm_type = *norm_type;
   if (!FLAGS_init_from.empty()) settings.init_from = ResolveUserPath(FLAGS_init_from);
   settings.run_dir =
       ResolveUserPath(FLAGS_run_dir.empty() ? "runs/" + FLAGS_experiment : FLAGS_run_dir);
   settings.dist_timeout = std::chrono::seconds(FLAGS_dist_timeout_s);
   settings.log_all_ranks = FLAGS_log_all_ranks;
+  return absl::OkStatus();
+}
+
+absl::Status ReadClipping(GradientClipping& clipping) {
+  absl::StatusOr<double> norm_type = ParseNormType(FLAGS_clip_grad_norm_type);
+  if (!norm_type.ok()) return FlagError("clip_grad_norm_type", norm_type.status().message());
+  clipping.norm_type = *norm_type;
+  clipping.max_norm = FLAGS_clip_grad_norm;
+  clipping.max_value = FLAGS_clip_grad_value;
   return absl::OkStatus();
 }
 
@@ -200,8 +206,6 @@ void ReadLoopAndCheckpoints(ExperimentSettings& settings) {
   loop.seed = FLAGS_seed;
   loop.log_interval = FLAGS_log_interval;
   loop.monitor = FLAGS_monitor;
-  loop.clipping.max_norm = FLAGS_clip_grad_norm;
-  loop.clipping.max_value = FLAGS_clip_grad_value;
   loop.progress_bar =
       FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
   loop.bucket_bytes = FLAGS_bucket_mb << 20;
@@ -247,6 +251,7 @@ absl::StatusOr<ExperimentSettings> ReadExperimentSettings() {
   settings.seed = FLAGS_seed;
   if (absl::Status status = ReadPluginOptions(settings); !status.ok()) return status;
   if (absl::Status status = ReadStart(settings); !status.ok()) return status;
+  if (absl::Status status = ReadClipping(settings.loop.clipping); !status.ok()) return status;
   ReadLoopAndCheckpoints(settings);
   return settings;
 }

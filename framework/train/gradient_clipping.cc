@@ -31,20 +31,23 @@ namespace {
 // differed with the inf- and 3.5-norms, tests/gradient_clipping_test.cc).
 double ClipGradNorm(const std::vector<at::Tensor>& grads, double max_norm, double norm_type) {
   if (grads.empty()) return 0.0;
+  const bool inf = std::isinf(norm_type);
+  std::vector<at::Tensor> norms;
+  for (const at::Tensor& grad : grads) {
+    if (inf) {
+      norms.push_back(grad.abs().max());
+      continue;
+    }
+    // Python's torch.norm(g, p) is linalg.vector_norm over every dimension.
+    std::vector<int64_t> dims(static_cast<size_t>(grad.dim()));
+    for (int64_t d = 0; d < grad.dim(); ++d) dims[static_cast<size_t>(d)] = d;
+    norms.push_back(at::linalg_vector_norm(grad, norm_type, dims));
+  }
   at::Tensor total_norm;
-  if (std::isinf(norm_type)) {
-    std::vector<at::Tensor> norms;
-    for (const at::Tensor& grad : grads) norms.push_back(grad.abs().max());
+  if (inf) {
     total_norm = norms.size() == 1 ? norms[0] : at::max(at::stack(norms));
   } else {
-    std::vector<at::Tensor> norms;
-    for (const at::Tensor& grad : grads) {
-      std::vector<int64_t> dims(static_cast<size_t>(grad.dim()));
-      for (int64_t d = 0; d < grad.dim(); ++d) dims[static_cast<size_t>(d)] = d;
-      norms.push_back(at::linalg_vector_norm(grad, norm_type, dims));
-    }
-    const at::Tensor stacked = at::stack(norms);
-    total_norm = at::linalg_vector_norm(stacked, norm_type, std::vector<int64_t>{0});
+    total_norm = at::linalg_vector_norm(at::stack(norms), norm_type, std::vector<int64_t>{0});
   }
   const at::Tensor clip_coef = (total_norm + 1e-6).reciprocal() * max_norm;
   const at::Tensor clip_coef_clamped = at::clamp(clip_coef, c10::nullopt, 1.0);

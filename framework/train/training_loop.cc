@@ -175,7 +175,6 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
   if (group != nullptr) agreed_stop_ = total[count_index + 1] > 0;
   last_step_.grad_norm = std::numeric_limits<double>::quiet_NaN();
   if (options_.clipping.by_norm() || options_.clipping.by_value()) {
-    torch::NoGradGuard no_grad;
     last_step_.grad_norm = ClipGradients(model_.parameters(), options_.clipping);
   }
 

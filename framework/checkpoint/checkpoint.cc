@@ -68,6 +68,7 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   manifest.position = state.position;
   manifest.history = state.history;
   manifest.scheduler = state.scheduler;
+  manifest.callbacks = state.callbacks;
   manifest.optimizer_parameters_with_state = state.optimizer_parameters_with_state;
   manifest.commit_sequence = state.commit_sequence;
   manifest.world_size = state.world_size;
@@ -101,6 +102,8 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
 
   std::vector<NamedTensor> state_tensors = state.optimizer;
   state_tensors.insert(state_tensors.end(), state.rng.begin(), state.rng.end());
+  state_tensors.insert(state_tensors.end(), state.callback_tensors.begin(),
+                       state.callback_tensors.end());
   absl::StatusOr<SafetensorsChecksums> state_crcs =
       WriteSafetensors(dir + "/" + kCheckpointStateFile, state_tensors,
                        {{"format", "torchtrain.state"}}, options.fsync, manifest.checksum);
@@ -135,7 +138,7 @@ nlohmann::json CheckpointManifest::ToJson() const {
   }
   nlohmann::json headers_json = nlohmann::json::object();
   for (const auto& [file, value] : file_headers) headers_json[file] = checksum_json(value);
-  return {{"format", "torchtrain.checkpoint"},
+  nlohmann::json json = {{"format", "torchtrain.checkpoint"},
           {"format_version", format_version},
           {"torch_version", torch_version},
           {"created", created},
@@ -153,6 +156,10 @@ nlohmann::json CheckpointManifest::ToJson() const {
           {"file_headers", headers_json},
           {"manifest_crc32", kManifestCrcPlaceholder},
           {"tensors", tensors_json}};
+  // Only when there are any, so a run without callbacks writes what earlier
+  // versions wrote.
+  if (!callbacks.empty()) json["callbacks"] = callbacks;
+  return json;
 }
 
 absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::json& json,
@@ -183,6 +190,9 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
       manifest.history.push_back(*record);
     }
     manifest.scheduler = json.at("scheduler");
+    if (json.contains("callbacks")) {
+      manifest.callbacks = json.at("callbacks").get<std::map<std::string, nlohmann::json>>();
+    }
     manifest.optimizer_parameters_with_state =
         json.at("optimizer_parameters_with_state").get<std::vector<std::string>>();
     manifest.flags = json.at("flags").get<std::map<std::string, std::string>>();
@@ -234,6 +244,10 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
     return ManifestError(source, absl::StrCat("bad checkpoint manifest: ", e.what()));
   }
   return manifest;
+}
+
+std::string CallbackTensorPrefix(const std::string& callback) {
+  return absl::StrCat(kCheckpointCallbackTensorPrefix, callback, ".");
 }
 
 std::string RankGeneratorTensor(int64_t rank) {
@@ -432,6 +446,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   state.position = manifest->position;
   state.history = manifest->history;
   state.scheduler = manifest->scheduler;
+  state.callbacks = manifest->callbacks;
   state.optimizer_parameters_with_state = manifest->optimizer_parameters_with_state;
   state.flags = manifest->flags;
   state.commit_sequence = manifest->commit_sequence;
@@ -455,6 +470,8 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
       state.model.push_back(named);
     } else if (is_rng) {
       state.rng.push_back(named);
+    } else if (name.rfind(kCheckpointCallbackTensorPrefix, 0) == 0) {
+      state.callback_tensors.push_back(named);
     } else {
       state.optimizer.push_back(named);
     }

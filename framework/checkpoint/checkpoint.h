@@ -4,10 +4,12 @@
 // A checkpoint is a directory <checkpoints>/step-<global step>/ holding
 //   model.safetensors   parameters and buffers by state-dict name; a plain
 //                       safetensors file any safetensors reader opens
-//   state.safetensors   optimizer state ("optimizer.<group>.<index>.<field>")
-//                       and random generator states ("rng.<name>")
+//   state.safetensors   optimizer state ("optimizer.<group>.<index>.<field>"),
+//                       random generator states ("rng.<name>") and the
+//                       callbacks' tensors ("callback.<callback>.<name>")
 //   checkpoint.json     the manifest: format and library versions, model
-//                       spec, loop position, scheduler state, metric history,
+//                       spec, loop position, scheduler state, the callbacks'
+//                       values, metric history,
 //                       effective flags, lineage (commit number, parent),
 //                       every tensor's dtype, shape, device and checksum
 //                       (XXH3-64), each tensor file header's checksum, and
@@ -46,6 +48,9 @@ inline constexpr char kCheckpointModelFile[] = "model.safetensors";
 inline constexpr char kCheckpointStateFile[] = "state.safetensors";
 // Generator states in state.safetensors are named "rng.<generator>".
 inline constexpr char kRngTensorPrefix[] = "rng.";
+// A callback's tensors in state.safetensors are "callback.<callback>.<name>".
+inline constexpr char kCheckpointCallbackTensorPrefix[] = "callback.";
+std::string CallbackTensorPrefix(const std::string& callback);
 inline constexpr char kCpuGeneratorTensor[] = "rng.cpu";
 // Data parallel: rank r > 0's CPU generator is "rng.cpu.rank<r>" (rank 0's
 // stays "rng.cpu", so single-process readers find theirs).
@@ -69,6 +74,10 @@ struct TrainingState {
   // Ranks of the run that saved it; each rank's generator is in `rng`.
   int64_t world_size = 1;
   nlohmann::json scheduler;            // LrScheduler::State(); null if none
+  // Each callback's values by its name (train/callback.h); its tensors are
+  // those of `callback_tensors` named "callback.<name>.*".
+  std::map<std::string, nlohmann::json> callbacks;
+  std::vector<NamedTensor> callback_tensors;
   LoopPosition position;
   std::vector<EpochRecord> history;
   std::map<std::string, std::string> flags;  // the run's effective flags
@@ -93,6 +102,7 @@ struct CheckpointManifest {
   LoopPosition position;
   std::vector<EpochRecord> history;
   nlohmann::json scheduler;
+  std::map<std::string, nlohmann::json> callbacks;  // empty before callbacks were saved
   std::vector<std::string> optimizer_parameters_with_state;
   std::map<std::string, std::string> flags;
   int64_t commit_sequence = 0;  // 0 in checkpoints written before lineage was recorded

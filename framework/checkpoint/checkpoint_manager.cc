@@ -307,7 +307,8 @@ absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
   std::set<std::string> buffers;
   for (const auto& item : loop.model().named_buffers()) buffers.insert(item.key());
   std::vector<std::pair<at::Tensor, at::Tensor>> now, deferred;
-  for (std::vector<NamedTensor>* tensors : {&state->model, &state->optimizer}) {
+  for (std::vector<NamedTensor>* tensors :
+       {&state->model, &state->optimizer, &state->callback_tensors}) {
     for (NamedTensor& named : *tensors) {
       at::Tensor& buffer = snapshot_buffers_[named.name];
       if (!Fits(buffer, named.tensor)) buffer = SnapshotBufferFor(named.tensor);
@@ -346,7 +347,8 @@ absl::Status CheckpointManager::BeforeOptimizerStep(TrainingLoop& loop) {
 
 void CheckpointManager::PrepareSnapshotBuffers(const TrainingState& state) {
   std::vector<std::pair<std::string, at::Tensor>> wanted;
-  for (const std::vector<NamedTensor>* tensors : {&state.model, &state.optimizer}) {
+  for (const std::vector<NamedTensor>* tensors :
+       {&state.model, &state.optimizer, &state.callback_tensors}) {
     for (const NamedTensor& named : *tensors) {
       wanted.push_back({named.name, SnapshotBufferFor(named.tensor)});
     }

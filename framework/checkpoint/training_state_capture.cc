@@ -3,7 +3,9 @@
 #include <exception>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "framework/core/random_state.h"
 #include "framework/model/state_dict.h"
 #include "framework/optim/optimizer_state.h"
@@ -15,6 +17,45 @@ namespace {
 std::vector<NamedTensor> Detached(std::vector<NamedTensor> tensors) {
   for (NamedTensor& named : tensors) named.tensor = named.tensor.detach();
   return tensors;
+}
+
+std::string CallbackNames(const TrainingLoop& loop) {
+  std::vector<std::string> names;
+  for (const TrainingLoop::NamedCallback& named : loop.callbacks()) names.push_back(named.name);
+  return names.empty() ? std::string("none") : absl::StrJoin(names, ", ");
+}
+
+// Before anything is restored: the checkpoint's callbacks are this run's.
+absl::Status CheckCallbacks(const TrainingState& state, const TrainingLoop& loop,
+                            const std::string& source) {
+  for (const auto& [name, values] : state.callbacks) {
+    bool loaded = false;
+    for (const TrainingLoop::NamedCallback& named : loop.callbacks()) loaded |= named.name == name;
+    if (!loaded) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          source, " holds the state of callback '", name, "', which this run does not load (its "
+          "callbacks: ", CallbackNames(loop), "); select it with --callbacks, or load the plugin "
+          "that registers it"));
+    }
+  }
+  for (const TrainingLoop::NamedCallback& named : loop.callbacks()) {
+    if (state.callbacks.count(named.name) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          source, " holds no state for callback '", named.name, "', which this run loads: it "
+          "was saved by a run without it"));
+    }
+  }
+  for (const NamedTensor& tensor : state.callback_tensors) {
+    bool owned = false;
+    for (const auto& [name, values] : state.callbacks) {
+      owned |= absl::StartsWith(tensor.name, CallbackTensorPrefix(name));
+    }
+    if (!owned) {
+      return absl::DataLossError(absl::StrCat(source, ": tensor '", tensor.name,
+                                              "' belongs to no callback of the checkpoint"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -31,6 +72,14 @@ absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const Mod
   state.rng = {{kCpuGeneratorTensor, GlobalGeneratorState()}};
   state.world_size = loop.world_size();
   state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
+  for (const TrainingLoop::NamedCallback& named : loop.callbacks()) {
+    CallbackState callback = named.callback->State();
+    state.callbacks[named.name] = callback.values;
+    for (NamedTensor& tensor : callback.tensors) {
+      state.callback_tensors.push_back(
+          {CallbackTensorPrefix(named.name) + tensor.name, tensor.tensor.detach()});
+    }
+  }
   state.position = loop.position();
   state.history = loop.history();
   state.flags = flags;
@@ -53,6 +102,7 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
   if (loop.scheduler() != nullptr && state.scheduler.is_null()) {
     return absl::DataLossError(absl::StrCat(source, ": missing scheduler state"));
   }
+  if (absl::Status s = CheckCallbacks(state, loop, source); !s.ok()) return s;
   if (absl::Status s = LoadStateDict(loop.model(), state.model, /*strict=*/true, source); !s.ok()) {
     return s;
   }
@@ -66,6 +116,20 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
   if (loop.scheduler() != nullptr) {
     if (absl::Status s = loop.scheduler()->LoadState(state.scheduler); !s.ok()) {
       return absl::DataLossError(absl::StrCat(source, ": ", s.message()));
+    }
+  }
+  for (const TrainingLoop::NamedCallback& named : loop.callbacks()) {
+    CallbackState callback;
+    callback.values = state.callbacks.at(named.name);
+    const std::string prefix = CallbackTensorPrefix(named.name);
+    for (const NamedTensor& tensor : state.callback_tensors) {
+      if (absl::StartsWith(tensor.name, prefix)) {
+        callback.tensors.push_back({tensor.name.substr(prefix.size()), tensor.tensor});
+      }
+    }
+    if (absl::Status s = named.callback->LoadState(callback, source); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(source, ": callback '", named.name, "': ",
+                                                 s.message()));
     }
   }
   if (absl::Status s = loop.Restore(state.position, state.history); !s.ok()) {

@@ -31,6 +31,7 @@
 #include "framework/model/state_dict.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/optim/optimizer.h"
+#include "framework/train/callback.h"
 #include "framework/train/trainer.h"
 #include "framework/train/training_loop.h"
 #include "framework/weights/weights_file.h"
@@ -86,6 +87,8 @@ class ExperimentRun {
   // the checkpoints to try.
   absl::Status FindWhereToStart();
   absl::Status BuildComponents();
+  // The selected callbacks, observing the loop in their order.
+  absl::Status BuildCallbacks();
   // --init_from (rank 0: the others get its weights by broadcast), then a
   // PyTorch checkpoint, before anything is written to the run directory so
   // that a refused file changes nothing there.
@@ -122,6 +125,7 @@ class ExperimentRun {
   std::shared_ptr<Model> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<LrScheduler> scheduler_;
+  std::vector<std::unique_ptr<Callback>> callbacks_;  // observed by loop_
   std::unique_ptr<TrainingLoop> loop_;
   std::unique_ptr<CheckpointManager> checkpoints_;
   std::string resumed_from_;  // by rank 0
@@ -216,7 +220,31 @@ absl::Status ExperimentRun::BuildComponents() {
   loop_options.communicator = communicator_;
   loop_ = std::make_unique<TrainingLoop>(loop_options, *model_, *trainer_, *optimizer_,
                                          scheduler_.get(), data_->train, data_->valid);
+  return BuildCallbacks();
+}
 
+absl::Status ExperimentRun::BuildCallbacks() {
+  for (const SelectedCallback& selected : settings_.callbacks) {
+    CallbackContext context;
+    context.name = selected.name;
+    context.options = selected.options;
+    context.monitor = settings_.loop.monitor;
+    context.monitor_maximizes = settings_.schedule.monitor_maximizes;
+    context.build_model = [this]() -> absl::StatusOr<std::shared_ptr<Model>> {
+      const at::Tensor generator = GlobalGeneratorState();
+      absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(*spec_);
+      RestoreGlobalGeneratorState(generator);
+      if (model.ok()) (*model)->to(settings_.loop.device);
+      return model;
+    };
+    absl::StatusOr<std::unique_ptr<Callback>> callback = BuildCallback(context);
+    if (!callback.ok()) return FlagError("callbacks", callback.status().message());
+    callbacks_.push_back(*std::move(callback));
+    loop_->AddCallback(selected.name, callbacks_.back().get());
+  }
+  if (!settings_.callbacks.empty()) {
+    LOG(INFO) << "Callbacks: " << settings_.record.at("callbacks");
+  }
   return absl::OkStatus();
 }
 
@@ -311,6 +339,11 @@ absl::Status ExperimentRun::Train() {
   SetLoopToStop(loop_.get());
   absl::Status run_status = loop_->Run();
   SetLoopToStop(nullptr);
+  if (!loop_->position().ended_early.empty()) {
+    LOG(INFO) << "Training ended after epoch " << loop_->position().epoch << " of "
+              << settings_.loop.epochs << ": " << loop_->position().ended_early << "; saved "
+              << (rank_zero_ ? checkpoints_->last_saved() : std::string("(by rank 0)"));
+  }
   if (!run_status.ok() && absl::StartsWith(run_status.message(), "the monitored metric")) {
     return FlagError("monitor", run_status.message());
   }

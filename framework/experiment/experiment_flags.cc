@@ -186,6 +186,30 @@ EXPERIMENT_FLAG(string, clip_grad_norm_type, "2", kTraining, kRunDefining,
 EXPERIMENT_FLAG(double, clip_grad_value, 0, kTraining, kRunDefining,
                 "Clamp every gradient to [-X, X] before every optimizer step (after "
                 "--clip_grad_norm), as torch.nn.utils.clip_grad_value_; 0: off.");
+EXPERIMENT_FLAG(int64, accumulate_batches, 1, kTraining, kRunDefining,
+                "Gradient accumulation: each rank's share of a --batch_size batch in this many "
+                "micro-batches, one optimizer step per batch (--batch_size must divide by world "
+                "size x this); the gradient is the batch's mean as without accumulation.");
+EXPERIMENT_FLAG(string, callbacks, "", kTraining, kRunDefining,
+                "Comma-separated callbacks to load (the framework's ema and early_stopping, or a "
+                "plugin's, e.g. smoothed_loss); each keeps its state in every checkpoint.");
+EXPERIMENT_FLAG(string, callback_options, "{}", kTraining, kStartup,
+                "JSON object of the callbacks' options by callback, e.g. "
+                "{\"smoothed_loss\":{\"beta\":0.9}}.");
+EXPERIMENT_FLAG(string, ema_decay, "", kTraining, kStartup,
+                "Keep an exponential moving average of the weights with this decay per step "
+                "(the callback ema's option decay; selects it), evaluated as valid_ema_loss and "
+                "valid_ema_<metric> after every epoch.");
+EXPERIMENT_FLAG(string, ema_warmup, "", kTraining, kStartup,
+                "true: the average's decay warms up as timm's ModelEmaV3 (the callback ema's "
+                "option warmup; selects it).");
+EXPERIMENT_FLAG(string, early_stop_patience, "", kTraining, kStartup,
+                "End training when --monitor has not improved for this many epochs (the "
+                "callback early_stopping's option patience; selects it). The run ends with a "
+                "final checkpoint and exit 0.");
+EXPERIMENT_FLAG(string, early_stop_min_delta, "", kTraining, kStartup,
+                "How much better than the best --monitor an epoch must be to count as an "
+                "improvement (the callback early_stopping's option min_delta; selects it).");
 EXPERIMENT_FLAG(int64, log_interval, 100, kTraining, kMayChange,
                 "Iterations between training log lines; 0: none.");
 EXPERIMENT_FLAG(int64, log_every_steps, 1, kTraining, kMayChange,

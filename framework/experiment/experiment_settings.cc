@@ -60,6 +60,8 @@ absl::Status CheckRanges() {
            Require(FLAGS_keep_best >= 0, "keep_best", ">= 0", absl::StrCat(FLAGS_keep_best)),
            Require(FLAGS_keep_every_epochs >= 0, "keep_every_epochs", ">= 0",
                    absl::StrCat(FLAGS_keep_every_epochs)),
+           Require(FLAGS_accumulate_batches >= 1, "accumulate_batches", ">= 1",
+                   absl::StrCat(FLAGS_accumulate_batches)),
            Require(FLAGS_bucket_mb >= 1, "bucket_mb", ">= 1", absl::StrCat(FLAGS_bucket_mb)),
            Require(FLAGS_dist_timeout_s >= 1, "dist_timeout_s", ">= 1",
                    absl::StrCat(FLAGS_dist_timeout_s)),
@@ -127,6 +129,10 @@ absl::Status ReadPluginOptions(ExperimentSettings& settings) {
   if (!scheduler.ok()) return scheduler.status();
   settings.scheduler_options = *scheduler;
   RecordOptions(OptionOwner::kScheduler, *scheduler, settings.record);
+  absl::StatusOr<std::vector<SelectedCallback>> callbacks = ResolveCallbacks(flags);
+  if (!callbacks.ok()) return callbacks.status();
+  settings.callbacks = *std::move(callbacks);
+  RecordCallbacks(settings.callbacks, settings.record);
   settings.schedule.epochs = FLAGS_epochs;
   settings.schedule.warmup_epochs = FLAGS_warmup_epochs;
   settings.schedule.warmup_start_factor = FLAGS_warmup_start_factor;
@@ -149,6 +155,14 @@ absl::Status ReadStart(ExperimentSettings& settings) {
                      absl::StrCat("is the global batch, split evenly over the ranks: ",
                                   FLAGS_batch_size, " does not divide by the world size ",
                                   launch->world_size, " (", launch->launcher, ")"));
+  }
+  const int64_t ranks = launch->distributed() ? launch->world_size : 1;
+  if (FLAGS_batch_size % (ranks * FLAGS_accumulate_batches) != 0) {
+    return FlagError("batch_size",
+                     absl::StrCat("is the global batch, split evenly over ", ranks,
+                                  " rank(s) and --accumulate_batches=", FLAGS_accumulate_batches,
+                                  " micro-batches each: ", FLAGS_batch_size, " does not divide by ",
+                                  ranks * FLAGS_accumulate_batches));
   }
   // Under a launcher, "cuda" is the GPU of this process's local rank.
   const std::string device_text = launch->distributed() && FLAGS_device == "cuda"
@@ -209,6 +223,7 @@ void ReadLoopAndCheckpoints(ExperimentSettings& settings) {
   loop.progress_bar =
       FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
   loop.bucket_bytes = FLAGS_bucket_mb << 20;
+  loop.accumulate_batches = FLAGS_accumulate_batches;
   settings.threads = FLAGS_threads;
   settings.log_every_steps = FLAGS_log_every_steps;
 

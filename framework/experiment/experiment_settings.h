@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -21,6 +22,7 @@
 #include "framework/core/declared_options.h"
 #include "framework/core/device_map.h"
 #include "framework/distributed/launch_environment.h"
+#include "framework/experiment/plugin_option_flags.h"
 #include "framework/experiment/resume_policy.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/train/training_loop.h"
@@ -51,6 +53,7 @@ struct ExperimentSettings {
 
   // Everything but the communicator, which exists once the ranks joined.
   LoopOptions loop;
+  std::vector<SelectedCallback> callbacks;  // in the order they observe the loop
   int threads = 0;  // 0: LibTorch's default
   int64_t log_every_steps = 1;
 

@@ -1,8 +1,15 @@
 #include "framework/experiment/plugin_option_flags.h"
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "framework/train/callback.h"
 #include "framework/experiment/flag_error.h"
 #include "framework/data/dataset.h"
 #include "framework/model/model.h"
@@ -180,12 +187,13 @@ nlohmann::json RecordedOptions(OptionOwner owner, const std::map<std::string, st
 }
 
 bool IsOptionRecord(const std::string& key) {
-  return absl::StartsWith(key, "optimizer.") || absl::StartsWith(key, "scheduler.");
+  return absl::StartsWith(key, "optimizer.") || absl::StartsWith(key, "scheduler.") ||
+         absl::StartsWith(key, "callback.");
 }
 
 std::map<std::string, std::string> WithOptionRecords(std::map<std::string, std::string> record) {
   for (const auto& [key, value] : record) {
-    if (IsOptionRecord(key)) return record;
+    if (absl::StartsWith(key, "optimizer.") || absl::StartsWith(key, "scheduler.")) return record;
   }
   for (OptionOwner owner : {OptionOwner::kOptimizer, OptionOwner::kScheduler}) {
     const std::string name = Get(record, OwnerName(owner));
@@ -230,6 +238,102 @@ absl::Status CheckModelOptionsFlag(const std::string& model, const nlohmann::jso
                                return absl::StrCat(FlagName(json_flag), " key \"", key, "\"");
                              })
       .status();
+}
+
+const std::vector<CallbackOptionFlag>& CallbackOptionFlags() {
+  static const auto* flags = new std::vector<CallbackOptionFlag>{
+      {"ema_decay", "ema", "decay"},
+      {"ema_warmup", "ema", "warmup"},
+      {"early_stop_patience", "early_stopping", "patience"},
+      {"early_stop_min_delta", "early_stopping", "min_delta"},
+  };
+  return *flags;
+}
+
+absl::StatusOr<std::vector<SelectedCallback>> ResolveCallbacks(
+    const std::map<std::string, std::string>& flags) {
+  std::vector<std::string> names;
+  for (absl::string_view name : absl::StrSplit(Get(flags, "callbacks"), ',', absl::SkipEmpty())) {
+    const std::string callback(absl::StripAsciiWhitespace(name));
+    if (!CallbackRegistry().Contains(callback)) {
+      return FlagError("callbacks", CallbackRegistry().Find(callback).status().message());
+    }
+    if (std::find(names.begin(), names.end(), callback) != names.end()) {
+      return FlagError("callbacks", absl::StrCat("names '", callback, "' twice"));
+    }
+    names.push_back(callback);
+  }
+  for (const CallbackOptionFlag& option_flag : CallbackOptionFlags()) {
+    if (!Get(flags, option_flag.flag).empty() &&
+        std::find(names.begin(), names.end(), option_flag.callback) == names.end()) {
+      names.push_back(option_flag.callback);
+    }
+  }
+  absl::StatusOr<nlohmann::json> parsed =
+      ParseJsonObjectFlag("callback_options", Get(flags, "callback_options"));
+  if (!parsed.ok()) return parsed.status();
+  for (auto it = parsed->begin(); it != parsed->end(); ++it) {
+    if (std::find(names.begin(), names.end(), it.key()) == names.end()) {
+      return FlagError("callback_options",
+                       absl::StrCat("has options for callback '", it.key(),
+                                    "', which is not selected (--callbacks=",
+                                    Get(flags, "callbacks"), ")"));
+    }
+    if (!it->is_object()) {
+      return FlagError("callback_options", absl::StrCat("key \"", it.key(), "\" must be a JSON "
+                                                        "object of the callback's options, got ",
+                                                        it->dump()));
+    }
+  }
+  std::vector<SelectedCallback> selected;
+  for (const std::string& name : names) {
+    nlohmann::json given = parsed->value(name, nlohmann::json::object());
+    std::map<std::string, std::string> sources;
+    for (auto it = given.begin(); it != given.end(); ++it) {
+      sources[it.key()] = absl::StrCat(FlagName("callback_options"), " key \"", name, "\".\"",
+                                       it.key(), "\"");
+    }
+    const DeclaredOptions declared = CallbackRegistry().Find(name)->options;
+    for (const CallbackOptionFlag& option_flag : CallbackOptionFlags()) {
+      const std::string text = Get(flags, option_flag.flag);
+      if (option_flag.callback != name || text.empty()) continue;
+      const std::string flag = FlagName(option_flag.flag);
+      if (given.contains(option_flag.option)) {
+        return absl::InvalidArgumentError(absl::StrCat(flag, " and ", sources[option_flag.option],
+                                                       " both set option '", option_flag.option,
+                                                       "' of callback '", name, "': give one"));
+      }
+      const OptionSpec* spec = FindOption(declared, option_flag.option);
+      CHECK(spec != nullptr) << option_flag.flag;
+      absl::StatusOr<nlohmann::json> value = ParseOptionText(*spec, text);
+      if (!value.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(flag, ": ", value.status().message()));
+      }
+      given[option_flag.option] = *value;
+      sources[option_flag.option] = flag;
+    }
+    absl::StatusOr<OptionValues> values =
+        ResolveCallbackOptions(name, given, [&](const std::string& key) {
+          if (auto it = sources.find(key); it != sources.end()) return it->second;
+          return absl::StrCat("--callback_options key \"", name, "\".\"", key, "\"");
+        });
+    if (!values.ok()) return values.status();
+    selected.push_back({name, *std::move(values)});
+  }
+  return selected;
+}
+
+void RecordCallbacks(const std::vector<SelectedCallback>& callbacks,
+                     std::map<std::string, std::string>& record) {
+  std::vector<std::string> names;
+  for (const SelectedCallback& callback : callbacks) {
+    names.push_back(callback.name);
+    for (auto it = callback.options.json().begin(); it != callback.options.json().end(); ++it) {
+      record[absl::StrCat("callback.", callback.name, ".", it.key())] =
+          callback.options.Text(it.key());
+    }
+  }
+  record["callbacks"] = absl::StrJoin(names, ",");
 }
 
 std::string SelectedOptionsHelp(OptionOwner owner,

@@ -75,6 +75,32 @@ OptimisationRecord OptimisationRecordOf(const std::map<std::string, std::string>
 absl::Status CheckModelOptionsFlag(const std::string& model, const nlohmann::json& config,
                                    const std::string& json_flag);
 
+// The callbacks a run loads (train/callback.h), in order: those --callbacks
+// names, then "ema" if --ema_decay or --ema_warmup is given and
+// "early_stopping" if --early_stop_patience or --early_stop_min_delta is
+// (each flag sets that callback's option and so selects it). Each has its
+// options from its key of --callback_options ({"smoothed_loss":{"beta":0.9}})
+// and those flags, checked against its declaration.
+struct SelectedCallback {
+  std::string name;
+  OptionValues options;
+};
+absl::StatusOr<std::vector<SelectedCallback>> ResolveCallbacks(
+    const std::map<std::string, std::string>& flags);
+
+// Records "callbacks" = the names in order, and "callback.<name>.<option>"
+// for each option (run-defining, as the other option records).
+void RecordCallbacks(const std::vector<SelectedCallback>& callbacks,
+                     std::map<std::string, std::string>& record);
+
+// The flags that set a callback's option: {"ema_decay", "ema", "decay"}, ...
+struct CallbackOptionFlag {
+  const char* flag;
+  const char* callback;
+  const char* option;
+};
+const std::vector<CallbackOptionFlag>& CallbackOptionFlags();
+
 // --helpshort's section for the selected plugin of `owner`'s kind: its
 // options with their effective values, or the reason they cannot be read.
 std::string SelectedOptionsHelp(OptionOwner owner, const std::map<std::string, std::string>& flags);

@@ -30,10 +30,14 @@ absl::StatusOr<EpochRecord> EpochRecord::FromJson(const nlohmann::json& json) {
 }
 
 nlohmann::json LoopPosition::ToJson() const {
-  return {{"epoch", epoch},     {"batch", batch},
-          {"global_step", global_step}, {"loss_sum", loss_sum},
-          {"metric_sums", metric_sums}, {"samples", samples},
-          {"seconds", seconds}};
+  nlohmann::json json = {{"epoch", epoch},     {"batch", batch},
+                         {"global_step", global_step}, {"loss_sum", loss_sum},
+                         {"metric_sums", metric_sums}, {"samples", samples},
+                         {"seconds", seconds}};
+  // Written only when set, so a run that ends normally writes what earlier
+  // versions wrote.
+  if (!ended_early.empty()) json["ended_early"] = ended_early;
+  return json;
 }
 
 absl::StatusOr<LoopPosition> LoopPosition::FromJson(const nlohmann::json& json) {
@@ -46,6 +50,7 @@ absl::StatusOr<LoopPosition> LoopPosition::FromJson(const nlohmann::json& json) 
     position.metric_sums = json.at("metric_sums").get<std::vector<double>>();
     position.samples = json.at("samples").get<int64_t>();
     position.seconds = json.at("seconds").get<double>();
+    position.ended_early = json.value("ended_early", std::string());
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad loop position ", json.dump(), ": ", e.what()));

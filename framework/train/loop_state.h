@@ -40,6 +40,10 @@ struct LoopPosition {
   std::vector<double> metric_sums;
   int64_t samples = 0;
   double seconds = 0;  // wall time of the epoch so far
+  // Why training ended before its last epoch (a callback such as early
+  // stopping said so); empty while it goes on. A run resumed from here has
+  // nothing left to train.
+  std::string ended_early;
 
   nlohmann::json ToJson() const;
   static absl::StatusOr<LoopPosition> FromJson(const nlohmann::json& json);
@@ -62,20 +66,38 @@ struct StepRecord {
 
 class TrainingLoop;
 
-// Hooks into the loop; a non-OK status stops training with that status.
+// Hooks into the loop, in the order a step calls them; a non-OK status stops
+// training with that status.
 class LoopObserver {
  public:
   virtual ~LoopObserver() = default;
+  // Called once the gradients of the whole (global) batch are complete: after
+  // the last micro-batch's backward() and the ranks' average, before
+  // clipping. Observers may change the gradients (and nothing else).
+  virtual absl::Status AfterBackward(TrainingLoop& loop) { return absl::OkStatus(); }
   // Called after backward(), right before the optimizer changes the
   // parameters and its state: the first moment since the last step's end at
   // which they change. (Buffers, such as batch-norm statistics, already
   // changed in the forward pass.) Observers must not change parameters or
   // optimizer state themselves.
   virtual absl::Status BeforeOptimizerStep(TrainingLoop& loop) { return absl::OkStatus(); }
+  // Called right after the optimizer step, before the step's records are
+  // final: the first moment at which an observer may change tensors that a
+  // checkpoint holds (its own state, such as averaged weights), since every
+  // observer's BeforeOptimizerStep has returned and with it any snapshot
+  // copy of the last checkpoint.
+  virtual absl::Status AfterOptimizerStep(TrainingLoop& loop) { return absl::OkStatus(); }
   // Called when an epoch starts, or continues after a resume; position() is
   // where it starts.
   virtual absl::Status OnEpochStart(TrainingLoop& loop) { return absl::OkStatus(); }
   virtual absl::Status OnStepEnd(TrainingLoop& loop) { return absl::OkStatus(); }
+  // Called after the epoch's evaluation, before the scheduler sees the
+  // record: an observer may add values of its own to it (metrics.jsonl, the
+  // curves, the scheduler's and the checkpoints' --monitor all see them).
+  // position() is still the finished epoch's last batch.
+  virtual absl::Status AfterEvaluation(TrainingLoop& loop, EpochRecord& record) {
+    return absl::OkStatus();
+  }
   // Called after the epoch's evaluation and scheduler step; position() is
   // already at the start of the next epoch.
   virtual absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) {

@@ -44,11 +44,23 @@ TrainingLoop::TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
   CHECK_GT(options_.batch_size, 0);
   CHECK_GT(options_.eval_batch_size, 0);
   CHECK_GE(options_.epochs, 0);
-  CHECK_EQ(options_.batch_size % world_size(), 0)
-      << "the global batch must split evenly over the ranks";
+  CHECK_GE(options_.accumulate_batches, 1);
+  CHECK_EQ(options_.batch_size % (world_size() * options_.accumulate_batches), 0)
+      << "the global batch must split evenly over the ranks and their micro-batches";
   position_.metric_sums.assign(metrics_.size(), 0.0);
   // First, so that a step's line is logged before what others do with it.
   observers_.push_back(&progress_log_);
+}
+
+void TrainingLoop::AddCallback(const std::string& name, Callback* callback) {
+  for (const NamedCallback& added : callbacks_) CHECK_NE(added.name, name) << "callback added twice";
+  callbacks_.push_back({name, callback});
+  observers_.push_back(callback);
+}
+
+void TrainingLoop::EndTraining(std::string reason) {
+  CHECK(!reason.empty());
+  position_.ended_early = std::move(reason);
 }
 
 int64_t TrainingLoop::batches_per_epoch() const {
@@ -88,12 +100,14 @@ std::string TrainingLoop::FormatMetrics(double loss, const std::vector<double>& 
   return ::framework::FormatMetrics(loss, metrics_, means);
 }
 
-absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate() {
+absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate() { return Evaluate(model_); }
+
+absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate(Model& model) {
   EvaluationOptions options;
   options.batch_size = options_.eval_batch_size;
   options.device = options_.device;
   options.communicator = communicator();
-  return EvaluateModel(model_, trainer_, valid_, options);
+  return EvaluateModel(model, trainer_, valid_, options);
 }
 
 absl::Status TrainingLoop::Run() {
@@ -147,32 +161,60 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
       return status;
     }
   }
-  Batch batch = GatherBatch(train_, sampler.BatchIndices(position_.batch));
-  const int64_t local_samples = batch.size();
+  const torch::Tensor indices = sampler.BatchIndices(position_.batch);
+  const int64_t local_samples = indices.numel();
   const int64_t global_samples = sampler.GlobalBatchSize(position_.batch);
+  const int64_t micro_batches = options_.accumulate_batches;
   last_step_.lr = GetLearningRates(optimizer_).at(0);
   optimizer_.zero_grad();
-  // A rank whose share of a short last batch is empty computes nothing.
-  StepResult result;
-  result.metric_sums.assign(metrics_.size(), 0.0);
-  if (local_samples > 0) result = trainer_.TrainStep(model_, batch);
-  const double local_loss = local_samples > 0 ? result.loss.item<double>() : 0.0;
-  // Sums over this rank's samples, then the stop vote, all added up over the
-  // ranks in the first gradient bucket's message.
-  std::vector<double> total = {local_loss * static_cast<double>(local_samples)};
-  total.insert(total.end(), result.metric_sums.begin(), result.metric_sums.end());
-  total.push_back(static_cast<double>(local_samples));
-  total.push_back(stop_requested() ? 1.0 : 0.0);
-  if (gradients_ != nullptr) {
-    gradients_->StartStep(
-        static_cast<double>(local_samples) / static_cast<double>(global_samples), total);
+  // Sums over this rank's samples (loss, metrics, samples), then the stop
+  // vote: added up over the ranks in the first gradient bucket's message.
+  std::vector<double> total(metrics_.size() + 3, 0.0);
+  const size_t count_index = metrics_.size() + 1;
+  total[count_index] = static_cast<double>(local_samples);
+  double local_loss = 0;
+  // A rank whose share of a short last batch is empty (or a micro-batch of
+  // it) computes nothing for it.
+  const std::vector<torch::Tensor> micro =
+      micro_batches == 1 ? std::vector<torch::Tensor>{indices} : indices.tensor_split(micro_batches);
+  for (int64_t k = 0; k < micro_batches; ++k) {
+    const int64_t samples = micro[k].numel();
+    StepResult result;
+    if (samples > 0) {
+      result = trainer_.TrainStep(model_, GatherBatch(train_, micro[k]));
+      const double loss = result.loss.item<double>();
+      // Without accumulation the step's loss is the trainer's, unrounded.
+      local_loss = micro_batches == 1 ? loss : local_loss + loss * static_cast<double>(samples);
+      total[0] += loss * static_cast<double>(samples);
+      for (size_t i = 0; i < metrics_.size(); ++i) total[i + 1] += result.metric_sums[i];
+    }
+    if (k + 1 == micro_batches) {
+      total[count_index + 1] = stop_requested() ? 1.0 : 0.0;
+      // Armed for the last backward only: the ranks average the sum of
+      // every micro-batch's gradient, once.
+      if (gradients_ != nullptr) {
+        gradients_->StartStep(
+            static_cast<double>(local_samples) / static_cast<double>(global_samples), total);
+      }
+    }
+    if (samples == 0) continue;
+    if (micro_batches == 1) {
+      result.loss.backward();
+    } else {
+      // The micro-batch's share of the rank's mean loss, so the gradients
+      // add up to the gradient of that mean, as one pass over all of it.
+      (result.loss * (static_cast<double>(samples) / static_cast<double>(local_samples)))
+          .backward();
+    }
   }
-  if (local_samples > 0) result.loss.backward();
+  if (micro_batches > 1 && local_samples > 0) local_loss /= static_cast<double>(local_samples);
   if (gradients_ != nullptr) {
     if (absl::Status status = gradients_->FinishStep(&total); !status.ok()) return status;
   }
-  const size_t count_index = metrics_.size() + 1;
   if (group != nullptr) agreed_stop_ = total[count_index + 1] > 0;
+  for (LoopObserver* observer : observers_) {
+    if (absl::Status status = observer->AfterBackward(*this); !status.ok()) return status;
+  }
   last_step_.grad_norm = std::numeric_limits<double>::quiet_NaN();
   if (options_.clipping.by_norm() || options_.clipping.by_value()) {
     last_step_.grad_norm = ClipGradients(model_.parameters(), options_.clipping);
@@ -182,6 +224,9 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
     if (absl::Status status = observer->BeforeOptimizerStep(*this); !status.ok()) return status;
   }
   optimizer_.step();
+  for (LoopObserver* observer : observers_) {
+    if (absl::Status status = observer->AfterOptimizerStep(*this); !status.ok()) return status;
+  }
 
   const double samples = total[count_index];
   CHECK_EQ(std::llround(samples), global_samples) << "ranks disagree on the batch";
@@ -203,7 +248,7 @@ absl::Status TrainingLoop::RunEpochs() {
   const int64_t epochs = options_.epochs;
   const int64_t num_batches = batches_per_epoch();
 
-  while (position_.epoch < epochs) {
+  while (position_.epoch < epochs && position_.ended_early.empty()) {
     EpochSampler sampler(train_.size(), options_.batch_size, options_.seed,
                          position_.epoch, rank(), world_size());
     model_.train();
@@ -243,6 +288,11 @@ absl::Status TrainingLoop::RunEpochs() {
     }
     record.values["lr"] = GetLearningRates(optimizer_).at(0);
     record.values["seconds"] = position_.seconds;
+    for (LoopObserver* observer : observers_) {
+      if (absl::Status status = observer->AfterEvaluation(*this, record); !status.ok()) {
+        return status;
+      }
+    }
 
     if (scheduler_ != nullptr) {
       auto monitored = record.values.find(options_.monitor);
@@ -264,7 +314,7 @@ absl::Status TrainingLoop::RunEpochs() {
       absl::Status status = observer->OnEpochEnd(*this, record);
       if (!status.ok()) return status;
     }
-    if (ShouldStop()) return absl::OkStatus();
+    if (ShouldStop() || !position_.ended_early.empty()) return absl::OkStatus();
   }
   return absl::OkStatus();
 }

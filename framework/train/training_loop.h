@@ -26,6 +26,7 @@
 #include "framework/distributed/gradient_averager.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/model/model.h"
+#include "framework/train/callback.h"
 #include "framework/train/evaluation.h"
 #include "framework/train/gradient_clipping.h"
 #include "framework/train/loop_state.h"
@@ -57,6 +58,13 @@ struct LoopOptions {
   std::string monitor = "valid_loss";
   // Applied to the (averaged) gradients before every optimizer step.
   GradientClipping clipping;
+  // Gradient accumulation: each rank's share of a global batch is split into
+  // this many micro-batches, each a forward and backward pass of its own;
+  // their gradients add up to the gradient of the global batch's mean loss
+  // (each micro-batch's mean loss is weighted by its share of the rank's
+  // samples), and ranks average once per global batch. `batch_size` stays
+  // the global batch and must divide by world size x this.
+  int64_t accumulate_batches = 1;
 };
 
 class EpochSampler;
@@ -70,6 +78,14 @@ class TrainingLoop {
                const Dataset& train, const Dataset& valid);
 
   void AddObserver(LoopObserver* observer) { observers_.push_back(observer); }
+  // An observer whose state every checkpoint holds under `name` (see
+  // callback.h). Not owned.
+  void AddCallback(const std::string& name, Callback* callback);
+  struct NamedCallback {
+    std::string name;
+    Callback* callback;
+  };
+  const std::vector<NamedCallback>& callbacks() const { return callbacks_; }
 
   // Trains from position() to the last epoch, or until RequestStop().
   absl::Status Run();
@@ -78,10 +94,18 @@ class TrainingLoop {
   // whose end every rank has heard of it); safe to call from a signal handler.
   void RequestStop() { stop_requested_.store(true); }
   bool stop_requested() const { return stop_requested_.load(); }
-  bool finished() const { return position_.epoch >= options_.epochs; }
+  bool finished() const {
+    return position_.epoch >= options_.epochs || !position_.ended_early.empty();
+  }
+  // Ends training after the current epoch's OnEpochEnd observers, for
+  // `reason` (which the position records, so a resume does not go on). For
+  // callbacks; every rank must call it at the same epoch.
+  void EndTraining(std::string reason);
 
-  // Evaluates the model on the validation set: loss and trainer metrics.
+  // Evaluates the model (or another of the same task, such as averaged
+  // weights) on the validation set: loss and trainer metrics.
   absl::StatusOr<std::map<std::string, double>> Evaluate();
+  absl::StatusOr<std::map<std::string, double>> Evaluate(Model& model);
 
   const LoopOptions& options() const { return options_; }
   int64_t rank() const { return options_.communicator ? options_.communicator->rank() : 0; }
@@ -128,6 +152,7 @@ class TrainingLoop {
   const Dataset& valid_;
   std::vector<MetricSpec> metrics_;
   std::vector<LoopObserver*> observers_;
+  std::vector<NamedCallback> callbacks_;
   ProgressLog progress_log_;
   std::atomic<bool> stop_requested_{false};
   LoopPosition position_;

@@ -2,6 +2,7 @@
 // what the world size must not change.
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "framework/distributed/communicator.h"
 #include "framework/optim/optimizer.h"
 #include "framework/testing/test_task.h"
+#include "framework/train/callback.h"
 #include "framework/train/training_loop.h"
 #include "gtest/gtest.h"
 
@@ -29,7 +31,8 @@ struct RunResult {
 // `world_size` ranks for `epochs`, and returns each rank's result. Every rank
 // builds its model from a different seed: only rank 0's may count.
 std::vector<RunResult> Train(int64_t world_size, int64_t batch_size, int64_t epochs,
-                             const std::function<void(int64_t rank, TrainingLoop&)>& prepare = {}) {
+                             const std::function<void(int64_t rank, TrainingLoop&)>& prepare = {},
+                             int64_t accumulate_batches = 1) {
   static int run = 0;
   const std::string store =
       std::string(std::getenv("TEST_TMPDIR")) + "/dp-store-" + std::to_string(run++);
@@ -70,6 +73,7 @@ std::vector<RunResult> Train(int64_t world_size, int64_t batch_size, int64_t epo
       options.monitor = "valid_loss";
       options.communicator = communicator.get();
       options.bucket_bytes = 1024;  // several buckets
+      options.accumulate_batches = accumulate_batches;
       TrainingLoop loop(options, *models[rank], trainer, *optimizer, scheduler.get(),
                         data.train, data.valid);
       if (prepare) prepare(rank, loop);
@@ -126,6 +130,51 @@ TEST(DataParallelTest, UnevenLastBatchOverThreeRanks) {
   const std::vector<RunResult> parallel = Train(3, 63, 2);
   ExpectSameRun(single[0], parallel[0], 3);
   EXPECT_EQ(MaxDifference(parallel[0].parameters, parallel[2].parameters), 0.0);
+}
+
+// Gradient accumulation: one rank's batch of 64 as 4 micro-batches of 16,
+// and 2 ranks x 2 micro-batches of 16, train as one pass over 64 (the last
+// batch of 8 splits into micro-batches of 2).
+TEST(DataParallelTest, AccumulatedMicroBatchesTrainAsTheWholeBatch) {
+  const std::vector<RunResult> whole = Train(1, 64, 5);
+  const std::vector<RunResult> accumulated = Train(1, 64, 5, {}, /*accumulate_batches=*/4);
+  const std::vector<RunResult> both = Train(2, 64, 5, {}, /*accumulate_batches=*/2);
+  ASSERT_EQ(accumulated[0].position.global_step, 20);
+  ASSERT_EQ(both[0].position.global_step, 20);
+  ExpectSameRun(whole[0], accumulated[0], 1);
+  ExpectSameRun(whole[0], both[0], 2);
+  std::printf("max |w - w'| after 20 steps: 1 x 4 x 16 %g, 2 x 2 x 16 %g\n",
+              MaxDifference(whole[0].parameters, accumulated[0].parameters),
+              MaxDifference(whole[0].parameters, both[0].parameters));
+  // Not equal to the bit (the sums are rounded in another order), so the
+  // micro-batches were really taken apart.
+  EXPECT_GT(MaxDifference(whole[0].parameters, accumulated[0].parameters), 0.0);
+  EXPECT_EQ(MaxDifference(both[0].parameters, both[1].parameters), 0.0);
+}
+
+// Early stopping under data parallelism: every rank sees the same validation
+// values and ends after the same epoch.
+TEST(DataParallelTest, EarlyStoppingEndsEveryRankAfterTheSameEpoch) {
+  std::vector<std::unique_ptr<Callback>> callbacks(2);
+  const std::vector<RunResult> results = Train(2, 64, 20, [&](int64_t rank, TrainingLoop& loop) {
+    CallbackContext context;
+    context.name = "early_stopping";
+    context.options = *ResolveCallbackOptions("early_stopping", {{"patience", 2}, {"min_delta", 0.05}},
+                                              [](const std::string& key) { return key; });
+    context.monitor = "valid_loss";
+    absl::StatusOr<std::unique_ptr<Callback>> built = BuildCallback(context);
+    ASSERT_TRUE(built.ok()) << built.status();
+    callbacks[rank] = *std::move(built);
+    loop.AddCallback("early_stopping", callbacks[rank].get());
+  });
+  std::printf("ended after epoch %lld of 20: %s\n",
+              static_cast<long long>(results[0].position.epoch),
+              results[0].position.ended_early.c_str());
+  ASSERT_FALSE(results[0].position.ended_early.empty());
+  EXPECT_LT(results[0].position.epoch, 20);
+  EXPECT_EQ(results[0].position.epoch, results[1].position.epoch);
+  EXPECT_EQ(results[0].position.ended_early, results[1].position.ended_early);
+  EXPECT_EQ(MaxDifference(results[0].parameters, results[1].parameters), 0.0);
 }
 
 // A stop requested on one rank stops every rank after the same step.

@@ -135,7 +135,10 @@ if any("grad_norm" in s for s in steps):  # --clip_grad_norm: every step has it
     check("train/grad_norm equals steps.jsonl",
           all(close(scalars.get(("train/grad_norm", s["step"]), float("nan")),
                     s.get("grad_norm", float("nan"))) for s in steps))
-for key in ("loss", "acc"):
+# The trainer's and those callbacks add (the weights' average: valid_ema_*).
+valid_keys = sorted({k[len("valid_"):] for e in epochs for k in e if k.startswith("valid_")})
+check("valid/loss and valid/acc among the curves", {"loss", "acc"} <= set(valid_keys), valid_keys)
+for key in valid_keys:
     check(f"valid/{key} equals metrics.jsonl every epoch",
           all(close(scalars.get((f"valid/{key}", e["step"]), float("nan")), e[f"valid_{key}"])
               for e in epochs))

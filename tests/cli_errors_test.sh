@@ -114,4 +114,29 @@ expect_error bad_clip_grad_norm_type "--clip_grad_norm_type: must be a number > 
   --clip_grad_norm_type=two
 expect_error negative_clip_grad_value "--clip_grad_value: must be a number >= 0 (0: off), got -0.5" \
   --clip_grad_value=-0.5
+expect_error ema_decay_out_of_range "--ema_decay: option 'decay' of callback 'ema' must be in [0, 1), got 1.5" \
+  --ema_decay=1.5
+expect_error ema_decay_not_a_number "--ema_decay: 'abc' is not a number" --ema_decay=abc
+expect_error ema_warmup_not_a_bool "--ema_warmup: 'maybe' is not true or false" --ema_warmup=maybe
+expect_error zero_patience "--early_stop_patience: option 'patience' of callback 'early_stopping' must be >= 1, got 0" \
+  --early_stop_patience=0
+expect_error negative_min_delta "--early_stop_min_delta: option 'min_delta' of callback 'early_stopping' must be >= 0" \
+  --early_stop_min_delta=-1
+expect_error zero_accumulation "--accumulate_batches: must be >= 1, got 0" --accumulate_batches=0
+expect_error batch_not_divisible_by_micro_batches \
+  "--batch_size: is the global batch, split evenly over 1 rank(s) and --accumulate_batches=4 micro-batches each: 30 does not divide by 4" \
+  --batch_size=30 --accumulate_batches=4
+expect_error unknown_callback "--callbacks: unknown callback 'nope'; registered callbacks: early_stopping, ema, smoothed_loss" \
+  --callbacks=nope
+expect_error callback_twice "--callbacks: names 'ema' twice" --callbacks=ema,ema
+expect_error options_of_unselected_callback "--callback_options: has options for callback 'smoothed_loss', which is not selected" \
+  '--callback_options={"smoothed_loss":{"beta":0.5}}'
+expect_error unknown_callback_option "--callback_options key \"smoothed_loss\".\"bta\": callback 'smoothed_loss' has no option 'bta'; its options are beta" \
+  --callbacks=smoothed_loss '--callback_options={"smoothed_loss":{"bta":1}}'
+expect_error callback_option_out_of_range "--callback_options key \"smoothed_loss\".\"beta\": option 'beta' of callback 'smoothed_loss' must be in [0, 1), got 1.0" \
+  --callbacks=smoothed_loss '--callback_options={"smoothed_loss":{"beta":1}}'
+expect_error callback_option_set_twice "--ema_decay and --callback_options key \"ema\".\"decay\" both set option 'decay' of callback 'ema': give one" \
+  '--callback_options={"ema":{"decay":0.5}}' --ema_decay=0.9
+expect_error callback_options_not_an_object "--callback_options: key \"smoothed_loss\" must be a JSON object of the callback's options, got 3" \
+  --callbacks=smoothed_loss '--callback_options={"smoothed_loss":3}'
 finish_checks

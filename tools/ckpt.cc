@@ -58,6 +58,9 @@ DEFINE_string(pytorch_epoch, "index",
               "export --format=pytorch_checkpoint: what 'epoch' holds: index (the tutorial "
               "recipe's, the 0-based index of the last finished epoch, so that its resume loop "
               "range(start_epoch + 1, ...) continues with the next) or count (epochs finished).");
+DEFINE_string(weights, "trained",
+              "export: trained (the model's weights) or ema (the weights' average a checkpoint "
+              "of a run with --ema_decay holds).");
 DEFINE_string(model, "", "import: the registered model the weights are for.");
 DEFINE_string(model_options, "{}",
               "import: the model's options, a JSON object (as the experiments' --model_options).");
@@ -74,6 +77,7 @@ constexpr char kUsage[] =
     "usage: ckpt list RUN_DIR | show CHECKPOINT | verify CHECKPOINT... | diff A B\n"
     "       ckpt export IN OUT [--format=pt|pytorch_checkpoint|safetensors|model]\n"
     "                          [--map_location=DEV] [--pytorch_epoch=index|count]\n"
+    "                          [--weights=trained|ema]\n"
     "       ckpt import IN OUT --model=NAME [--model_options=JSON]\n"
     "       (any command) --plugins=a.so,b.so loads plugin libraries first\n";
 
@@ -116,6 +120,27 @@ int Export(const std::string& in, const std::string& out) {
   const framework::WeightsFormat* format = &contents->format;
   const std::vector<framework::NamedTensor>* tensors = &contents->tensors;
   const std::string target = OutputFormat(out);
+  if (FLAGS_weights != "trained" && FLAGS_weights != "ema") {
+    return Fail(framework::FlagError(
+        "weights", absl::StrCat("must be trained or ema, got '", FLAGS_weights, "'")));
+  }
+  std::vector<framework::NamedTensor> average;
+  if (FLAGS_weights == "ema") {
+    if (target == "pytorch_checkpoint") {
+      return Fail(framework::FlagError(
+          "weights", "ema exports the average alone, without the optimizer state it did not "
+                     "train with: use --format=pt, safetensors or model"));
+    }
+    absl::StatusOr<std::vector<framework::NamedTensor>> read =
+        framework::ReadCheckpointCallbackTensors(in, "ema", *devices);
+    if (!read.ok()) {
+      return Fail(framework::FlagError(
+          "weights", absl::StrCat("ema: ", read.status().message(),
+                                  "; a checkpoint of a run with --ema_decay holds one")));
+    }
+    average = *std::move(read);
+    tensors = &average;
+  }
   absl::Status status;
   if (target == "pytorch_checkpoint") {
     absl::StatusOr<framework::PyTorchEpoch> convention =
@@ -159,8 +184,10 @@ int Export(const std::string& in, const std::string& out) {
                      target, "'")));
   }
   if (!status.ok()) return Fail(status);
-  std::printf("exported %zu tensors from %s (%s) to %s (%s)\n", tensors->size(), in.c_str(),
-              format->description.c_str(), out.c_str(), target.c_str());
+  std::printf("exported %zu tensors from %s (%s%s) to %s (%s)\n", tensors->size(), in.c_str(),
+              format->description.c_str(),
+              FLAGS_weights == "ema" ? ", the weights' average" : "", out.c_str(),
+              target.c_str());
   return 0;
 }
 

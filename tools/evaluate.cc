@@ -39,6 +39,9 @@
 #include "nlohmann/json.hpp"
 
 DEFINE_string(weights, "", "The file to evaluate: checkpoint, whole-model, .pt or safetensors.");
+DEFINE_bool(ema, false,
+            "Evaluate the weights' average that a checkpoint of a run with --ema_decay holds, "
+            "instead of its trained weights.");
 DEFINE_string(model, "", "Registered model (needed for .pt and safetensors files).");
 DEFINE_string(model_options, "{}", "JSON object of the model's options, with --model.");
 DEFINE_string(dataset, "fashion_mnist", "Registered data set whose validation split is used.");
@@ -147,8 +150,14 @@ absl::Status Evaluate() {
   }
   absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(*spec);
   if (!model.ok()) return model.status();
-  absl::StatusOr<std::vector<NamedTensor>> weights = ReadWeights(path, DeviceMap(*device));
-  if (!weights.ok()) return FlagError("weights", weights.status().message());
+  if (FLAGS_ema && *format_name != "checkpoint") {
+    return FlagError("ema", absl::StrCat("needs a checkpoint directory; ", path, " is a ",
+                                         format->description, " file"));
+  }
+  absl::StatusOr<std::vector<NamedTensor>> weights =
+      FLAGS_ema ? ReadCheckpointCallbackTensors(path, "ema", DeviceMap(*device))
+                : ReadWeights(path, DeviceMap(*device));
+  if (!weights.ok()) return FlagError(FLAGS_ema ? "ema" : "weights", weights.status().message());
   if (absl::Status status = LoadStateDict(**model, *weights, /*strict=*/true, path); !status.ok()) {
     return FlagError("weights", status.message());
   }
@@ -164,8 +173,8 @@ absl::Status Evaluate() {
   const std::vector<MetricSpec> metrics = (*trainer)->Metrics();
   std::vector<double> means;
   for (const MetricSpec& metric : metrics) means.push_back(values->at(metric.name));
-  std::printf("%s (%s), model %s, %lld validation samples of %s\n", path.c_str(),
-              format->description.c_str(), spec->ToJson().dump().c_str(),
+  std::printf("%s (%s%s), model %s, %lld validation samples of %s\n", path.c_str(),
+              format->description.c_str(), FLAGS_ema ? ", the weights' average" : "", spec->ToJson().dump().c_str(),
               static_cast<long long>(valid.size()), FLAGS_dataset.c_str());
   std::printf("Validation: %s\n", FormatMetrics(values->at("loss"), metrics, means).c_str());
   PrintPerClassAccuracy(**model, valid, *device);
@@ -180,7 +189,7 @@ int main(int argc, char** argv) {
   FLAGS_minloglevel = 1;
   google::InitGoogleLogging(argv[0]);
   static const char kUsage[] =
-      "usage: evaluate --weights=FILE [--model=NAME --model_options=JSON] [--dataset=NAME]\n"
+      "usage: evaluate --weights=FILE [--ema] [--model=NAME --model_options=JSON] [--dataset=NAME]\n"
       "Evaluates saved weights on a data set's validation split.\n";
   gflags::SetUsageMessage(kUsage);
   gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);

@@ -12,7 +12,9 @@
 #include <torch/types.h>
 #include <torch/version.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/durable_file.h"
 
@@ -477,6 +479,28 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     }
   }
   return state;
+}
+
+absl::StatusOr<std::vector<NamedTensor>> ReadCheckpointCallbackTensors(const std::string& dir,
+                                                                      const std::string& callback,
+                                                                      const DeviceMap& devices) {
+  absl::StatusOr<TrainingState> state = ReadCheckpoint(dir, devices);
+  if (!state.ok()) return state.status();
+  if (state->callbacks.count(callback) == 0) {
+    std::vector<std::string> names;
+    for (const auto& [name, values] : state->callbacks) names.push_back(name);
+    return absl::NotFoundError(absl::StrCat(
+        dir, " holds no state of callback '", callback, "' (its run's callbacks: ",
+        names.empty() ? std::string("none") : absl::StrJoin(names, ", "), ")"));
+  }
+  const std::string prefix = CallbackTensorPrefix(callback);
+  std::vector<NamedTensor> tensors;
+  for (NamedTensor& named : state->callback_tensors) {
+    if (absl::StartsWith(named.name, prefix)) {
+      tensors.push_back({named.name.substr(prefix.size()), std::move(named.tensor)});
+    }
+  }
+  return tensors;
 }
 
 }  // namespace framework

@@ -152,6 +152,14 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
     const std::map<std::string, at::Tensor>* model_destinations = nullptr);
 
+// The tensors of callback `callback` (e.g. the weights' average of "ema",
+// a state dict by the model's names) that checkpoint `dir` holds, read and
+// verified; an error naming the checkpoint and the callback when it holds
+// none.
+absl::StatusOr<std::vector<NamedTensor>> ReadCheckpointCallbackTensors(const std::string& dir,
+                                                                      const std::string& callback,
+                                                                      const DeviceMap& devices);
+
 // Bytes of the files of a checkpoint directory.
 uint64_t CheckpointSizeBytes(const std::string& dir);
 

@@ -71,6 +71,7 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   manifest.history = state.history;
   manifest.scheduler = state.scheduler;
   manifest.callbacks = state.callbacks;
+  manifest.loss_scaler = state.loss_scaler;
   manifest.optimizer_parameters_with_state = state.optimizer_parameters_with_state;
   manifest.commit_sequence = state.commit_sequence;
   manifest.world_size = state.world_size;
@@ -161,6 +162,7 @@ nlohmann::json CheckpointManifest::ToJson() const {
   // Only when there are any, so a run without callbacks writes what earlier
   // versions wrote.
   if (!callbacks.empty()) json["callbacks"] = callbacks;
+  if (!loss_scaler.is_null()) json["loss_scaler"] = loss_scaler;
   return json;
 }
 
@@ -192,6 +194,7 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
       manifest.history.push_back(*record);
     }
     manifest.scheduler = json.at("scheduler");
+    manifest.loss_scaler = json.value("loss_scaler", nlohmann::json());
     if (json.contains("callbacks")) {
       manifest.callbacks = json.at("callbacks").get<std::map<std::string, nlohmann::json>>();
     }
@@ -449,6 +452,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   state.history = manifest->history;
   state.scheduler = manifest->scheduler;
   state.callbacks = manifest->callbacks;
+  state.loss_scaler = manifest->loss_scaler;
   state.optimizer_parameters_with_state = manifest->optimizer_parameters_with_state;
   state.flags = manifest->flags;
   state.commit_sequence = manifest->commit_sequence;

@@ -9,7 +9,7 @@
 //                       callbacks' tensors ("callback.<callback>.<name>")
 //   checkpoint.json     the manifest: format and library versions, model
 //                       spec, loop position, scheduler state, the callbacks'
-//                       values, metric history,
+//                       values, the loss scaler's state, metric history,
 //                       effective flags, lineage (commit number, parent),
 //                       every tensor's dtype, shape, device and checksum
 //                       (XXH3-64), each tensor file header's checksum, and
@@ -78,6 +78,7 @@ struct TrainingState {
   // those of `callback_tensors` named "callback.<name>.*".
   std::map<std::string, nlohmann::json> callbacks;
   std::vector<NamedTensor> callback_tensors;
+  nlohmann::json loss_scaler;  // LossScaler::State() (fp16); null if none
   LoopPosition position;
   std::vector<EpochRecord> history;
   std::map<std::string, std::string> flags;  // the run's effective flags
@@ -103,6 +104,7 @@ struct CheckpointManifest {
   std::vector<EpochRecord> history;
   nlohmann::json scheduler;
   std::map<std::string, nlohmann::json> callbacks;  // empty before callbacks were saved
+  nlohmann::json loss_scaler;  // null when none
   std::vector<std::string> optimizer_parameters_with_state;
   std::map<std::string, std::string> flags;
   int64_t commit_sequence = 0;  // 0 in checkpoints written before lineage was recorded

@@ -80,6 +80,9 @@ absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const Mod
           {CallbackTensorPrefix(named.name) + tensor.name, tensor.tensor.detach()});
     }
   }
+  if (LossScaler* scaler = loop.loss_scaler(); scaler != nullptr) {
+    state.loss_scaler = scaler->State();
+  }
   state.position = loop.position();
   state.history = loop.history();
   state.flags = flags;
@@ -101,6 +104,10 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
   }
   if (loop.scheduler() != nullptr && state.scheduler.is_null()) {
     return absl::DataLossError(absl::StrCat(source, ": missing scheduler state"));
+  }
+  if (loop.loss_scaler() != nullptr && state.loss_scaler.is_null()) {
+    return absl::DataLossError(absl::StrCat(
+        source, ": no loss scaler state (saved by a run without --precision=fp16)"));
   }
   if (absl::Status s = CheckCallbacks(state, loop, source); !s.ok()) return s;
   if (absl::Status s = LoadStateDict(loop.model(), state.model, /*strict=*/true, source); !s.ok()) {
@@ -130,6 +137,11 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
     if (absl::Status s = named.callback->LoadState(callback, source); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(source, ": callback '", named.name, "': ",
                                                  s.message()));
+    }
+  }
+  if (LossScaler* scaler = loop.loss_scaler(); scaler != nullptr) {
+    if (absl::Status s = scaler->LoadState(state.loss_scaler); !s.ok()) {
+      return absl::DataLossError(absl::StrCat(source, ": ", s.message()));
     }
   }
   if (absl::Status s = loop.Restore(state.position, state.history); !s.ok()) {

@@ -186,6 +186,9 @@ EXPERIMENT_FLAG(string, clip_grad_norm_type, "2", kTraining, kRunDefining,
 EXPERIMENT_FLAG(double, clip_grad_value, 0, kTraining, kRunDefining,
                 "Clamp every gradient to [-X, X] before every optimizer step (after "
                 "--clip_grad_norm), as torch.nn.utils.clip_grad_value_; 0: off.");
+EXPERIMENT_FLAG(string, precision, "fp32", kTraining, kRunDefining,
+                "fp32; bf16: forward passes autocast to bfloat16 (CPU and CUDA); fp16: autocast "
+                "to float16 with dynamic loss scaling as PyTorch's GradScaler (CUDA only).");
 EXPERIMENT_FLAG(int64, accumulate_batches, 1, kTraining, kRunDefining,
                 "Gradient accumulation: each rank's share of a --batch_size batch in this many "
                 "micro-batches, one optimizer step per batch (--batch_size must divide by world "

@@ -171,6 +171,13 @@ absl::Status ReadStart(ExperimentSettings& settings) {
   absl::StatusOr<torch::Device> device = ParseUsableDevice(device_text);
   if (!device.ok()) return FlagError("device", std::string(device.status().message()));
   settings.loop.device = *device;
+  absl::StatusOr<Precision> precision = ParsePrecision(FLAGS_precision);
+  if (!precision.ok()) return FlagError("precision", precision.status().message());
+  if (absl::Status status = CheckPrecisionOnDevice(*precision, *device); !status.ok()) {
+    return FlagError("precision", status.message());
+  }
+  settings.loop.precision = *precision;
+  if (*precision == Precision::kFp16) settings.loop.loss_scaling = LossScalerOptions();
   absl::StatusOr<DeviceMap> device_map = DeviceMap::Parse(FLAGS_map_location, *device);
   if (!device_map.ok()) {
     return FlagError("map_location", std::string(device_map.status().message()));

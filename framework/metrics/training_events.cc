@@ -152,6 +152,7 @@ absl::Status TrainingEvents::OnStepEnd(TrainingLoop& loop) {
     window_grad_norm_ += step.grad_norm;
     ++window_grad_norm_steps_;
   }
+  if (step.skipped) ++window_skipped_;
   if (step.step % every_steps_ != 0) return absl::OkStatus();
 
   const double samples = static_cast<double>(std::max<int64_t>(window_samples_, 1));
@@ -174,6 +175,14 @@ absl::Status TrainingEvents::OnStepEnd(TrainingLoop& loop) {
     line["grad_norm"] = grad_norm;
     values.emplace_back("train/grad_norm", static_cast<float>(grad_norm));
   }
+  if (!std::isnan(step.loss_scale)) {
+    // The window's last step's scale, and how many of its steps were
+    // skipped for inf/NaN gradients.
+    line["loss_scale"] = step.loss_scale;
+    line["skipped_steps"] = window_skipped_;
+    values.emplace_back("train/loss_scale", static_cast<float>(step.loss_scale));
+  }
+  window_skipped_ = 0;
   window_grad_norm_ = 0;
   window_grad_norm_steps_ = 0;
   window_steps_ = window_samples_ = 0;

@@ -59,6 +59,7 @@ class TrainingEvents : public LoopObserver {
   double window_seconds_ = 0;
   double window_grad_norm_ = 0;  // sum over the steps that clipped by norm
   int64_t window_grad_norm_steps_ = 0;
+  int64_t window_skipped_ = 0;  // steps skipped by the loss scaler
 };
 
 }  // namespace framework

@@ -45,7 +45,11 @@ absl::StatusOr<std::map<std::string, double>> EvaluateModel(Model& model, Traine
       Batch batch = GatherBatch(
           data, torch::arange(start, start + length, torch::TensorOptions().dtype(torch::kInt64)),
           options.device);
-      StepResult result = trainer.EvalStep(model, batch);
+      StepResult result;
+      {
+        AutocastScope autocast(options.precision, options.device);
+        result = trainer.EvalStep(model, batch);
+      }
       loss_sum += result.loss.item<double>() * static_cast<double>(length);
       for (size_t i = 0; i < sums.size(); ++i) sums[i] += result.metric_sums[i];
     }

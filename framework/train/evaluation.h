@@ -20,6 +20,7 @@
 #include "framework/data/dataset.h"
 #include "framework/distributed/communicator.h"
 #include "framework/model/model.h"
+#include "framework/train/mixed_precision.h"
 #include "framework/train/trainer.h"
 
 namespace framework {
@@ -30,6 +31,7 @@ struct EvaluationOptions {
   // Data parallel: rank r evaluates chunks r, r + world size, ... and the
   // sums are added up, so every rank gets the whole set's values. Not owned.
   Communicator* communicator = nullptr;
+  Precision precision = Precision::kFp32;  // autocast of the forward passes
 };
 
 // "loss" and each of trainer.Metrics() by name, means over `data`.

@@ -61,6 +61,11 @@ struct StepRecord {
   // The gradients' total norm before clipping, when clipping by norm; NaN
   // otherwise.
   double grad_norm = std::numeric_limits<double>::quiet_NaN();
+  // With loss scaling: the scale the step's loss was multiplied by, and
+  // whether its gradients held inf/NaN, so that it skipped the optimizer
+  // step. NaN and false otherwise.
+  double loss_scale = std::numeric_limits<double>::quiet_NaN();
+  bool skipped = false;
   double seconds = 0;   // wall time of the step
 };
 

@@ -48,6 +48,7 @@ TrainingLoop::TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
   CHECK_EQ(options_.batch_size % (world_size() * options_.accumulate_batches), 0)
       << "the global batch must split evenly over the ranks and their micro-batches";
   position_.metric_sums.assign(metrics_.size(), 0.0);
+  if (options_.loss_scaling.has_value()) scaler_.emplace(*options_.loss_scaling);
   // First, so that a step's line is logged before what others do with it.
   observers_.push_back(&progress_log_);
 }
@@ -107,6 +108,7 @@ absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate(Model& mode
   options.batch_size = options_.eval_batch_size;
   options.device = options_.device;
   options.communicator = communicator();
+  options.precision = options_.precision;
   return EvaluateModel(model, trainer_, valid_, options);
 }
 
@@ -181,6 +183,7 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
     const int64_t samples = micro[k].numel();
     StepResult result;
     if (samples > 0) {
+      AutocastScope autocast(options_.precision, options_.device);
       result = trainer_.TrainStep(model_, GatherBatch(train_, micro[k]));
       const double loss = result.loss.item<double>();
       // Without accumulation the step's loss is the trainer's, unrounded.
@@ -198,32 +201,49 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
       }
     }
     if (samples == 0) continue;
-    if (micro_batches == 1) {
-      result.loss.backward();
-    } else {
-      // The micro-batch's share of the rank's mean loss, so the gradients
-      // add up to the gradient of that mean, as one pass over all of it.
-      (result.loss * (static_cast<double>(samples) / static_cast<double>(local_samples)))
-          .backward();
-    }
+    // The micro-batch's share of the rank's mean loss, so the gradients add
+    // up to the gradient of that mean, as one pass over all of it.
+    torch::Tensor loss =
+        micro_batches == 1
+            ? result.loss
+            : result.loss * (static_cast<double>(samples) / static_cast<double>(local_samples));
+    if (scaler_) loss = scaler_->Scale(loss);
+    loss.backward();
   }
   if (micro_batches > 1 && local_samples > 0) local_loss /= static_cast<double>(local_samples);
   if (gradients_ != nullptr) {
     if (absl::Status status = gradients_->FinishStep(&total); !status.ok()) return status;
   }
   if (group != nullptr) agreed_stop_ = total[count_index + 1] > 0;
+  // Every rank holds the same averaged gradients, so all find the same.
+  bool found_inf = false;
+  last_step_.loss_scale = std::numeric_limits<double>::quiet_NaN();
+  if (scaler_) {
+    last_step_.loss_scale = scaler_->scale();
+    found_inf = scaler_->Unscale(model_.parameters());
+  }
+  last_step_.skipped = found_inf;
   for (LoopObserver* observer : observers_) {
     if (absl::Status status = observer->AfterBackward(*this); !status.ok()) return status;
   }
   last_step_.grad_norm = std::numeric_limits<double>::quiet_NaN();
-  if (options_.clipping.by_norm() || options_.clipping.by_value()) {
+  if (!found_inf && (options_.clipping.by_norm() || options_.clipping.by_value())) {
     last_step_.grad_norm = ClipGradients(model_.parameters(), options_.clipping);
   }
 
   for (LoopObserver* observer : observers_) {
     if (absl::Status status = observer->BeforeOptimizerStep(*this); !status.ok()) return status;
   }
-  optimizer_.step();
+  if (!found_inf) optimizer_.step();
+  if (scaler_) {
+    scaler_->Update(found_inf);
+    if (found_inf && rank() == 0) {
+      LOG(WARNING) << "Step " << position_.global_step + 1
+                   << ": inf/NaN gradients at loss scale " << last_step_.loss_scale
+                   << "; the optimizer step is skipped and the scale is now "
+                   << scaler_->scale();
+    }
+  }
   for (LoopObserver* observer : observers_) {
     if (absl::Status status = observer->AfterOptimizerStep(*this); !status.ok()) return status;
   }

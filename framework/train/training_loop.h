@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@
 #include "framework/train/evaluation.h"
 #include "framework/train/gradient_clipping.h"
 #include "framework/train/loop_state.h"
+#include "framework/train/loss_scaler.h"
+#include "framework/train/mixed_precision.h"
 #include "framework/train/progress_log.h"
 #include "framework/train/trainer.h"
 #include "nlohmann/json.hpp"
@@ -65,6 +68,13 @@ struct LoopOptions {
   // samples), and ranks average once per global batch. `batch_size` stays
   // the global batch and must divide by world size x this.
   int64_t accumulate_batches = 1;
+  // The forward passes' (training and evaluation) autocast precision.
+  Precision precision = Precision::kFp32;
+  // Dynamic loss scaling (fp16; tests use it in fp32 on the CPU): the loss
+  // is scaled before backward, the gradients unscaled after the ranks'
+  // average and before clipping, and a step with inf/NaN gradients skips the
+  // optimizer step.
+  std::optional<LossScalerOptions> loss_scaling;
 };
 
 class EpochSampler;
@@ -126,6 +136,8 @@ class TrainingLoop {
   Model& model() { return model_; }
   torch::optim::Optimizer& optimizer() { return optimizer_; }
   LrScheduler* scheduler() { return scheduler_; }
+  // Null unless loss scaling is on.
+  LossScaler* loss_scaler() { return scaler_ ? &*scaler_ : nullptr; }
 
  private:
   absl::Status RunEpochs();
@@ -159,6 +171,7 @@ class TrainingLoop {
   std::vector<EpochRecord> history_;
   StepRecord last_step_;
   std::unique_ptr<GradientAverager> gradients_;  // data parallel only
+  std::optional<LossScaler> scaler_;
   bool agreed_stop_ = false;
 };
 

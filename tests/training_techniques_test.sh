@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every training technique at once: gradient accumulation, clipping, the
-# weights' moving average, early stopping on the average's validation loss,
+# Every training technique at once: gradient accumulation, clipping, bf16
+# autocast, the weights' moving average, early stopping on the average's validation loss,
 # retention's best-K by it, and a plugin callback with state (smoothed_loss).
 # A run killed with -9 again and again (at random moments, seed logged) and
 # resumed ends byte-identical to one that never stopped: weights, optimizer,
@@ -25,7 +25,7 @@ RANDOM=${seed}
 args=(--dataset=synthetic --model=mlp --epochs=12 --batch_size=32 --log_interval=0 --progress=never
       --threads=1 --seed=1 --lr=0.1 --checkpoint_every_steps=5 --keep_last=100 --keep_best=2
       --monitor=valid_ema_loss
-      --accumulate_batches=4 --clip_grad_norm=1 --ema_decay=0.9 --ema_warmup=true
+      --accumulate_batches=4 --clip_grad_norm=1 --precision=bf16 --ema_decay=0.9 --ema_warmup=true
       --early_stop_patience=2 --early_stop_min_delta=0.02 --callbacks=smoothed_loss)
 
 "${TRAIN}" "${args[@]}" --run_dir=straight > straight.log 2>&1
@@ -123,5 +123,7 @@ check "a resume without the plugin callback is refused naming it" \
   grep -q "\-\-callbacks: checkpoint 'smoothed_loss,ema,early_stopping', now 'ema,early_stopping'" dropped.log
 "${TRAIN}" "${args[@]}" --accumulate_batches=2 --run_dir=straight --resume > accumulation.log 2>&1
 check "a resume with another --accumulate_batches is refused" grep -q "\-\-accumulate_batches: checkpoint '4', now '2'" accumulation.log
+"${TRAIN}" "${args[@]}" --precision=fp32 --run_dir=straight --resume > precision.log 2>&1
+check "a resume in another --precision is refused" grep -q "\-\-precision: checkpoint 'bf16', now 'fp32'" precision.log
 
 finish_checks

@@ -1,10 +1,11 @@
 // Training throughput of the framework's TrainingLoop against a bare LibTorch
-// loop of the same model, batch size and thread count, and of the loop writing
-// steps.jsonl and TensorBoard events every step, and of the loop clipping
-// the gradients by norm, against the loop without,
-// measured side by side in one process so machine noise hits all alike:
-// rounds alternate the four in a rotated order, and the ratios are medians
-// of each round's own ratio.
+// loop of the same model, batch size and thread count; and of the loop with
+// each technique on (steps.jsonl and TensorBoard events every step, clipping
+// the gradients by norm, 4 accumulated micro-batches per batch, the weights'
+// moving average, bf16 autocast) against the plain loop, measured side by
+// side in one process so machine noise hits all alike: rounds run every
+// variant in a rotated order, and the ratios are medians of each round's own
+// ratio.
 //
 //   bazel run -c opt //benchmarks:training_throughput -- --threads=2
 #include <algorithm>
@@ -29,6 +30,8 @@
 #include "framework/optim/optimizer.h"
 #include "framework/core/random_state.h"
 #include "framework/metrics/training_events.h"
+#include "framework/train/callback.h"
+#include "framework/train/mixed_precision.h"
 #include "framework/train/trainer.h"
 #include "framework/train/training_loop.h"
 #include "gflags/gflags.h"
@@ -88,11 +91,19 @@ double BareLoopSeconds(const framework::Dataset& data) {
   return seconds;
 }
 
-// `events_dir` non-empty: with per-step curves written there.
+// What the framework's loop runs with; the default is the plain loop.
+struct Techniques {
+  std::string events_dir;  // non-empty: per-step curves written there
+  framework::GradientClipping clipping;
+  int64_t accumulate_batches = 1;
+  framework::Precision precision = framework::Precision::kFp32;
+  double ema_decay = 0;  // > 0: the weights' moving average
+  int64_t batch_size = 0;  // 0: --batch_size
+};
+
 double FrameworkLoopSeconds(const framework::Dataset& data,
                             const framework::Dataset& no_validation,
-                            const std::string& events_dir = "",
-                            const framework::GradientClipping& clipping = {}) {
+                            const Techniques& techniques = {}) {
   auto model = MakeModel(data);
   auto optimizer =
       framework::BuildOptimizer("sgd", {{"lr", 0.01}, {"momentum", 0.9}}, model->parameters());
@@ -101,15 +112,31 @@ double FrameworkLoopSeconds(const framework::Dataset& data,
   CHECK(trainer.ok());
   framework::LoopOptions options;
   options.epochs = 1;
-  options.batch_size = FLAGS_batch_size;
+  options.batch_size = techniques.batch_size > 0 ? techniques.batch_size : FLAGS_batch_size;
   options.log_interval = 100;
-  options.clipping = clipping;
+  options.clipping = techniques.clipping;
+  options.accumulate_batches = techniques.accumulate_batches;
+  options.precision = techniques.precision;
   framework::TrainingLoop loop(options, *model, **trainer, **optimizer, nullptr, data,
                                no_validation);
+  std::unique_ptr<framework::Callback> ema;
+  if (techniques.ema_decay > 0) {
+    framework::CallbackContext context;
+    context.name = "ema";
+    context.options = *framework::ResolveCallbackOptions(
+        "ema", {{"decay", techniques.ema_decay}}, [](const std::string& key) { return key; });
+    context.build_model = [&data]() -> absl::StatusOr<std::shared_ptr<framework::Model>> {
+      return MakeModel(data);
+    };
+    auto built = framework::BuildCallback(context);
+    CHECK(built.ok()) << built.status();
+    ema = *std::move(built);
+    loop.AddCallback("ema", ema.get());
+  }
   std::unique_ptr<framework::TrainingEvents> events;
   const auto start = Clock::now();
-  if (!events_dir.empty()) {
-    auto opened = framework::TrainingEvents::Open(events_dir, /*every_steps=*/1, 0);
+  if (!techniques.events_dir.empty()) {
+    auto opened = framework::TrainingEvents::Open(techniques.events_dir, /*every_steps=*/1, 0);
     CHECK(opened.ok()) << opened.status();
     events = *std::move(opened);
     loop.AddObserver(events.get());
@@ -137,24 +164,52 @@ int main(int argc, char** argv) {
   char events_template[] = "/tmp/training_throughput_XXXXXX";
   CHECK(mkdtemp(events_template) != nullptr);
   const std::string events_dir = events_template;
-  std::vector<double> bare, loop, logged, clipped;
-  framework::GradientClipping clip_by_norm;
-  clip_by_norm.max_norm = 0.01;  // binds at every step: the multiplications run
+  struct Variant {
+    std::string name;
+    std::function<double()> run;
+    double target;  // of the ratio to its reference (bare for the loop, else the loop)
+    std::vector<double> seconds, ratios;
+  };
+  Techniques curves, clipped, accumulated, micro, averaged, bf16;
+  curves.events_dir = events_dir;
+  clipped.clipping.max_norm = 0.01;  // binds at every step: the multiplications run
+  accumulated.accumulate_batches = 4;
+  // What accumulation's micro-batches cost by themselves: the plain loop at
+  // their size (4x the optimizer steps of accumulation).
+  micro.batch_size = FLAGS_batch_size / 4;
+  averaged.ema_decay = 0.999;
+  bf16.precision = framework::Precision::kBf16;
+  std::vector<Variant> variants = {
+      {"bare LibTorch loop", [&] { return BareLoopSeconds(train); }, 0, {}, {}},
+      {"framework TrainingLoop", [&] { return FrameworkLoopSeconds(train, no_validation); }, 1.0,
+       {}, {}},
+      {"curves every step", [&] { return FrameworkLoopSeconds(train, no_validation, curves); },
+       0.98, {}, {}},
+      {"clip_grad_norm 0.01", [&] { return FrameworkLoopSeconds(train, no_validation, clipped); },
+       0.97, {}, {}},
+      {"accumulate_batches 4",
+       [&] { return FrameworkLoopSeconds(train, no_validation, accumulated); }, 0.97, {}, {}},
+      {"plain, batch / 4", [&] { return FrameworkLoopSeconds(train, no_validation, micro); }, 0,
+       {}, {}},
+      {"ema_decay 0.999", [&] { return FrameworkLoopSeconds(train, no_validation, averaged); },
+       0.95, {}, {}},
+      {"precision bf16", [&] { return FrameworkLoopSeconds(train, no_validation, bf16); }, 0, {},
+       {}},
+  };
   BareLoopSeconds(train.Head(2000));  // warm-up: allocator, thread pool
-  // Each round runs the four in a rotated order, so that none always runs
-  // first or after another (the allocator's and the caches' state carry
+  // Each round runs every variant in a rotated order, so that none always
+  // runs first or after another (the allocator's and the caches' state carry
   // from one to the next).
-  const std::function<void()> runs[] = {
-      [&] { bare.push_back(BareLoopSeconds(train)); },
-      [&] { loop.push_back(FrameworkLoopSeconds(train, no_validation)); },
-      [&] { logged.push_back(FrameworkLoopSeconds(train, no_validation, events_dir)); },
-      [&] { clipped.push_back(FrameworkLoopSeconds(train, no_validation, "", clip_by_norm)); }};
-  std::vector<double> loop_ratios, logged_ratios, clipped_ratios;  // paired within a round
+  const size_t n = variants.size();
   for (int round = 0; round < FLAGS_rounds; ++round) {
-    for (int i = 0; i < 4; ++i) runs[(round + i) % 4]();
-    loop_ratios.push_back(bare.back() / loop.back());
-    logged_ratios.push_back(loop.back() / logged.back());
-    clipped_ratios.push_back(loop.back() / clipped.back());
+    for (size_t i = 0; i < n; ++i) {
+      Variant& variant = variants[(round + i) % n];
+      variant.seconds.push_back(variant.run());
+    }
+    variants[1].ratios.push_back(variants[0].seconds.back() / variants[1].seconds.back());
+    for (size_t v = 2; v < n; ++v) {
+      variants[v].ratios.push_back(variants[1].seconds.back() / variants[v].seconds.back());
+    }
   }
   std::filesystem::remove_all(events_dir);
   auto median = [](std::vector<double> values) {
@@ -162,32 +217,35 @@ int main(int argc, char** argv) {
     const size_t n = values.size();
     return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
   };
-  auto range = [](const std::vector<double>& values) {
-    const auto [low, high] = std::minmax_element(values.begin(), values.end());
-    return std::make_pair(*low, *high);
-  };
-  const double bare_rate = train.size() / median(bare);
-  const double loop_rate = train.size() / median(loop);
-  const double logged_rate = train.size() / median(logged);
   std::printf("model %s, batch %lld, %d thread(s), %lld samples x %d rounds (median)\n",
               FLAGS_model.c_str(), static_cast<long long>(FLAGS_batch_size), FLAGS_threads,
               static_cast<long long>(train.size()), FLAGS_rounds);
-  std::printf("%-28s %12s %14s\n", "loop", "samples/s", "us per step");
+  std::printf("%-24s %10s %12s %8s %15s %8s\n", "loop", "samples/s", "us per step", "ratio",
+              "(range)", "target");
   const double steps = std::ceil(static_cast<double>(train.size()) / FLAGS_batch_size);
-  std::printf("%-28s %12.0f %14.1f\n", "bare LibTorch loop", bare_rate, 1e6 * median(bare) / steps);
-  std::printf("%-28s %12.0f %14.1f\n", "framework TrainingLoop", loop_rate, 1e6 * median(loop) / steps);
-  std::printf("%-28s %12.0f %14.1f\n", "framework, curves every step", logged_rate,
-              1e6 * median(logged) / steps);
-  std::printf("%-28s %12.0f %14.1f\n", "framework, clip_grad_norm 0.01",
-              train.size() / median(clipped), 1e6 * median(clipped) / steps);
-  const auto [loop_low, loop_high] = range(loop_ratios);
-  const auto [logged_low, logged_high] = range(logged_ratios);
-  std::printf("ratio framework / bare: %.3f, median of the rounds' ratios (range %.3f-%.3f; "
-              "target >= 1.0)\n", median(loop_ratios), loop_low, loop_high);
-  std::printf("ratio with curves / without: %.3f, median of the rounds' ratios (range "
-              "%.3f-%.3f; target >= 0.98)\n", median(logged_ratios), logged_low, logged_high);
-  const auto [clipped_low, clipped_high] = range(clipped_ratios);
-  std::printf("ratio clipping by norm / without: %.3f, median of the rounds' ratios (range "
-              "%.3f-%.3f; target >= 0.97)\n", median(clipped_ratios), clipped_low, clipped_high);
+  for (size_t v = 0; v < n; ++v) {
+    const Variant& variant = variants[v];
+    const double seconds = median(variant.seconds);
+    std::printf("%-24s %10.0f %12.1f", variant.name.c_str(), train.size() / seconds,
+                1e6 * seconds / steps);
+    if (!variant.ratios.empty()) {
+      const auto [low, high] = std::minmax_element(variant.ratios.begin(), variant.ratios.end());
+      std::printf(" %8.3f %7.3f-%-7.3f", median(variant.ratios), *low, *high);
+      if (variant.target > 0) {
+        std::printf(" >= %.2f", variant.target);
+      } else {
+        std::printf(" %8s", "-");
+      }
+    }
+    std::printf("\n");
+  }
+  std::printf("ratio: the framework's loop / bare, and each technique / the framework's plain "
+              "loop (throughput), the median of the rounds' own ratios\n");
+  std::vector<double> accumulation_vs_micro;
+  for (int round = 0; round < FLAGS_rounds; ++round) {
+    accumulation_vs_micro.push_back(variants[5].seconds[round] / variants[4].seconds[round]);
+  }
+  std::printf("accumulate_batches 4 / the plain loop at the micro-batches' size (same forward "
+              "and backward passes): %.3f\n", median(accumulation_vs_micro));
   return 0;
 }

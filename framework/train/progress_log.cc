@@ -1,5 +1,6 @@
 #include "framework/train/progress_log.h"
 
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -48,8 +49,19 @@ absl::Status ProgressLog::OnEpochEnd(TrainingLoop& loop, const EpochRecord& reco
     train_means.push_back(record.values.at("train_" + metric.name));
     valid_means.push_back(record.values.at("valid_" + metric.name));
   }
+  // The weights' average (callback "ema"), when there is one.
+  std::string average;
+  if (auto ema_loss = record.values.find("valid_ema_loss"); ema_loss != record.values.end()) {
+    std::vector<double> ema_means;
+    for (const MetricSpec& metric : loop.metrics()) {
+      auto value = record.values.find("valid_ema_" + metric.name);
+      ema_means.push_back(value != record.values.end() ? value->second : 0.0);
+    }
+    average = " EMA " + FormatMetrics(ema_loss->second, loop.metrics(), ema_means);
+  }
   LOG(INFO) << "Validation:" << EpochLabel(loop, record.epoch) << " "
             << FormatMetrics(record.values.at("valid_loss"), loop.metrics(), valid_means)
+            << average
             << absl::StrFormat(" (train %s, lr %g, %.1fs)",
                                FormatMetrics(record.values.at("train_loss"), loop.metrics(),
                                              train_means),

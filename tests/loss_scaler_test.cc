@@ -178,19 +178,6 @@ struct ScaledRun {
   std::unique_ptr<TrainingLoop> loop;
 };
 
-// Stops the loop after a given step.
-class StopAfter : public LoopObserver {
- public:
-  explicit StopAfter(int64_t step) : step_(step) {}
-  absl::Status OnStepEnd(TrainingLoop& loop) override {
-    if (loop.position().global_step == step_) loop.RequestStop();
-    return absl::OkStatus();
-  }
-
- private:
-  int64_t step_;
-};
-
 TEST(LossScalerTest, InTheLoopSkippedStepsChangeNothingAndResumeIsExact) {
   const DataSplits data = testing_task::TinyData();
   const std::set<int64_t> overflow = {2, 3, 9, 20, 21, 22, 30};
@@ -205,7 +192,7 @@ TEST(LossScalerTest, InTheLoopSkippedStepsChangeNothingAndResumeIsExact) {
 
   // Stopped after step 21 (in an overflow burst), saved, restored, resumed.
   ScaledRun first(data, overflow);
-  StopAfter stop(21);
+  testing_task::StopAfterStep stop(21);
   first.loop->AddObserver(&stop);
   ASSERT_TRUE(first.loop->Run().ok());
   ASSERT_EQ(first.loop->position().global_step, 21);

@@ -110,6 +110,19 @@ struct TinyRun {
 
 inline ModelSpec TinySpec() { return {"tiny", nlohmann::json::object()}; }
 
+// Requests the loop's stop at the end of global step `step`.
+class StopAfterStep : public LoopObserver {
+ public:
+  explicit StopAfterStep(int64_t step) : step_(step) {}
+  absl::Status OnStepEnd(TrainingLoop& loop) override {
+    if (loop.position().global_step == step_) loop.RequestStop();
+    return absl::OkStatus();
+  }
+
+ private:
+  int64_t step_;
+};
+
 }  // namespace testing_task
 }  // namespace framework
 

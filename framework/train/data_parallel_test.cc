@@ -178,20 +178,8 @@ TEST(DataParallelTest, EarlyStoppingEndsEveryRankAfterTheSameEpoch) {
 }
 
 // A stop requested on one rank stops every rank after the same step.
-class StopAtStep : public LoopObserver {
- public:
-  explicit StopAtStep(int64_t step) : step_(step) {}
-  absl::Status OnStepEnd(TrainingLoop& loop) override {
-    if (loop.position().global_step == step_) loop.RequestStop();
-    return absl::OkStatus();
-  }
-
- private:
-  int64_t step_;
-};
-
 TEST(DataParallelTest, AStopOnOneRankStopsAllAtTheSameStep) {
-  StopAtStep stop(6);
+  testing_task::StopAfterStep stop(6);
   const std::vector<RunResult> results = Train(2, 64, 5, [&](int64_t rank, TrainingLoop& loop) {
     if (rank == 1) loop.AddObserver(&stop);
   });

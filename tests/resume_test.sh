@@ -80,6 +80,7 @@ cases=(
   "mlp 2 adam --async_checkpoint"
   "lenet 1 rmsprop --momentum=0.5 --scheduler=cosine --warmup_epochs=2"
   "autoencoder 1 adam --trainer=autoencoder"
+  "resnet18 1 sgd --model_options={\"stem\":\"small\",\"width\":8}"
 )
 for spec in "${cases[@]}"; do
   read -r model threads optimizer extra <<< "${spec}"

@@ -75,7 +75,9 @@ TEST(LossScalerTest, FollowsGradScalersRule) {
     std::printf("init %g: %d growths, %d backoffs, final scale %g\n", init_scale, growths,
                 backoffs, scaler.scale());
     EXPECT_GT(backoffs, 10);
-    if (init_scale == 65536.0) EXPECT_GT(growths, 10);
+    if (init_scale == 65536.0) {
+      EXPECT_GT(growths, 10);
+    }
 
     // Unscaling at the initial scale, to the bit; an inf is found.
     at::Tensor parameter = torch::zeros({static_cast<int64_t>(grads.size())}).requires_grad_();

@@ -8,8 +8,8 @@
 # curves, and the epoch at which early stopping ended it. Then: the average
 # exported with `ckpt export --weights=ema` is the checkpoint's, evaluated
 # with `evaluate --ema` it gives the run's valid_ema_loss, a finished
-# early-stopped run resumed trains nothing, and a resume that drops a
-# callback is refused naming it.
+# early-stopped run resumed trains nothing, a resume that drops a callback
+# is refused naming it, and --helpshort lists the callbacks' options.
 set -u
 TRAIN="$(realpath "$1")"
 CKPT="$(realpath "$2")"
@@ -125,5 +125,10 @@ check "a resume without the plugin callback is refused naming it" \
 check "a resume with another --accumulate_batches is refused" grep -q "\-\-accumulate_batches: checkpoint '4', now '2'" accumulation.log
 "${TRAIN}" "${args[@]}" --precision=fp32 --run_dir=straight --resume > precision.log 2>&1
 check "a resume in another --precision is refused" grep -q "\-\-precision: checkpoint 'bf16', now 'fp32'" precision.log
+
+"${TRAIN}" "${args[@]}" --helpshort > help.log 2>&1
+check "--helpshort lists the selected callbacks' options with their values" \
+  bash -c "grep -q \"callback 'ema', its options\" help.log && grep -q 'decay=0.9  (or --ema_decay)' help.log &&
+           grep -q 'patience=2  (or --early_stop_patience)' help.log && grep -q \"callback 'smoothed_loss'\" help.log"
 
 finish_checks

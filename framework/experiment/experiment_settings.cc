@@ -300,6 +300,7 @@ std::string ExperimentHelp(bool with_policies) {
         if (group == FlagGroup::kSchedule) {
           return SelectedOptionsHelp(OptionOwner::kScheduler, flags);
         }
+        if (group == FlagGroup::kTraining) return SelectedCallbacksHelp(flags);
         return std::string();
       },
       listed);

@@ -336,6 +336,33 @@ void RecordCallbacks(const std::vector<SelectedCallback>& callbacks,
   record["callbacks"] = absl::StrJoin(names, ",");
 }
 
+std::string SelectedCallbacksHelp(const std::map<std::string, std::string>& flags) {
+  absl::StatusOr<std::vector<SelectedCallback>> callbacks = ResolveCallbacks(flags);
+  if (!callbacks.ok()) {
+    return absl::StrCat("\nThe callbacks cannot be read: ", callbacks.status().message(), "\n");
+  }
+  std::string text;
+  for (const SelectedCallback& callback : *callbacks) {
+    absl::StrAppend(&text, "\ncallback '", callback.name,
+                    "', its options (set in --callback_options as {\"", callback.name,
+                    "\":{\"option\": value}}, or by the flag shown):\n");
+    const DeclaredOptions declared = CallbackRegistry().Find(callback.name)->options;
+    if (declared.empty()) {
+      absl::StrAppend(&text, "  (none)\n");
+      continue;
+    }
+    absl::StrAppend(&text, DescribeOptions(declared, callback.options, [&](const std::string& option) {
+                      for (const CallbackOptionFlag& option_flag : CallbackOptionFlags()) {
+                        if (option_flag.callback == callback.name && option == option_flag.option) {
+                          return absl::StrCat("--", option_flag.flag);
+                        }
+                      }
+                      return std::string();
+                    }));
+  }
+  return text;
+}
+
 std::string SelectedOptionsHelp(OptionOwner owner,
                                 const std::map<std::string, std::string>& flags) {
   const std::string name = Get(flags, OwnerName(owner));

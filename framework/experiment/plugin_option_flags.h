@@ -101,6 +101,10 @@ struct CallbackOptionFlag {
 };
 const std::vector<CallbackOptionFlag>& CallbackOptionFlags();
 
+// --helpshort's section for the selected callbacks: each one's options with
+// their effective values, or the reason they cannot be read.
+std::string SelectedCallbacksHelp(const std::map<std::string, std::string>& flags);
+
 // --helpshort's section for the selected plugin of `owner`'s kind: its
 // options with their effective values, or the reason they cannot be read.
 std::string SelectedOptionsHelp(OptionOwner owner, const std::map<std::string, std::string>& flags);

@@ -139,4 +139,6 @@ expect_error callback_option_set_twice "--ema_decay and --callback_options key \
   '--callback_options={"ema":{"decay":0.5}}' --ema_decay=0.9
 expect_error callback_options_not_an_object "--callback_options: key \"smoothed_loss\" must be a JSON object of the callback's options, got 3" \
   --callbacks=smoothed_loss '--callback_options={"smoothed_loss":3}'
+expect_error unknown_monitor "--monitor: 'valid_ema_loss' is not a value this run records; it records train_loss, valid_loss, train_acc, valid_acc, lr, seconds" \
+  --dataset=synthetic --model=mlp --monitor=valid_ema_loss
 finish_checks

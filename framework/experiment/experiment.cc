@@ -1,5 +1,6 @@
 #include "framework/experiment/experiment.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "framework/experiment/flag_error.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
@@ -244,6 +246,13 @@ absl::Status ExperimentRun::BuildCallbacks() {
   }
   if (!settings_.callbacks.empty()) {
     LOG(INFO) << "Callbacks: " << settings_.record.at("callbacks");
+  }
+  // Before any training: the schedule, retention and early stopping follow it.
+  const std::vector<std::string> values = loop_->RecordedValues();
+  if (std::find(values.begin(), values.end(), settings_.loop.monitor) == values.end()) {
+    return FlagError("monitor", absl::StrCat("'", settings_.loop.monitor,
+                                             "' is not a value this run records; it records ",
+                                             absl::StrJoin(values, ", ")));
   }
   return absl::OkStatus();
 }

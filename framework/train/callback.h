@@ -60,6 +60,12 @@ class Callback : public LoopObserver {
   virtual absl::Status LoadState(const CallbackState& state, const std::string& source) {
     return absl::OkStatus();
   }
+  // The names of the values AfterEvaluation() adds to every epoch's record
+  // ("valid_ema_loss"), given the trainer's metrics: so that --monitor can
+  // be checked before training starts.
+  virtual std::vector<std::string> AddedValues(const std::vector<std::string>& metrics) const {
+    return {};
+  }
 };
 
 // What a callback's build function gets.

@@ -87,6 +87,12 @@ class ModelEmaCallback : public Callback {
     return absl::OkStatus();
   }
 
+  std::vector<std::string> AddedValues(const std::vector<std::string>& metrics) const override {
+    std::vector<std::string> names = {std::string(kValidPrefix) + "loss"};
+    for (const std::string& metric : metrics) names.push_back(kValidPrefix + metric);
+    return names;
+  }
+
   CallbackState State() const override {
     CallbackState state;
     state.values = {{"updates", updates_}};

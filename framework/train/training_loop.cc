@@ -64,6 +64,23 @@ void TrainingLoop::EndTraining(std::string reason) {
   position_.ended_early = std::move(reason);
 }
 
+std::vector<std::string> TrainingLoop::RecordedValues() const {
+  std::vector<std::string> names = {std::string(kTrainPrefix) + "loss",
+                                    std::string(kValidPrefix) + "loss"};
+  std::vector<std::string> metric_names;
+  for (const MetricSpec& metric : metrics_) {
+    metric_names.push_back(metric.name);
+    names.push_back(kTrainPrefix + metric.name);
+    names.push_back(kValidPrefix + metric.name);
+  }
+  names.push_back("lr");
+  names.push_back("seconds");
+  for (const NamedCallback& named : callbacks_) {
+    for (std::string& name : named.callback->AddedValues(metric_names)) names.push_back(name);
+  }
+  return names;
+}
+
 int64_t TrainingLoop::batches_per_epoch() const {
   return (train_.size() + options_.batch_size - 1) / options_.batch_size;
 }

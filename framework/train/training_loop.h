@@ -127,6 +127,9 @@ class TrainingLoop {
   const StepRecord& last_step() const { return last_step_; }
   // The trainer's metrics, e.g. {"acc"}.
   const std::vector<MetricSpec>& metrics() const { return metrics_; }
+  // The names of every epoch record's values: train_loss, valid_loss,
+  // train_/valid_ of each metric, lr, seconds, and the callbacks' own.
+  std::vector<std::string> RecordedValues() const;
   int64_t batches_per_epoch() const;
 
   // Continue from a saved position and history (validated against options).

@@ -40,6 +40,10 @@ class SmoothedLoss : public Callback {
     return absl::OkStatus();
   }
 
+  std::vector<std::string> AddedValues(const std::vector<std::string>&) const override {
+    return {"train_smoothed_loss"};
+  }
+
   CallbackState State() const override {
     CallbackState state;
     state.values = {{"average", average_}, {"steps", steps_}};

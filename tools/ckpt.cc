@@ -92,12 +92,26 @@ struct WeightsFileContents {
   std::vector<framework::NamedTensor> tensors;
 };
 
+// With `average`, the tensors are the weights' average that a checkpoint of
+// a run with --ema_decay holds (the callback "ema"), read instead of the
+// trained weights.
 absl::StatusOr<WeightsFileContents> ReadWeightsFile(const std::string& path,
-                                                    const framework::DeviceMap& devices) {
+                                                    const framework::DeviceMap& devices,
+                                                    bool average = false) {
   absl::StatusOr<std::string> name = framework::DetectWeightsFormat(path);
   if (!name.ok()) return name.status();
   absl::StatusOr<framework::WeightsFormat> format = framework::WeightsFormatRegistry().Find(*name);
   if (!format.ok()) return format.status();
+  if (average) {
+    absl::StatusOr<std::vector<framework::NamedTensor>> tensors =
+        framework::ReadCheckpointCallbackTensors(path, "ema", devices);
+    if (!tensors.ok()) {
+      return framework::FlagError(
+          "weights", absl::StrCat("ema: ", tensors.status().message(),
+                                  "; a checkpoint of a run with --ema_decay holds one"));
+    }
+    return WeightsFileContents{*std::move(format), *std::move(tensors)};
+  }
   absl::StatusOr<std::vector<framework::NamedTensor>> tensors = framework::ReadWeights(path, devices);
   if (!tensors.ok()) return tensors.status();
   return WeightsFileContents{*std::move(format), *std::move(tensors)};
@@ -115,32 +129,21 @@ int Export(const std::string& in, const std::string& out) {
   absl::StatusOr<framework::DeviceMap> devices =
       framework::DeviceMap::Parse(FLAGS_map_location, torch::kCPU);
   if (!devices.ok()) return Fail(devices.status());
-  absl::StatusOr<WeightsFileContents> contents = ReadWeightsFile(in, *devices);
-  if (!contents.ok()) return Fail(contents.status());
-  const framework::WeightsFormat* format = &contents->format;
-  const std::vector<framework::NamedTensor>* tensors = &contents->tensors;
   const std::string target = OutputFormat(out);
   if (FLAGS_weights != "trained" && FLAGS_weights != "ema") {
     return Fail(framework::FlagError(
         "weights", absl::StrCat("must be trained or ema, got '", FLAGS_weights, "'")));
   }
-  std::vector<framework::NamedTensor> average;
-  if (FLAGS_weights == "ema") {
-    if (target == "pytorch_checkpoint") {
-      return Fail(framework::FlagError(
-          "weights", "ema exports the average alone, without the optimizer state it did not "
-                     "train with: use --format=pt, safetensors or model"));
-    }
-    absl::StatusOr<std::vector<framework::NamedTensor>> read =
-        framework::ReadCheckpointCallbackTensors(in, "ema", *devices);
-    if (!read.ok()) {
-      return Fail(framework::FlagError(
-          "weights", absl::StrCat("ema: ", read.status().message(),
-                                  "; a checkpoint of a run with --ema_decay holds one")));
-    }
-    average = *std::move(read);
-    tensors = &average;
+  if (FLAGS_weights == "ema" && target == "pytorch_checkpoint") {
+    return Fail(framework::FlagError(
+        "weights", "ema exports the average alone, without the optimizer state it did not "
+                   "train with: use --format=pt, safetensors or model"));
   }
+  absl::StatusOr<WeightsFileContents> contents =
+      ReadWeightsFile(in, *devices, /*average=*/FLAGS_weights == "ema");
+  if (!contents.ok()) return Fail(contents.status());
+  const framework::WeightsFormat* format = &contents->format;
+  const std::vector<framework::NamedTensor>* tensors = &contents->tensors;
   absl::Status status;
   if (target == "pytorch_checkpoint") {
     absl::StatusOr<framework::PyTorchEpoch> convention =

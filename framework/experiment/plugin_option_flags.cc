@@ -66,6 +66,23 @@ std::string What(OptionOwner owner, const std::string& name) {
   return absl::StrCat(OwnerName(owner), " '", name, "'");
 }
 
+// Option `spec` of `what` set by `flag` (its text), into `given`, unless a
+// JSON key set it too; `sources` says where each given key was set.
+absl::Status SetOptionFromFlag(const OptionSpec& spec, const std::string& flag,
+                               const std::string& text, const std::string& what,
+                               nlohmann::json& given, std::map<std::string, std::string>& sources) {
+  if (given.contains(spec.name)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " and ", sources[spec.name],
+                                                   " both set option '", spec.name, "' of ", what,
+                                                   ": give one"));
+  }
+  absl::StatusOr<nlohmann::json> value = ParseOptionText(spec, text);
+  if (!value.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", value.status().message()));
+  given[spec.name] = *value;
+  sources[spec.name] = flag;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const std::vector<OptionFlag>& OptionFlags() {
@@ -146,15 +163,10 @@ absl::StatusOr<OptionValues> ResolveSelectedOptions(
                    << (declared->empty() ? "none" : OptionNames(*declared)) << ")";
       continue;
     }
-    if (given.contains(option_flag.option)) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, " and ", sources[option_flag.option],
-                                                     " both set option '", option_flag.option,
-                                                     "' of ", What(owner, name), ": give one"));
+    if (absl::Status status = SetOptionFromFlag(*spec, flag, text, What(owner, name), given, sources);
+        !status.ok()) {
+      return status;
     }
-    absl::StatusOr<nlohmann::json> value = ParseOptionText(*spec, text);
-    if (!value.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", value.status().message()));
-    given[option_flag.option] = *value;
-    sources[option_flag.option] = flag;
   }
   return ResolveOptions(*declared, given, What(owner, name), [&](const std::string& key) {
     if (auto it = sources.find(key); it != sources.end()) return it->second;
@@ -297,20 +309,14 @@ absl::StatusOr<std::vector<SelectedCallback>> ResolveCallbacks(
     for (const CallbackOptionFlag& option_flag : CallbackOptionFlags()) {
       const std::string text = Get(flags, option_flag.flag);
       if (option_flag.callback != name || text.empty()) continue;
-      const std::string flag = FlagName(option_flag.flag);
-      if (given.contains(option_flag.option)) {
-        return absl::InvalidArgumentError(absl::StrCat(flag, " and ", sources[option_flag.option],
-                                                       " both set option '", option_flag.option,
-                                                       "' of callback '", name, "': give one"));
-      }
       const OptionSpec* spec = FindOption(declared, option_flag.option);
       CHECK(spec != nullptr) << option_flag.flag;
-      absl::StatusOr<nlohmann::json> value = ParseOptionText(*spec, text);
-      if (!value.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(flag, ": ", value.status().message()));
+      if (absl::Status status =
+              SetOptionFromFlag(*spec, FlagName(option_flag.flag), text,
+                                absl::StrCat("callback '", name, "'"), given, sources);
+          !status.ok()) {
+        return status;
       }
-      given[option_flag.option] = *value;
-      sources[option_flag.option] = flag;
     }
     absl::StatusOr<OptionValues> values =
         ResolveCallbackOptions(name, given, [&](const std::string& key) {

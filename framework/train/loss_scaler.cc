@@ -20,14 +20,17 @@ bool LossScaler::Unscale(const std::vector<at::Tensor>& parameters) const {
   at::NoGradGuard no_grad;
   // GradScaler: inv_scale = self._scale.double().reciprocal().float().
   const float inv_scale = static_cast<float>(1.0 / static_cast<double>(scale_));
-  bool found_inf = false;
+  // As GradScaler's found_inf: one flag on the device, read once, so a GPU
+  // waits once per step, not once per parameter.
+  at::Tensor found_inf;
   for (const at::Tensor& parameter : parameters) {
     at::Tensor grad = parameter.grad();
     if (!grad.defined()) continue;
-    if (!found_inf && !at::isfinite(grad).all().item<bool>()) found_inf = true;
+    const at::Tensor non_finite = at::isfinite(grad).all().logical_not();
+    found_inf = found_inf.defined() ? found_inf.logical_or(non_finite) : non_finite;
     if (inv_scale != 1.0f) grad.mul_(at::scalar_tensor(inv_scale, grad.options()));
   }
-  return found_inf;
+  return found_inf.defined() && found_inf.item<bool>();
 }
 
 void LossScaler::Update(bool found_inf) {

@@ -64,15 +64,18 @@ class ModelEmaCallback : public Callback {
       : schedule_(schedule), average_(std::move(average)), tensors_(StateDict(*average_)) {}
 
   absl::Status OnEpochStart(TrainingLoop& loop) override {
+    // The model's tensors, which the optimizer changes in place: looked up
+    // once an epoch rather than at every step.
+    live_ = StateDict(loop.model());
     // Before the first update the average is the model (rank 0's weights on
     // every rank, as the loop broadcast them).
-    if (updates_ == 0) UpdateEma(tensors_, StateDict(loop.model()), 0.0);
+    if (updates_ == 0) UpdateEma(tensors_, live_, 0.0);
     return absl::OkStatus();
   }
 
   absl::Status AfterOptimizerStep(TrainingLoop& loop) override {
     ++updates_;
-    UpdateEma(tensors_, StateDict(loop.model()), EmaDecay(schedule_, updates_));
+    UpdateEma(tensors_, live_, EmaDecay(schedule_, updates_));
     return absl::OkStatus();
   }
 
@@ -117,6 +120,7 @@ class ModelEmaCallback : public Callback {
   const EmaSchedule schedule_;
   std::shared_ptr<Model> average_;
   const std::vector<NamedTensor> tensors_;  // average_'s, live
+  std::vector<NamedTensor> live_;           // the model's, live
   int64_t updates_ = 0;
 };
 

@@ -191,7 +191,7 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
   std::vector<double> total(metrics_.size() + 3, 0.0);
   const size_t count_index = metrics_.size() + 1;
   total[count_index] = static_cast<double>(local_samples);
-  double local_loss = 0;
+  double local_loss = 0;  // the rank's mean loss
   // A rank whose share of a short last batch is empty (or a micro-batch of
   // it) computes nothing for it.
   const std::vector<torch::Tensor> micro =
@@ -204,7 +204,7 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
       result = trainer_.TrainStep(model_, GatherBatch(train_, micro[k]));
       const double loss = result.loss.item<double>();
       // Without accumulation the step's loss is the trainer's, unrounded.
-      local_loss = micro_batches == 1 ? loss : local_loss + loss * static_cast<double>(samples);
+      if (micro_batches == 1) local_loss = loss;
       total[0] += loss * static_cast<double>(samples);
       for (size_t i = 0; i < metrics_.size(); ++i) total[i + 1] += result.metric_sums[i];
     }
@@ -227,7 +227,10 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
     if (scaler_) loss = scaler_->Scale(loss);
     loss.backward();
   }
-  if (micro_batches > 1 && local_samples > 0) local_loss /= static_cast<double>(local_samples);
+  // Before FinishStep turns `total` into the sums over all ranks.
+  if (micro_batches > 1 && local_samples > 0) {
+    local_loss = total[0] / static_cast<double>(local_samples);
+  }
   if (gradients_ != nullptr) {
     if (absl::Status status = gradients_->FinishStep(&total); !status.ok()) return status;
   }

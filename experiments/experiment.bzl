@@ -1,6 +1,6 @@
 """The `experiment` macro: a flag file compiled into a binary with its plugins."""
 
-def experiment(name, flags, plugins = ["//plugins:all_plugins"]):
+def experiment(name, flags, plugins = ["//plugins:all_plugins"], data = None, data_dir = None):
     """An experiment binary that carries its flag file.
 
     `bazel run //experiments:<name> -- --flag=value`, `bazel-bin/experiments/<name>`
@@ -12,6 +12,10 @@ def experiment(name, flags, plugins = ["//plugins:all_plugins"]):
       name: experiment name; also the default run directory runs/<name>.
       flags: the gflags flag file that declares the experiment.
       plugins: plugin libraries to link in.
+      data: a target whose files the binary carries (e.g. a tokenized text).
+      data_dir: where those files are in the runfiles, e.g.
+        "experiments/fortunes_tokens": the binary's --data_dir, after the
+        flag file (the command line still overrides it).
     """
     embedded = name + "_flag_file.cc"
     native.genrule(
@@ -26,13 +30,14 @@ if grep -q ')torchtrain_flags"' $< ; then echo "$<: contains the raw-string deli
   echo 'static const char kContents[] = R"torchtrain_flags('
   cat $<
   echo ')torchtrain_flags";'
-  echo 'static const framework::EmbeddedFlagFile kFlagFile{"%s", "$<", kContents};'
+  echo 'static const framework::EmbeddedFlagFile kFlagFile{"%s", "$<", kContents, %s};'
   echo 'int main(int argc, char** argv) { return framework::ExperimentMain(argc, argv, &kFlagFile); }'
 } > $@
-""" % name,
+""" % (name, '"%s"' % data_dir if data_dir else "nullptr"),
     )
     native.cc_binary(
         name = name,
         srcs = [embedded],
+        data = [data] if data else [],
         deps = ["//framework/experiment:experiment_main"] + plugins,
     )

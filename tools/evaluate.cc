@@ -45,6 +45,7 @@ DEFINE_bool(ema, false,
 DEFINE_string(model, "", "Registered model (needed for .pt and safetensors files).");
 DEFINE_string(model_options, "{}", "JSON object of the model's options, with --model.");
 DEFINE_string(dataset, "fashion_mnist", "Registered data set whose validation split is used.");
+DEFINE_string(dataset_options, "{}", "JSON object of the data set's options (default: the run's).");
 DEFINE_string(data_dir, "", "Directory of the data set's files (default: its Debian package's).");
 DEFINE_string(trainer, "classification", "Registered trainer: how a batch becomes loss and metrics.");
 DEFINE_uint64(seed, 1, "Seed of generated data sets (synthetic).");
@@ -57,7 +58,8 @@ namespace {
 
 // A flag not given on the command line takes the checkpoint's run's value.
 void DefaultFromCheckpoint(const std::map<std::string, std::string>& run_flags) {
-  for (const char* name : {"dataset", "data_dir", "trainer", "eval_batch_size", "seed"}) {
+  for (const char* name :
+       {"dataset", "dataset_options", "data_dir", "trainer", "eval_batch_size", "seed"}) {
     gflags::CommandLineFlagInfo info;
     auto it = run_flags.find(name);
     if (it != run_flags.end() && gflags::GetCommandLineFlagInfo(name, &info) && info.is_default) {
@@ -88,6 +90,7 @@ absl::StatusOr<ModelSpec> SpecToEvaluate(const std::string& path, const WeightsF
 
 // Per-class accuracy of a classifier: outputs [N, classes], integer targets.
 void PrintPerClassAccuracy(Model& model, const Dataset& valid, const torch::Device& device) {
+  if (!valid.inputs.defined() || valid.classes < 2) return;  // read on demand, or not labelled
   torch::NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> correct(valid.classes, 0), total(valid.classes, 0);
@@ -138,15 +141,21 @@ absl::Status Evaluate() {
   DataOptions data_options;
   data_options.data_dir = FLAGS_data_dir.empty() ? "" : ResolveUserPath(FLAGS_data_dir);
   data_options.seed = FLAGS_seed;
+  absl::StatusOr<nlohmann::json> dataset_options =
+      ParseJsonObjectFlag("dataset_options", FLAGS_dataset_options);
+  if (!dataset_options.ok()) return dataset_options.status();
+  absl::StatusOr<OptionValues> resolved = ResolveDatasetOptions(
+      FLAGS_dataset, *dataset_options,
+      [](const std::string& key) { return absl::StrCat("--dataset_options '", key, "'"); });
+  if (!resolved.ok()) return resolved.status();
+  data_options.options = *std::move(resolved);
   absl::StatusOr<DataSplits> data = LoadDataset(FLAGS_dataset, data_options);
   if (!data.ok()) return data.status();
   const Dataset& valid = data->valid;
   // What the experiment fills in from the data, unless the file recorded it.
-  const std::vector<std::pair<const char*, int64_t>> from_data = {
-      {kInputChannelsKey, valid.inputs.size(1)}, {kInputHeightKey, valid.inputs.size(2)},
-      {kInputWidthKey, valid.inputs.size(3)}, {kClassesKey, valid.classes}};
-  for (const auto& [key, value] : from_data) {
-    if (!spec->config.contains(key)) spec->config[key] = value;
+  const nlohmann::json facts = valid.ModelFacts();
+  for (auto fact = facts.begin(); fact != facts.end(); ++fact) {
+    if (!spec->config.contains(fact.key())) spec->config[fact.key()] = fact.value();
   }
   absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(*spec);
   if (!model.ok()) return model.status();

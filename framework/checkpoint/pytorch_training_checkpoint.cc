@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include <torch/types.h>
@@ -135,33 +136,48 @@ absl::StatusOr<PyTorchRestore> RestoreFromPyTorch(const PyTorchTrainingCheckpoin
   const std::string key = checkpoint.optimizer_key;
   torch::optim::Optimizer& optimizer = loop.optimizer();
   const std::vector<at::Tensor> parameters = loop.model().parameters();
-  if (optimizer_state.param_groups.size() != 1 || optimizer.param_groups().size() != 1) {
+  const auto& live_groups = optimizer.param_groups();
+  if (optimizer_state.param_groups.size() != live_groups.size()) {
     return Refuse(source, absl::StrCat("'", key, ".param_groups' has ",
                                        optimizer_state.param_groups.size(),
-                                       " groups; only one parameter group is supported"));
+                                       " group(s); this run's optimizer has ", live_groups.size(),
+                                       " (--weight_decay_params=",
+                                       DecayedParametersName(run.decayed_parameters), ")"));
   }
-  const PyTorchOptimizerState::Group& group = optimizer_state.param_groups[0];
-  if (group.params.size() != parameters.size()) {
-    return Refuse(source, absl::StrCat("'", key, ".param_groups[0].params' lists ",
-                                       group.params.size(), " parameters, the model has ",
-                                       parameters.size()));
-  }
-  for (size_t i = 0; i < group.params.size(); ++i) {
-    if (group.params[i] != static_cast<int64_t>(i)) {
-      return Refuse(source, absl::StrCat("'", key, ".param_groups[0].params' is not 0..",
-                                         parameters.size() - 1, " in order (unknown layout)"));
+  // PyTorch numbers the parameters group after group: group g's are the
+  // next ids after group g - 1's.
+  std::map<int64_t, std::pair<size_t, size_t>> group_and_index;
+  int64_t next_id = 0;
+  for (size_t g = 0; g < live_groups.size(); ++g) {
+    const PyTorchOptimizerState::Group& group = optimizer_state.param_groups[g];
+    const std::string where = absl::StrCat("'", key, ".param_groups[", g, "].params'");
+    if (group.params.size() != live_groups[g].params().size()) {
+      return Refuse(source, absl::StrCat(where, " lists ", group.params.size(),
+                                         " parameters, this run's group has ",
+                                         live_groups[g].params().size(), " (the model has ",
+                                         parameters.size(), ")"));
+    }
+    for (size_t i = 0; i < group.params.size(); ++i) {
+      if (group.params[i] != next_id) {
+        return Refuse(source, absl::StrCat(where, " is not ", next_id - static_cast<int64_t>(i),
+                                           "..", next_id - static_cast<int64_t>(i) +
+                                                     static_cast<int64_t>(group.params.size()) - 1,
+                                           " in order (unknown layout)"));
+      }
+      group_and_index[next_id++] = {g, i};
+    }
+    std::vector<std::string> missing;
+    for (const OptionSpec& spec : *keys) {
+      if (group.options.count(spec.pytorch_key) == 0) missing.push_back(spec.pytorch_key);
+    }
+    if (!missing.empty()) {
+      return Refuse(source, absl::StrCat("'", key, ".param_groups[", g, "]' lacks ",
+                                         absl::StrJoin(missing, ", "),
+                                         ": it was written by another optimizer than '",
+                                         optimizer_name, "'"));
     }
   }
-  std::vector<std::string> missing;
-  for (const OptionSpec& spec : *keys) {
-    if (group.options.count(spec.pytorch_key) == 0) missing.push_back(spec.pytorch_key);
-  }
-  if (!missing.empty()) {
-    return Refuse(source, absl::StrCat("'", key, ".param_groups[0]' lacks ",
-                                       absl::StrJoin(missing, ", "),
-                                       ": it was written by another optimizer than '",
-                                       optimizer_name, "'"));
-  }
+  const PyTorchOptimizerState::Group& group = optimizer_state.param_groups[0];
   absl::StatusOr<OptimizerStateCodec> codec = FindStateCodec(optimizer);
   if (!codec.ok()) return codec.status();
   std::set<std::string> known_fields = {"step"};
@@ -172,11 +188,13 @@ absl::StatusOr<PyTorchRestore> RestoreFromPyTorch(const PyTorchTrainingCheckpoin
   std::map<std::string, at::Tensor> tensors;
   std::vector<std::string> with_state;
   for (const auto& [index, fields] : optimizer_state.state) {
-    if (index < 0 || index >= static_cast<int64_t>(parameters.size())) {
+    auto place = group_and_index.find(index);
+    if (place == group_and_index.end()) {
       return Refuse(source, absl::StrCat("'", key, ".state' has parameter ", index,
                                          "; the model has ", parameters.size()));
     }
-    with_state.push_back(absl::StrCat("0.", index));
+    const std::string id = absl::StrCat(place->second.first, ".", place->second.second);
+    with_state.push_back(id);
     for (const auto& [field, tensor] : fields) {
       if (known_fields.count(field) == 0) {
         return Refuse(source, absl::StrCat("'", key, ".state[", index, "].", field,
@@ -184,7 +202,7 @@ absl::StatusOr<PyTorchRestore> RestoreFromPyTorch(const PyTorchTrainingCheckpoin
                                            " (", absl::StrJoin(known_fields, ", "), ")"));
       }
       // PyTorch 1.13 keeps Adam's step as a float tensor; ours is an int64.
-      tensors[absl::StrCat("optimizer.0.", index, ".", field)] =
+      tensors[absl::StrCat("optimizer.", id, ".", field)] =
           field == "step" ? torch::tensor(static_cast<int64_t>(tensor.item<double>())) : tensor;
     }
   }
@@ -200,13 +218,19 @@ absl::StatusOr<PyTorchRestore> RestoreFromPyTorch(const PyTorchTrainingCheckpoin
   PyTorchRestore restored;
   restored.epochs_finished = *finished;
   std::vector<std::string>& differences = restored.differences;
-  for (const OptionSpec& spec : *keys) {
-    const double in_file = group.options.at(spec.pytorch_key);
-    const double in_run = GroupNumber(run.optimizer_options, spec.name);
-    if (spec.pytorch_key == "lr") continue;  // the schedule sets it
-    if (in_file != in_run) {
-      differences.push_back(absl::StrCat(key, ".param_groups[0].", spec.pytorch_key, ": file ",
-                                         in_file, ", optimizer option ", spec.name, " ", in_run));
+  for (size_t g = 0; g < optimizer_state.param_groups.size(); ++g) {
+    for (const OptionSpec& spec : *keys) {
+      if (spec.pytorch_key == "lr") continue;  // the schedule sets it
+      const double in_file = optimizer_state.param_groups[g].options.at(spec.pytorch_key);
+      // Group 1 is the one without weight decay.
+      const double in_run = g == 1 && spec.pytorch_key == "weight_decay"
+                                ? 0.0
+                                : GroupNumber(run.optimizer_options, spec.name);
+      if (in_file != in_run) {
+        differences.push_back(absl::StrCat(key, ".param_groups[", g, "].", spec.pytorch_key,
+                                           ": file ", in_file, ", optimizer option ", spec.name,
+                                           " ", in_run));
+      }
     }
   }
 
@@ -274,35 +298,53 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
   } else if (state.scheduler.is_object() && state.scheduler.contains("schedulers")) {
     lr = state.scheduler["schedulers"].back()["lrs"].at(0).get<double>();
   }
-  PyTorchOptimizerState optimizer;
-  PyTorchOptimizerState::Group group;
-  for (const OptionSpec& spec : *keys) {
-    group.options[spec.pytorch_key] = GroupNumber(run.optimizer_options, spec.name);
+  // Every parameter, in order: PyTorch's params lists cover those without
+  // state too, so the model (rebuilt through the registry) is counted and
+  // grouped as the run grouped it.
+  absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(state.model_spec);
+  if (!model.ok()) return model.status();
+  const std::vector<std::vector<int64_t>> groups =
+      DecayGroups((*model)->parameters(), run.decayed_parameters);
+  std::vector<double> group_lrs;
+  if (state.scheduler.is_object() && state.scheduler.contains("lrs")) {
+    for (const nlohmann::json& each : state.scheduler["lrs"]) group_lrs.push_back(each.get<double>());
+  } else if (state.scheduler.is_object() && state.scheduler.contains("schedulers")) {
+    for (const nlohmann::json& each : state.scheduler["schedulers"].back()["lrs"]) {
+      group_lrs.push_back(each.get<double>());
+    }
   }
-  group.options["lr"] = lr;
-  std::set<int64_t> indices;
+  PyTorchOptimizerState optimizer;
+  std::vector<int64_t> first_id;
+  int64_t next_id = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    PyTorchOptimizerState::Group group;
+    for (const OptionSpec& spec : *keys) {
+      group.options[spec.pytorch_key] = GroupNumber(run.optimizer_options, spec.name);
+    }
+    if (g == 1) group.options["weight_decay"] = 0.0;
+    group.options["lr"] = g < group_lrs.size() ? group_lrs[g] : lr;
+    first_id.push_back(next_id);
+    for (size_t i = 0; i < groups[g].size(); ++i) group.params.push_back(next_id++);
+    optimizer.param_groups.push_back(group);
+  }
   for (const NamedTensor& named : state.optimizer) {
     int group_index = 0, index = 0;
     char field[64] = {};
     if (std::sscanf(named.name.c_str(), "optimizer.%d.%d.%63s", &group_index, &index, field) != 3 ||
-        group_index != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": optimizer entry '", named.name, "' is not of one parameter group"));
+        group_index < 0 || group_index >= static_cast<int>(groups.size()) || index < 0 ||
+        index >= static_cast<int>(groups[group_index].size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": optimizer entry '", named.name, "' is not of the run's ", groups.size(),
+          " parameter group(s) (--weight_decay_params=",
+          DecayedParametersName(run.decayed_parameters), ")"));
     }
     at::Tensor tensor = named.tensor;
     // PyTorch 1.13's Adam and AdamW keep the step as a float tensor.
     if (std::string(field) == "step" && (optimizer_name == "adam" || optimizer_name == "adamw")) {
       tensor = tensor.to(torch::kFloat);
     }
-    optimizer.state[index][field] = tensor;
+    optimizer.state[first_id[group_index] + index][field] = tensor;
   }
-  // Every parameter, in order: PyTorch's params list covers those without
-  // state too, so the model (rebuilt through the registry) is counted.
-  absl::StatusOr<std::shared_ptr<Model>> model = BuildModel(state.model_spec);
-  if (!model.ok()) return model.status();
-  const int64_t parameter_count = static_cast<int64_t>((*model)->parameters().size());
-  for (int64_t i = 0; i < parameter_count; ++i) group.params.push_back(i);
-  optimizer.param_groups.push_back(group);
   out.optimizer = optimizer;
 
   if (!chainable.is_null() && run.warmup_epochs == 0) {
@@ -317,8 +359,11 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
       out.scheduler = dict;
       // PyTorch's schedulers leave it in every group, and one built with
       // last_epoch = start_epoch (a common form of the recipe) requires it.
-      out.optimizer->param_groups[0].options["initial_lr"] =
-          chainable["base_lrs"].at(0).get<double>();
+      for (size_t g = 0; g < out.optimizer->param_groups.size(); ++g) {
+        const nlohmann::json& base = chainable["base_lrs"];
+        out.optimizer->param_groups[g].options["initial_lr"] =
+            base.at(std::min(g, base.size() - 1)).get<double>();
+      }
     }
   }
   return out;

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/formats/pytorch_file.h"
+#include "framework/optim/optimizer.h"
 #include "framework/train/training_loop.h"
 #include "nlohmann/json.hpp"
 
@@ -35,6 +36,9 @@ namespace framework {
 struct OptimisationRecord {
   std::string optimizer;
   nlohmann::json optimizer_options = nlohmann::json::object();
+  // How the parameters are grouped (--weight_decay_params): group 1, when
+  // there is one, has weight decay 0.
+  DecayedParameters decayed_parameters = DecayedParameters::kAll;
   std::string scheduler;
   nlohmann::json scheduler_options = nlohmann::json::object();
   int64_t warmup_epochs = 0;

@@ -5,15 +5,38 @@
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
+#include "framework/model/model.h"
 
 namespace framework {
 
 Dataset Dataset::Head(int64_t count) const {
   if (count <= 0 || count >= size()) return *this;
   Dataset head = *this;
+  if (source != nullptr) {
+    head.source = source->Head(count);
+    return head;
+  }
   head.inputs = inputs.narrow(0, 0, count);
   head.targets = targets.narrow(0, 0, count);
   return head;
+}
+
+nlohmann::json Dataset::ModelFacts() const {
+  if (!model_facts.empty()) return model_facts;
+  nlohmann::json facts = nlohmann::json::object();
+  if (inputs.defined() && inputs.dim() == 4) {
+    facts[kInputChannelsKey] = inputs.size(1);
+    facts[kInputHeightKey] = inputs.size(2);
+    facts[kInputWidthKey] = inputs.size(3);
+  }
+  facts[kClassesKey] = classes;
+  return facts;
+}
+
+std::pair<torch::Tensor, torch::Tensor> Dataset::Gather(const torch::Tensor& indices,
+                                                        int64_t epoch) const {
+  if (source != nullptr) return source->Gather(indices, epoch);
+  return {inputs.index_select(0, indices), targets.index_select(0, indices)};
 }
 
 Registry<DatasetEntry>& DatasetRegistry() {

@@ -1,5 +1,7 @@
-// In-memory data sets, registered by name like models, so an experiment
-// picks one with --dataset. A plugin adds one with a line, declaring the
+// Data sets, registered by name like models, so an experiment picks one with
+// --dataset. Most are held in memory (inputs and targets as tensors); one too
+// large for that (token files) gives a SampleSource that reads its samples
+// on demand. A plugin adds one with a line, declaring the
 // options it takes (core/declared_options.h; set with --dataset_options,
 // checked by the framework, listed under --helpshort):
 //
@@ -13,24 +15,61 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
 #include "framework/core/declared_options.h"
 #include "framework/core/registry.h"
+#include "nlohmann/json.hpp"
 
 namespace framework {
 
-struct Dataset {
-  torch::Tensor inputs;   // float32 [N, C, H, W]
-  torch::Tensor targets;  // int64 [N]
-  int64_t classes = 0;
+// Samples made when a batch needs them, from data that stays on disk.
+class SampleSource {
+ public:
+  virtual ~SampleSource() = default;
+  // Samples per epoch.
+  virtual int64_t size() const = 0;
+  // Inputs and targets of samples `indices` (int64 [B], each below size())
+  // in epoch `epoch` (0-based): a source may give other samples each epoch,
+  // but always as a pure function of (its seed, epoch, index), so batch
+  // order, resume and data parallelism work as for data in memory. Throws
+  // std::runtime_error naming the file when it cannot be read (the training
+  // loop and evaluation turn that into a status).
+  virtual std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
+                                                         int64_t epoch) const = 0;
+  // The same data with `count` samples per epoch (count < size()).
+  virtual std::shared_ptr<const SampleSource> Head(int64_t count) const = 0;
+};
 
-  int64_t size() const { return targets.defined() ? targets.size(0) : 0; }
+struct Dataset {
+  torch::Tensor inputs;   // e.g. float32 [N, C, H, W] images
+  torch::Tensor targets;  // e.g. int64 [N] labels
+  int64_t classes = 0;
+  // Set instead of inputs and targets by a data set read on demand.
+  std::shared_ptr<const SampleSource> source;
+  // What the data tells a model, as model options (model/model.h): empty
+  // for images in memory, whose shape and classes say it; a token data set
+  // gives its vocabulary size and window length.
+  nlohmann::json model_facts = nlohmann::json::object();
+
+  int64_t size() const {
+    if (source != nullptr) return source->size();
+    return targets.defined() ? targets.size(0) : 0;
+  }
   // The first `count` samples (all of them when count is 0 or too large).
   Dataset Head(int64_t count) const;
+  // What the data tells a model built for it, as model options
+  // (model/model.h): model_facts, or for images in memory their shape and
+  // classes.
+  nlohmann::json ModelFacts() const;
+  // The samples at `indices` of epoch `epoch`.
+  std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
+                                                 int64_t epoch) const;
 };
 
 struct DataSplits {

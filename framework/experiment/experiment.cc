@@ -43,19 +43,44 @@
 namespace framework {
 namespace {
 
-// --model with --model_options, and the input shape and classes of the data.
+// --model with --model_options, and what the data tells it: each fact fills
+// in the model option of its name, where the model declares one. A fact is
+// a capacity the model needs (classes, vocabulary, window length): a value
+// the user set may exceed it, never fall short of it.
 absl::StatusOr<ModelSpec> ModelSpecFor(const ExperimentSettings& settings, const Dataset& train) {
   ModelSpec spec;
   spec.name = settings.model;
   spec.config = settings.model_options;
-  spec.config[kInputChannelsKey] = train.inputs.size(1);
-  spec.config[kInputHeightKey] = train.inputs.size(2);
-  spec.config[kInputWidthKey] = train.inputs.size(3);
-  if (settings.classes != 0 && settings.classes < train.classes) {
-    return FlagError("classes", absl::StrCat(settings.classes, " is fewer than the ", train.classes,
-                                             " classes of the data set"));
+  nlohmann::json facts = train.ModelFacts();
+  if (facts.contains(kClassesKey)) {
+    const int64_t classes = facts[kClassesKey].get<int64_t>();
+    if (settings.classes != 0 && settings.classes < classes) {
+      return FlagError("classes", absl::StrCat(settings.classes, " is fewer than the ", classes,
+                                               " classes of the data set"));
+    }
+    if (settings.classes != 0) facts[kClassesKey] = settings.classes;
   }
-  spec.config[kClassesKey] = settings.classes != 0 ? settings.classes : train.classes;
+  absl::StatusOr<ModelEntry> entry = ModelRegistry().Find(settings.model);
+  if (!entry.ok()) return entry.status();
+  for (auto fact = facts.begin(); fact != facts.end(); ++fact) {
+    if (entry->declares_options() &&
+        std::none_of(entry->options.begin(), entry->options.end(),
+                     [&](const OptionSpec& option) { return option.name == fact.key(); })) {
+      continue;
+    }
+    auto given = settings.model_options.find(fact.key());
+    if (given == settings.model_options.end() || IsDataSetOption(fact.key())) {
+      spec.config[fact.key()] = fact.value();
+      continue;
+    }
+    if (given->is_number() && fact.value().is_number() &&
+        given->get<double>() < fact.value().get<double>()) {
+      return FlagError("model_options",
+                       absl::StrCat("option '", fact.key(), "' of model '", settings.model,
+                                    "' is ", given->dump(), ", less than the data set's ",
+                                    fact.value().dump()));
+    }
+  }
   return spec;
 }
 
@@ -64,6 +89,7 @@ OptimisationRecord OptimisationRecordOf(const ExperimentSettings& settings) {
   OptimisationRecord run;
   run.optimizer = settings.optimizer;
   run.optimizer_options = settings.optimizer_options.json();
+  run.decayed_parameters = settings.decayed_parameters;
   run.scheduler = settings.scheduler;
   run.scheduler_options = settings.scheduler_options.json();
   run.warmup_epochs = settings.schedule.warmup_epochs;
@@ -210,7 +236,8 @@ absl::Status ExperimentRun::BuildComponents() {
             << " parameters";
 
   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
-      BuildOptimizer(settings_.optimizer, settings_.optimizer_options, model_->parameters());
+      BuildOptimizer(settings_.optimizer, settings_.optimizer_options, model_->parameters(),
+                     settings_.decayed_parameters);
   if (!optimizer.ok()) return FlagError("optimizer", optimizer.status().message());
   optimizer_ = *std::move(optimizer);
   absl::StatusOr<std::unique_ptr<LrScheduler>> scheduler = BuildScheduler(

@@ -125,6 +125,9 @@ EXPERIMENT_FLAG(string, momentum, "", kOptimizer, kStartup,
                 "The optimizer's option momentum (sgd, rmsprop).");
 EXPERIMENT_FLAG(string, weight_decay, "", kOptimizer, kStartup,
                 "The optimizer's option weight_decay.");
+EXPERIMENT_FLAG(string, weight_decay_params, "all", kOptimizer, kRunDefining,
+                "Parameters weight decay applies to: all, or matrices (2+ dimensions; not "
+                "biases and norm weights, as nanoGPT groups them: two parameter groups).");
 EXPERIMENT_FLAG(string, dampening, "", kOptimizer, kStartup, "The optimizer's option dampening (sgd).");
 EXPERIMENT_FLAG(bool, nesterov, false, kOptimizer, kStartup, "The optimizer's option nesterov (sgd).");
 EXPERIMENT_FLAG(string, beta1, "", kOptimizer, kStartup, "The optimizer's option beta1 (adam, adamw).");

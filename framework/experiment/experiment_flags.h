@@ -114,6 +114,7 @@ DECLARE_double(clip_grad_norm);
 DECLARE_string(clip_grad_norm_type);
 DECLARE_double(clip_grad_value);
 DECLARE_string(precision);
+DECLARE_string(weight_decay_params);
 DECLARE_int64(accumulate_batches);
 DECLARE_string(callbacks);
 DECLARE_string(callback_options);

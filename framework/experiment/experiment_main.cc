@@ -1,10 +1,13 @@
 #include "framework/experiment/experiment_main.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "framework/core/plugin_library.h"
 #include "framework/experiment/experiment.h"
@@ -23,12 +26,37 @@ int UsageError(const absl::Status& status) {
   return 2;
 }
 
+// `path` in this binary's runfiles: beside the binary itself (found through
+// /proc/self/exe, so wherever it is started from), or under $RUNFILES_DIR.
+absl::StatusOr<std::string> RunfilesPath(const std::string& path) {
+  std::vector<std::filesystem::path> roots;
+  std::error_code error;
+  const std::filesystem::path binary = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) roots.push_back(binary.string() + ".runfiles");
+  if (const char* dir = std::getenv("RUNFILES_DIR"); dir != nullptr && *dir != '\0') {
+    roots.push_back(dir);
+  }
+  for (const std::filesystem::path& root : roots) {
+    const std::filesystem::path candidate = root / "__main__" / path;
+    if (std::filesystem::exists(candidate, error)) return candidate.lexically_normal().string();
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "the experiment's data (", path, ") is not in the binary's runfiles (",
+      roots.empty() ? std::string("none found") : roots.front().string(),
+      "): build it with bazel, or give --data_dir"));
+}
+
 absl::Status ApplyEmbeddedFlagFile(const EmbeddedFlagFile& flag_file, const char* program) {
   if (absl::Status status = CheckFlagFileText(flag_file.path, flag_file.contents); !status.ok()) {
     return status;
   }
-  const std::string flags =
+  std::string flags =
       absl::StrCat("--experiment=", flag_file.experiment, "\n", flag_file.contents);
+  if (flag_file.data_dir != nullptr) {
+    absl::StatusOr<std::string> data = RunfilesPath(flag_file.data_dir);
+    if (!data.ok()) return data.status();
+    absl::StrAppend(&flags, "\n--data_dir=", *data, "\n");
+  }
   if (!gflags::ReadFlagsFromString(flags, program, /*errors_are_fatal=*/false)) {
     return absl::InvalidArgumentError(
         absl::StrCat(flag_file.path, ": a value does not fit its flag (see the message above)"));

@@ -18,6 +18,10 @@ struct EmbeddedFlagFile {
   const char* experiment;  // e.g. "lenet": the default run directory is runs/lenet
   const char* path;        // e.g. "experiments/lenet.flags", for messages
   const char* contents;
+  // Data the binary carries in its runfiles (a path there, e.g.
+  // "experiments/fortunes_tokens"), given as --data_dir after the flag file
+  // so the command line still overrides it; nullptr: none.
+  const char* data_dir = nullptr;
 };
 
 // `flag_file` may be null (a binary without an experiment, such as

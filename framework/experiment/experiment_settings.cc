@@ -111,6 +111,14 @@ absl::Status ReadPluginOptions(ExperimentSettings& settings) {
   absl::StatusOr<OptionValues> optimizer = ResolveSelectedOptions(OptionOwner::kOptimizer, flags);
   if (!optimizer.ok()) return optimizer.status();
   settings.optimizer_options = *optimizer;
+  absl::StatusOr<DecayedParameters> decayed = ParseDecayedParameters(FLAGS_weight_decay_params);
+  if (!decayed.ok()) return FlagError("weight_decay_params", decayed.status().message());
+  if (*decayed != DecayedParameters::kAll) {
+    if (absl::StatusOr<std::string> option = WeightDecayOption(FLAGS_optimizer); !option.ok()) {
+      return FlagError("weight_decay_params", option.status().message());
+    }
+  }
+  settings.decayed_parameters = *decayed;
   RecordOptions(OptionOwner::kOptimizer, *optimizer, settings.record);
 
   absl::StatusOr<OptionValues> dataset = ResolveSelectedOptions(OptionOwner::kDataset, flags);

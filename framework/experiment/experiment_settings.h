@@ -25,6 +25,7 @@
 #include "framework/experiment/plugin_option_flags.h"
 #include "framework/experiment/resume_policy.h"
 #include "framework/optim/lr_scheduler.h"
+#include "framework/optim/optimizer.h"
 #include "framework/train/training_loop.h"
 #include "nlohmann/json.hpp"
 
@@ -47,6 +48,7 @@ struct ExperimentSettings {
 
   std::string optimizer;
   OptionValues optimizer_options;
+  DecayedParameters decayed_parameters = DecayedParameters::kAll;  // --weight_decay_params
   std::string scheduler;
   OptionValues scheduler_options;
   ScheduleSettings schedule;

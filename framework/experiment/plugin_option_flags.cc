@@ -236,6 +236,12 @@ OptimisationRecord OptimisationRecordOf(const std::map<std::string, std::string>
   run.optimizer_options = RecordedOptions(OptionOwner::kOptimizer, upgraded);
   run.scheduler = Get(upgraded, "scheduler");
   run.scheduler_options = RecordedOptions(OptionOwner::kScheduler, upgraded);
+  // Runs recorded before --weight_decay_params had one group.
+  if (absl::StatusOr<DecayedParameters> decayed =
+          ParseDecayedParameters(Get(upgraded, "weight_decay_params"));
+      decayed.ok()) {
+    run.decayed_parameters = *decayed;
+  }
   int64_t number = 0;
   if (absl::SimpleAtoi(Get(upgraded, "warmup_epochs"), &number)) run.warmup_epochs = number;
   if (absl::SimpleAtoi(Get(upgraded, "epochs"), &number)) run.epochs = number;

@@ -40,6 +40,64 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
   return BuildOptimizer(name, *options, std::move(parameters));
 }
 
+absl::StatusOr<DecayedParameters> ParseDecayedParameters(const std::string& text) {
+  if (text == "all") return DecayedParameters::kAll;
+  if (text == "matrices") return DecayedParameters::kMatrices;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "must be all (weight decay on every parameter) or matrices (on parameters of 2+ "
+      "dimensions only, not biases and normalisation weights), got '", text, "'"));
+}
+
+const char* DecayedParametersName(DecayedParameters which) {
+  return which == DecayedParameters::kAll ? "all" : "matrices";
+}
+
+std::vector<std::vector<int64_t>> DecayGroups(const std::vector<torch::Tensor>& parameters,
+                                              DecayedParameters which) {
+  std::vector<std::vector<int64_t>> groups(which == DecayedParameters::kAll ? 1 : 2);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const bool decayed = which == DecayedParameters::kAll || parameters[i].dim() >= 2;
+    groups[decayed ? 0 : 1].push_back(static_cast<int64_t>(i));
+  }
+  if (groups.size() == 2 && groups[1].empty()) groups.pop_back();
+  return groups;
+}
+
+absl::StatusOr<std::string> WeightDecayOption(const std::string& optimizer_name) {
+  absl::StatusOr<OptimizerEntry> entry = OptimizerRegistry().Find(optimizer_name);
+  if (!entry.ok()) return entry.status();
+  for (const OptionSpec& spec : entry->options) {
+    if (spec.pytorch_key == "weight_decay") return spec.name;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("optimizer '", optimizer_name, "' has no weight decay option"));
+}
+
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
+    const std::string& name, const OptionValues& options, std::vector<torch::Tensor> parameters,
+    DecayedParameters which) {
+  if (which == DecayedParameters::kAll) return BuildOptimizer(name, options, std::move(parameters));
+  absl::StatusOr<std::string> decay = WeightDecayOption(name);
+  if (!decay.ok()) return decay.status();
+  const std::vector<std::vector<int64_t>> groups = DecayGroups(parameters, which);
+  std::vector<torch::Tensor> matrices, others;
+  for (int64_t i : groups[0]) matrices.push_back(parameters[i]);
+  for (int64_t i : groups[1]) others.push_back(parameters[i]);
+  absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
+      BuildOptimizer(name, options, matrices);
+  if (!optimizer.ok() || others.empty()) return optimizer;
+  nlohmann::json undecayed = options.json();
+  undecayed[*decay] = 0.0;
+  // The second group's options are those of an optimizer built the same
+  // way with no decay: LibTorch's options classes differ by optimizer.
+  absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> template_optimizer =
+      BuildOptimizer(name, undecayed, others);
+  if (!template_optimizer.ok()) return template_optimizer.status();
+  (*optimizer)->add_param_group(torch::optim::OptimizerParamGroup(
+      others, (*template_optimizer)->param_groups().at(0).options().clone()));
+  return optimizer;
+}
+
 absl::StatusOr<OptimizerStateCodec> FindStateCodec(const torch::optim::Optimizer& optimizer) {
   const std::type_index type(typeid(optimizer));
   for (const auto& [name, entry] : OptimizerRegistry().Entries()) {

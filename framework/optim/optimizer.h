@@ -96,6 +96,31 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
     const std::string& name, const nlohmann::json& given, std::vector<torch::Tensor> parameters);
 
+// The parameters weight decay applies to: all of them, or, as nanoGPT's
+// configure_optimizers and timm's param_groups_weight_decay group them, the
+// matrices only (parameters of two or more dimensions: linear and embedding
+// weights, convolution kernels), not biases and normalisation weights.
+enum class DecayedParameters { kAll, kMatrices };
+// "all" or "matrices"; the error says what each means.
+absl::StatusOr<DecayedParameters> ParseDecayedParameters(const std::string& text);
+const char* DecayedParametersName(DecayedParameters which);
+
+// The optimizer's parameter groups for `which`, as indices into
+// `parameters`: one group of all of them, or group 0 the matrices and
+// group 1 the rest, each in the given order.
+std::vector<std::vector<int64_t>> DecayGroups(const std::vector<torch::Tensor>& parameters,
+                                              DecayedParameters which);
+
+// Builds `name` over `parameters` grouped as DecayGroups says: group 0 with
+// `options`, group 1 with the same options but the one PyTorch calls
+// weight_decay at 0. An optimizer without such an option is refused.
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> BuildOptimizer(
+    const std::string& name, const OptionValues& options, std::vector<torch::Tensor> parameters,
+    DecayedParameters which);
+
+// The name of `optimizer_name`'s option whose PyTorch key is weight_decay.
+absl::StatusOr<std::string> WeightDecayOption(const std::string& optimizer_name);
+
 // The state codec registered for `optimizer`'s type.
 absl::StatusOr<OptimizerStateCodec> FindStateCodec(const torch::optim::Optimizer& optimizer);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <tuple>
 #include <vector>
 
 #include <torch/csrc/autograd/grad_mode.h>
@@ -13,10 +14,10 @@
 
 namespace framework {
 
-Batch GatherBatch(const Dataset& data, const torch::Tensor& indices, const torch::Device& device) {
+Batch GatherBatch(const Dataset& data, const torch::Tensor& indices, const torch::Device& device,
+                  int64_t epoch) {
   Batch batch;
-  batch.inputs = data.inputs.index_select(0, indices);
-  batch.targets = data.targets.index_select(0, indices);
+  std::tie(batch.inputs, batch.targets) = data.Gather(indices, epoch);
   if (device != batch.inputs.device()) {
     batch.inputs = batch.inputs.to(device);
     batch.targets = batch.targets.to(device);

@@ -39,8 +39,10 @@ absl::StatusOr<std::map<std::string, double>> EvaluateModel(Model& model, Traine
                                                             const Dataset& data,
                                                             const EvaluationOptions& options);
 
-// The rows of `data` at `indices`, on `device`.
-Batch GatherBatch(const Dataset& data, const torch::Tensor& indices, const torch::Device& device);
+// The samples of `data` at `indices` in epoch `epoch`, on `device`.
+// Evaluation uses epoch 0: a validation set's samples do not change.
+Batch GatherBatch(const Dataset& data, const torch::Tensor& indices, const torch::Device& device,
+                  int64_t epoch = 0);
 
 // "Loss: 0.2763 Acc:90.07%", as the loop's log lines show metrics.
 std::string FormatMetrics(double loss, const std::vector<MetricSpec>& metrics,

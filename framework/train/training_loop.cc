@@ -103,7 +103,7 @@ absl::Status TrainingLoop::Restore(const LoopPosition& position,
 }
 
 Batch TrainingLoop::GatherBatch(const Dataset& data, const torch::Tensor& indices) const {
-  return framework::GatherBatch(data, indices, options_.device);
+  return framework::GatherBatch(data, indices, options_.device, position_.epoch);
 }
 
 std::vector<double> TrainingLoop::TrainMeans() const {

@@ -35,7 +35,7 @@ expect_error missing_data "${TEST_TMPDIR}/empty/train-images-idx3-ubyte.gz: No s
 expect_error missing_data_names_package "dataset-fashion-mnist" --data_dir="${TEST_TMPDIR}/empty"
 expect_error truncated_data "truncated/train-images-idx3-ubyte.gz: corrupt or truncated gzip data" \
   --data_dir="${TEST_TMPDIR}/truncated"
-expect_error unknown_model "--model: unknown model 'resnet'; registered models: autoencoder, lenet, mlp, resnet18, resnet34, small_cnn" \
+expect_error unknown_model "--model: unknown model 'resnet'; registered models: autoencoder, gpt, lenet, mlp, resnet18, resnet34, small_cnn" \
   --model=resnet
 expect_error unknown_trainer "registered trainers: autoencoder, classification" --trainer=gan
 expect_error unknown_optimizer "registered optimizers: adagrad, adam, adamw, rmsprop, sgd" --optimizer=lbfgs

@@ -1,5 +1,4 @@
-"""The Python side of gpt_test: nanoGPT's model (karpathy/nanoGPT model.py,
-the non-flash attention path PyTorch 1.13 takes), transcribed, loaded with the
+"""The Python side of gpt_test: nanoGPT's model (nanogpt.py) loaded with the
 C++ model's weights.
 
   pytorch_gpt.py CONFIG WEIGHTS DATA OUT
@@ -10,109 +9,21 @@ C++ model's weights.
       of step k under torch.optim.AdamW).
 """
 import json
-import math
+import os
 import sys
 
 import torch
-import torch.nn as nn
 from torch.nn import functional as F
 
-
-class LayerNorm(nn.Module):
-    def __init__(self, ndim, bias):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(ndim))
-        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
-
-    def forward(self, input):
-        return F.layer_norm(input, self.weight.shape, self.weight, self.bias, 1e-5)
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.c_attn = nn.Linear(config["n_embd"], 3 * config["n_embd"], bias=config["bias"])
-        self.c_proj = nn.Linear(config["n_embd"], config["n_embd"], bias=config["bias"])
-        self.attn_dropout = nn.Dropout(0.0)
-        self.resid_dropout = nn.Dropout(0.0)
-        self.n_head = config["n_head"]
-        self.n_embd = config["n_embd"]
-        size = config["block_size"]
-        self.register_buffer("bias", torch.tril(torch.ones(size, size)).view(1, 1, size, size),
-                             persistent=False)
-
-    def forward(self, x):
-        B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float('-inf'))
-        att = F.softmax(att, dim=-1)
-        att = self.attn_dropout(att)
-        y = att @ v
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.resid_dropout(self.c_proj(y))
-
-
-class MLP(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.c_fc = nn.Linear(config["n_embd"], 4 * config["n_embd"], bias=config["bias"])
-        self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(4 * config["n_embd"], config["n_embd"], bias=config["bias"])
-        self.dropout = nn.Dropout(0.0)
-
-    def forward(self, x):
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
-
-
-class Block(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.ln_1 = LayerNorm(config["n_embd"], bias=config["bias"])
-        self.attn = CausalSelfAttention(config)
-        self.ln_2 = LayerNorm(config["n_embd"], bias=config["bias"])
-        self.mlp = MLP(config)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        x = x + self.mlp(self.ln_2(x))
-        return x
-
-
-class GPT(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config["vocab_size"], config["n_embd"]),
-            wpe=nn.Embedding(config["block_size"], config["n_embd"]),
-            drop=nn.Dropout(0.0),
-            h=nn.ModuleList([Block(config) for _ in range(config["n_layer"])]),
-            ln_f=LayerNorm(config["n_embd"], bias=config["bias"]),
-        ))
-        self.lm_head = nn.Linear(config["n_embd"], config["vocab_size"], bias=False)
-        self.transformer.wte.weight = self.lm_head.weight  # weight tying
-
-    def forward(self, idx):
-        b, t = idx.size()
-        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for block in self.transformer.h:
-            x = block(x)
-        x = self.transformer.ln_f(x)
-        return self.lm_head(x)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nanogpt import GPT, load_cpp_state_dict  # noqa: E402
 
 
 config = json.loads(sys.argv[1])
 weights = torch.load(sys.argv[2])
 data = torch.load(sys.argv[3])
 model = GPT(config)
-# The C++ model has no separate lm_head.weight: it is the token embedding.
-missing, unexpected = model.load_state_dict(weights, strict=False)
-assert missing == ["lm_head.weight"] and not unexpected, (missing, unexpected)
-assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+load_cpp_state_dict(model, weights)
 out = {}
 model.eval()
 with torch.no_grad():

@@ -26,7 +26,7 @@ int UsageError(const absl::Status& status) {
   return 2;
 }
 
-// `path` in this binary's runfiles: beside the binary itself (found through
+// `path` in this binary's runfiles (under the workspace's name): beside the binary itself (found through
 // /proc/self/exe, so wherever it is started from), or under $RUNFILES_DIR.
 absl::StatusOr<std::string> RunfilesPath(const std::string& path) {
   std::vector<std::filesystem::path> roots;
@@ -36,9 +36,12 @@ absl::StatusOr<std::string> RunfilesPath(const std::string& path) {
   if (const char* dir = std::getenv("RUNFILES_DIR"); dir != nullptr && *dir != '\0') {
     roots.push_back(dir);
   }
+  // Under the workspace's name (which the binary does not know).
   for (const std::filesystem::path& root : roots) {
-    const std::filesystem::path candidate = root / "__main__" / path;
-    if (std::filesystem::exists(candidate, error)) return candidate.lexically_normal().string();
+    for (const auto& workspace : std::filesystem::directory_iterator(root, error)) {
+      const std::filesystem::path candidate = workspace.path() / path;
+      if (std::filesystem::exists(candidate, error)) return candidate.lexically_normal().string();
+    }
   }
   return absl::NotFoundError(absl::StrCat(
       "the experiment's data (", path, ") is not in the binary's runfiles (",

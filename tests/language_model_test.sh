@@ -9,7 +9,9 @@
 # stopped; its checkpoint exported as PyTorch's training dict is accepted by
 # torch.optim.AdamW.load_state_dict over nanoGPT's two groups (state on the
 # right parameters), and resumed from here; //tools:evaluate reproduces the
-# run's validation loss; //tools:sample gives the same text for a seed.
+# run's validation loss; //tools:sample gives the same text for a seed; the
+# HParams summaries, decoded by python3-protobuf from TensorBoard's field
+# numbers (tests/hparams_decode.py), hold the run's flags and final metrics.
 set -u
 TRAIN="$(realpath "$1")"
 CKPT="$(realpath "$2")"
@@ -17,6 +19,7 @@ TOKENIZE="$(realpath "$3")"
 SAMPLE="$(realpath "$4")"
 EVALUATE="$(realpath "$5")"
 NANOGPT_DIR="$(dirname "$(realpath "$6")")"
+HPARAMS_DECODE="$(realpath "$7")"
 source "$(dirname "$0")/shell_checks.sh"
 cd "${TEST_TMPDIR}"
 
@@ -100,6 +103,30 @@ check "at least 2 kills -9 landed (${kills})" test "${kills}" -ge 2
 "${TRAIN}" "${args[@]}" --run_dir=killed --resume > last.log 2>&1
 check "the last resume exits 0" test $? -eq 0
 check "killed and resumed ends bit-identical to the run that never stopped" same_run straight killed
+
+for run in straight killed; do
+  check "${run}: the HParams summaries hold the run-defining flags and the final metrics" \
+    /usr/bin/python3 -c "
+import json, subprocess, sys
+decoded = json.loads(subprocess.check_output(['/usr/bin/python3', '${HPARAMS_DECODE}', '${run}/events']))
+flags = json.load(open('${run}/flags.json'))
+start = decoded['session_start']
+assert start['model'] == 'gpt' and start['optimizer'] == 'adamw', start
+assert start['weight_decay_params'] == 'matrices' and start['batch_size'] == 16, start
+assert start['optimizer.lr'] == float(flags['optimizer.lr']) == 0.003, start
+assert start['dataset_options'] == flags['dataset_options'], start
+assert 'threads' not in start and 'run_dir' not in start, 'only run-defining flags'
+assert decoded['experiment']['hparams']['optimizer.weight_decay'] == 'number'
+assert decoded['experiment']['hparams']['model'] == 'string'
+metrics = decoded['experiment']['metrics']
+assert set(metrics) == {'valid/loss', 'valid/acc', 'valid/bpt'}, metrics
+final = json.loads(open('${run}/metrics.jsonl').readlines()[-1])
+for tag in metrics:
+    logged, shown = final['valid_' + tag[6:]], decoded['last'][tag]
+    assert abs(logged - shown) <= 1e-6 * max(1, abs(logged)), (tag, logged, shown)
+assert decoded['session_end'] == 1, 'STATUS_SUCCESS'
+print('     ${run}:', len(start), 'hyper-parameters; valid/loss', decoded['last']['valid/loss'])"
+done
 
 final=$(newest_checkpoint straight)
 "${CKPT}" export "${final}" recipe.pt --format=pytorch_checkpoint > export.log 2>&1

@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -82,6 +83,26 @@ absl::StatusOr<ModelSpec> ModelSpecFor(const ExperimentSettings& settings, const
     }
   }
   return spec;
+}
+
+// The run-defining flags and options, typed, for TensorBoard's HParams tab.
+std::vector<HParam> RunDefiningHParams(const std::map<std::string, std::string>& record) {
+  std::vector<HParam> hparams;
+  for (const auto& [name, value] : record) {
+    if (PolicyOf(name) != ResumePolicy::kRunDefining || value.empty()) continue;
+    HParam hparam;
+    hparam.name = name;
+    if (value == "true" || value == "false") {
+      hparam.type = HParam::Type::kBool;
+      hparam.boolean = value == "true";
+    } else if (absl::SimpleAtod(value, &hparam.number)) {
+      hparam.type = HParam::Type::kNumber;
+    } else {
+      hparam.text = value;
+    }
+    hparams.push_back(hparam);
+  }
+  return hparams;
 }
 
 // What the run's optimizer and schedule are, for PyTorch's dicts.
@@ -359,6 +380,15 @@ absl::Status ExperimentRun::OpenRunRecords() {
         settings_.run_dir, settings_.log_every_steps, loop_->position().global_step);
     if (!opened.ok()) return FlagError("run_dir", std::string(opened.status().message()));
     events_ = *std::move(opened);
+    std::vector<std::string> metric_tags;
+    for (const std::string& value : loop_->RecordedValues()) {
+      if (value.rfind("valid_", 0) == 0) metric_tags.push_back("valid/" + value.substr(6));
+    }
+    if (absl::Status status = events_->WriteHParams(RunDefiningHParams(settings_.record),
+                                                    metric_tags);
+        !status.ok()) {
+      return FlagError("run_dir", std::string(status.message()));
+    }
     // Before the checkpoints: a step's points are written before its save.
     loop_->AddObserver(events_.get());
   }

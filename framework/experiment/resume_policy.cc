@@ -13,7 +13,6 @@
 #include "glog/logging.h"
 
 namespace framework {
-namespace {
 
 ResumePolicy PolicyOf(const std::string& name) {
   // The selected plugins' options, whichever flag set them.
@@ -24,6 +23,8 @@ ResumePolicy PolicyOf(const std::string& name) {
   // A flag this binary does not declare cannot change what it computes.
   return ResumePolicy::kStartup;
 }
+
+namespace {
 
 // A checkpoint's model must be registered here; if a plugin library provided
 // it, say which.

@@ -11,11 +11,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/experiment/experiment_flags.h"
 
 namespace framework {
 
 // `saved` are the checkpoint's flags, `current` this run's; `source` names
 // the checkpoint in messages.
+// How the recorded flag or option `name` (flags.json's keys) may change on
+// resume: the selected plugins' options are run-defining, a flag this
+// binary does not declare is start-up only.
+ResumePolicy PolicyOf(const std::string& name);
+
 absl::Status CheckResumeFlags(const std::string& source,
                               const std::map<std::string, std::string>& saved,
                               const std::map<std::string, std::string>& current);

@@ -101,6 +101,120 @@ std::string EncodeSessionStartEvent(double wall_time, int64_t step) {
   return event;
 }
 
+namespace {
+
+// Summary.Value.metadata, SummaryMetadata.plugin_data, PluginData.
+constexpr int kValueMetadata = 9;
+constexpr int kMetadataPluginData = 1;
+constexpr int kPluginName = 1;
+constexpr int kPluginContent = 2;
+// HParamsPluginData: version, experiment | session_start_info | session_end_info.
+constexpr int kHParamsExperiment = 2;
+constexpr int kHParamsSessionStart = 3;
+constexpr int kHParamsSessionEnd = 4;
+// Experiment, HParamInfo, MetricInfo, MetricName.
+constexpr int kExperimentTimeCreated = 3;
+constexpr int kExperimentHParamInfos = 4;
+constexpr int kExperimentMetricInfos = 5;
+constexpr int kHParamInfoName = 1;
+constexpr int kHParamInfoType = 4;
+constexpr int kMetricInfoName = 1;
+constexpr int kMetricNameTag = 2;
+// SessionStartInfo (hparams map: key 1, value 2), SessionEndInfo.
+constexpr int kSessionStartHParams = 1;
+constexpr int kSessionStartTime = 5;
+constexpr int kSessionEndStatus = 1;
+constexpr int kSessionEndTime = 2;
+constexpr int kStatusSuccess = 1;
+constexpr int kStatusFailure = 2;
+// google.protobuf.Value.
+constexpr int kValueNumber = 2;
+constexpr int kValueString = 3;
+constexpr int kValueBool = 4;
+
+void PutDouble(std::string& out, int field, double value) {
+  PutTag(out, field, kFixed64);
+  PutLittleEndian(out, value);
+}
+
+void PutVarintField(std::string& out, int field, uint64_t value) {
+  PutTag(out, field, kVarint);
+  PutVarint(out, value);
+}
+
+// An event of one Summary.Value: `tag`, the hparams plugin, `content`.
+std::string HParamsEvent(double wall_time, const char* tag, int data_field,
+                         const std::string& data) {
+  std::string plugin_data_content;  // HParamsPluginData (version 0: not written)
+  PutBytes(plugin_data_content, data_field, data);
+  std::string plugin_data;
+  PutBytes(plugin_data, kPluginName, "hparams");
+  PutBytes(plugin_data, kPluginContent, plugin_data_content);
+  std::string metadata;
+  PutBytes(metadata, kMetadataPluginData, plugin_data);
+  std::string value;
+  PutBytes(value, kValueTag, tag);
+  PutBytes(value, kValueMetadata, metadata);
+  std::string summary;
+  PutBytes(summary, kSummaryValue, value);
+  std::string event = EventHeader(wall_time, 0);
+  PutBytes(event, kEventSummary, summary);
+  return event;
+}
+
+}  // namespace
+
+std::string EncodeHParamsExperimentEvent(double wall_time, const std::vector<HParam>& hparams,
+                                         const std::vector<std::string>& metric_tags) {
+  std::string experiment;
+  PutDouble(experiment, kExperimentTimeCreated, wall_time);
+  for (const HParam& hparam : hparams) {
+    std::string info;
+    PutBytes(info, kHParamInfoName, hparam.name);
+    PutVarintField(info, kHParamInfoType, static_cast<uint64_t>(hparam.type));
+    PutBytes(experiment, kExperimentHParamInfos, info);
+  }
+  for (const std::string& tag : metric_tags) {
+    std::string name;
+    PutBytes(name, kMetricNameTag, tag);
+    std::string info;
+    PutBytes(info, kMetricInfoName, name);
+    PutBytes(experiment, kExperimentMetricInfos, info);
+  }
+  return HParamsEvent(wall_time, kHParamsExperimentTag, kHParamsExperiment, experiment);
+}
+
+std::string EncodeHParamsSessionStartEvent(double wall_time, const std::vector<HParam>& hparams) {
+  std::string start;
+  for (const HParam& hparam : hparams) {
+    std::string value;
+    switch (hparam.type) {
+      case HParam::Type::kNumber:
+        PutDouble(value, kValueNumber, hparam.number);
+        break;
+      case HParam::Type::kBool:
+        PutVarintField(value, kValueBool, hparam.boolean ? 1 : 0);
+        break;
+      case HParam::Type::kString:
+        PutBytes(value, kValueString, hparam.text);
+        break;
+    }
+    std::string entry;
+    PutBytes(entry, 1, hparam.name);
+    PutBytes(entry, 2, value);
+    PutBytes(start, kSessionStartHParams, entry);
+  }
+  PutDouble(start, kSessionStartTime, wall_time);
+  return HParamsEvent(wall_time, kHParamsSessionStartTag, kHParamsSessionStart, start);
+}
+
+std::string EncodeHParamsSessionEndEvent(double wall_time, bool success) {
+  std::string end;
+  PutVarintField(end, kSessionEndStatus, success ? kStatusSuccess : kStatusFailure);
+  PutDouble(end, kSessionEndTime, wall_time);
+  return HParamsEvent(wall_time, kHParamsSessionEndTag, kHParamsSessionEnd, end);
+}
+
 std::string FrameRecord(const std::string& data) {
   std::string record;
   PutLittleEndian(record, static_cast<uint64_t>(data.size()));

@@ -206,4 +206,21 @@ absl::Status TrainingEvents::OnEpochEnd(TrainingLoop& loop, const EpochRecord& r
   return Write(record.step, values);
 }
 
+absl::Status TrainingEvents::OnTrainEnd(TrainingLoop& loop) {
+  if (!loop.finished()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mutex_);
+  return events_->Append(EncodeHParamsSessionEndEvent(WallTime(), /*success=*/true));
+}
+
+absl::Status TrainingEvents::WriteHParams(const std::vector<HParam>& hparams,
+                                          const std::vector<std::string>& metric_tags) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const double now = WallTime();
+  if (absl::Status status = events_->Append(EncodeHParamsExperimentEvent(now, hparams, metric_tags));
+      !status.ok()) {
+    return status;
+  }
+  return events_->Append(EncodeHParamsSessionStartEvent(now, hparams));
+}
+
 }  // namespace framework

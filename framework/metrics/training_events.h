@@ -2,7 +2,8 @@
 // logged step: step, epoch, loss, the trainer's metrics, lr, samples/s) and
 // TensorBoard event files in <run_dir>/events/ (train/loss, train/<metric>,
 // train/samples_per_second every logged step; valid/loss, valid/<metric> and
-// lr every epoch; checkpoint/save_seconds after each save).
+// lr every epoch; checkpoint/save_seconds after each save), and the HParams
+// summaries that let TensorBoard's HParams tab list runs side by side.
 //
 // Both always match the weights: opening them for a run that starts at
 // global step S (0 for a fresh run, the checkpoint's step on resume) first
@@ -36,6 +37,14 @@ class TrainingEvents : public LoopObserver {
 
   absl::Status OnStepEnd(TrainingLoop& loop) override;
   absl::Status OnEpochEnd(TrainingLoop& loop, const EpochRecord& record) override;
+  // A finished run's HParams session end (one stopped to be resumed has
+  // none yet).
+  absl::Status OnTrainEnd(TrainingLoop& loop) override;
+
+  // The run's hyper-parameters and the scalar tags of its metrics, for
+  // TensorBoard's HParams tab (event_file.h); each segment's file has them.
+  absl::Status WriteHParams(const std::vector<HParam>& hparams,
+                            const std::vector<std::string>& metric_tags);
 
   // One more scalar at `step`; safe from any thread (async checkpoint saves).
   void AddScalar(int64_t step, const std::string& tag, double value);

@@ -4,7 +4,8 @@
 # run and for one resumed from an older checkpoint (whose abandoned steps must
 # disappear, leaving curves equal to the straight run's), and for one killed
 # with -9 and resumed; --log_every_steps;
-# then //tools:plot draws one run and two.
+# then //tools:plot draws one run and two, naming overlaid runs by the
+# flags in which they differ.
 set -u
 TRAIN="$(realpath "$1")"
 CHECK="$(realpath "$2")"
@@ -50,7 +51,12 @@ check "--log_every_steps=4" test "$(grep -o '"step":[0-9]*' sparse/steps.jsonl |
 check "plot of one run" grep -q "plot: wrote one.png" plot1.log
 "${PLOT}" straight sparse --output=two.png > plot2.log 2>&1
 check "plot of two runs" grep -q "plot: wrote two.png" plot2.log
-check "plots are non-blank PNGs of the expected size" /usr/bin/python3 - one.png two.png <<'PY'
+"${TRAIN}" "${args[@]}" --epochs=1 --lr=0.05 --batch_size=16 --run_dir=other > other.log 2>&1
+"${PLOT}" straight other --output=compared.png > plot3.log 2>&1
+check "overlaid runs are named by the flags in which they differ" \
+  grep -q "plot: other: batch_size=16, epochs=1, optimizer.lr=0.05" plot3.log
+check "both of them" grep -q "plot: straight: batch_size=32, epochs=4, optimizer.lr=0.01" plot3.log
+check "plots are non-blank PNGs of the expected size" /usr/bin/python3 - one.png two.png compared.png <<'PY'
 import sys
 import matplotlib.image as image
 for path in sys.argv[1:]:

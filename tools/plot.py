@@ -2,7 +2,10 @@
 recipe figure: the training loss of every logged step (raw, and smoothed)
 with the validation loss of every epoch on the same step axis, and the
 accuracy (or the trainer's first metric) in a second panel. Several runs
-overlay, one colour each, with a legend.
+overlay, one colour each, with a legend that names each run by the flags in
+which the runs differ (from their flags.json: "batch_size=16, optimizer.lr=0.05";
+a plugin option's record stands for the flag that set it), or by its
+directory when they differ in none.
 
 usage: bazel run //tools:plot -- RUN_DIR [RUN_DIR...] [--output=curves.png]
 Reads RUN_DIR/steps.jsonl and RUN_DIR/metrics.jsonl. Relative paths are
@@ -35,6 +38,34 @@ def read_jsonl(path):
         sys.exit(f"plot: {path}: not JSON lines ({e})")
 
 
+# Flags that say where a run is, not what it computes.
+NOT_DEFINING = {"run_dir", "resume", "resume_from"}
+
+
+def run_labels(run_dirs):
+    """Each run named by the flags in which the runs differ."""
+    names = [os.path.basename(os.path.normpath(d)) for d in run_dirs]
+    flags = []
+    for run_dir in run_dirs:
+        path = os.path.join(run_dir, "flags.json")
+        try:
+            with open(path) as f:
+                flags.append(json.load(f))
+        except (OSError, json.JSONDecodeError):
+            return names  # a run without its record: directories it is
+    if len(flags) < 2:
+        return names
+    keys = sorted(set().union(*flags) - NOT_DEFINING)
+    differing = [k for k in keys if len({json.dumps(f.get(k)) for f in flags}) > 1]
+    dotted = [k for k in differing if "." in k]
+    # --lr and its record optimizer.lr: the record says it.
+    differing = [k for k in differing
+                 if "." in k or not any(d.endswith("." + k) for d in dotted)]
+    if not differing:
+        return names
+    return [", ".join(f"{k}={f.get(k, '')}" for k in differing) for f in flags]
+
+
 def smoothed(values, weight):
     """TensorBoard's exponential moving average, debiased."""
     out, last, norm = [], 0.0, 0.0
@@ -59,12 +90,15 @@ def main():
     figure, (loss_axes, metric_axes) = plt.subplots(2, 1, figsize=(WIDTH, HEIGHT), dpi=DPI,
                                                     sharex=True)
     metric_name = "acc"
+    labels = run_labels(run_dirs)
     for index, run_dir in enumerate(run_dirs):
         steps = read_jsonl(os.path.join(run_dir, "steps.jsonl"))
         epochs = read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
         if not steps:
             sys.exit(f"plot: {run_dir}/steps.jsonl has no steps")
-        label = os.path.basename(os.path.normpath(run_dir))
+        label = labels[index]
+        if len(run_dirs) > 1:
+            print(f"plot: {os.path.basename(os.path.normpath(run_dir))}: {label}")
         colour = f"C{index % 10}"
         x = [s["step"] for s in steps]
         loss = [s["loss"] for s in steps]

@@ -384,10 +384,13 @@ absl::Status ExperimentRun::OpenRunRecords() {
     for (const std::string& value : loop_->RecordedValues()) {
       if (value.rfind("valid_", 0) == 0) metric_tags.push_back("valid/" + value.substr(6));
     }
-    if (absl::Status status = events_->WriteHParams(RunDefiningHParams(settings_.record),
-                                                    metric_tags);
-        !status.ok()) {
-      return FlagError("run_dir", std::string(status.message()));
+    // Once, when the run starts: a resumed segment's files follow the first's.
+    if (loop_->position().global_step == 0) {
+      if (absl::Status status = events_->WriteHParams(RunDefiningHParams(settings_.record),
+                                                      metric_tags);
+          !status.ok()) {
+        return FlagError("run_dir", std::string(status.message()));
+      }
     }
     // Before the checkpoints: a step's points are written before its save.
     loop_->AddObserver(events_.get());

@@ -143,7 +143,7 @@ void PutVarintField(std::string& out, int field, uint64_t value) {
 }
 
 // An event of one Summary.Value: `tag`, the hparams plugin, `content`.
-std::string HParamsEvent(double wall_time, const char* tag, int data_field,
+std::string HParamsEvent(double wall_time, int64_t step, const char* tag, int data_field,
                          const std::string& data) {
   std::string plugin_data_content;  // HParamsPluginData (version 0: not written)
   PutBytes(plugin_data_content, data_field, data);
@@ -157,7 +157,7 @@ std::string HParamsEvent(double wall_time, const char* tag, int data_field,
   PutBytes(value, kValueMetadata, metadata);
   std::string summary;
   PutBytes(summary, kSummaryValue, value);
-  std::string event = EventHeader(wall_time, 0);
+  std::string event = EventHeader(wall_time, step);
   PutBytes(event, kEventSummary, summary);
   return event;
 }
@@ -181,7 +181,7 @@ std::string EncodeHParamsExperimentEvent(double wall_time, const std::vector<HPa
     PutBytes(info, kMetricInfoName, name);
     PutBytes(experiment, kExperimentMetricInfos, info);
   }
-  return HParamsEvent(wall_time, kHParamsExperimentTag, kHParamsExperiment, experiment);
+  return HParamsEvent(wall_time, 0, kHParamsExperimentTag, kHParamsExperiment, experiment);
 }
 
 std::string EncodeHParamsSessionStartEvent(double wall_time, const std::vector<HParam>& hparams) {
@@ -205,14 +205,14 @@ std::string EncodeHParamsSessionStartEvent(double wall_time, const std::vector<H
     PutBytes(start, kSessionStartHParams, entry);
   }
   PutDouble(start, kSessionStartTime, wall_time);
-  return HParamsEvent(wall_time, kHParamsSessionStartTag, kHParamsSessionStart, start);
+  return HParamsEvent(wall_time, 0, kHParamsSessionStartTag, kHParamsSessionStart, start);
 }
 
-std::string EncodeHParamsSessionEndEvent(double wall_time, bool success) {
+std::string EncodeHParamsSessionEndEvent(double wall_time, int64_t step, bool success) {
   std::string end;
   PutVarintField(end, kSessionEndStatus, success ? kStatusSuccess : kStatusFailure);
   PutDouble(end, kSessionEndTime, wall_time);
-  return HParamsEvent(wall_time, kHParamsSessionEndTag, kHParamsSessionEnd, end);
+  return HParamsEvent(wall_time, step, kHParamsSessionEndTag, kHParamsSessionEnd, end);
 }
 
 std::string FrameRecord(const std::string& data) {

@@ -58,8 +58,9 @@ std::string EncodeHParamsExperimentEvent(double wall_time, const std::vector<HPa
                                          const std::vector<std::string>& metric_tags);
 // The session's values, started at `wall_time`.
 std::string EncodeHParamsSessionStartEvent(double wall_time, const std::vector<HParam>& hparams);
-// The session's end; `success` false: STATUS_FAILURE.
-std::string EncodeHParamsSessionEndEvent(double wall_time, bool success);
+// The session's end at `step` (so that a resume from an earlier step drops
+// it with the other abandoned points); `success` false: STATUS_FAILURE.
+std::string EncodeHParamsSessionEndEvent(double wall_time, int64_t step, bool success);
 
 // Appends framed records to a new file.
 class EventFileWriter {

@@ -209,7 +209,7 @@ absl::Status TrainingEvents::OnEpochEnd(TrainingLoop& loop, const EpochRecord& r
 absl::Status TrainingEvents::OnTrainEnd(TrainingLoop& loop) {
   if (!loop.finished()) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(mutex_);
-  return events_->Append(EncodeHParamsSessionEndEvent(WallTime(), /*success=*/true));
+  return events_->Append(EncodeHParamsSessionEndEvent(WallTime(), loop.position().global_step, /*success=*/true));
 }
 
 absl::Status TrainingEvents::WriteHParams(const std::vector<HParam>& hparams,

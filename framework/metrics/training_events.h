@@ -42,7 +42,7 @@ class TrainingEvents : public LoopObserver {
   absl::Status OnTrainEnd(TrainingLoop& loop) override;
 
   // The run's hyper-parameters and the scalar tags of its metrics, for
-  // TensorBoard's HParams tab (event_file.h); each segment's file has them.
+  // TensorBoard's HParams tab (event_file.h); written when a run starts.
   absl::Status WriteHParams(const std::vector<HParam>& hparams,
                             const std::vector<std::string>& metric_tags);
 

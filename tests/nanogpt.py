@@ -111,3 +111,23 @@ def load_cpp_state_dict(model, weights):
     missing, unexpected = model.load_state_dict(weights, strict=False)
     assert missing == ["lm_head.weight"] and not unexpected, (missing, unexpected)
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
+
+
+def init_gpt2(model, n_layer, generator=None):
+    """nanoGPT's _init_weights: N(0, 0.02) linear and embedding weights, zero
+    biases, the residual projections at N(0, 0.02 / sqrt(2 n_layer))."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("c_proj.weight"):
+                p.normal_(0.0, 0.02 / math.sqrt(2 * n_layer), generator=generator)
+            elif p.dim() >= 2:
+                p.normal_(0.0, 0.02, generator=generator)
+            elif name.endswith(".bias"):
+                p.zero_()
+            # LayerNorm weights stay 1.
+
+
+def cpp_state_dict(model):
+    """The state dict the C++ gpt plugin holds: no tied lm_head.weight (no
+    causal-mask buffers either: they are not persistent here)."""
+    return {k: v.clone() for k, v in model.state_dict().items() if k != "lm_head.weight"}

@@ -11,18 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "framework/core/declared_options.h"
 #include "framework/core/env.h"
+#include "framework/core/random_state.h"
 #include "plugins/datasets/token_vocabulary.h"
 
 namespace plugins {
 namespace {
-
-// SplitMix64's finaliser: a well-mixed shift from (seed, pass).
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 // A file of uint16 token ids, read by position.
 class TokenFile {
@@ -133,7 +126,7 @@ int64_t TrainingWindowStart(uint64_t seed, int64_t epoch, int64_t index, int64_t
   const int64_t k = epoch * samples_per_epoch + index;
   const int64_t pass = k / windows;
   const int64_t shift =
-      static_cast<int64_t>(Mix(seed ^ Mix(static_cast<uint64_t>(pass))) %
+      static_cast<int64_t>(framework::MixSeed(seed ^ framework::MixSeed(static_cast<uint64_t>(pass))) %
                            static_cast<uint64_t>(block_size));
   return shift + (k % windows) * block_size;
 }

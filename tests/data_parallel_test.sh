@@ -8,7 +8,8 @@
 # checkpoint; that when a rank dies the others exit non-zero in bounded time
 # naming it, leaving only committed checkpoints; that runs resume at another
 # world size (2 -> 1, 1 -> 2); that gradient clipping sees the averaged
-# gradients; that a rank left alone gives up after
+# gradients; that a GPT on token files read on demand trains with 2 ranks
+# what it does with 1; that a rank left alone gives up after
 # --dist_timeout_s, saying why; and that bad launches get clear errors.
 # Loopback only; ports are free ones; every process is waited for.
 #
@@ -17,6 +18,7 @@
 set -u
 LENET=$(realpath "$1")     # //experiments:lenet, flag file embedded
 TORCHRUN=$(realpath "$2")  # tools/torchrun
+TOKENIZE=$(realpath "$3")
 source "$(dirname "$0")/shell_checks.sh"
 cd "${TEST_TMPDIR}"
 export TMPDIR="${TEST_TMPDIR}"  # torchrun's log directories
@@ -225,6 +227,26 @@ two = [json.loads(l)['grad_norm'] for l in open('clip2/steps.jsonl')]
 worst = max(abs(a - b) / b for a, b in zip(one, two))
 print('     %d steps, worst relative difference %.2g' % (len(one), worst))
 sys.exit(not (len(one) == len(two) == 16 and worst <= 1e-5))"
+
+# --- Token windows read on demand split over the ranks as images in memory
+# do: a GPT on token_file trains with 2 ranks what it does with 1.
+"${TOKENIZE}" --input=/usr/share/games/fortunes/computers --out=tokens > tokenize.log 2>&1
+gpt=(--model=gpt '--model_options={"n_layer":1,"n_head":2,"n_embd":32,"dropout":0}'
+     --trainer=language_model --dataset=token_file --data_dir=tokens
+     '--dataset_options={"block_size":32,"valid_windows":32}' --train_samples=128 --batch_size=16
+     --optimizer=adamw --lr=0.003 --weight_decay_params=matrices --epochs=2
+     --checkpoint_every_steps=0 --keep_last=1)
+"${LENET}" "${FLAGS[@]}" "${gpt[@]}" --run_dir=gpt1 > gpt1.log 2>&1
+check "a GPT on token files trains with 2 ranks" run_ranks 2 gpt2 "${gpt[@]}"
+check "... the 1-rank run's losses step by step and on validation (relative 1e-5)" /usr/bin/python3 -c "
+import json, sys
+one = [json.loads(l)['loss'] for l in open('gpt1/steps.jsonl')]
+two = [json.loads(l)['loss'] for l in open('gpt2/steps.jsonl')]
+one += [json.loads(l)['valid_loss'] for l in open('gpt1/metrics.jsonl')]
+two += [json.loads(l)['valid_loss'] for l in open('gpt2/metrics.jsonl')]
+worst = max(abs(a - b) / b for a, b in zip(one, two))
+print('     %d values, worst relative difference %.2g' % (len(one), worst))
+sys.exit(not (len(one) == len(two) == 18 and worst <= 1e-5))"
 
 # --- A rank that never starts: the others give up after --dist_timeout_s, saying why.
 for lone in 0 1; do

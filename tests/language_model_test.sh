@@ -42,6 +42,16 @@ train = numpy.fromfile('tokens/train.bin', dtype='<u2')
 val = numpy.fromfile('tokens/val.bin', dtype='<u2')
 assert len(train) == int(len(text) * 0.9), (len(train), len(text))
 sys.exit(''.join(itos[i] for i in train) + ''.join(itos[i] for i in val) != text)"
+"${TOKENIZE}" --input="${text},/usr/share/games/fortunes/art.dat" --tokenizer=byte --out=bytes > bytes.log 2>&1
+check "the byte tokenizer takes any bytes (a strfile index), read back exactly" /usr/bin/python3 -c "
+import json, numpy, sys
+data = open('${text}', 'rb').read() + open('/usr/share/games/fortunes/art.dat', 'rb').read()
+ids = numpy.concatenate([numpy.fromfile('bytes/train.bin', dtype='<u2'), numpy.fromfile('bytes/val.bin', dtype='<u2')])
+meta = json.load(open('bytes/meta.json'))
+sys.exit(not (meta['tokenizer'] == 'byte' and meta['vocab_size'] == 256 and bytes(ids.astype(numpy.uint8)) == data))"
+"${TOKENIZE}" --input=/usr/share/games/fortunes/art.dat --out=not_text > not_text.log 2>&1
+check "the char tokenizer refuses bytes that are not UTF-8, naming the offset" \
+  grep -q "art.dat: byte 7 (0xd1) is not UTF-8 text; use the byte tokenizer" not_text.log
 "${TOKENIZE}" --input="${text}" --out=tokens > again.log 2>&1
 check "tokenize refuses to overwrite a data set" grep -q "already holds train.bin; nothing is overwritten" again.log
 
@@ -74,31 +84,7 @@ names = json.load(open('$(newest_checkpoint straight)/checkpoint.json'))
 text = json.dumps(names)
 sys.exit(not ('optimizer.0.' in text and 'optimizer.1.' in text))"
 
-kills=0
-"${TRAIN}" "${args[@]}" --run_dir=killed > killed.log 2>&1 &
-kill_after_first_checkpoint killed $!
-[[ ${killed_status} -eq 137 ]] && kills=$((kills + 1))
-for attempt in $(seq 8); do
-  before=$(newest_step killed)
-  "${TRAIN}" "${args[@]}" --run_dir=killed --resume > "resume-${attempt}.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 500); do
-    [[ $(newest_step killed) -gt ${before} ]] && break
-    kill -0 "${pid}" 2> /dev/null || break
-    sleep 0.01
-  done
-  sleep "0.0$((RANDOM % 7))"
-  kill -9 "${pid}" 2> /dev/null
-  wait "${pid}" 2> /dev/null
-  status=$?
-  if [[ ${status} -eq 137 ]]; then
-    kills=$((kills + 1))
-    echo "     kill ${kills} landed after step $(newest_step killed) (newest checkpoint)"
-  else
-    echo "     resume ${attempt} finished first (exit ${status})"
-    break
-  fi
-done
+kill_and_resume_repeatedly killed 8 "${TRAIN}" "${args[@]}"
 check "at least 2 kills -9 landed (${kills})" test "${kills}" -ge 2
 "${TRAIN}" "${args[@]}" --run_dir=killed --resume > last.log 2>&1
 check "the last resume exits 0" test $? -eq 0

@@ -40,6 +40,43 @@ kill_after_first_checkpoint() {
   killed_status=$?
 }
 
+# kill_and_resume_repeatedly RUN_DIR ATTEMPTS COMMAND...: starts
+# `COMMAND --run_dir=RUN_DIR`, kills it with -9 after its first checkpoint,
+# then resumes it (`--resume`) up to ATTEMPTS times, killing each resume a
+# random 0-60 ms (bash's RANDOM, which the caller seeds and logs) after its
+# next checkpoint, until one finishes first. `kills` counts the kills that
+# landed; the logs are RUN_DIR.log and RUN_DIR.resume-N.log.
+kill_and_resume_repeatedly() {
+  local run_dir=$1 attempts=$2 attempt before pid status
+  shift 2
+  kills=0
+  "$@" --run_dir="${run_dir}" > "${run_dir}.log" 2>&1 &
+  kill_after_first_checkpoint "${run_dir}" $!
+  [[ ${killed_status} -eq 137 ]] && kills=$((kills + 1))
+  for attempt in $(seq "${attempts}"); do
+    before=$(newest_step "${run_dir}")
+    "$@" --run_dir="${run_dir}" --resume > "${run_dir}.resume-${attempt}.log" 2>&1 &
+    pid=$!
+    # After the next checkpoint, a random 0-60 ms later: anywhere in a step.
+    for _ in $(seq 500); do
+      [[ $(newest_step "${run_dir}") -gt ${before} ]] && break
+      kill -0 "${pid}" 2> /dev/null || break
+      sleep 0.01
+    done
+    sleep "0.0$((RANDOM % 7))"
+    kill -9 "${pid}" 2> /dev/null
+    wait "${pid}" 2> /dev/null
+    status=$?
+    if [[ ${status} -eq 137 ]]; then
+      kills=$((kills + 1))
+      echo "     kill ${kills} landed after step $(newest_step "${run_dir}") (newest checkpoint)"
+    else
+      echo "     resume ${attempt} finished first (exit ${status})"
+      break
+    fi
+  done
+}
+
 newest_checkpoint() { ls -d "$1"/checkpoints/step-* | sort | tail -1; }
 
 # The step of the newest committed checkpoint of a run, 0 if none.

@@ -46,32 +46,7 @@ check "its last checkpoint records why training ended" \
   grep -q '"ended_early": "early stopping: valid_ema_loss' "${final}/checkpoint.json"
 
 # Killed at random moments until a resume finishes.
-kills=0
-"${TRAIN}" "${args[@]}" --run_dir=killed > killed.log 2>&1 &
-kill_after_first_checkpoint killed $!
-[[ ${killed_status} -eq 137 ]] && kills=$((kills + 1))
-for attempt in $(seq 8); do
-  before=$(newest_step killed)
-  "${TRAIN}" "${args[@]}" --run_dir=killed --resume > "resume-${attempt}.log" 2>&1 &
-  pid=$!
-  # After the next checkpoint, a random 0-60 ms later: anywhere in a step.
-  for _ in $(seq 500); do
-    [[ $(newest_step killed) -gt ${before} ]] && break
-    kill -0 "${pid}" 2> /dev/null || break
-    sleep 0.01
-  done
-  sleep "0.0$((RANDOM % 7))"
-  kill -9 "${pid}" 2> /dev/null
-  wait "${pid}" 2> /dev/null
-  status=$?
-  if [[ ${status} -eq 137 ]]; then
-    kills=$((kills + 1))
-    echo "     kill ${kills} landed at step $(newest_step killed) (newest checkpoint)"
-  else
-    echo "     resume ${attempt} finished first (exit ${status})"
-    break
-  fi
-done
+kill_and_resume_repeatedly killed 8 "${TRAIN}" "${args[@]}"
 check "at least 3 kills -9 landed (${kills})" test "${kills}" -ge 3
 "${TRAIN}" "${args[@]}" --run_dir=killed --resume > last.log 2>&1
 check "the last resume exits 0" test $? -eq 0

@@ -90,6 +90,12 @@ absl::Status Tokenize() {
   for (const std::string& file : *files) {
     absl::StatusOr<std::string> contents = framework::ReadFileToString(file);
     if (!contents.ok()) return contents.status();
+    // Checked file by file, so an error names the file (and its offset).
+    if (absl::StatusOr<plugins::TokenVocabulary> own =
+            plugins::TokenVocabulary::FromText(*contents, FLAGS_tokenizer, file);
+        !own.ok()) {
+      return own.status();
+    }
     sources.push_back({{"path", file}, {"bytes", contents->size()}});
     text += *contents;
   }

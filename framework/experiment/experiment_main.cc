@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "framework/core/malloc_tuning.h"
 #include "framework/core/plugin_library.h"
 #include "framework/experiment/experiment.h"
 #include "framework/experiment/experiment_flags.h"
@@ -84,6 +85,7 @@ int ExperimentMain(int argc, char** argv, const EmbeddedFlagFile* flag_file) {
   // First, so that SIGINT/SIGTERM during start-up do not kill the process
   // before it can save.
   InstallStopSignalHandlers();
+  TuneMallocForTensors();
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   const std::string experiment = flag_file != nullptr ? flag_file->experiment : "";

@@ -114,9 +114,9 @@ refused wrong_optimizer "'optimizer_state_dic.param_groups[0]' lacks betas.0, be
   --optimizer=adam --lr=0.001 --resume_from=sgd/recipe/checkpoint_0_epoch.pkl
 refused missing_optimizer_state "no 'optimizer_state_dict' (nor the recipe's 'optimizer_state_dic')" \
   --optimizer=sgd --resume_from=no_optimizer.pt
-refused parameter_count "'optimizer_state_dic.param_groups[0].params' lists 10 parameters, the model has 6" \
+refused parameter_count "'optimizer_state_dic.param_groups[0].params' lists 10 parameters, this run's group has 6 (the model has 6)" \
   --optimizer=sgd --model=mlp --resume_from=sgd/recipe/checkpoint_0_epoch.pkl
-refused group_layout "'optimizer_state_dict.param_groups' has 2 groups; only one parameter group is supported" \
+refused group_layout "'optimizer_state_dict.param_groups' has 2 group(s); this run's optimizer has 1 (--weight_decay_params=all)" \
   --optimizer=sgd --resume_from=two_groups.pt
 refused epoch_below_index "'epoch' is -2, which under --pytorch_epoch=index (the 0-based index of the last finished epoch; -1: none finished) must be >= -1" \
   --optimizer=sgd --resume_from=epoch_minus_2.pt

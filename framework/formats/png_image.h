@@ -1,0 +1,36 @@
+// PNG files decoded to 8-bit pixels, as PIL (and so torchvision's default
+// image loader) sees them: palette, 1/2/4-bit gray and tRNS expanded, alpha
+// dropped (not composited: PIL's convert("RGB") drops it too), interlacing
+// undone, no gamma or colour-space conversion. 16-bit PNGs are refused with
+// the file named: PIL reads them as 32-bit integers that its conversions
+// clip, which no training data should go through silently.
+//
+// Decoded with Debian's libpng (low-level API: the simplified one composites
+// alpha and applies gamma).
+#ifndef FRAMEWORK_FORMATS_PNG_IMAGE_H_
+#define FRAMEWORK_FORMATS_PNG_IMAGE_H_
+
+#include <cstdint>
+#include <string>
+
+#include <torch/types.h>
+
+#include "absl/status/statusor.h"
+
+namespace framework {
+
+// What a decoded image becomes: PIL's convert("RGB") or convert("L").
+enum class PixelMode { kRgb, kGray };
+
+// uint8 [C, H, W] (C = 3 for kRgb, 1 for kGray) of the PNG `bytes`; errors
+// name `source`. Gray from colour is PIL's ITU-R 601-2 luma, to the bit:
+// (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+absl::StatusOr<torch::Tensor> DecodePng(const std::string& bytes, const std::string& source,
+                                        PixelMode mode);
+
+// True when `bytes` start with the PNG signature.
+bool LooksLikePng(const std::string& bytes);
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_FORMATS_PNG_IMAGE_H_

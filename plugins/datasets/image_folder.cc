@@ -1,0 +1,222 @@
+// The image_folder data set: torchvision's ImageFolder layout, read on
+// demand. --data_dir holds train/ and valid/ (or val/), each with one folder
+// per class; the classes are the folder names sorted, and the images of a
+// class its PNG files (any case of .png) found walking the folder as
+// torchvision's make_dataset does (directories in sorted path order, files
+// sorted by name), so the class index and the order of every image equal
+// torchvision's. Hidden files (".name") and other extensions are skipped
+// and counted in the log; an empty class folder is an error naming it.
+//
+// A sample is decoded when a batch needs it (framework/formats/png_image.h),
+// as PIL's convert("RGB") or, with "mode": "gray", convert("L"), then
+// scaled to [0, 1] and normalised: (x - mean) / std (defaults 0.5 and 0.5,
+// the normalisation the fashion_mnist data set applies). Every image of a
+// split must have the first training image's size.
+//
+// Options: mode (rgb|gray), mean, std. JPEG, transforms and parallel
+// decoding are the rest of issue #18.
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "framework/core/declared_options.h"
+#include "framework/core/durable_file.h"
+#include "framework/data/dataset.h"
+#include "framework/formats/png_image.h"
+#include "framework/model/model.h"
+#include "glog/logging.h"
+
+namespace plugins {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ImageList {
+  std::vector<std::string> classes;
+  std::vector<std::string> paths;
+  std::vector<int64_t> labels;
+  int64_t skipped = 0;  // hidden files and other extensions
+};
+
+bool IsPng(const fs::path& path) {
+  return absl::AsciiStrToLower(path.extension().string()) == ".png";
+}
+
+absl::StatusOr<ImageList> ListImages(const std::string& split_dir) {
+  ImageList list;
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(split_dir, error)) {
+    if (entry.is_directory()) list.classes.push_back(entry.path().filename().string());
+  }
+  if (error) return absl::NotFoundError(absl::StrCat(split_dir, ": ", error.message()));
+  std::sort(list.classes.begin(), list.classes.end());
+  if (list.classes.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(split_dir, " holds no class folders (one folder per class, as torchvision's "
+                                "ImageFolder reads)"));
+  }
+  for (size_t label = 0; label < list.classes.size(); ++label) {
+    const fs::path class_dir = fs::path(split_dir) / list.classes[label];
+    // os.walk's directories, sorted by path, each one's files sorted.
+    std::vector<fs::path> dirs = {class_dir};
+    for (const fs::directory_entry& entry : fs::recursive_directory_iterator(
+             class_dir, fs::directory_options::follow_directory_symlink, error)) {
+      if (entry.is_directory()) dirs.push_back(entry.path());
+    }
+    std::sort(dirs.begin(), dirs.end(),
+              [](const fs::path& a, const fs::path& b) { return a.string() < b.string(); });
+    const size_t before = list.paths.size();
+    for (const fs::path& dir : dirs) {
+      std::vector<fs::path> files;
+      for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+        if (entry.is_directory()) continue;
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name[0] == '.' || !IsPng(entry.path())) {
+          ++list.skipped;
+          continue;
+        }
+        files.push_back(entry.path());
+      }
+      std::sort(files.begin(), files.end(),
+                [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
+      for (const fs::path& file : files) {
+        list.paths.push_back(file.string());
+        list.labels.push_back(static_cast<int64_t>(label));
+      }
+    }
+    if (error) return absl::NotFoundError(absl::StrCat(class_dir.string(), ": ", error.message()));
+    if (list.paths.size() == before) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(class_dir.string(), ": an empty class folder (no .png file)"));
+    }
+  }
+  return list;
+}
+
+struct Decoding {
+  framework::PixelMode mode = framework::PixelMode::kRgb;
+  double mean = 0.5;
+  double std = 0.5;
+};
+
+absl::StatusOr<torch::Tensor> Decode(const std::string& path, const Decoding& decoding) {
+  absl::StatusOr<std::string> bytes = framework::ReadFileToString(path);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<torch::Tensor> pixels = framework::DecodePng(*bytes, path, decoding.mode);
+  if (!pixels.ok()) return pixels.status();
+  return pixels->to(torch::kFloat32).div_(255.0).sub_(decoding.mean).div_(decoding.std);
+}
+
+class ImageFolderSource : public framework::SampleSource {
+ public:
+  ImageFolderSource(std::shared_ptr<const ImageList> list, Decoding decoding,
+                    std::vector<int64_t> shape, int64_t samples)
+      : list_(std::move(list)), decoding_(decoding), shape_(std::move(shape)), samples_(samples) {}
+
+  int64_t size() const override { return samples_; }
+
+  std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
+                                                 int64_t) const override {
+    const torch::Tensor where = indices.to(torch::kInt64).contiguous();
+    const int64_t* index = where.data_ptr<int64_t>();
+    std::vector<int64_t> batch_shape = {where.numel()};
+    batch_shape.insert(batch_shape.end(), shape_.begin(), shape_.end());
+    torch::Tensor inputs = torch::empty(batch_shape, torch::kFloat32);
+    torch::Tensor targets = torch::empty({where.numel()}, torch::kInt64);
+    for (int64_t b = 0; b < where.numel(); ++b) {
+      const std::string& path = list_->paths.at(index[b]);
+      absl::StatusOr<torch::Tensor> image = Decode(path, decoding_);
+      if (!image.ok()) throw std::runtime_error(std::string(image.status().message()));
+      if (image->sizes() != torch::IntArrayRef(shape_)) {
+        throw std::runtime_error(absl::StrCat(
+            path, ": an image of ", image->size(1), "x", image->size(2), ", not the data set's ",
+            shape_[1], "x", shape_[2], " (images of several sizes need a resize transform, which "
+            "image_folder does not have yet)"));
+      }
+      inputs[b].copy_(*image);
+      targets[b] = list_->labels[index[b]];
+    }
+    return {inputs, targets};
+  }
+
+  std::shared_ptr<const framework::SampleSource> Head(int64_t count) const override {
+    return std::make_shared<ImageFolderSource>(list_, decoding_, shape_, count);
+  }
+
+ private:
+  std::shared_ptr<const ImageList> list_;
+  Decoding decoding_;
+  std::vector<int64_t> shape_;
+  int64_t samples_;
+};
+
+absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptions& options) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--data_dir: the image_folder data set needs a directory with train/ and valid/ (or val/)");
+  }
+  Decoding decoding;
+  decoding.mode = options.options.Choice("mode") == "gray" ? framework::PixelMode::kGray
+                                                             : framework::PixelMode::kRgb;
+  decoding.mean = options.options.Double("mean");
+  decoding.std = options.options.Double("std");
+  const fs::path root(options.data_dir);
+  std::error_code error;
+  const fs::path valid_dir = fs::is_directory(root / "valid", error) ? root / "valid" : root / "val";
+  framework::DataSplits splits;
+  std::vector<int64_t> shape;
+  std::vector<std::string> train_classes;
+  for (const fs::path& dir : {root / "train", valid_dir}) {
+    if (!fs::is_directory(dir, error)) {
+      return absl::NotFoundError(absl::StrCat(dir.string(), " is not a directory (image_folder: ",
+                                              "--data_dir holds train/ and valid/ or val/)"));
+    }
+    absl::StatusOr<ImageList> list = ListImages(dir.string());
+    if (!list.ok()) return list.status();
+    const bool training = dir == root / "train";
+    LOG(INFO) << "image_folder " << dir.string() << ": " << list->paths.size() << " images in "
+              << list->classes.size() << " classes; " << list->skipped
+              << " other files skipped (hidden, or not .png)";
+    if (training) {
+      absl::StatusOr<torch::Tensor> first = Decode(list->paths.front(), decoding);
+      if (!first.ok()) return first.status();
+      shape = first->sizes().vec();
+      train_classes = list->classes;
+    } else if (list->classes != train_classes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          dir.string(), ": its class folders differ from train/'s (", list->classes.size(),
+          " against ", train_classes.size(), "); a class index must mean the same in both"));
+    }
+    framework::Dataset& split = training ? splits.train : splits.valid;
+    const int64_t count = static_cast<int64_t>(list->paths.size());
+    split.classes = static_cast<int64_t>(list->classes.size());
+    split.model_facts = {{framework::kInputChannelsKey, shape[0]},
+                         {framework::kInputHeightKey, shape[1]},
+                         {framework::kInputWidthKey, shape[2]},
+                         {framework::kClassesKey, split.classes}};
+    split.source = std::make_shared<ImageFolderSource>(
+        std::make_shared<const ImageList>(*std::move(list)), decoding, shape, count);
+  }
+  return splits;
+}
+
+}  // namespace
+
+REGISTER_DATASET(
+    "image_folder", LoadImageFolder,
+    framework::DeclaredOptions{
+        framework::ChoiceOption("mode", "rgb", {"rgb", "gray"},
+                                "Pixels as PIL's convert(\"RGB\") or convert(\"L\")."),
+        framework::DoubleOption("mean", 0.5, "Subtracted from the [0, 1] pixels."),
+        framework::DoubleOption("std", 0.5, "Then divides them.").Above(0),
+    });
+
+}  // namespace plugins

@@ -41,7 +41,7 @@ expect_error unknown_trainer "registered trainers: autoencoder, classification" 
 expect_error unknown_optimizer "registered optimizers: adagrad, adam, adamw, rmsprop, sgd" --optimizer=lbfgs
 expect_error unknown_scheduler "registered schedulers: cosine, exponential, multistep, none, plateau, step" \
   --scheduler=cyclic
-expect_error unknown_dataset "registered datasets: fashion_mnist, synthetic" --dataset=cifar
+expect_error unknown_dataset "registered datasets: fashion_mnist, image_folder, synthetic, token_file" --dataset=cifar
 expect_error zero_lr "--lr: option 'lr' of optimizer 'sgd' must be > 0, got 0.0" --lr=0
 expect_error negative_lr "--lr: option 'lr' of optimizer 'sgd' must be > 0, got -0.1" --lr=-0.1
 expect_error bad_lr "--lr: 'fast' is not a number" --lr=fast

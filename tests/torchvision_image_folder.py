@@ -1,6 +1,7 @@
 """The independent side of image_folder_test: PIL writes an ImageFolder of
 PNGs in every 8-bit mode (L, RGB, P, P with transparency, RGBA, LA, 1-bit,
-an interlaced one, a nested sub-folder, a hidden file, a text file), then
+an interlaced one), JPEGs (4:4:4 and 4:2:0 colour, gray), a nested
+sub-folder, a hidden file and a text file, then
 torchvision's ImageFolder (its own class order and walk; hidden files
 excluded, as the C++ data set excludes them) and PIL's convert("RGB") /
 convert("L") with ToTensor give the reference.
@@ -47,12 +48,15 @@ for split in ("train", "val"):
     palette.info["transparency"] = 0
     save(f"{base}/cat/p_trns.png", palette, transparency=0)
     save(f"{base}/cat/z.png", Image.fromarray(rgb(), "RGB"))
+    save(f"{base}/cat/photo.jpg", Image.fromarray(rgb(), "RGB"), quality=90)
+    save(f"{base}/cat/sub420.JPEG", Image.fromarray(rgb(), "RGB"), quality=75, subsampling=2)
+    save(f"{base}/dog/gray.jpeg", Image.fromarray(rgb()[..., 0], "L"), quality=85)
     with open(f"{base}/cat/notes.txt", "w") as f:
         f.write("not an image\n")
 
 reference, listing = {}, {}
 for split in ("train", "val"):
-    valid = lambda p: p.lower().endswith(".png") and not os.path.basename(p).startswith(".")
+    valid = lambda p: p.lower().endswith((".png", ".jpg", ".jpeg")) and not os.path.basename(p).startswith(".")
     folder = datasets.ImageFolder(os.path.join(root, split), is_valid_file=valid)
     listing[split] = [[os.path.relpath(p, os.path.join(root, split)), c] for p, c in folder.samples]
     reference[f"{split}_targets"] = torch.tensor(folder.targets)

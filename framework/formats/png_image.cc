@@ -98,19 +98,7 @@ absl::StatusOr<torch::Tensor> DecodePng(const std::string& bytes, const std::str
   const int64_t h = height, w = width;
   torch::Tensor hwc =
       torch::from_blob(pixels.data(), {h, w, channels}, torch::kUInt8).clone();
-  if (mode == PixelMode::kRgb) {
-    if (channels == 1) hwc = hwc.expand({h, w, 3}).contiguous();
-    return hwc.permute({2, 0, 1}).contiguous();
-  }
-  if (channels == 3) {
-    const torch::Tensor rgb = hwc.to(torch::kInt32);
-    hwc = torch::floor_divide(rgb.select(2, 0) * 19595 + rgb.select(2, 1) * 38470 +
-                                  rgb.select(2, 2) * 7471 + 32768,
-                              65536)
-              .to(torch::kUInt8)
-              .unsqueeze(2);
-  }
-  return hwc.permute({2, 0, 1}).contiguous();
+  return ConvertPixels(hwc, mode);
 }
 
 }  // namespace framework

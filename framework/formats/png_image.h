@@ -16,15 +16,12 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
+#include "framework/formats/pixel_mode.h"
 
 namespace framework {
 
-// What a decoded image becomes: PIL's convert("RGB") or convert("L").
-enum class PixelMode { kRgb, kGray };
-
-// uint8 [C, H, W] (C = 3 for kRgb, 1 for kGray) of the PNG `bytes`; errors
-// name `source`. Gray from colour is PIL's ITU-R 601-2 luma, to the bit:
-// (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+// uint8 [C, H, W] (C = 3 for kRgb, 1 for kGray; pixel_mode.h) of the PNG
+// `bytes`; errors name `source`.
 absl::StatusOr<torch::Tensor> DecodePng(const std::string& bytes, const std::string& source,
                                         PixelMode mode);
 

@@ -1,20 +1,21 @@
 // The image_folder data set: torchvision's ImageFolder layout, read on
 // demand. --data_dir holds train/ and valid/ (or val/), each with one folder
 // per class; the classes are the folder names sorted, and the images of a
-// class its PNG files (any case of .png) found walking the folder as
+// class its PNG and JPEG files (.png, .jpg, .jpeg in any case) found walking the folder as
 // torchvision's make_dataset does (directories in sorted path order, files
 // sorted by name), so the class index and the order of every image equal
 // torchvision's. Hidden files (".name") and other extensions are skipped
 // and counted in the log; an empty class folder is an error naming it.
 //
-// A sample is decoded when a batch needs it (framework/formats/png_image.h),
+// A sample is decoded when a batch needs it (framework/formats/png_image.h,
+// jpeg_image.h; chosen by the file's content),
 // as PIL's convert("RGB") or, with "mode": "gray", convert("L"), then
 // scaled to [0, 1] and normalised: (x - mean) / std (defaults 0.5 and 0.5,
 // the normalisation the fashion_mnist data set applies). Every image of a
 // split must have the first training image's size.
 //
-// Options: mode (rgb|gray), mean, std. JPEG, transforms and parallel
-// decoding are the rest of issue #18.
+// Options: mode (rgb|gray), mean, std. Transforms and parallel decoding are
+// the rest of issue #18.
 #include <algorithm>
 #include <filesystem>
 #include <memory>
@@ -30,6 +31,7 @@
 #include "framework/core/declared_options.h"
 #include "framework/core/durable_file.h"
 #include "framework/data/dataset.h"
+#include "framework/formats/jpeg_image.h"
 #include "framework/formats/png_image.h"
 #include "framework/model/model.h"
 #include "glog/logging.h"
@@ -46,8 +48,9 @@ struct ImageList {
   int64_t skipped = 0;  // hidden files and other extensions
 };
 
-bool IsPng(const fs::path& path) {
-  return absl::AsciiStrToLower(path.extension().string()) == ".png";
+bool IsImage(const fs::path& path) {
+  const std::string extension = absl::AsciiStrToLower(path.extension().string());
+  return extension == ".png" || extension == ".jpg" || extension == ".jpeg";
 }
 
 absl::StatusOr<ImageList> ListImages(const std::string& split_dir) {
@@ -79,7 +82,7 @@ absl::StatusOr<ImageList> ListImages(const std::string& split_dir) {
       for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
         if (entry.is_directory()) continue;
         const std::string name = entry.path().filename().string();
-        if (name.empty() || name[0] == '.' || !IsPng(entry.path())) {
+        if (name.empty() || name[0] == '.' || !IsImage(entry.path())) {
           ++list.skipped;
           continue;
         }
@@ -95,7 +98,7 @@ absl::StatusOr<ImageList> ListImages(const std::string& split_dir) {
     if (error) return absl::NotFoundError(absl::StrCat(class_dir.string(), ": ", error.message()));
     if (list.paths.size() == before) {
       return absl::InvalidArgumentError(
-          absl::StrCat(class_dir.string(), ": an empty class folder (no .png file)"));
+          absl::StrCat(class_dir.string(), ": an empty class folder (no .png, .jpg or .jpeg file)"));
     }
   }
   return list;
@@ -110,7 +113,10 @@ struct Decoding {
 absl::StatusOr<torch::Tensor> Decode(const std::string& path, const Decoding& decoding) {
   absl::StatusOr<std::string> bytes = framework::ReadFileToString(path);
   if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<torch::Tensor> pixels = framework::DecodePng(*bytes, path, decoding.mode);
+  // By content, whatever the extension says.
+  absl::StatusOr<torch::Tensor> pixels =
+      framework::LooksLikeJpeg(*bytes) ? framework::DecodeJpeg(*bytes, path, decoding.mode)
+                                       : framework::DecodePng(*bytes, path, decoding.mode);
   if (!pixels.ok()) return pixels.status();
   return pixels->to(torch::kFloat32).div_(255.0).sub_(decoding.mean).div_(decoding.std);
 }
@@ -184,7 +190,7 @@ absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptio
     const bool training = dir == root / "train";
     LOG(INFO) << "image_folder " << dir.string() << ": " << list->paths.size() << " images in "
               << list->classes.size() << " classes; " << list->skipped
-              << " other files skipped (hidden, or not .png)";
+              << " other files skipped (hidden, or not .png, .jpg, .jpeg)";
     if (training) {
       absl::StatusOr<torch::Tensor> first = Decode(list->paths.front(), decoding);
       if (!first.ok()) return first.status();

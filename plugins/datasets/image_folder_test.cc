@@ -1,6 +1,6 @@
 // The image_folder data set against torchvision: the same class indices and
 // order, and PIL's pixels (convert("RGB") and convert("L") with ToTensor) to
-// the bit, for PNGs of every 8-bit mode; bad images named.
+// the bit, for PNGs of every 8-bit mode and JPEGs; bad images named.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -51,7 +51,7 @@ TEST(ImageFolderTest, EqualsTorchvisionsImageFolderAndPilsPixels) {
     for (const auto& [split, set] : splits) {
       const int64_t n = static_cast<int64_t>(listing[split].size());
       ASSERT_EQ(set->size(), n) << split;
-      ASSERT_EQ(n, 9) << "hidden and text files are skipped";
+      ASSERT_EQ(n, 12) << "hidden and text files are skipped";
       auto [inputs, targets] = set->Gather(torch::arange(n, torch::kInt64), 0);
       EXPECT_TRUE(torch::equal(targets, reference.at(split + "_targets"))) << split;
       const torch::Tensor expected = reference.at(split + "_" + mode);
@@ -102,6 +102,21 @@ TEST(ImageFolderTest, BadImagesAreNamed) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(victim + ": cannot decode this PNG: a 16-bit PNG"),
               std::string::npos)
+        << e.what();
+  }
+  // A truncated JPEG, refused as PIL refuses it.
+  const std::string photo = dir + "/train/cat/photo.jpg";
+  {
+    std::ifstream in(photo, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  { std::ofstream(photo, std::ios::binary) << bytes.substr(0, bytes.size() * 2 / 3); }
+  framework::RunCommandForTest("cp " + dir + "/train/cat/sub420.JPEG " + victim);  // PNG no more
+  try {
+    data->train.Gather(torch::arange(data->train.size(), torch::kInt64), 0);
+    ADD_FAILURE() << "a truncated JPEG was decoded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(photo + ": cannot "), std::string::npos)
         << e.what();
   }
   // An empty class folder.

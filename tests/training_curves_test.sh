@@ -40,6 +40,10 @@ check "before the run finished" bash -c "! grep -q 'Finished' killed.log"
 check "resumed after kill -9" grep -q "Finished 4 epoch(s)" killed_resume.log
 check "curves after kill -9 and resume equal the straight run's" \
   /usr/bin/python3 "${CHECK}" killed straight
+# A finished run resumed trains nothing and ends its HParams session once.
+"${TRAIN}" "${args[@]}" --run_dir=killed --resume > finished_resume.log 2>&1
+check "a finished run resumed again leaves its curves as they were" \
+  /usr/bin/python3 "${CHECK}" killed straight
 
 # --log_every_steps=4: a point every fourth step.
 "${TRAIN}" "${args[@]}" --epochs=1 --log_every_steps=4 --run_dir=sparse > sparse.log 2>&1

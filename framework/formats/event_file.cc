@@ -1,8 +1,10 @@
 #include "framework/formats/event_file.h"
 
 #include <cstring>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "framework/core/crc32c.h"
 #include "framework/core/durable_file.h"
 
@@ -271,40 +273,84 @@ absl::StatusOr<std::vector<std::string>> ReadRecords(const std::string& path,
   return records;
 }
 
-absl::StatusOr<int64_t> EventStep(const std::string& event) {
+namespace {
+
+// Calls `visit(field, wire type, varint value, length-delimited bytes)` for
+// each top-level field of the message `bytes`, until it returns false.
+absl::Status VisitFields(
+    absl::string_view bytes,
+    const std::function<bool(int, int, uint64_t, absl::string_view)>& visit) {
   size_t offset = 0;
   auto varint = [&](uint64_t& value) {
     value = 0;
-    for (int shift = 0; shift < 64 && offset < event.size(); shift += 7) {
-      const auto byte = static_cast<unsigned char>(event[offset++]);
+    for (int shift = 0; shift < 64 && offset < bytes.size(); shift += 7) {
+      const auto byte = static_cast<unsigned char>(bytes[offset++]);
       value |= static_cast<uint64_t>(byte & 0x7f) << shift;
       if ((byte & 0x80) == 0) return true;
     }
     return false;
   };
-  while (offset < event.size()) {
+  while (offset < bytes.size()) {
     uint64_t key = 0, value = 0;
     if (!varint(key)) break;
     const int field = static_cast<int>(key >> 3);
-    switch (key & 7) {
+    const int wire_type = static_cast<int>(key & 7);
+    absl::string_view payload;
+    switch (wire_type) {
       case kVarint:
         if (!varint(value)) return absl::DataLossError("malformed event: bad varint");
-        if (field == kEventStep) return static_cast<int64_t>(value);
         break;
       case kFixed64: offset += 8; break;
       case kFixed32: offset += 4; break;
       case kLengthDelimited:
-        if (!varint(value) || value > event.size() - offset) {
+        if (!varint(value) || value > bytes.size() - offset) {
           return absl::DataLossError("malformed event: bad length");
         }
+        payload = bytes.substr(offset, value);
         offset += value;
         break;
       default:
         return absl::DataLossError("malformed event: unknown wire type");
     }
+    if (offset > bytes.size()) return absl::DataLossError("malformed event: truncated field");
+    if (!visit(field, wire_type, value, payload)) return absl::OkStatus();
   }
-  if (offset > event.size()) return absl::DataLossError("malformed event: truncated field");
-  return 0;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> EventStep(const std::string& event) {
+  int64_t step = 0;
+  absl::Status status = VisitFields(event, [&](int field, int wire_type, uint64_t value,
+                                               absl::string_view) {
+    if (field != kEventStep || wire_type != kVarint) return true;
+    step = static_cast<int64_t>(value);
+    return false;
+  });
+  if (!status.ok()) return status;
+  return step;
+}
+
+absl::StatusOr<std::vector<std::string>> EventSummaryTags(const std::string& event) {
+  std::vector<std::string> tags;
+  absl::Status status = VisitFields(event, [&](int field, int wire_type, uint64_t,
+                                               absl::string_view summary) {
+    if (field != kEventSummary || wire_type != kLengthDelimited) return true;
+    absl::Status values = VisitFields(summary, [&](int field, int wire_type, uint64_t,
+                                                   absl::string_view value) {
+      if (field != kSummaryValue || wire_type != kLengthDelimited) return true;
+      VisitFields(value, [&](int field, int wire_type, uint64_t, absl::string_view tag) {
+        if (field != kValueTag || wire_type != kLengthDelimited) return true;
+        tags.emplace_back(tag);
+        return false;
+      }).IgnoreError();
+      return true;
+    });
+    return values.ok();
+  });
+  if (!status.ok()) return status;
+  return tags;
 }
 
 }  // namespace framework

@@ -90,6 +90,9 @@ absl::StatusOr<std::vector<std::string>> ReadRecords(const std::string& path,
 // The step field of an encoded Event (0 when it has none).
 absl::StatusOr<int64_t> EventStep(const std::string& event);
 
+// The tags of an encoded Event's summary values (none for other events).
+absl::StatusOr<std::vector<std::string>> EventSummaryTags(const std::string& event);
+
 }  // namespace framework
 
 #endif  // FRAMEWORK_FORMATS_EVENT_FILE_H_

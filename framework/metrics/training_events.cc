@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -49,8 +50,10 @@ absl::Status TruncateSteps(const std::string& path, int64_t start_step) {
   return ReplaceFileContents(path, kept, /*sync=*/false);
 }
 
-// Rewrites an event file without its events after `start_step` (and without a
-// tail damaged by a crash); removes it when nothing but its header is left.
+// Rewrites an event file without its events after `start_step`, without an
+// earlier segment's HParams session end (the resumed session ends again when
+// it finishes) and without a tail damaged by a crash; removes it when nothing
+// but its header is left.
 absl::Status TruncateEvents(const std::string& path, int64_t start_step) {
   absl::StatusOr<std::vector<std::string>> records = ReadRecords(path, /*keep_intact_prefix=*/true);
   if (!records.ok()) return records.status();
@@ -59,7 +62,10 @@ absl::Status TruncateEvents(const std::string& path, int64_t start_step) {
   bool changed = false;
   for (size_t i = 0; i < records->size(); ++i) {
     absl::StatusOr<int64_t> step = EventStep((*records)[i]);
-    if (!step.ok() || (i > 0 && *step > start_step)) {
+    absl::StatusOr<std::vector<std::string>> tags = EventSummaryTags((*records)[i]);
+    const bool session_end =
+        tags.ok() && std::find(tags->begin(), tags->end(), kHParamsSessionEndTag) != tags->end();
+    if (!step.ok() || (i > 0 && (*step > start_step || session_end))) {
       changed = true;
       continue;
     }

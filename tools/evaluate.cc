@@ -34,6 +34,7 @@
 #include "framework/train/evaluation.h"
 #include "framework/weights/weights_file.h"
 #include "gflags/gflags.h"
+#include "tools/model_spec_flags.h"
 #include "tools/tool_help.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
@@ -66,26 +67,6 @@ void DefaultFromCheckpoint(const std::map<std::string, std::string>& run_flags) 
       gflags::SetCommandLineOption(name, it->second.c_str());
     }
   }
-}
-
-absl::StatusOr<ModelSpec> SpecToEvaluate(const std::string& path, const WeightsFormat& format) {
-  if (!FLAGS_model.empty()) {
-    ModelSpec spec;
-    spec.name = FLAGS_model;
-    absl::StatusOr<nlohmann::json> config = ParseJsonObjectFlag("model_options", FLAGS_model_options);
-    if (!config.ok()) return config.status();
-    spec.config = *std::move(config);
-    if (absl::Status checked = CheckModelOptionsFlag(spec.name, spec.config, "model_options");
-        !checked.ok()) {
-      return checked;
-    }
-    return spec;
-  }
-  if (!format.read_model_spec) {
-    return FlagError("model", absl::StrCat("a ", format.description, " file (", path,
-                                           ") does not name its model; give --model"));
-  }
-  return format.read_model_spec(path);
 }
 
 // Per-class accuracy of a classifier: outputs [N, classes], integer targets.
@@ -135,7 +116,8 @@ absl::Status Evaluate() {
   if (!device.ok()) return FlagError("device", device.status().message());
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = BuildTrainer(FLAGS_trainer);
   if (!trainer.ok()) return FlagError("trainer", trainer.status().message());
-  absl::StatusOr<ModelSpec> spec = SpecToEvaluate(path, *format);
+  absl::StatusOr<ModelSpec> spec =
+      ModelSpecFromFlags(path, *format, FLAGS_model, FLAGS_model_options);
   if (!spec.ok()) return spec.status();
 
   DataOptions data_options;
@@ -200,19 +182,8 @@ int main(int argc, char** argv) {
   static const char kUsage[] =
       "usage: evaluate --weights=FILE [--ema] [--model=NAME --model_options=JSON] [--dataset=NAME]\n"
       "Evaluates saved weights on a data set's validation split.\n";
-  gflags::SetUsageMessage(kUsage);
-  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
-  if (framework::HandleToolHelp(kUsage, __FILE__)) return 0;
-  gflags::HandleCommandLineHelpFlags();
-  if (argc > 1) {
-    std::fprintf(stderr, "evaluate: unexpected argument '%s' (flags look like --name=value)\n", argv[1]);
-    return 2;
-  }
-  framework::LogBlasAtStartup();
-  absl::Status status = framework::Evaluate();
-  if (!status.ok()) {
-    std::fprintf(stderr, "evaluate: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+  return framework::RunFlagsOnlyTool(argc, argv, "evaluate", kUsage, __FILE__, [] {
+    framework::LogBlasAtStartup();
+    return framework::Evaluate();
+  });
 }

@@ -25,13 +25,13 @@
 #include "framework/core/random_state.h"
 #include "framework/core/user_path.h"
 #include "framework/experiment/flag_error.h"
-#include "framework/experiment/plugin_option_flags.h"
 #include "framework/model/model.h"
 #include "framework/model/state_dict.h"
 #include "framework/weights/weights_file.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "plugins/datasets/token_vocabulary.h"
+#include "tools/model_spec_flags.h"
 #include "tools/tool_help.h"
 
 DEFINE_string(weights, "", "Checkpoint directory or model file of a language model (required).");
@@ -78,20 +78,9 @@ absl::Status Sample() {
   absl::StatusOr<plugins::TokenVocabulary> vocabulary = plugins::TokenVocabulary::Read(data_dir);
   if (!vocabulary.ok()) return FlagError("data_dir", vocabulary.status().message());
 
-  ModelSpec spec;
-  if (!FLAGS_model.empty()) {
-    spec.name = FLAGS_model;
-    absl::StatusOr<nlohmann::json> config = ParseJsonObjectFlag("model_options", FLAGS_model_options);
-    if (!config.ok()) return config.status();
-    spec.config = *std::move(config);
-  } else if (format->read_model_spec) {
-    absl::StatusOr<ModelSpec> read = format->read_model_spec(path);
-    if (!read.ok()) return FlagError("weights", read.status().message());
-    spec = *std::move(read);
-  } else {
-    return FlagError("model", absl::StrCat("a ", format->description, " file (", path,
-                                           ") does not name its model; give --model"));
-  }
+  absl::StatusOr<ModelSpec> read = ModelSpecFromFlags(path, *format, FLAGS_model, FLAGS_model_options);
+  if (!read.ok()) return read.status();
+  const ModelSpec spec = *std::move(read);
   if (!spec.config.contains("block_size") || !spec.config["block_size"].is_number_integer()) {
     return FlagError("weights", absl::StrCat("model '", spec.name, "' has no integer option "
                                              "'block_size': not a language model"));
@@ -153,18 +142,5 @@ int main(int argc, char** argv) {
       "usage: sample --weights=FILE [--prompt=TEXT] [--tokens=N] [--temperature=T] [--top_k=K] "
       "[--seed=S]\n"
       "Generates text from a trained language model.\n";
-  gflags::SetUsageMessage(kUsage);
-  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
-  if (framework::HandleToolHelp(kUsage, __FILE__)) return 0;
-  gflags::HandleCommandLineHelpFlags();
-  if (argc > 1) {
-    std::fprintf(stderr, "sample: unexpected argument '%s' (flags look like --name=value)\n", argv[1]);
-    return 2;
-  }
-  absl::Status status = framework::Sample();
-  if (!status.ok()) {
-    std::fprintf(stderr, "sample: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+  return framework::RunFlagsOnlyTool(argc, argv, "sample", kUsage, __FILE__, framework::Sample);
 }

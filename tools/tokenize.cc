@@ -85,29 +85,24 @@ absl::Status Tokenize() {
   }
   absl::StatusOr<std::vector<std::string>> files = InputFiles();
   if (!files.ok()) return files.status();
-  std::string text;
+  // Each file read once; the vocabulary is of them all, each error names
+  // its file.
+  std::vector<std::string> contents;
   nlohmann::json sources = nlohmann::json::array();
   for (const std::string& file : *files) {
-    absl::StatusOr<std::string> contents = framework::ReadFileToString(file);
-    if (!contents.ok()) return contents.status();
-    // Checked file by file, so an error names the file (and its offset).
-    if (absl::StatusOr<plugins::TokenVocabulary> own =
-            plugins::TokenVocabulary::FromText(*contents, FLAGS_tokenizer, file);
-        !own.ok()) {
-      return own.status();
-    }
-    sources.push_back({{"path", file}, {"bytes", contents->size()}});
-    text += *contents;
+    absl::StatusOr<std::string> read = framework::ReadFileToString(file);
+    if (!read.ok()) return read.status();
+    sources.push_back({{"path", file}, {"bytes", read->size()}});
+    contents.push_back(*std::move(read));
   }
+  std::vector<plugins::TokenVocabulary::NamedText> texts;
+  for (size_t i = 0; i < files->size(); ++i) texts.emplace_back((*files)[i], contents[i]);
   absl::StatusOr<plugins::TokenVocabulary> vocabulary =
-      plugins::TokenVocabulary::FromText(text, FLAGS_tokenizer, "--input");
+      plugins::TokenVocabulary::FromTexts(texts, FLAGS_tokenizer);
   if (!vocabulary.ok()) return vocabulary.status();
-  // Encoded file by file, so an error names the file.
   std::vector<uint16_t> ids;
-  for (const std::string& file : *files) {
-    absl::StatusOr<std::string> contents = framework::ReadFileToString(file);
-    if (!contents.ok()) return contents.status();
-    absl::StatusOr<std::vector<uint16_t>> encoded = vocabulary->Encode(*contents, file);
+  for (const auto& [file, text] : texts) {
+    absl::StatusOr<std::vector<uint16_t>> encoded = vocabulary->Encode(text, file);
     if (!encoded.ok()) return encoded.status();
     ids.insert(ids.end(), encoded->begin(), encoded->end());
   }
@@ -157,18 +152,5 @@ int main(int argc, char** argv) {
       "usage: tokenize --out=DIR [--input=FILES_OR_DIRS] [--tokenizer=char|byte] "
       "[--val_fraction=0.1]\n"
       "Writes a token data set (train.bin, val.bin, meta.json) for --dataset=token_file.\n";
-  gflags::SetUsageMessage(kUsage);
-  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
-  if (framework::HandleToolHelp(kUsage, __FILE__)) return 0;
-  gflags::HandleCommandLineHelpFlags();
-  if (argc > 1) {
-    std::fprintf(stderr, "tokenize: unexpected argument '%s' (flags look like --name=value)\n", argv[1]);
-    return 2;
-  }
-  absl::Status status = Tokenize();
-  if (!status.ok()) {
-    std::fprintf(stderr, "tokenize: %s\n", std::string(status.message()).c_str());
-    return 1;
-  }
-  return 0;
+  return framework::RunFlagsOnlyTool(argc, argv, "tokenize", kUsage, __FILE__, Tokenize);
 }

@@ -25,4 +25,23 @@ bool HandleToolHelp(const char* usage, const char* source_file) {
   return true;
 }
 
+int RunFlagsOnlyTool(int argc, char** argv, const char* name, const char* usage,
+                     const char* source_file, const std::function<absl::Status()>& run) {
+  gflags::SetUsageMessage(usage);
+  gflags::ParseCommandLineNonHelpFlags(&argc, &argv, true);
+  if (HandleToolHelp(usage, source_file)) return 0;
+  gflags::HandleCommandLineHelpFlags();
+  if (argc > 1) {
+    std::fprintf(stderr, "%s: unexpected argument '%s' (flags look like --name=value)\n", name,
+                 argv[1]);
+    return 2;
+  }
+  const absl::Status status = run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace framework

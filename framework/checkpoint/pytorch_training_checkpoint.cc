@@ -289,15 +289,17 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
     auto loss = state.history.back().values.find("train_loss");
     if (loss != state.history.back().values.end()) out.loss = loss->second;
   }
-  // The learning rate the next epoch uses: the scheduler's current one.
-  double lr = GroupNumber(run.optimizer_options, "lr");
+  // The learning rates the next epoch uses, group by group: the scheduler's
+  // current ones (the run's lr without a schedule).
+  std::vector<double> group_lrs;
   nlohmann::json chainable;  // the state of a schedule PyTorch has too
   if (state.scheduler.is_object() && state.scheduler.contains("lrs")) {
-    lr = state.scheduler["lrs"].at(0).get<double>();
+    group_lrs = state.scheduler["lrs"].get<std::vector<double>>();
     chainable = state.scheduler;
   } else if (state.scheduler.is_object() && state.scheduler.contains("schedulers")) {
-    lr = state.scheduler["schedulers"].back()["lrs"].at(0).get<double>();
+    group_lrs = state.scheduler["schedulers"].back()["lrs"].get<std::vector<double>>();
   }
+  const double lr = group_lrs.empty() ? GroupNumber(run.optimizer_options, "lr") : group_lrs[0];
   // Every parameter, in order: PyTorch's params lists cover those without
   // state too, so the model (rebuilt through the registry) is counted and
   // grouped as the run grouped it.
@@ -305,14 +307,6 @@ absl::StatusOr<PyTorchTrainingCheckpoint> ToPyTorchTrainingCheckpoint(
   if (!model.ok()) return model.status();
   const std::vector<std::vector<int64_t>> groups =
       DecayGroups((*model)->parameters(), run.decayed_parameters);
-  std::vector<double> group_lrs;
-  if (state.scheduler.is_object() && state.scheduler.contains("lrs")) {
-    for (const nlohmann::json& each : state.scheduler["lrs"]) group_lrs.push_back(each.get<double>());
-  } else if (state.scheduler.is_object() && state.scheduler.contains("schedulers")) {
-    for (const nlohmann::json& each : state.scheduler["schedulers"].back()["lrs"]) {
-      group_lrs.push_back(each.get<double>());
-    }
-  }
   PyTorchOptimizerState optimizer;
   std::vector<int64_t> first_id;
   int64_t next_id = 0;

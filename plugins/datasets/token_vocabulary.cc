@@ -42,9 +42,8 @@ absl::Status NotUtf8(const std::string& source, size_t offset, absl::string_view
 
 }  // namespace
 
-absl::StatusOr<TokenVocabulary> TokenVocabulary::FromText(absl::string_view text,
-                                                          const std::string& tokenizer,
-                                                          const std::string& source) {
+absl::StatusOr<TokenVocabulary> TokenVocabulary::FromTexts(const std::vector<NamedText>& texts,
+                                                           const std::string& tokenizer) {
   TokenVocabulary vocabulary;
   vocabulary.tokenizer_ = tokenizer;
   if (tokenizer == "byte") {
@@ -57,15 +56,17 @@ absl::StatusOr<TokenVocabulary> TokenVocabulary::FromText(absl::string_view text
   }
   // Sorted by code point: UTF-8's byte order is code point order.
   std::set<std::string> characters;
-  for (size_t at = 0; at < text.size();) {
-    const size_t length = Utf8Length(text, at);
-    if (length == 0) return NotUtf8(source, at, text);
-    characters.insert(std::string(text.substr(at, length)));
-    at += length;
+  for (const auto& [source, text] : texts) {
+    for (size_t at = 0; at < text.size();) {
+      const size_t length = Utf8Length(text, at);
+      if (length == 0) return NotUtf8(source, at, text);
+      characters.insert(std::string(text.substr(at, length)));
+      at += length;
+    }
   }
   if (characters.size() > 65536) {
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": ", characters.size(), " distinct characters do not fit uint16 token ids"));
+        characters.size(), " distinct characters do not fit uint16 token ids"));
   }
   for (const std::string& character : characters) {
     vocabulary.ids_[character] = static_cast<uint16_t>(vocabulary.pieces_.size());
@@ -92,7 +93,7 @@ absl::StatusOr<TokenVocabulary> TokenVocabulary::FromJson(const nlohmann::json& 
   vocabulary.tokenizer_ = tokenizer;
   if (tokenizer == "byte") {
     if (vocab_size != 256) return bad(absl::StrCat("'vocab_size' is ", vocab_size, ", byte: 256"));
-    return FromText("", "byte", source);
+    return FromTexts({}, "byte");
   }
   if (tokenizer != "char") return bad(absl::StrCat("'tokenizer' must be char or byte, got '",
                                                     tokenizer, "'"));

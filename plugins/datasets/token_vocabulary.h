@@ -7,7 +7,8 @@
 // Written here rather than taken from a library: Debian has no tokenizer
 // library for C++ of this size, and both rules are a few lines.
 //
-//   absl::StatusOr<TokenVocabulary> vocabulary = TokenVocabulary::FromText(text, "char");
+//   absl::StatusOr<TokenVocabulary> vocabulary =
+//       TokenVocabulary::FromTexts({{"input.txt", text}}, "char");
 //   absl::StatusOr<std::vector<uint16_t>> ids = vocabulary->Encode(text, "input.txt");
 //   std::string back = vocabulary->Decode(*ids);
 #ifndef PLUGINS_DATASETS_TOKEN_VOCABULARY_H_
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,11 +31,12 @@ inline constexpr char kTokenMetaFile[] = "meta.json";
 
 class TokenVocabulary {
  public:
-  // The vocabulary of `text` under `tokenizer` ("char" or "byte"); an error
-  // names `source` and the byte offset of text that is not UTF-8.
-  static absl::StatusOr<TokenVocabulary> FromText(absl::string_view text,
-                                                  const std::string& tokenizer,
-                                                  const std::string& source);
+  // A text and where it comes from (a file), for messages.
+  using NamedText = std::pair<std::string, absl::string_view>;
+  // The vocabulary of `texts` together under `tokenizer` ("char" or
+  // "byte"); an error names the text and the byte offset that is not UTF-8.
+  static absl::StatusOr<TokenVocabulary> FromTexts(const std::vector<NamedText>& texts,
+                                                   const std::string& tokenizer);
   // As meta.json holds it; errors name `source` and the key.
   static absl::StatusOr<TokenVocabulary> FromJson(const nlohmann::json& meta,
                                                   const std::string& source);

@@ -1,6 +1,8 @@
 #include "framework/data/dataset.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -35,8 +37,46 @@ nlohmann::json Dataset::ModelFacts() const {
 
 std::pair<torch::Tensor, torch::Tensor> Dataset::Gather(const torch::Tensor& indices,
                                                         int64_t epoch) const {
-  if (source != nullptr) return source->Gather(indices, epoch);
-  return {inputs.index_select(0, indices), targets.index_select(0, indices)};
+  std::pair<torch::Tensor, torch::Tensor> batch =
+      source != nullptr ? source->Gather(indices, epoch)
+                        : std::make_pair(inputs.index_select(0, indices),
+                                         targets.index_select(0, indices));
+  if (transforms == nullptr || transforms->empty() || indices.numel() == 0) return batch;
+  const torch::Tensor where = indices.to(torch::kInt64).contiguous();
+  const int64_t* index = where.data_ptr<int64_t>();
+  std::vector<torch::Tensor> samples;
+  samples.reserve(where.numel());
+  for (int64_t b = 0; b < where.numel(); ++b) {
+    samples.push_back(transforms->Apply(batch.first[b], transform_seed, epoch, index[b]));
+  }
+  batch.first = torch::stack(samples);
+  return batch;
+}
+
+absl::StatusOr<Dataset> Dataset::WithTransforms(std::shared_ptr<const SampleTransforms> with,
+                                                uint64_t seed, const std::string& flag) const {
+  Dataset transformed = *this;
+  transformed.transforms = std::move(with);
+  transformed.transform_seed = seed;
+  if (transformed.transforms == nullptr || transformed.transforms->empty()) return transformed;
+  nlohmann::json facts = ModelFacts();
+  if (!facts.contains(kInputChannelsKey) || !facts.contains(kInputHeightKey) ||
+      !facts.contains(kInputWidthKey)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": transforms take images [C, H, W]; this data set's samples "
+                     "are not images"));
+  }
+  absl::StatusOr<std::vector<int64_t>> shape = transformed.transforms->OutputShape(
+      {facts[kInputChannelsKey].get<int64_t>(), facts[kInputHeightKey].get<int64_t>(),
+       facts[kInputWidthKey].get<int64_t>()});
+  if (!shape.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", shape.status().message()));
+  }
+  facts[kInputChannelsKey] = (*shape)[0];
+  facts[kInputHeightKey] = (*shape)[1];
+  facts[kInputWidthKey] = (*shape)[2];
+  transformed.model_facts = facts;
+  return transformed;
 }
 
 Registry<DatasetEntry>& DatasetRegistry() {

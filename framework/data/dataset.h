@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "framework/core/declared_options.h"
 #include "framework/core/registry.h"
+#include "framework/data/sample_transform.h"
 #include "nlohmann/json.hpp"
 
 namespace framework {
@@ -56,6 +57,10 @@ struct Dataset {
   // for images in memory, whose shape and classes say it; a token data set
   // gives its vocabulary size and window length.
   nlohmann::json model_facts = nlohmann::json::object();
+  // Applied to every sample Gather gives (sample_transform.h), with the
+  // generator of (transform_seed, epoch, index); null or empty: none.
+  std::shared_ptr<const SampleTransforms> transforms;
+  uint64_t transform_seed = 0;
 
   int64_t size() const {
     if (source != nullptr) return source->size();
@@ -67,9 +72,15 @@ struct Dataset {
   // (model/model.h): model_facts, or for images in memory their shape and
   // classes.
   nlohmann::json ModelFacts() const;
-  // The samples at `indices` of epoch `epoch`.
+  // The samples at `indices` of epoch `epoch`, transformed.
   std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
                                                  int64_t epoch) const;
+  // The same data with `transforms` applied to every sample (seeded by
+  // `seed`), its model facts the transformed shape; an error when a
+  // transform cannot take the samples' shape (`flag` names where they were
+  // declared).
+  absl::StatusOr<Dataset> WithTransforms(std::shared_ptr<const SampleTransforms> transforms,
+                                         uint64_t seed, const std::string& flag) const;
 };
 
 struct DataSplits {

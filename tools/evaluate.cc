@@ -8,8 +8,8 @@
 // --weights may be a checkpoint, a whole-model file, a PyTorch .pt state dict
 // or a safetensors file (recognised by content). A checkpoint or whole-model
 // file names its model; the others need --model (and --model_options). A
-// checkpoint also supplies its run's --dataset, --data_dir, --trainer, --seed
-// and --eval_batch_size unless given here, so on a run's final checkpoint this
+// checkpoint also supplies its run's --dataset, --data_dir, --trainer, --seed,
+// --valid_transforms and --eval_batch_size unless given here, so on a run's final checkpoint this
 // prints the numbers of that run's last validation line.
 #include <cstdio>
 #include <string>
@@ -49,7 +49,12 @@ DEFINE_string(dataset, "fashion_mnist", "Registered data set whose validation sp
 DEFINE_string(dataset_options, "{}", "JSON object of the data set's options (default: the run's).");
 DEFINE_string(data_dir, "", "Directory of the data set's files (default: its Debian package's).");
 DEFINE_string(trainer, "classification", "Registered trainer: how a batch becomes loss and metrics.");
-DEFINE_uint64(seed, 1, "Seed of generated data sets (synthetic).");
+DEFINE_uint64(seed, 1, "Seed of generated data sets (synthetic) and of random validation transforms.");
+DEFINE_string(valid_transforms, "",
+              "JSON list of transforms for the validation samples (default: the checkpoint's run's).");
+DEFINE_int32(data_workers, -1,
+             "Threads that decode batches ahead (-1: none for data in memory, else a quarter of "
+             "the cores); never changes the numbers.");
 DEFINE_int64(eval_batch_size, 1000, "Evaluation batch size (>= 1).");
 DEFINE_string(device, "cpu", "Device: cpu, cuda or cuda:N.");
 DEFINE_string(plugins, "", "Comma-separated plugin shared objects (.so) to load first.");
@@ -60,7 +65,8 @@ namespace {
 // A flag not given on the command line takes the checkpoint's run's value.
 void DefaultFromCheckpoint(const std::map<std::string, std::string>& run_flags) {
   for (const char* name :
-       {"dataset", "dataset_options", "data_dir", "trainer", "eval_batch_size", "seed"}) {
+       {"dataset", "dataset_options", "data_dir", "trainer", "eval_batch_size", "seed",
+        "valid_transforms"}) {
     gflags::CommandLineFlagInfo info;
     auto it = run_flags.find(name);
     if (it != run_flags.end() && gflags::GetCommandLineFlagInfo(name, &info) && info.is_default) {
@@ -71,16 +77,18 @@ void DefaultFromCheckpoint(const std::map<std::string, std::string>& run_flags) 
 
 // Per-class accuracy of a classifier: outputs [N, classes], integer targets.
 void PrintPerClassAccuracy(Model& model, const Dataset& valid, const torch::Device& device) {
-  if (!valid.inputs.defined() || valid.classes < 2) return;  // read on demand, or not labelled
+  if (valid.classes < 2) return;  // not labelled
   torch::NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> correct(valid.classes, 0), total(valid.classes, 0);
   for (int64_t start = 0; start < valid.size(); start += FLAGS_eval_batch_size) {
     const int64_t length = std::min(FLAGS_eval_batch_size, valid.size() - start);
-    torch::Tensor output = model.forward(valid.inputs.narrow(0, start, length).to(device));
+    const auto [inputs, targets] = valid.Gather(
+        torch::arange(start, start + length, torch::TensorOptions().dtype(torch::kInt64)), 0);
+    torch::Tensor output = model.forward(inputs.to(device));
     if (output.dim() != 2 || output.size(1) != valid.classes) return;  // not a classifier
+    if (targets.dim() != 1) return;
     torch::Tensor predicted = output.argmax(1).cpu();
-    torch::Tensor targets = valid.targets.narrow(0, start, length);
     auto p = predicted.accessor<int64_t, 1>();
     auto t = targets.accessor<int64_t, 1>();
     for (int64_t i = 0; i < length; ++i) {
@@ -133,7 +141,14 @@ absl::Status Evaluate() {
   data_options.options = *std::move(resolved);
   absl::StatusOr<DataSplits> data = LoadDataset(FLAGS_dataset, data_options);
   if (!data.ok()) return data.status();
-  const Dataset& valid = data->valid;
+  absl::StatusOr<std::shared_ptr<const SampleTransforms>> transforms =
+      SampleTransforms::ParseText(FLAGS_valid_transforms, "valid_transforms");
+  if (!transforms.ok()) return transforms.status();
+  if (FLAGS_data_workers < -1) return FlagError("data_workers", "must be >= 0 (or -1: auto)");
+  absl::StatusOr<Dataset> transformed = data->valid.WithTransforms(
+      *transforms, TransformSeed(FLAGS_seed, /*training=*/false), "valid_transforms");
+  if (!transformed.ok()) return transformed.status();
+  const Dataset& valid = *transformed;
   // What the experiment fills in from the data, unless the file recorded it.
   const nlohmann::json facts = valid.ModelFacts();
   for (auto fact = facts.begin(); fact != facts.end(); ++fact) {
@@ -158,6 +173,7 @@ absl::Status Evaluate() {
   EvaluationOptions options;
   options.batch_size = FLAGS_eval_batch_size;
   options.device = *device;
+  options.prefetch.workers = WorkersFor(valid, FLAGS_data_workers);
   absl::StatusOr<std::map<std::string, double>> values =
       EvaluateModel(**model, **trainer, valid, options);
   if (!values.ok()) return values.status();

@@ -239,6 +239,27 @@ absl::Status ExperimentRun::BuildComponents() {
   if (!data.ok()) return data.status();
   data->train = data->train.Head(settings_.train_samples);
   if (data->train.size() == 0) return FlagError("dataset", "the training set is empty");
+  absl::StatusOr<Dataset> train = data->train.WithTransforms(
+      settings_.transforms, TransformSeed(settings_.seed, /*training=*/true), "transforms");
+  if (!train.ok()) return train.status();
+  absl::StatusOr<Dataset> valid = data->valid.WithTransforms(
+      settings_.valid_transforms, TransformSeed(settings_.seed, /*training=*/false),
+      "valid_transforms");
+  if (!valid.ok()) return valid.status();
+  if (!settings_.transforms->empty() || !settings_.valid_transforms->empty()) {
+    const nlohmann::json train_facts = train->ModelFacts(), valid_facts = valid->ModelFacts();
+    for (const char* key : {kInputChannelsKey, kInputHeightKey, kInputWidthKey}) {
+      if (train_facts.value(key, nlohmann::json()) != valid_facts.value(key, nlohmann::json())) {
+        return FlagError(
+            "valid_transforms",
+            absl::StrCat("validation samples would be ", valid_facts.dump(),
+                         " but training samples are ", train_facts.dump(),
+                         "; the model takes one shape (crop or resize both alike)"));
+      }
+    }
+  }
+  data->train = *std::move(train);
+  data->valid = *std::move(valid);
   if (absl::Status status = trainer_->CheckData(data->train); !status.ok()) return status;
   data_ = *std::move(data);
 

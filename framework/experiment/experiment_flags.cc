@@ -108,6 +108,21 @@ EXPERIMENT_FLAG(int64, batch_size, 64, kData, kRunDefining, "Training batch size
 EXPERIMENT_FLAG(int64, eval_batch_size, 1000, kData, kRunDefining, "Evaluation batch size (>= 1).");
 EXPERIMENT_FLAG(uint64, seed, 1, kData, kRunDefining,
                 "Seed of parameter initialisation, dropout and data order.");
+EXPERIMENT_FLAG(string, transforms, "", kData, kRunDefining,
+                "JSON list of the transforms every training sample goes through, e.g. "
+                "[{\"random_crop\":{\"size\":28,\"padding\":2}},{\"horizontal_flip\":{}}] "
+                "(docs/data.md); their random choices depend on (seed, epoch, sample) only.");
+EXPERIMENT_FLAG(string, valid_transforms, "", kData, kRunDefining,
+                "JSON list of the transforms of validation samples, e.g. "
+                "[{\"center_crop\":{\"size\":24}}]; //tools:evaluate applies the recorded list.");
+EXPERIMENT_FLAG(int32, data_workers, -1, kData, kMayChange,
+                "Threads that decode and transform batches ahead of the training step; 0: on "
+                "the training thread; -1: none for data in memory, else a quarter of the cores "
+                "(docs/data.md). Never changes the results.");
+EXPERIMENT_FLAG(int32, prefetch_batches, 2, kData, kMayChange,
+                "Batches each data worker may have ready ahead of the step (>= 1).");
+EXPERIMENT_FLAG(int64, prefetch_max_mib, 1024, kData, kMayChange,
+                "No worker starts another batch while this many MiB of batches wait (>= 1).");
 
 // The optimizer's and the schedule's options are declared by each of them
 // (see plugin_option_flags.h); the flags named after an option set it in the

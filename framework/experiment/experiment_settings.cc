@@ -37,6 +37,12 @@ absl::Status CheckRanges() {
            Require(FLAGS_train_samples >= 0, "train_samples", ">= 0",
                    absl::StrCat(FLAGS_train_samples)),
            Require(FLAGS_threads >= 0, "threads", ">= 0", absl::StrCat(FLAGS_threads)),
+           Require(FLAGS_data_workers >= -1, "data_workers", ">= 0 (or -1: auto)",
+                   absl::StrCat(FLAGS_data_workers)),
+           Require(FLAGS_prefetch_batches >= 1, "prefetch_batches", ">= 1",
+                   absl::StrCat(FLAGS_prefetch_batches)),
+           Require(FLAGS_prefetch_max_mib >= 1, "prefetch_max_mib", ">= 1",
+                   absl::StrCat(FLAGS_prefetch_max_mib)),
            Require(FLAGS_log_every_steps >= 1, "log_every_steps", ">= 1",
                    absl::StrCat(FLAGS_log_every_steps)),
            Require(FLAGS_log_interval >= 0, "log_interval", ">= 0",
@@ -239,6 +245,9 @@ void ReadLoopAndCheckpoints(ExperimentSettings& settings) {
       FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
   loop.bucket_bytes = FLAGS_bucket_mb << 20;
   loop.accumulate_batches = FLAGS_accumulate_batches;
+  loop.data_workers = FLAGS_data_workers;
+  loop.prefetch.batches_per_worker = FLAGS_prefetch_batches;
+  loop.prefetch.max_bytes = FLAGS_prefetch_max_mib << 20;
   settings.threads = FLAGS_threads;
   settings.log_every_steps = FLAGS_log_every_steps;
 
@@ -279,6 +288,14 @@ absl::StatusOr<ExperimentSettings> ReadExperimentSettings() {
   settings.data_dir = FLAGS_data_dir.empty() ? "" : ResolveUserPath(FLAGS_data_dir);
   settings.train_samples = FLAGS_train_samples;
   settings.seed = FLAGS_seed;
+  absl::StatusOr<std::shared_ptr<const SampleTransforms>> transforms =
+      SampleTransforms::ParseText(FLAGS_transforms, "transforms");
+  if (!transforms.ok()) return transforms.status();
+  settings.transforms = *std::move(transforms);
+  absl::StatusOr<std::shared_ptr<const SampleTransforms>> valid_transforms =
+      SampleTransforms::ParseText(FLAGS_valid_transforms, "valid_transforms");
+  if (!valid_transforms.ok()) return valid_transforms.status();
+  settings.valid_transforms = *std::move(valid_transforms);
   if (absl::Status status = ReadPluginOptions(settings); !status.ok()) return status;
   if (absl::Status status = ReadStart(settings); !status.ok()) return status;
   if (absl::Status status = ReadClipping(settings.loop.clipping); !status.ok()) return status;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "framework/checkpoint/pytorch_training_checkpoint.h"
 #include "framework/core/declared_options.h"
 #include "framework/core/device_map.h"
+#include "framework/data/sample_transform.h"
 #include "framework/distributed/launch_environment.h"
 #include "framework/experiment/plugin_option_flags.h"
 #include "framework/experiment/resume_policy.h"
@@ -45,6 +47,9 @@ struct ExperimentSettings {
   std::string data_dir;  // resolved; empty: the data set's default
   int64_t train_samples = 0;
   uint64_t seed = 1;
+  // --transforms and --valid_transforms, checked; never null.
+  std::shared_ptr<const SampleTransforms> transforms;
+  std::shared_ptr<const SampleTransforms> valid_transforms;
 
   std::string optimizer;
   OptionValues optimizer_options;

@@ -41,11 +41,21 @@ absl::StatusOr<std::map<std::string, double>> EvaluateModel(Model& model, Traine
     std::vector<double> sums(metrics.size(), 0.0);
     const int64_t size = data.size();
     const int64_t chunk = options.batch_size;
+    std::vector<torch::Tensor> chunks;
     for (int64_t start = rank * chunk; start < size; start += world_size * chunk) {
       const int64_t length = std::min(chunk, size - start);
-      Batch batch = GatherBatch(
-          data, torch::arange(start, start + length, torch::TensorOptions().dtype(torch::kInt64)),
-          options.device);
+      chunks.push_back(
+          torch::arange(start, start + length, torch::TensorOptions().dtype(torch::kInt64)));
+    }
+    const size_t count = chunks.size();
+    BatchPrefetcher batches(data, /*epoch=*/0, std::move(chunks), options.prefetch);
+    for (size_t c = 0; c < count; ++c) {
+      absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> gathered = batches.Next();
+      if (!gathered.ok()) return gathered.status();
+      const int64_t length = gathered->second.size(0);
+      Batch batch;
+      batch.inputs = gathered->first.to(options.device);
+      batch.targets = gathered->second.to(options.device);
       StepResult result;
       {
         AutocastScope autocast(options.precision, options.device);

@@ -17,6 +17,7 @@
 #include <torch/types.h>
 
 #include "absl/status/statusor.h"
+#include "framework/data/batch_prefetcher.h"
 #include "framework/data/dataset.h"
 #include "framework/distributed/communicator.h"
 #include "framework/model/model.h"
@@ -32,6 +33,7 @@ struct EvaluationOptions {
   // sums are added up, so every rank gets the whole set's values. Not owned.
   Communicator* communicator = nullptr;
   Precision precision = Precision::kFp32;  // autocast of the forward passes
+  PrefetchOptions prefetch;  // workers that gather the batches ahead
 };
 
 // "loss" and each of trainer.Metrics() by name, means over `data`.

@@ -102,9 +102,6 @@ absl::Status TrainingLoop::Restore(const LoopPosition& position,
   return absl::OkStatus();
 }
 
-Batch TrainingLoop::GatherBatch(const Dataset& data, const torch::Tensor& indices) const {
-  return framework::GatherBatch(data, indices, options_.device, position_.epoch);
-}
 
 std::vector<double> TrainingLoop::TrainMeans() const {
   std::vector<double> means;
@@ -126,6 +123,8 @@ absl::StatusOr<std::map<std::string, double>> TrainingLoop::Evaluate(Model& mode
   options.device = options_.device;
   options.communicator = communicator();
   options.precision = options_.precision;
+  options.prefetch = options_.prefetch;
+  options.prefetch.workers = WorkersFor(valid_, options_.data_workers);
   return EvaluateModel(model, trainer_, valid_, options);
 }
 
@@ -170,7 +169,7 @@ absl::Status TrainingLoop::Run() {
   return absl::OkStatus();
 }
 
-absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
+absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetcher& batches) {
   Communicator* const group = communicator();
   if (group != nullptr) {
     // As DistributedDataParallel does by default: rank 0's buffers (e.g.
@@ -181,6 +180,12 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
     }
   }
   const torch::Tensor indices = sampler.BatchIndices(position_.batch);
+  absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> gathered = batches.Next();
+  if (!gathered.ok()) {
+    return absl::Status(gathered.status().code(),
+                        absl::StrCat("epoch ", position_.epoch + 1, " batch ", position_.batch + 1,
+                                     ": ", gathered.status().message()));
+  }
   const int64_t local_samples = indices.numel();
   const int64_t global_samples = sampler.GlobalBatchSize(position_.batch);
   const int64_t micro_batches = options_.accumulate_batches;
@@ -194,14 +199,23 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler) {
   double local_loss = 0;  // the rank's mean loss
   // A rank whose share of a short last batch is empty (or a micro-batch of
   // it) computes nothing for it.
-  const std::vector<torch::Tensor> micro =
-      micro_batches == 1 ? std::vector<torch::Tensor>{indices} : indices.tensor_split(micro_batches);
+  // The micro-batches of a batch are its consecutive parts, as the parts
+  // of its indices (a sample's values do not depend on its batch).
+  const std::vector<torch::Tensor> micro_inputs =
+      micro_batches == 1 ? std::vector<torch::Tensor>{gathered->first}
+                         : gathered->first.tensor_split(micro_batches);
+  const std::vector<torch::Tensor> micro_targets =
+      micro_batches == 1 ? std::vector<torch::Tensor>{gathered->second}
+                         : gathered->second.tensor_split(micro_batches);
   for (int64_t k = 0; k < micro_batches; ++k) {
-    const int64_t samples = micro[k].numel();
+    const int64_t samples = micro_targets[k].size(0);
     StepResult result;
     if (samples > 0) {
       AutocastScope autocast(options_.precision, options_.device);
-      result = trainer_.TrainStep(model_, GatherBatch(train_, micro[k]));
+      Batch batch;
+      batch.inputs = micro_inputs[k].to(options_.device);
+      batch.targets = micro_targets[k].to(options_.device);
+      result = trainer_.TrainStep(model_, batch);
       const double loss = result.loss.item<double>();
       // Without accumulation the step's loss is the trainer's, unrounded.
       if (micro_batches == 1) local_loss = loss;
@@ -295,10 +309,15 @@ absl::Status TrainingLoop::RunEpochs() {
     for (LoopObserver* observer : observers_) {
       if (absl::Status status = observer->OnEpochStart(*this); !status.ok()) return status;
     }
+    std::vector<torch::Tensor> remaining;
+    for (int64_t b = position_.batch; b < num_batches; ++b) remaining.push_back(sampler.BatchIndices(b));
+    PrefetchOptions prefetch = options_.prefetch;
+    prefetch.workers = WorkersFor(train_, options_.data_workers);
+    BatchPrefetcher batches(train_, position_.epoch, std::move(remaining), prefetch);
     Clock::time_point segment_start = Clock::now();
 
     while (position_.batch < num_batches) {
-      if (absl::Status status = TrainStep(sampler); !status.ok()) return status;
+      if (absl::Status status = TrainStep(sampler, batches); !status.ok()) return status;
       const Clock::time_point now = Clock::now();
       last_step_.seconds = std::chrono::duration<double>(now - segment_start).count();
       position_.seconds += last_step_.seconds;

@@ -22,6 +22,7 @@
 #include <torch/types.h>
 
 #include "absl/status/status.h"
+#include "framework/data/batch_prefetcher.h"
 #include "framework/data/dataset.h"
 #include "framework/distributed/communicator.h"
 #include "framework/distributed/gradient_averager.h"
@@ -75,6 +76,11 @@ struct LoopOptions {
   // average and before clipping, and a step with inf/NaN gradients skips the
   // optimizer step.
   std::optional<LossScalerOptions> loss_scaling;
+  // Threads that gather (decode, transform) batches ahead of the steps and
+  // evaluation (batch_prefetcher.h); -1: WorkersFor's choice. The values of
+  // every batch are the same whatever the number.
+  int data_workers = -1;
+  PrefetchOptions prefetch;  // its `workers` is set from data_workers
 };
 
 class EpochSampler;
@@ -146,7 +152,7 @@ class TrainingLoop {
   absl::Status RunEpochs();
   // One training step on this rank's share of the next global batch of
   // `sampler`'s epoch.
-  absl::Status TrainStep(const EpochSampler& sampler);
+  absl::Status TrainStep(const EpochSampler& sampler, BatchPrefetcher& batches);
   // Whether to stop after this step: agreed by all ranks when data parallel.
   bool ShouldStop() const { return communicator() ? agreed_stop_ : stop_requested(); }
   Communicator* communicator() const {
@@ -154,7 +160,6 @@ class TrainingLoop {
                ? options_.communicator
                : nullptr;
   }
-  Batch GatherBatch(const Dataset& data, const torch::Tensor& indices) const;
   std::vector<double> TrainMeans() const;
   std::string FormatMetrics(double loss, const std::vector<double>& means) const;
 

@@ -20,8 +20,6 @@
 #include <memory>
 #include <vector>
 
-#include <torch/nn/functional/padding.h>
-#include <torch/nn/functional/upsampling.h>
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
@@ -42,13 +40,10 @@ absl::Status TooSmall(const Shape& shape, int64_t size) {
 
 torch::Tensor Resized(const torch::Tensor& image, int64_t height, int64_t width) {
   if (image.size(1) == height && image.size(2) == width) return image;
-  namespace F = torch::nn::functional;
   const bool shrinking = height < image.size(1) || width < image.size(2);
-  return F::interpolate(image.unsqueeze(0), F::InterpolateFuncOptions()
-                                                .size(std::vector<int64_t>{height, width})
-                                                .mode(torch::kBilinear)
-                                                .align_corners(false)
-                                                .antialias(shrinking))
+  const torch::Tensor batch = image.unsqueeze(0);
+  return (shrinking ? at::_upsample_bilinear2d_aa(batch, {height, width}, /*align_corners=*/false)
+                    : at::upsample_bilinear2d(batch, {height, width}, /*align_corners=*/false))
       .squeeze(0);
 }
 
@@ -71,8 +66,7 @@ class RandomCrop : public SampleTransform {
   torch::Tensor Apply(const torch::Tensor& sample, at::Generator& random) const override {
     torch::Tensor padded = sample;
     if (padding_ > 0) {
-      namespace F = torch::nn::functional;
-      padded = F::pad(sample, F::PadFuncOptions({padding_, padding_, padding_, padding_}));
+      padded = at::constant_pad_nd(sample, {padding_, padding_, padding_, padding_}, 0);
     }
     const int64_t top = framework::UniformInt(random, padded.size(1) - size_ + 1);
     const int64_t left = framework::UniformInt(random, padded.size(2) - size_ + 1);

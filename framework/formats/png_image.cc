@@ -101,4 +101,57 @@ absl::StatusOr<torch::Tensor> DecodePng(const std::string& bytes, const std::str
   return ConvertPixels(hwc, mode);
 }
 
+namespace {
+
+void AppendToString(png_structp png, png_bytep data, png_size_t length) {
+  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<const char*>(data), length);
+}
+
+void FlushNothing(png_structp) {}
+
+// Plain data only between setjmp and longjmp; false with `error` set.
+bool EncodeRows(const uint8_t* interleaved, uint32_t width, uint32_t height, int channels,
+                std::string& out, char* error) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, error, RecordError, IgnoreWarning);
+  if (png == nullptr) {
+    std::strcpy(error, "libpng could not start");
+    return false;
+  }
+  png_infop info = png_create_info_struct(png);
+  bool ok = false;
+  if (setjmp(png_jmpbuf(png)) == 0) {
+    png_set_write_fn(png, &out, AppendToString, FlushNothing);
+    png_set_IHDR(png, info, width, height, 8, channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (uint32_t row = 0; row < height; ++row) {
+      png_write_row(png, const_cast<png_bytep>(interleaved + static_cast<size_t>(row) * width * channels));
+    }
+    png_write_end(png, nullptr);
+    ok = true;
+  }
+  png_destroy_write_struct(&png, &info);
+  return ok;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodePng(const torch::Tensor& pixels) {
+  if (pixels.dim() != 3 || (pixels.size(0) != 1 && pixels.size(0) != 3) ||
+      pixels.scalar_type() != torch::kUInt8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a PNG holds uint8 [1 or 3, H, W] pixels, not ", pixels.toString(),
+                     " of shape ", c10::str(pixels.sizes())));
+  }
+  const torch::Tensor interleaved = pixels.permute({1, 2, 0}).contiguous();
+  std::string out;
+  char error[256] = "";
+  if (!EncodeRows(interleaved.data_ptr<uint8_t>(), static_cast<uint32_t>(pixels.size(2)),
+                  static_cast<uint32_t>(pixels.size(1)), static_cast<int>(pixels.size(0)), out,
+                  error)) {
+    return absl::InternalError(absl::StrCat("encoding a PNG: ", error));
+  }
+  return out;
+}
+
 }  // namespace framework

@@ -5,7 +5,7 @@
 // the file named: PIL reads them as 32-bit integers that its conversions
 // clip, which no training data should go through silently.
 //
-// Decoded with Debian's libpng (low-level API: the simplified one composites
+// Encoded (for //tools:export_dataset) and decoded with Debian's libpng (low-level API: the simplified one composites
 // alpha and applies gamma).
 #ifndef FRAMEWORK_FORMATS_PNG_IMAGE_H_
 #define FRAMEWORK_FORMATS_PNG_IMAGE_H_
@@ -24,6 +24,10 @@ namespace framework {
 // `bytes`; errors name `source`.
 absl::StatusOr<torch::Tensor> DecodePng(const std::string& bytes, const std::string& source,
                                         PixelMode mode);
+
+// The PNG file (8-bit gray for C = 1, RGB for C = 3; lossless, no
+// timestamps, so equal pixels give equal bytes) of uint8 `pixels` [C, H, W].
+absl::StatusOr<std::string> EncodePng(const torch::Tensor& pixels);
 
 // True when `bytes` start with the PNG signature.
 bool LooksLikePng(const std::string& bytes);

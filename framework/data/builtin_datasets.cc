@@ -27,6 +27,7 @@ absl::StatusOr<Dataset> ReadIdxDataset(const std::string& images_path,
   dataset.classes = classes;
   dataset.inputs = images->unsqueeze(1).to(torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5);
   dataset.targets = labels->to(torch::kInt64);
+  dataset.pixels = PixelNormalization{0.5, 0.5};
   if (dataset.size() > 0) {
     const int64_t max_label = dataset.targets.max().item<int64_t>();
     if (max_label >= classes) {

@@ -35,22 +35,29 @@ nlohmann::json Dataset::ModelFacts() const {
   return facts;
 }
 
+std::pair<std::vector<torch::Tensor>, torch::Tensor> SampleSource::GatherEach(
+    const torch::Tensor& indices, int64_t epoch) const {
+  std::pair<torch::Tensor, torch::Tensor> batch = Gather(indices, epoch);
+  return {batch.first.unbind(0), batch.second};
+}
+
 std::pair<torch::Tensor, torch::Tensor> Dataset::Gather(const torch::Tensor& indices,
                                                         int64_t epoch) const {
-  std::pair<torch::Tensor, torch::Tensor> batch =
-      source != nullptr ? source->Gather(indices, epoch)
-                        : std::make_pair(inputs.index_select(0, indices),
-                                         targets.index_select(0, indices));
-  if (transforms == nullptr || transforms->empty() || indices.numel() == 0) return batch;
+  if (transforms == nullptr || transforms->empty() || indices.numel() == 0) {
+    if (source != nullptr) return source->Gather(indices, epoch);
+    return {inputs.index_select(0, indices), targets.index_select(0, indices)};
+  }
+  std::pair<std::vector<torch::Tensor>, torch::Tensor> each =
+      source != nullptr
+          ? source->GatherEach(indices, epoch)
+          : std::make_pair(inputs.index_select(0, indices).unbind(0),
+                           targets.index_select(0, indices));
   const torch::Tensor where = indices.to(torch::kInt64).contiguous();
   const int64_t* index = where.data_ptr<int64_t>();
-  std::vector<torch::Tensor> samples;
-  samples.reserve(where.numel());
   for (int64_t b = 0; b < where.numel(); ++b) {
-    samples.push_back(transforms->Apply(batch.first[b], transform_seed, epoch, index[b]));
+    each.first[b] = transforms->Apply(each.first[b], transform_seed, epoch, index[b]);
   }
-  batch.first = torch::stack(samples);
-  return batch;
+  return {torch::stack(each.first), each.second};
 }
 
 absl::StatusOr<Dataset> Dataset::WithTransforms(std::shared_ptr<const SampleTransforms> with,

@@ -16,8 +16,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -43,8 +45,20 @@ class SampleSource {
   // loop and evaluation turn that into a status).
   virtual std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
                                                          int64_t epoch) const = 0;
+  // The same samples one tensor each, for sources whose samples may differ
+  // in shape (images of several sizes) until transforms make them one.
+  // By default Gather's, unbound.
+  virtual std::pair<std::vector<torch::Tensor>, torch::Tensor> GatherEach(
+      const torch::Tensor& indices, int64_t epoch) const;
   // The same data with `count` samples per epoch (count < size()).
   virtual std::shared_ptr<const SampleSource> Head(int64_t count) const = 0;
+};
+
+// How 8-bit image pixels p became a data set's float inputs:
+// (p / 255 - mean) / std. What //tools:export_dataset inverts.
+struct PixelNormalization {
+  double mean = 0.5;
+  double std = 0.5;
 };
 
 struct Dataset {
@@ -57,6 +71,8 @@ struct Dataset {
   // for images in memory, whose shape and classes say it; a token data set
   // gives its vocabulary size and window length.
   nlohmann::json model_facts = nlohmann::json::object();
+  // Set by data sets of 8-bit images (before any transform).
+  std::optional<PixelNormalization> pixels;
   // Applied to every sample Gather gives (sample_transform.h), with the
   // generator of (transform_seed, epoch, index); null or empty: none.
   std::shared_ptr<const SampleTransforms> transforms;
@@ -92,6 +108,9 @@ struct DataSplits {
 struct DataOptions {
   std::string data_dir;  // empty: the data set's default location
   uint64_t seed = 0;     // for generated data
+  // Where a data set may keep what it derives from its files (indexes):
+  // never inside data_dir. Empty: keep it in memory only.
+  std::string cache_dir;
   // Its declared options, checked, defaults filled in (LoadDataset resolves
   // what is given here again, so a caller may leave it empty).
   OptionValues options;

@@ -234,6 +234,7 @@ absl::Status ExperimentRun::BuildComponents() {
   DataOptions data_options;
   data_options.data_dir = settings_.data_dir;
   data_options.seed = settings_.seed;
+  data_options.cache_dir = settings_.run_dir + "/data_cache";
   data_options.options = settings_.dataset_options;
   absl::StatusOr<DataSplits> data = LoadDataset(settings_.dataset, data_options);
   if (!data.ok()) return data.status();

@@ -7,15 +7,9 @@
 // torchvision's. Hidden files (".name") and other extensions are skipped
 // and counted in the log; an empty class folder is an error naming it.
 //
-// A sample is decoded when a batch needs it (framework/formats/png_image.h,
-// jpeg_image.h; chosen by the file's content),
-// as PIL's convert("RGB") or, with "mode": "gray", convert("L"), then
-// scaled to [0, 1] and normalised: (x - mean) / std (defaults 0.5 and 0.5,
-// the normalisation the fashion_mnist data set applies). Every image of a
-// split must have the first training image's size.
-//
-// Options: mode (rgb|gray), mean, std. Transforms and parallel decoding are
-// the rest of issue #18.
+// A sample is decoded when a batch needs it (image_decoding.h: options mode,
+// mean, std). Every image of a split must have the first training image's
+// size; images of several sizes need a resize or crop in --transforms.
 #include <algorithm>
 #include <filesystem>
 #include <memory>
@@ -31,10 +25,9 @@
 #include "framework/core/declared_options.h"
 #include "framework/core/durable_file.h"
 #include "framework/data/dataset.h"
-#include "framework/formats/jpeg_image.h"
-#include "framework/formats/png_image.h"
 #include "framework/model/model.h"
 #include "glog/logging.h"
+#include "plugins/datasets/image_decoding.h"
 
 namespace plugins {
 namespace {
@@ -104,53 +97,47 @@ absl::StatusOr<ImageList> ListImages(const std::string& split_dir) {
   return list;
 }
 
-struct Decoding {
-  framework::PixelMode mode = framework::PixelMode::kRgb;
-  double mean = 0.5;
-  double std = 0.5;
-};
-
-absl::StatusOr<torch::Tensor> Decode(const std::string& path, const Decoding& decoding) {
-  absl::StatusOr<std::string> bytes = framework::ReadFileToString(path);
-  if (!bytes.ok()) return bytes.status();
-  // By content, whatever the extension says.
-  absl::StatusOr<torch::Tensor> pixels =
-      framework::LooksLikeJpeg(*bytes) ? framework::DecodeJpeg(*bytes, path, decoding.mode)
-                                       : framework::DecodePng(*bytes, path, decoding.mode);
-  if (!pixels.ok()) return pixels.status();
-  return pixels->to(torch::kFloat32).div_(255.0).sub_(decoding.mean).div_(decoding.std);
-}
-
 class ImageFolderSource : public framework::SampleSource {
  public:
-  ImageFolderSource(std::shared_ptr<const ImageList> list, Decoding decoding,
+  ImageFolderSource(std::shared_ptr<const ImageList> list, ImageDecoding decoding,
                     std::vector<int64_t> shape, int64_t samples)
       : list_(std::move(list)), decoding_(decoding), shape_(std::move(shape)), samples_(samples) {}
 
   int64_t size() const override { return samples_; }
 
-  std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
-                                                 int64_t) const override {
+  std::pair<std::vector<torch::Tensor>, torch::Tensor> GatherEach(const torch::Tensor& indices,
+                                                                   int64_t) const override {
     const torch::Tensor where = indices.to(torch::kInt64).contiguous();
     const int64_t* index = where.data_ptr<int64_t>();
-    std::vector<int64_t> batch_shape = {where.numel()};
-    batch_shape.insert(batch_shape.end(), shape_.begin(), shape_.end());
-    torch::Tensor inputs = torch::empty(batch_shape, torch::kFloat32);
+    std::vector<torch::Tensor> images;
     torch::Tensor targets = torch::empty({where.numel()}, torch::kInt64);
     for (int64_t b = 0; b < where.numel(); ++b) {
       const std::string& path = list_->paths.at(index[b]);
-      absl::StatusOr<torch::Tensor> image = Decode(path, decoding_);
+      absl::StatusOr<std::string> bytes = framework::ReadFileToString(path);
+      if (!bytes.ok()) throw std::runtime_error(std::string(bytes.status().message()));
+      absl::StatusOr<torch::Tensor> image = DecodeImage(*bytes, path, decoding_);
       if (!image.ok()) throw std::runtime_error(std::string(image.status().message()));
-      if (image->sizes() != torch::IntArrayRef(shape_)) {
-        throw std::runtime_error(absl::StrCat(
-            path, ": an image of ", image->size(1), "x", image->size(2), ", not the data set's ",
-            shape_[1], "x", shape_[2], " (images of several sizes need a resize transform, which "
-            "image_folder does not have yet)"));
-      }
-      inputs[b].copy_(*image);
+      images.push_back(*std::move(image));
       targets[b] = list_->labels[index[b]];
     }
-    return {inputs, targets};
+    return {std::move(images), targets};
+  }
+
+  std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
+                                                 int64_t epoch) const override {
+    std::pair<std::vector<torch::Tensor>, torch::Tensor> each = GatherEach(indices, epoch);
+    const torch::Tensor where = indices.to(torch::kInt64).contiguous();
+    for (size_t b = 0; b < each.first.size(); ++b) {
+      if (each.first[b].sizes() != torch::IntArrayRef(shape_)) {
+        throw std::runtime_error(absl::StrCat(
+            list_->paths.at(where[b].item<int64_t>()), ": an image of ", each.first[b].size(1), "x",
+            each.first[b].size(2), ", not the data set's ", shape_[1], "x", shape_[2],
+            " (images of several sizes need a crop or resize to one size in --transforms)"));
+      }
+    }
+    std::vector<int64_t> batch_shape = {static_cast<int64_t>(each.first.size())};
+    batch_shape.insert(batch_shape.end(), shape_.begin(), shape_.end());
+    return {each.first.empty() ? torch::empty(batch_shape) : torch::stack(each.first), each.second};
   }
 
   std::shared_ptr<const framework::SampleSource> Head(int64_t count) const override {
@@ -159,7 +146,7 @@ class ImageFolderSource : public framework::SampleSource {
 
  private:
   std::shared_ptr<const ImageList> list_;
-  Decoding decoding_;
+  ImageDecoding decoding_;
   std::vector<int64_t> shape_;
   int64_t samples_;
 };
@@ -169,11 +156,7 @@ absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptio
     return absl::InvalidArgumentError(
         "--data_dir: the image_folder data set needs a directory with train/ and valid/ (or val/)");
   }
-  Decoding decoding;
-  decoding.mode = options.options.Choice("mode") == "gray" ? framework::PixelMode::kGray
-                                                             : framework::PixelMode::kRgb;
-  decoding.mean = options.options.Double("mean");
-  decoding.std = options.options.Double("std");
+  const ImageDecoding decoding = ImageDecodingFrom(options.options);
   const fs::path root(options.data_dir);
   std::error_code error;
   const fs::path valid_dir = fs::is_directory(root / "valid", error) ? root / "valid" : root / "val";
@@ -192,7 +175,9 @@ absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptio
               << list->classes.size() << " classes; " << list->skipped
               << " other files skipped (hidden, or not .png, .jpg, .jpeg)";
     if (training) {
-      absl::StatusOr<torch::Tensor> first = Decode(list->paths.front(), decoding);
+      absl::StatusOr<std::string> bytes = framework::ReadFileToString(list->paths.front());
+      if (!bytes.ok()) return bytes.status();
+      absl::StatusOr<torch::Tensor> first = DecodeImage(*bytes, list->paths.front(), decoding);
       if (!first.ok()) return first.status();
       shape = first->sizes().vec();
       train_classes = list->classes;
@@ -204,6 +189,7 @@ absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptio
     framework::Dataset& split = training ? splits.train : splits.valid;
     const int64_t count = static_cast<int64_t>(list->paths.size());
     split.classes = static_cast<int64_t>(list->classes.size());
+    split.pixels = NormalizationOf(decoding);
     split.model_facts = {{framework::kInputChannelsKey, shape[0]},
                          {framework::kInputHeightKey, shape[1]},
                          {framework::kInputWidthKey, shape[2]},
@@ -216,13 +202,6 @@ absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptio
 
 }  // namespace
 
-REGISTER_DATASET(
-    "image_folder", LoadImageFolder,
-    framework::DeclaredOptions{
-        framework::ChoiceOption("mode", "rgb", {"rgb", "gray"},
-                                "Pixels as PIL's convert(\"RGB\") or convert(\"L\")."),
-        framework::DoubleOption("mean", 0.5, "Subtracted from the [0, 1] pixels."),
-        framework::DoubleOption("std", 0.5, "Then divides them.").Above(0),
-    });
+REGISTER_DATASET("image_folder", LoadImageFolder, ImageDecodingOptions());
 
 }  // namespace plugins

@@ -156,4 +156,34 @@ check "a corrupt image stops the run (with 2 workers), naming the file" \
   grep -q "epoch 1 batch [0-9]*: .*${victim}: cannot decode this PNG" bad5.log
 check "and no checkpoint of a half-read batch exists" test ! -d bad5/checkpoints/step-0000000001
 
+# The same bad data with --skip_bad_samples: left out, named once, counted.
+skipped_in() {  # skipped_in RUN TRAIN VALID: every epoch line counts them
+  /usr/bin/python3 -c "
+import json, sys
+lines = [json.loads(l) for l in open('$1/metrics.jsonl')]
+sys.exit(not lines or any(l['train_skipped_samples'] != $2 or l['valid_skipped_samples'] != $3 for l in lines))"
+}
+skip=(--skip_bad_samples --checkpoint_every_steps=10 --keep_last=100)
+"${TRAIN}" "${common[@]}" "${png_data[@]}" "${skip[@]}" --data_dir=corrupt --data_workers=2 --run_dir=skip5 > skip5.log 2>&1
+check "skip: a corrupt image is left out and the run ends" test $? -eq 0
+check "skip: it is named once, though both epochs met it" \
+  test "$(grep -c "Skipping sample .*${victim}: cannot decode this PNG" skip5.log)" -eq 1
+check "skip: metrics.jsonl counts it in every epoch" skipped_in skip5 1 0
+"${TRAIN}" "${common[@]}" "${png_data[@]}" "${skip[@]}" --data_dir=corrupt --data_workers=2 \
+  --run_dir=skip5_resumed --resume_from="$(ls -d skip5/checkpoints/step-* | sort | sed -n 4p)" > skip5r.log 2>&1
+check "skip: resumed mid-run it skips the same sample and ends bit-identical" same_run skip5 skip5_resumed
+"${TRAIN}" "${common[@]}" "${tar_data[@]}" "${skip[@]}" --data_dir=not_integer --run_dir=skip2 > skip2.log 2>&1
+check "skip: a .cls that is not an integer is left out, named" \
+  grep -q "Skipping a bad sample (--skip_bad_samples): .*not_integer/train-000002.tar: member '00002010.cls' holds 'seven'" skip2.log
+check "skip: and counted" skipped_in skip2 1 0
+"${TRAIN}" "${common[@]}" "${tar_data[@]}" "${skip[@]}" --data_dir=no_class --run_dir=skip4 > skip4.log 2>&1
+check "skip: a sample without its class is left out, named and counted" \
+  bash -c "grep -q \"no_class/train-000000.tar: sample '00000100' has no class\" skip4.log && $(declare -f skipped_in); skipped_in skip4 1 0"
+"${TRAIN}" "${common[@]}" "${tar_data[@]}" "${skip[@]}" --dataset_options='{"mode": "gray", "classes": 9}' --run_dir=skip3 > skip3.log 2>&1
+check "skip: classes out of range are left out and counted" \
+  bash -c "test \$(grep -c 'out of range for 9 classes' skip3.log) -gt 100 && grep -q 'train_skipped_samples' skip3/metrics.jsonl"
+"${TRAIN}" "${common[@]}" "${tar_data[@]}" "${skip[@]}" --data_dir=truncated --run_dir=skip1 > skip1.log 2>&1
+check "skip: a truncated shard gives what it holds before the damage, named" \
+  bash -c "grep -q 'truncated/train-000001.tar: .*truncated.*; its samples up to there are kept' skip1.log && grep -q 'tar_shards train: 2[0-9][0-9][0-9] samples in 3 shard' skip1.log"
+
 finish_checks

@@ -40,9 +40,9 @@ BatchPrefetcher::~BatchPrefetcher() {
 BatchPrefetcher::Gathered BatchPrefetcher::GatherOne(size_t index) const {
   Gathered gathered;
   try {
-    gathered.batch = data_.Gather(batches_[index], epoch_);
-    gathered.bytes = static_cast<int64_t>(gathered.batch.first.nbytes() +
-                                          gathered.batch.second.nbytes());
+    gathered.batch = data_.GatherSkipping(batches_[index], epoch_);
+    gathered.bytes = static_cast<int64_t>(gathered.batch.inputs.nbytes() +
+                                          gathered.batch.targets.nbytes());
   } catch (const c10::Error& e) {
     gathered.error = e.what_without_backtrace();
   } catch (const std::exception& e) {
@@ -73,7 +73,7 @@ void BatchPrefetcher::Work() {
   }
 }
 
-absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> BatchPrefetcher::Next() {
+absl::StatusOr<GatheredBatch> BatchPrefetcher::Next() {
   CHECK_LT(consumed_, batches_.size()) << "no batch left";
   Gathered gathered;
   if (workers_.empty()) {

@@ -1,7 +1,7 @@
 // Batches gathered ahead of the code that consumes them, by worker threads
 // (--data_workers), handed out in the order they were asked for.
 //
-// Every batch is Dataset::Gather(indices, epoch), a pure function of its
+// Every batch is Dataset::GatherSkipping(indices, epoch), a pure function of its
 // indices and the epoch (decoding, transforms seeded per sample), so which
 // worker made a batch, when, and how many workers there are never changes
 // its values: 0, 1 or 8 workers give the same bytes. Workers only decode
@@ -11,7 +11,7 @@
 // calling thread.
 //
 //   BatchPrefetcher batches(train, epoch, {indices_of_batch_5, indices_of_batch_6, ...}, options);
-//   absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> batch = batches.Next();
+//   absl::StatusOr<GatheredBatch> batch = batches.Next();
 #ifndef FRAMEWORK_DATA_BATCH_PREFETCHER_H_
 #define FRAMEWORK_DATA_BATCH_PREFETCHER_H_
 
@@ -54,7 +54,7 @@ class BatchPrefetcher {
 
   // The next batch's inputs and targets, in the order given; a sample that
   // cannot be read is an error naming its file. CHECK-fails past the end.
-  absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> Next();
+  absl::StatusOr<GatheredBatch> Next();
 
   // Batches given out so far.
   size_t consumed() const { return consumed_; }
@@ -63,7 +63,7 @@ class BatchPrefetcher {
 
  private:
   struct Gathered {
-    std::pair<torch::Tensor, torch::Tensor> batch;
+    GatheredBatch batch;
     std::string error;  // non-empty when gathering threw
     int64_t bytes = 0;
   };

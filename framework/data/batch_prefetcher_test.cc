@@ -86,13 +86,13 @@ TEST(BatchPrefetcherTest, AnyNumberOfWorkersGivesTheSameBatchesInOrder) {
     options.workers = workers;
     BatchPrefetcher prefetcher(data, /*epoch=*/2, batches, options);
     for (size_t b = 0; b < batches.size(); ++b) {
-      absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> batch = prefetcher.Next();
+      absl::StatusOr<GatheredBatch> batch = prefetcher.Next();
       ASSERT_TRUE(batch.ok()) << batch.status();
-      EXPECT_TRUE(torch::equal(batch->second, batches[b])) << "batch " << b << " out of order";
+      EXPECT_TRUE(torch::equal(batch->targets, batches[b])) << "batch " << b << " out of order";
       if (workers == 0) {
-        expected.push_back(batch->first);
+        expected.push_back(batch->inputs);
       } else {
-        EXPECT_TRUE(torch::equal(batch->first, expected[b]))
+        EXPECT_TRUE(torch::equal(batch->inputs, expected[b]))
             << workers << " workers changed batch " << b;
       }
     }
@@ -100,7 +100,7 @@ TEST(BatchPrefetcherTest, AnyNumberOfWorkersGivesTheSameBatchesInOrder) {
   // The noise is really there, and differs by epoch.
   EXPECT_FALSE(torch::equal(expected[0], expected[0].round()));
   BatchPrefetcher other_epoch(data, 3, batches, PrefetchOptions{});
-  EXPECT_FALSE(torch::allclose(other_epoch.Next()->first - 1000, expected[0]));
+  EXPECT_FALSE(torch::allclose(other_epoch.Next()->inputs - 1000, expected[0]));
 }
 
 TEST(BatchPrefetcherTest, AnUnreadableSampleIsAnErrorAtItsBatchNamingTheFile) {
@@ -114,12 +114,37 @@ TEST(BatchPrefetcherTest, AnUnreadableSampleIsAnErrorAtItsBatchNamingTheFile) {
     options.workers = workers;
     BatchPrefetcher prefetcher(data, 0, batches, options);
     for (int b = 0; b < 4; ++b) ASSERT_TRUE(prefetcher.Next().ok()) << "batch " << b;
-    absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> bad = prefetcher.Next();
+    absl::StatusOr<GatheredBatch> bad = prefetcher.Next();
     ASSERT_FALSE(bad.ok());
     EXPECT_NE(std::string(bad.status().message()).find("sample-37.png: corrupt"),
               std::string::npos)
         << bad.status();
     // Destroyed with batches left: the workers stop.
+  }
+}
+
+TEST(BatchPrefetcherTest, SkippingBadSamplesLeavesOutOnlyThem) {
+  Dataset data = Noisy(64, /*bad=*/37);
+  data.skip_bad_samples = true;
+  std::vector<torch::Tensor> batches;
+  for (int64_t start = 0; start < 64; start += 8) {
+    batches.push_back(torch::arange(start, start + 8, torch::TensorOptions().dtype(torch::kInt64)));
+  }
+  const Dataset good = Noisy(64);
+  for (int workers : {0, 3}) {
+    PrefetchOptions options;
+    options.workers = workers;
+    BatchPrefetcher prefetcher(data, 0, batches, options);
+    for (int b = 0; b < 8; ++b) {
+      absl::StatusOr<GatheredBatch> batch = prefetcher.Next();
+      ASSERT_TRUE(batch.ok()) << batch.status();
+      torch::Tensor expected = batches[b];
+      if (b == 4) expected = torch::cat({expected.narrow(0, 0, 5), expected.narrow(0, 6, 2)});
+      EXPECT_EQ(batch->skipped, b == 4 ? 1 : 0);
+      ASSERT_TRUE(torch::equal(batch->targets, expected)) << "batch " << b;
+      // The other samples are what they would be in a batch without it.
+      EXPECT_TRUE(torch::equal(batch->inputs, good.Gather(expected, 0).first)) << "batch " << b;
+    }
   }
 }
 

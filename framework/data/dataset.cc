@@ -1,6 +1,8 @@
 #include "framework/data/dataset.h"
 
 #include <string>
+#include <exception>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -8,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/model/model.h"
+#include "glog/logging.h"
 
 namespace framework {
 
@@ -58,6 +61,47 @@ std::pair<torch::Tensor, torch::Tensor> Dataset::Gather(const torch::Tensor& ind
     each.first[b] = transforms->Apply(each.first[b], transform_seed, epoch, index[b]);
   }
   return {torch::stack(each.first), each.second};
+}
+
+bool BadSampleLog::FirstReport(int64_t index) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reported_.insert(index).second;
+}
+
+GatheredBatch Dataset::GatherSkipping(const torch::Tensor& indices, int64_t epoch) const {
+  GatheredBatch batch;
+  if (!skip_bad_samples) {
+    std::tie(batch.inputs, batch.targets) = Gather(indices, epoch);
+    return batch;
+  }
+  try {
+    std::tie(batch.inputs, batch.targets) = Gather(indices, epoch);
+    return batch;
+  } catch (const std::exception&) {
+    // Sample by sample, to find which.
+  }
+  const torch::Tensor where = indices.to(torch::kInt64).contiguous();
+  std::vector<torch::Tensor> inputs, targets;
+  for (int64_t b = 0; b < where.numel(); ++b) {
+    try {
+      auto [input, target] = Gather(where.narrow(0, b, 1), epoch);
+      inputs.push_back(input);
+      targets.push_back(target);
+    } catch (const std::exception& e) {
+      ++batch.skipped;
+      const int64_t index = where[b].item<int64_t>();
+      if (bad_samples->FirstReport(index)) {
+        LOG(WARNING) << "Skipping sample " << index << " (--skip_bad_samples): " << e.what();
+      }
+    }
+  }
+  if (inputs.empty()) {
+    std::tie(batch.inputs, batch.targets) = Gather(where.narrow(0, 0, 0), epoch);
+  } else {
+    batch.inputs = torch::cat(inputs);
+    batch.targets = torch::cat(targets);
+  }
+  return batch;
 }
 
 absl::StatusOr<Dataset> Dataset::WithTransforms(std::shared_ptr<const SampleTransforms> with,

@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,6 +63,25 @@ struct PixelNormalization {
   double std = 0.5;
 };
 
+// A batch as the training loop takes it: with skip_bad_samples, without the
+// samples that could not be read.
+struct GatheredBatch {
+  torch::Tensor inputs;
+  torch::Tensor targets;
+  int64_t skipped = 0;  // samples left out
+};
+
+// The bad samples a process has named already, so each is logged once.
+class BadSampleLog {
+ public:
+  // True the first time `index` is reported.
+  bool FirstReport(int64_t index);
+
+ private:
+  std::mutex mutex_;
+  std::set<int64_t> reported_;
+};
+
 struct Dataset {
   torch::Tensor inputs;   // e.g. float32 [N, C, H, W] images
   torch::Tensor targets;  // e.g. int64 [N] labels
@@ -77,6 +98,13 @@ struct Dataset {
   // generator of (transform_seed, epoch, index); null or empty: none.
   std::shared_ptr<const SampleTransforms> transforms;
   uint64_t transform_seed = 0;
+  // --skip_bad_samples: GatherSkipping leaves out a sample that cannot be
+  // read (a corrupt image, a truncated shard member), logging it once by
+  // name. Which samples are bad depends on the files alone, so a resumed
+  // run skips the same ones.
+  bool skip_bad_samples = false;
+  int64_t skipped_at_load = 0;  // samples the data set left out when opened
+  std::shared_ptr<BadSampleLog> bad_samples = std::make_shared<BadSampleLog>();
 
   int64_t size() const {
     if (source != nullptr) return source->size();
@@ -91,6 +119,9 @@ struct Dataset {
   // The samples at `indices` of epoch `epoch`, transformed.
   std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
                                                  int64_t epoch) const;
+  // As Gather; a sample that cannot be read throws unless
+  // skip_bad_samples, when it is left out of the batch.
+  GatheredBatch GatherSkipping(const torch::Tensor& indices, int64_t epoch) const;
   // The same data with `transforms` applied to every sample (seeded by
   // `seed`), its model facts the transformed shape; an error when a
   // transform cannot take the samples' shape (`flag` names where they were
@@ -111,6 +142,10 @@ struct DataOptions {
   // Where a data set may keep what it derives from its files (indexes):
   // never inside data_dir. Empty: keep it in memory only.
   std::string cache_dir;
+  // --skip_bad_samples: a sample found bad while the data set is opened
+  // (a class that is not a number, a member cut off by a truncated shard)
+  // is left out and named in the log instead of failing the load.
+  bool skip_bad_samples = false;
   // Its declared options, checked, defaults filled in (LoadDataset resolves
   // what is given here again, so a caller may leave it empty).
   OptionValues options;

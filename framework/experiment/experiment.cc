@@ -235,9 +235,11 @@ absl::Status ExperimentRun::BuildComponents() {
   data_options.data_dir = settings_.data_dir;
   data_options.seed = settings_.seed;
   data_options.cache_dir = settings_.run_dir + "/data_cache";
+  data_options.skip_bad_samples = settings_.skip_bad_samples;
   data_options.options = settings_.dataset_options;
   absl::StatusOr<DataSplits> data = LoadDataset(settings_.dataset, data_options);
   if (!data.ok()) return data.status();
+  data->train.skip_bad_samples = data->valid.skip_bad_samples = settings_.skip_bad_samples;
   data->train = data->train.Head(settings_.train_samples);
   if (data->train.size() == 0) return FlagError("dataset", "the training set is empty");
   absl::StatusOr<Dataset> train = data->train.WithTransforms(

@@ -115,6 +115,10 @@ EXPERIMENT_FLAG(string, transforms, "", kData, kRunDefining,
 EXPERIMENT_FLAG(string, valid_transforms, "", kData, kRunDefining,
                 "JSON list of the transforms of validation samples, e.g. "
                 "[{\"center_crop\":{\"size\":24}}]; //tools:evaluate applies the recorded list.");
+EXPERIMENT_FLAG(bool, skip_bad_samples, false, kData, kRunDefining,
+                "Leave out samples that cannot be read (corrupt images, bad .cls members, "
+                "truncated shards), logging each by name and counting them in metrics.jsonl, "
+                "instead of stopping the run.");
 EXPERIMENT_FLAG(int32, data_workers, -1, kData, kMayChange,
                 "Threads that decode and transform batches ahead of the training step; 0: on "
                 "the training thread; -1: none for data in memory, else a quarter of the cores "

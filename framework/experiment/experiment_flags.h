@@ -76,6 +76,7 @@ DECLARE_string(data_dir);
 DECLARE_int64(train_samples);
 DECLARE_string(transforms);
 DECLARE_string(valid_transforms);
+DECLARE_bool(skip_bad_samples);
 DECLARE_int32(data_workers);
 DECLARE_int32(prefetch_batches);
 DECLARE_int64(prefetch_max_mib);

@@ -296,6 +296,7 @@ absl::StatusOr<ExperimentSettings> ReadExperimentSettings() {
       SampleTransforms::ParseText(FLAGS_valid_transforms, "valid_transforms");
   if (!valid_transforms.ok()) return valid_transforms.status();
   settings.valid_transforms = *std::move(valid_transforms);
+  settings.skip_bad_samples = FLAGS_skip_bad_samples;
   if (absl::Status status = ReadPluginOptions(settings); !status.ok()) return status;
   if (absl::Status status = ReadStart(settings); !status.ok()) return status;
   if (absl::Status status = ReadClipping(settings.loop.clipping); !status.ok()) return status;

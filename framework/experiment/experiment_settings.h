@@ -50,6 +50,7 @@ struct ExperimentSettings {
   // --transforms and --valid_transforms, checked; never null.
   std::shared_ptr<const SampleTransforms> transforms;
   std::shared_ptr<const SampleTransforms> valid_transforms;
+  bool skip_bad_samples = false;
 
   std::string optimizer;
   OptionValues optimizer_options;

@@ -22,7 +22,9 @@ struct ReadArchive {
 
 }  // namespace
 
-absl::StatusOr<std::vector<TarMember>> IndexTarFile(const std::string& path) {
+absl::StatusOr<std::vector<TarMember>> IndexTarFile(const std::string& path,
+                                                    std::string* truncation) {
+  if (truncation != nullptr) truncation->clear();
   struct stat file;
   if (stat(path.c_str(), &file) != 0) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   ReadArchive reader;
@@ -52,8 +54,13 @@ absl::StatusOr<std::vector<TarMember>> IndexTarFile(const std::string& path) {
     if (read != ARCHIVE_OK && read != ARCHIVE_WARN) {
       const std::string after =
           members.empty() ? "" : absl::StrCat(" after member '", members.back().name, "'");
-      return absl::DataLossError(absl::StrCat(path, ": ", archive_error_string(reader.handle),
-                                              after, " (a truncated or corrupt tar archive)"));
+      const std::string what = absl::StrCat(path, ": ", archive_error_string(reader.handle),
+                                            after, " (a truncated or corrupt tar archive)");
+      if (truncation == nullptr) return absl::DataLossError(what);
+      *truncation = what;
+      // The last member read may itself be cut off: kept only if whole.
+      header_starts.push_back(position);
+      break;
     }
     header_starts.push_back(position);
     TarMember member;
@@ -66,8 +73,11 @@ absl::StatusOr<std::vector<TarMember>> IndexTarFile(const std::string& path) {
   for (size_t i = 0; i < members.size(); ++i) {
     members[i].offset = header_starts[i + 1] - Padded(members[i].size);
     if (members[i].offset < header_starts[i] + kRecord || members[i].offset + members[i].size > file.st_size) {
-      return absl::DataLossError(absl::StrCat(path, ": member '", members[i].name,
-                                              "' runs past the end of the file (truncated)"));
+      const std::string what = absl::StrCat(path, ": member '", members[i].name,
+                                            "' runs past the end of the file (truncated)");
+      if (truncation == nullptr) return absl::DataLossError(what);
+      if (truncation->empty()) *truncation = what;
+      break;
     }
     if (regular[i]) files.push_back(std::move(members[i]));
   }

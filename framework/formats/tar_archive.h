@@ -32,8 +32,11 @@ struct TarMember {
 };
 
 // The regular-file members of the tar file `path`, in archive order; a
-// truncated or unreadable archive is an error naming it (and the member).
-absl::StatusOr<std::vector<TarMember>> IndexTarFile(const std::string& path);
+// truncated or unreadable archive is an error naming it (and the member),
+// unless `truncation` is given: then the members before the damage are
+// returned and *truncation says what is wrong (empty when nothing is).
+absl::StatusOr<std::vector<TarMember>> IndexTarFile(const std::string& path,
+                                                    std::string* truncation = nullptr);
 
 // Writes a ustar/pax archive whose members have fixed metadata (mode 0644,
 // owner 0, mtime 0), so equal contents give equal archives.

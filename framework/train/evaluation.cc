@@ -39,6 +39,7 @@ absl::StatusOr<std::map<std::string, double>> EvaluateModel(Model& model, Traine
     // are then added up, so every rank gets the whole set's values.
     double loss_sum = 0;
     std::vector<double> sums(metrics.size(), 0.0);
+    double counted = 0, skipped = 0;  // samples evaluated, and left out
     const int64_t size = data.size();
     const int64_t chunk = options.batch_size;
     std::vector<torch::Tensor> chunks;
@@ -50,12 +51,15 @@ absl::StatusOr<std::map<std::string, double>> EvaluateModel(Model& model, Traine
     const size_t count = chunks.size();
     BatchPrefetcher batches(data, /*epoch=*/0, std::move(chunks), options.prefetch);
     for (size_t c = 0; c < count; ++c) {
-      absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> gathered = batches.Next();
+      absl::StatusOr<GatheredBatch> gathered = batches.Next();
       if (!gathered.ok()) return gathered.status();
-      const int64_t length = gathered->second.size(0);
+      const int64_t length = gathered->targets.size(0);
+      counted += static_cast<double>(length);
+      skipped += static_cast<double>(gathered->skipped);
+      if (length == 0) continue;
       Batch batch;
-      batch.inputs = gathered->first.to(options.device);
-      batch.targets = gathered->second.to(options.device);
+      batch.inputs = gathered->inputs.to(options.device);
+      batch.targets = gathered->targets.to(options.device);
       StepResult result;
       {
         AutocastScope autocast(options.precision, options.device);
@@ -65,7 +69,7 @@ absl::StatusOr<std::map<std::string, double>> EvaluateModel(Model& model, Traine
       for (size_t i = 0; i < sums.size(); ++i) sums[i] += result.metric_sums[i];
     }
     if (group != nullptr) {
-      std::vector<double> local = {loss_sum};
+      std::vector<double> local = {loss_sum, counted, skipped};
       local.insert(local.end(), sums.begin(), sums.end());
       std::vector<at::Tensor> reduced = {
           torch::tensor(local, torch::TensorOptions().dtype(torch::kFloat64))};
@@ -75,13 +79,16 @@ absl::StatusOr<std::map<std::string, double>> EvaluateModel(Model& model, Traine
       }
       const double* total = reduced[0].data_ptr<double>();
       loss_sum = total[0];
-      for (size_t i = 0; i < sums.size(); ++i) sums[i] = total[i + 1];
+      counted = total[1];
+      skipped = total[2];
+      for (size_t i = 0; i < sums.size(); ++i) sums[i] = total[i + 3];
     }
     std::map<std::string, double> values;
-    values["loss"] = size > 0 ? loss_sum / size : 0.0;
+    values["loss"] = counted > 0 ? loss_sum / counted : 0.0;
     for (size_t i = 0; i < metrics.size(); ++i) {
-      values[metrics[i].name] = size > 0 ? sums[i] / size : 0.0;
+      values[metrics[i].name] = counted > 0 ? sums[i] / counted : 0.0;
     }
+    if (data.skip_bad_samples) values["skipped_samples"] = skipped;
     return values;
   } catch (const std::exception& e) {
     return absl::InternalError(

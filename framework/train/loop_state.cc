@@ -37,6 +37,7 @@ nlohmann::json LoopPosition::ToJson() const {
   // Written only when set, so a run that ends normally writes what earlier
   // versions wrote.
   if (!ended_early.empty()) json["ended_early"] = ended_early;
+  if (skipped_samples != 0) json["skipped_samples"] = skipped_samples;
   return json;
 }
 
@@ -51,6 +52,7 @@ absl::StatusOr<LoopPosition> LoopPosition::FromJson(const nlohmann::json& json) 
     position.samples = json.at("samples").get<int64_t>();
     position.seconds = json.at("seconds").get<double>();
     position.ended_early = json.value("ended_early", std::string());
+    position.skipped_samples = json.value("skipped_samples", int64_t{0});
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("bad loop position ", json.dump(), ": ", e.what()));

@@ -39,6 +39,7 @@ struct LoopPosition {
   double loss_sum = 0;
   std::vector<double> metric_sums;
   int64_t samples = 0;
+  int64_t skipped_samples = 0;  // left out by --skip_bad_samples
   double seconds = 0;  // wall time of the epoch so far
   // Why training ended before its last epoch (a callback such as early
   // stopping said so); empty while it goes on. A run resumed from here has

@@ -24,6 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kTrainPrefix[] = "train_";
 constexpr char kValidPrefix[] = "valid_";
+constexpr char kSkippedSamples[] = "skipped_samples";
 
 }  // namespace
 
@@ -72,6 +73,10 @@ std::vector<std::string> TrainingLoop::RecordedValues() const {
     metric_names.push_back(metric.name);
     names.push_back(kTrainPrefix + metric.name);
     names.push_back(kValidPrefix + metric.name);
+  }
+  if (train_.skip_bad_samples) {
+    names.push_back(std::string(kTrainPrefix) + kSkippedSamples);
+    names.push_back(std::string(kValidPrefix) + kSkippedSamples);
   }
   names.push_back("lr");
   names.push_back("seconds");
@@ -145,10 +150,11 @@ absl::Status TrainingLoop::Run() {
         if (parameter.requires_grad()) trainable.push_back(parameter);
       }
       if (gradients_ == nullptr) {
-        // Per step: the loss sum, the metric sums, the samples, the stop vote.
+        // Per step: the loss sum, the metric sums, the samples, the stop vote,
+    // the samples skipped.
         gradients_ = std::make_unique<GradientAverager>(
             *group, trainable, options_.bucket_bytes,
-            static_cast<int64_t>(metrics_.size()) + 3);
+            static_cast<int64_t>(metrics_.size()) + 4);
       }
     }
     if (status.ok()) status = RunEpochs();
@@ -180,33 +186,36 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
     }
   }
   const torch::Tensor indices = sampler.BatchIndices(position_.batch);
-  absl::StatusOr<std::pair<torch::Tensor, torch::Tensor>> gathered = batches.Next();
+  absl::StatusOr<GatheredBatch> gathered = batches.Next();
   if (!gathered.ok()) {
     return absl::Status(gathered.status().code(),
                         absl::StrCat("epoch ", position_.epoch + 1, " batch ", position_.batch + 1,
                                      ": ", gathered.status().message()));
   }
-  const int64_t local_samples = indices.numel();
+  // Less than the rank's share when --skip_bad_samples left samples out.
+  const int64_t local_samples = gathered->targets.size(0);
   const int64_t global_samples = sampler.GlobalBatchSize(position_.batch);
   const int64_t micro_batches = options_.accumulate_batches;
   last_step_.lr = GetLearningRates(optimizer_).at(0);
   optimizer_.zero_grad();
   // Sums over this rank's samples (loss, metrics, samples), then the stop
   // vote: added up over the ranks in the first gradient bucket's message.
-  std::vector<double> total(metrics_.size() + 3, 0.0);
+  std::vector<double> total(metrics_.size() + 4, 0.0);
   const size_t count_index = metrics_.size() + 1;
+  const size_t skipped_index = metrics_.size() + 3;
   total[count_index] = static_cast<double>(local_samples);
+  total[skipped_index] = static_cast<double>(gathered->skipped);
   double local_loss = 0;  // the rank's mean loss
   // A rank whose share of a short last batch is empty (or a micro-batch of
   // it) computes nothing for it.
   // The micro-batches of a batch are its consecutive parts, as the parts
   // of its indices (a sample's values do not depend on its batch).
   const std::vector<torch::Tensor> micro_inputs =
-      micro_batches == 1 ? std::vector<torch::Tensor>{gathered->first}
-                         : gathered->first.tensor_split(micro_batches);
+      micro_batches == 1 ? std::vector<torch::Tensor>{gathered->inputs}
+                         : gathered->inputs.tensor_split(micro_batches);
   const std::vector<torch::Tensor> micro_targets =
-      micro_batches == 1 ? std::vector<torch::Tensor>{gathered->second}
-                         : gathered->second.tensor_split(micro_batches);
+      micro_batches == 1 ? std::vector<torch::Tensor>{gathered->targets}
+                         : gathered->targets.tensor_split(micro_batches);
   for (int64_t k = 0; k < micro_batches; ++k) {
     const int64_t samples = micro_targets[k].size(0);
     StepResult result;
@@ -282,8 +291,10 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
     if (absl::Status status = observer->AfterOptimizerStep(*this); !status.ok()) return status;
   }
 
-  const double samples = total[count_index];
-  CHECK_EQ(std::llround(samples), global_samples) << "ranks disagree on the batch";
+  const double samples = std::max(total[count_index], 1.0);
+  CHECK_EQ(std::llround(total[count_index] + total[skipped_index]), global_samples)
+      << "ranks disagree on the batch";
+  position_.skipped_samples += std::llround(total[skipped_index]);
   last_step_.loss = group != nullptr ? total[0] / samples : local_loss;
   last_step_.metrics.resize(metrics_.size());
   position_.loss_sum += total[0];
@@ -291,8 +302,8 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
     position_.metric_sums[i] += total[i + 1];
     last_step_.metrics[i] = total[i + 1] / samples;
   }
-  last_step_.samples = global_samples;
-  position_.samples += global_samples;
+  last_step_.samples = std::llround(total[count_index]);
+  position_.samples += std::llround(total[count_index]);
   ++position_.batch;
   ++position_.global_step;
   return absl::OkStatus();
@@ -345,6 +356,12 @@ absl::Status TrainingLoop::RunEpochs() {
       record.values[kTrainPrefix + metrics_[i].name] = train_means[i];
       record.values[kValidPrefix + metrics_[i].name] = valid->at(metrics_[i].name);
     }
+    if (train_.skip_bad_samples) {
+      record.values[std::string(kTrainPrefix) + kSkippedSamples] =
+          static_cast<double>(train_.skipped_at_load + position_.skipped_samples);
+      record.values[std::string(kValidPrefix) + kSkippedSamples] =
+          static_cast<double>(valid_.skipped_at_load) + valid->at(kSkippedSamples);
+    }
     record.values["lr"] = GetLearningRates(optimizer_).at(0);
     record.values["seconds"] = position_.seconds;
     for (LoopObserver* observer : observers_) {
@@ -368,6 +385,7 @@ absl::Status TrainingLoop::RunEpochs() {
     position_.loss_sum = 0;
     position_.metric_sums.assign(metrics_.size(), 0.0);
     position_.samples = 0;
+    position_.skipped_samples = 0;
     position_.seconds = 0;
     for (LoopObserver* observer : observers_) {
       absl::Status status = observer->OnEpochEnd(*this, record);

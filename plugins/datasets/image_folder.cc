@@ -46,7 +46,7 @@ bool IsImage(const fs::path& path) {
   return extension == ".png" || extension == ".jpg" || extension == ".jpeg";
 }
 
-absl::StatusOr<ImageList> ListImages(const std::string& split_dir) {
+absl::StatusOr<ImageList> ListImages(const std::string& split_dir, bool skip_bad) {
   ImageList list;
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(split_dir, error)) {
@@ -90,8 +90,11 @@ absl::StatusOr<ImageList> ListImages(const std::string& split_dir) {
     }
     if (error) return absl::NotFoundError(absl::StrCat(class_dir.string(), ": ", error.message()));
     if (list.paths.size() == before) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(class_dir.string(), ": an empty class folder (no .png, .jpg or .jpeg file)"));
+      const std::string what =
+          absl::StrCat(class_dir.string(), ": an empty class folder (no .png, .jpg or .jpeg file)");
+      if (!skip_bad) return absl::InvalidArgumentError(what);
+      // Its class index stays taken, so the others keep torchvision's.
+      LOG(WARNING) << "--skip_bad_samples: " << what;
     }
   }
   return list;
@@ -168,18 +171,28 @@ absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptio
       return absl::NotFoundError(absl::StrCat(dir.string(), " is not a directory (image_folder: ",
                                               "--data_dir holds train/ and valid/ or val/)"));
     }
-    absl::StatusOr<ImageList> list = ListImages(dir.string());
+    absl::StatusOr<ImageList> list = ListImages(dir.string(), options.skip_bad_samples);
     if (!list.ok()) return list.status();
     const bool training = dir == root / "train";
     LOG(INFO) << "image_folder " << dir.string() << ": " << list->paths.size() << " images in "
               << list->classes.size() << " classes; " << list->skipped
               << " other files skipped (hidden, or not .png, .jpg, .jpeg)";
     if (training) {
-      absl::StatusOr<std::string> bytes = framework::ReadFileToString(list->paths.front());
-      if (!bytes.ok()) return bytes.status();
-      absl::StatusOr<torch::Tensor> first = DecodeImage(*bytes, list->paths.front(), decoding);
-      if (!first.ok()) return first.status();
-      shape = first->sizes().vec();
+      // The first image that decodes (with skip_bad_samples, bad ones are
+      // passed over here as in training).
+      absl::Status first_error = absl::NotFoundError(absl::StrCat(dir.string(), ": no images"));
+      for (const std::string& path : list->paths) {
+        absl::StatusOr<std::string> bytes = framework::ReadFileToString(path);
+        absl::StatusOr<torch::Tensor> first =
+            bytes.ok() ? DecodeImage(*bytes, path, decoding) : bytes.status();
+        if (first.ok()) {
+          shape = first->sizes().vec();
+          break;
+        }
+        first_error = first.status();
+        if (!options.skip_bad_samples) break;
+      }
+      if (shape.empty()) return first_error;
       train_classes = list->classes;
     } else if (list->classes != train_classes) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -91,10 +91,29 @@ absl::StatusOr<std::string> ReadMember(const framework::RandomAccessFile& file, 
   return bytes;
 }
 
-// One shard's samples, from its tar index and its .cls members.
-absl::StatusOr<nlohmann::json> IndexShard(const std::string& path, int64_t* skipped) {
-  absl::StatusOr<std::vector<framework::TarMember>> members = framework::IndexTarFile(path);
+struct ShardCounts {
+  int64_t other_members = 0;  // neither an image nor a class
+  int64_t bad_samples = 0;    // left out with skip_bad_samples
+};
+
+// One shard's samples, from its tar index and its .cls members. With
+// `skip_bad`, a bad sample (or the damaged end of a truncated shard) is
+// logged and left out instead of failing.
+absl::StatusOr<nlohmann::json> IndexShard(const std::string& path, bool skip_bad,
+                                          ShardCounts* counts) {
+  std::string truncation;
+  absl::StatusOr<std::vector<framework::TarMember>> members =
+      framework::IndexTarFile(path, skip_bad ? &truncation : nullptr);
   if (!members.ok()) return members.status();
+  if (!truncation.empty()) {
+    LOG(WARNING) << "--skip_bad_samples: " << truncation << "; its samples up to there are kept";
+  }
+  auto bad = [&](const std::string& what) -> absl::Status {
+    if (!skip_bad) return absl::DataLossError(what);
+    LOG(WARNING) << "Skipping a bad sample (--skip_bad_samples): " << what;
+    ++counts->bad_samples;
+    return absl::OkStatus();
+  };
   absl::StatusOr<std::unique_ptr<framework::RandomAccessFile>> file =
       framework::Env::Default()->NewRandomAccessFile(path, /*sequential=*/false);
   if (!file.ok()) return file.status();
@@ -108,7 +127,7 @@ absl::StatusOr<nlohmann::json> IndexShard(const std::string& path, int64_t* skip
     auto [key, extension] = KeyAndExtension(member.name);
     const bool image = IsImageName(extension);
     if (!image && extension != "cls") {
-      ++*skipped;
+      ++counts->other_members;
       continue;
     }
     if (parts.count(key) == 0) order.push_back(key);
@@ -118,17 +137,21 @@ absl::StatusOr<nlohmann::json> IndexShard(const std::string& path, int64_t* skip
   for (const std::string& key : order) {
     const Parts& sample = parts[key];
     if (sample.image == nullptr || sample.cls == nullptr) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": sample '", key, "' has ", sample.image == nullptr ? "no image (key.png, key.jpg)"
-                                                                      : "no class (key.cls)"));
+      absl::Status status = bad(absl::StrCat(
+          path, ": sample '", key, "' has ",
+          sample.image == nullptr ? "no image (key.png, key.jpg)" : "no class (key.cls)"));
+      if (!status.ok()) return status;
+      continue;
     }
     absl::StatusOr<std::string> text = ReadMember(**file, sample.cls->offset, sample.cls->size);
     if (!text.ok()) return text.status();
     int64_t label = 0;
     if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &label) || label < 0) {
-      return absl::DataLossError(absl::StrCat(path, ": member '", sample.cls->name,
-                                              "' holds '", absl::CHexEscape(text->substr(0, 40)),
-                                              "', not a class index (an integer >= 0)"));
+      absl::Status status = bad(absl::StrCat(path, ": member '", sample.cls->name, "' holds '",
+                                             absl::CHexEscape(text->substr(0, 40)),
+                                             "', not a class index (an integer >= 0)"));
+      if (!status.ok()) return status;
+      continue;
     }
     samples.push_back({sample.image->name, sample.image->offset, sample.image->size, label});
   }
@@ -138,7 +161,8 @@ absl::StatusOr<nlohmann::json> IndexShard(const std::string& path, int64_t* skip
 // The shard's samples from the cache when its size and time match, else
 // indexed and cached.
 absl::StatusOr<nlohmann::json> CachedShardIndex(const std::string& path,
-                                                const std::string& cache_dir, int64_t* skipped) {
+                                                const std::string& cache_dir, bool skip_bad,
+                                                ShardCounts* counts) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   const int64_t mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
@@ -154,20 +178,24 @@ absl::StatusOr<nlohmann::json> CachedShardIndex(const std::string& path,
       nlohmann::json index = nlohmann::json::parse(*cached, nullptr, false);
       if (!index.is_discarded() && index.value("shard", "") == absolute &&
           index.value("size", int64_t{-1}) == static_cast<int64_t>(info.st_size) &&
-          index.value("mtime_ns", int64_t{-1}) == mtime_ns && index.contains("samples")) {
-        *skipped += index.value("skipped", int64_t{0});
+          index.value("mtime_ns", int64_t{-1}) == mtime_ns &&
+          index.value("skip_bad_samples", false) == skip_bad && index.contains("samples")) {
+        counts->other_members += index.value("other_members", int64_t{0});
+        counts->bad_samples += index.value("bad_samples", int64_t{0});
         return index["samples"];
       }
     }
   }
-  int64_t shard_skipped = 0;
-  absl::StatusOr<nlohmann::json> samples = IndexShard(path, &shard_skipped);
+  ShardCounts shard;
+  absl::StatusOr<nlohmann::json> samples = IndexShard(path, skip_bad, &shard);
   if (!samples.ok()) return samples.status();
-  *skipped += shard_skipped;
+  counts->other_members += shard.other_members;
+  counts->bad_samples += shard.bad_samples;
   if (!cache_path.empty()) {
     const nlohmann::json index = {{"shard", absolute}, {"size", static_cast<int64_t>(info.st_size)},
-                                  {"mtime_ns", mtime_ns}, {"skipped", shard_skipped},
-                                  {"samples", *samples}};
+                                  {"mtime_ns", mtime_ns}, {"skip_bad_samples", skip_bad},
+                                  {"other_members", shard.other_members},
+                                  {"bad_samples", shard.bad_samples}, {"samples", *samples}};
     absl::Status saved = framework::Env::Default()->CreateDirectories(cache_dir);
     if (saved.ok()) saved = framework::ReplaceFileContents(cache_path, index.dump(), /*sync=*/false);
     if (!saved.ok()) LOG(WARNING) << "tar_shards: the index is not cached: " << saved.message();
@@ -272,10 +300,10 @@ absl::StatusOr<framework::DataSplits> LoadTarShards(const framework::DataOptions
           options.data_dir, " holds no ", training ? "train-*.tar" : "valid-*.tar (or val-*.tar)",
           " shards (tar_shards: WebDataset's layout, key.png|jpg + key.cls members)"));
     }
-    int64_t skipped = 0;
+    ShardCounts counts;
     for (size_t s = 0; s < index->shards.size(); ++s) {
-      absl::StatusOr<nlohmann::json> samples =
-          CachedShardIndex(index->shards[s], options.cache_dir, &skipped);
+      absl::StatusOr<nlohmann::json> samples = CachedShardIndex(
+          index->shards[s], options.cache_dir, options.skip_bad_samples, &counts);
       if (!samples.ok()) return samples.status();
       absl::StatusOr<std::unique_ptr<framework::RandomAccessFile>> file =
           framework::Env::Default()->NewRandomAccessFile(index->shards[s], /*sequential=*/false);
@@ -296,26 +324,47 @@ absl::StatusOr<framework::DataSplits> LoadTarShards(const framework::DataOptions
                                               training ? "training" : "validation", " shards"));
     }
     LOG(INFO) << "tar_shards " << (training ? "train" : "valid") << ": " << index->samples.size()
-              << " samples in " << index->shards.size() << " shard(s); " << skipped
-              << " other members skipped";
+              << " samples in " << index->shards.size() << " shard(s); " << counts.other_members
+              << " other members skipped"
+              << (options.skip_bad_samples ? absl::StrCat("; ", counts.bad_samples, " bad samples left out")
+                                           : std::string());
     if (training && classes == 0) {
       for (const ShardSample& sample : index->samples) classes = std::max(classes, sample.label + 1);
     }
-    for (const ShardSample& sample : index->samples) {
+    std::vector<ShardSample> in_range;
+    for (ShardSample& sample : index->samples) {
       if (sample.label >= classes) {
-        return absl::DataLossError(absl::StrCat(
-            index->shards[sample.shard], ": the class of '", sample.image, "' is ", sample.label,
-            ", out of range for ", classes, " classes"));
+        const std::string what = absl::StrCat(index->shards[sample.shard], ": the class of '",
+                                              sample.image, "' is ", sample.label,
+                                              ", out of range for ", classes, " classes");
+        if (!options.skip_bad_samples) return absl::DataLossError(what);
+        LOG(WARNING) << "Skipping a bad sample (--skip_bad_samples): " << what;
+        ++counts.bad_samples;
+        continue;
       }
+      in_range.push_back(std::move(sample));
     }
+    index->samples = std::move(in_range);
     const int64_t count = static_cast<int64_t>(index->samples.size());
     auto source = std::make_shared<TarShardSource>(index, decoding, shape, count);
     if (training) {
-      shape = source->Decode(0).sizes().vec();
+      // The first sample that decodes (with skip_bad_samples, bad ones are
+      // passed over here as in training).
+      for (int64_t i = 0; i < count && shape.empty(); ++i) {
+        try {
+          shape = source->Decode(i).sizes().vec();
+        } catch (const std::exception& e) {
+          if (!options.skip_bad_samples) return absl::DataLossError(e.what());
+        }
+      }
+      if (shape.empty()) {
+        return absl::DataLossError(absl::StrCat(index->shards.front(), ": no training image decodes"));
+      }
       source = std::make_shared<TarShardSource>(index, decoding, shape, count);
     }
     framework::Dataset& split = training ? splits.train : splits.valid;
     split.classes = classes;
+    split.skipped_at_load = counts.bad_samples;
     split.pixels = NormalizationOf(decoding);
     split.model_facts = {{framework::kInputChannelsKey, shape[0]},
                          {framework::kInputHeightKey, shape[1]},

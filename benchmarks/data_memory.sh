@@ -21,7 +21,7 @@ out, megabytes = sys.argv[1], float(sys.argv[2])
 rng = numpy.random.default_rng(0)
 written, i = 0, 0
 while written < megabytes * 1e6 or i < 20:
-    split = "valid" if i % 20 == 0 else "train"
+    split = "valid" if (i // 4) % 20 == 0 else "train"
     folder = "%s/%s/%d" % (out, split, i % 4)
     os.makedirs(folder, exist_ok=True)
     path = "%s/%06d.jpg" % (folder, i)

@@ -41,7 +41,18 @@ expect_error unknown_trainer "registered trainers: autoencoder, classification" 
 expect_error unknown_optimizer "registered optimizers: adagrad, adam, adamw, rmsprop, sgd" --optimizer=lbfgs
 expect_error unknown_scheduler "registered schedulers: cosine, exponential, multistep, none, plateau, step" \
   --scheduler=cyclic
-expect_error unknown_dataset "registered datasets: fashion_mnist, image_folder, synthetic, token_file" --dataset=cifar
+expect_error unknown_dataset "registered datasets: fashion_mnist, image_folder, synthetic, tar_shards, token_file" --dataset=cifar
+expect_error unknown_transform "--transforms entry 1: unknown transform 'rotate'; registered transforms: center_crop, horizontal_flip, normalize, random_crop, random_resized_crop, resize" \
+  --transforms='[{"horizontal_flip": {}}, {"rotate": {}}]'
+expect_error transforms_not_a_list "--transforms: expected a JSON list" --transforms='{"horizontal_flip": {}}'
+expect_error transform_option_range "--transforms entry 0 key \"p\": option 'p' of transform 'horizontal_flip' must be in [0, 1], got 2" \
+  --transforms='[{"horizontal_flip": {"p": 2}}]'
+expect_error transform_size_required "--transforms entry 0 key \"size\": transform 'center_crop' needs option 'size'" \
+  --transforms='[{"center_crop": {}}]'
+expect_error crop_too_large "--transforms: transform 0 (center_crop): a crop of 32x32 does not fit samples of 28x28" \
+  --transforms='[{"center_crop": {"size": 32}}]'
+expect_error shapes_disagree "--valid_transforms: validation samples would be" --transforms='[{"center_crop": {"size": 24}}]'
+expect_error negative_workers "--data_workers: must be >= 0 (or -1: auto), got -2" --data_workers=-2
 expect_error zero_lr "--lr: option 'lr' of optimizer 'sgd' must be > 0, got 0.0" --lr=0
 expect_error negative_lr "--lr: option 'lr' of optimizer 'sgd' must be > 0, got -0.1" --lr=-0.1
 expect_error bad_lr "--lr: 'fast' is not a number" --lr=fast

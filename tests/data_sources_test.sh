@@ -8,12 +8,13 @@
 # from both layouts; a run with 2 workers killed with -9 at random moments
 # (seed logged) and resumed ends byte-identical; bad shards and images stop
 # the run naming the file and member; nothing is written into the data
-# directories; //tools:evaluate applies a checkpoint's recorded validation
-# transforms.
+# directories; //tools:evaluate applies the validation transforms that a
+# checkpoint, or a whole-model file exported from it, records.
 set -u
 TRAIN="$(realpath "$1")"
 EXPORT="$(realpath "$2")"
 EVALUATE="$(realpath "$3")"
+CKPT="$(realpath "$4")"
 source "$(dirname "$0")/shell_checks.sh"
 cd "${TEST_TMPDIR}"
 
@@ -100,6 +101,14 @@ check "evaluate on a checkpoint applies its recorded validation transforms: the 
 import json, re, sys
 final = json.loads(open('png_workers_1/metrics.jsonl').readlines()[-1])
 loss = float(re.search(r'Validation: Loss: ([0-9.]+)', open('evaluate.log').read()).group(1))
+sys.exit(abs(loss - final['valid_loss']) > 5e-5)"
+"${CKPT}" export "$(newest_checkpoint png_workers_1)" png_workers_1.model --format=model > export_model.log 2>&1
+"${EVALUATE}" --weights=png_workers_1.model --data_dir=png > evaluate_model.log 2>&1
+check "a whole-model file exported from it carries the input pipeline: evaluate gives the run's loss" \
+  /usr/bin/python3 -c "
+import json, re, sys
+final = json.loads(open('png_workers_1/metrics.jsonl').readlines()[-1])
+loss = float(re.search(r'Validation: Loss: ([0-9.]+)', open('evaluate_model.log').read()).group(1))
 sys.exit(abs(loss - final['valid_loss']) > 5e-5)"
 
 kill_args=("${common[@]}" "${tar_data[@]}" "${augment[@]}" --epochs=2 --data_workers=2

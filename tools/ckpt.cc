@@ -180,7 +180,16 @@ int Export(const std::string& in, const std::string& out) {
     absl::StatusOr<std::shared_ptr<framework::Model>> model = framework::BuildModel(*spec);
     if (!model.ok()) return Fail(model.status());
     status = framework::LoadStateDict(**model, *tensors, true, in);
-    if (status.ok()) status = framework::SaveModelFile(out, *spec, **model);
+    // What the checkpoint's run read, so evaluating the file needs nothing else.
+    nlohmann::json pipeline = nlohmann::json::object();
+    if (absl::StatusOr<CheckpointManifest> manifest = framework::ReadCheckpointManifest(in);
+        manifest.ok()) {
+      pipeline = framework::InputPipelineOf(manifest->flags);
+    } else if (absl::StatusOr<nlohmann::json> recorded = framework::ReadModelFileInputPipeline(in);
+               recorded.ok()) {
+      pipeline = *recorded;
+    }
+    if (status.ok()) status = framework::SaveModelFile(out, *spec, **model, pipeline);
   } else {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--format must be pt, pytorch_checkpoint, safetensors or model, got '",

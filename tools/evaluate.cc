@@ -9,7 +9,9 @@
 // or a safetensors file (recognised by content). A checkpoint or whole-model
 // file names its model; the others need --model (and --model_options). A
 // checkpoint also supplies its run's --dataset, --data_dir, --trainer, --seed,
-// --valid_transforms and --eval_batch_size unless given here, so on a run's final checkpoint this
+// --valid_transforms and --eval_batch_size unless given here (a whole-model
+// file exported from a checkpoint its --dataset, --dataset_options and
+// --valid_transforms), so on a run's final checkpoint this
 // prints the numbers of that run's last validation line.
 #include <cstdio>
 #include <string>
@@ -32,6 +34,7 @@
 #include "framework/model/state_dict.h"
 #include "framework/train/trainer.h"
 #include "framework/train/evaluation.h"
+#include "framework/weights/model_file.h"
 #include "framework/weights/weights_file.h"
 #include "gflags/gflags.h"
 #include "tools/model_spec_flags.h"
@@ -118,6 +121,14 @@ absl::Status Evaluate() {
     absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(path);
     if (!manifest.ok()) return manifest.status();
     DefaultFromCheckpoint(manifest->flags);
+  } else if (absl::StatusOr<nlohmann::json> pipeline = ReadModelFileInputPipeline(path);
+             pipeline.ok() && !pipeline->empty()) {
+    // A whole-model file exported from a checkpoint records its input pipeline.
+    std::map<std::string, std::string> recorded;
+    for (auto it = pipeline->begin(); it != pipeline->end(); ++it) {
+      if (it->is_string()) recorded[it.key()] = it->get<std::string>();
+    }
+    DefaultFromCheckpoint(recorded);
   }
   if (FLAGS_eval_batch_size < 1) return FlagError("eval_batch_size", "must be >= 1");
   absl::StatusOr<torch::Device> device = ParseUsableDevice(FLAGS_device);

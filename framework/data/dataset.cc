@@ -50,17 +50,28 @@ std::pair<torch::Tensor, torch::Tensor> Dataset::Gather(const torch::Tensor& ind
     if (source != nullptr) return source->Gather(indices, epoch);
     return {inputs.index_select(0, indices), targets.index_select(0, indices)};
   }
-  std::pair<std::vector<torch::Tensor>, torch::Tensor> each =
-      source != nullptr
-          ? source->GatherEach(indices, epoch)
-          : std::make_pair(inputs.index_select(0, indices).unbind(0),
-                           targets.index_select(0, indices));
+  // Sample by sample, each transformed as soon as it is read: a batch of
+  // large images is never held whole before its crops make it small.
   const torch::Tensor where = indices.to(torch::kInt64).contiguous();
   const int64_t* index = where.data_ptr<int64_t>();
+  std::vector<torch::Tensor> samples, labels;
+  samples.reserve(where.numel());
+  labels.reserve(where.numel());
   for (int64_t b = 0; b < where.numel(); ++b) {
-    each.first[b] = transforms->Apply(each.first[b], transform_seed, epoch, index[b]);
+    const torch::Tensor one = where.narrow(0, b, 1);
+    torch::Tensor sample, label;
+    if (source != nullptr) {
+      std::pair<std::vector<torch::Tensor>, torch::Tensor> read = source->GatherEach(one, epoch);
+      sample = read.first.at(0);
+      label = read.second;
+    } else {
+      sample = inputs[index[b]];
+      label = targets.index_select(0, one);
+    }
+    samples.push_back(transforms->Apply(sample, transform_seed, epoch, index[b]));
+    labels.push_back(label);
   }
-  return {torch::stack(each.first), each.second};
+  return {torch::stack(samples), torch::cat(labels)};
 }
 
 bool BadSampleLog::FirstReport(int64_t index) {

@@ -8,12 +8,39 @@
 
 namespace framework {
 
-absl::Status SaveModelFile(const std::string& path, const ModelSpec& spec, const Model& model) {
-  const std::map<std::string, std::string> metadata = {
+const std::vector<std::string>& InputPipelineFlags() {
+  static const auto* flags =
+      new std::vector<std::string>{"dataset", "dataset_options", "valid_transforms"};
+  return *flags;
+}
+
+nlohmann::json InputPipelineOf(const std::map<std::string, std::string>& run_flags) {
+  nlohmann::json pipeline = nlohmann::json::object();
+  for (const std::string& flag : InputPipelineFlags()) {
+    auto it = run_flags.find(flag);
+    if (it != run_flags.end()) pipeline[flag] = it->second;
+  }
+  return pipeline;
+}
+
+absl::StatusOr<nlohmann::json> ReadModelFileInputPipeline(const std::string& path) {
+  absl::StatusOr<SafetensorsHeader> header = ReadSafetensorsHeader(path);
+  if (!header.ok()) return header.status();
+  auto it = header->metadata.find("input_pipeline");
+  if (it == header->metadata.end()) return nlohmann::json::object();
+  nlohmann::json pipeline = nlohmann::json::parse(it->second, nullptr, false);
+  if (!pipeline.is_object()) return absl::DataLossError(absl::StrCat(path, ": corrupt input_pipeline"));
+  return pipeline;
+}
+
+absl::Status SaveModelFile(const std::string& path, const ModelSpec& spec, const Model& model,
+                           const nlohmann::json& input_pipeline) {
+  std::map<std::string, std::string> metadata = {
       {"format", kModelFileFormat},
       {"format_version", "1"},
       {"model_spec", spec.ToJson().dump()},
       {"plugin", ModelRegistry().Source(spec.name)}};
+  if (!input_pipeline.empty()) metadata["input_pipeline"] = input_pipeline.dump();
   return WriteSafetensors(path, StateDict(model), metadata, /*sync=*/true).status();
 }
 

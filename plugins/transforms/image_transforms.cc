@@ -183,14 +183,9 @@ absl::StatusOr<std::unique_ptr<SampleTransform>> Make(Args... args) {
   return std::unique_ptr<SampleTransform>(std::make_unique<T>(args...));
 }
 
-// Declared with 0, "not given", so that leaving it out is named.
+// A default outside its range makes an option required (declared_options.h).
 framework::OptionSpec SizeOption() {
   return framework::IntOption("size", 0, "Output height and width (required).").AtLeast(1);
-}
-
-absl::StatusOr<int64_t> RequiredSize(const framework::OptionValues& options) {
-  if (options.Int("size") < 1) return absl::InvalidArgumentError("\"size\" is required (>= 1)");
-  return options.Int("size");
 }
 
 }  // namespace
@@ -203,40 +198,32 @@ REGISTER_SAMPLE_TRANSFORM(
 REGISTER_SAMPLE_TRANSFORM(
     "random_crop",
     [](const framework::OptionValues& o) -> absl::StatusOr<std::unique_ptr<SampleTransform>> {
-      absl::StatusOr<int64_t> size = RequiredSize(o);
-      if (!size.ok()) return size.status();
-      return Make<RandomCrop>(*size, o.Int("padding"));
+      return Make<RandomCrop>(o.Int("size"), o.Int("padding"));
     },
     {SizeOption(), framework::IntOption("padding", 0, "Zeros added on every side first.").AtLeast(0)});
 
 REGISTER_SAMPLE_TRANSFORM(
     "center_crop",
     [](const framework::OptionValues& o) -> absl::StatusOr<std::unique_ptr<SampleTransform>> {
-      absl::StatusOr<int64_t> size = RequiredSize(o);
-      if (!size.ok()) return size.status();
-      return Make<CenterCrop>(*size);
+      return Make<CenterCrop>(o.Int("size"));
     },
     {SizeOption()});
 
 REGISTER_SAMPLE_TRANSFORM(
     "resize",
     [](const framework::OptionValues& o) -> absl::StatusOr<std::unique_ptr<SampleTransform>> {
-      absl::StatusOr<int64_t> size = RequiredSize(o);
-      if (!size.ok()) return size.status();
-      return Make<Resize>(*size);
+      return Make<Resize>(o.Int("size"));
     },
     {framework::IntOption("size", 0, "The shorter side's new length (required).").AtLeast(1)});
 
 REGISTER_SAMPLE_TRANSFORM(
     "random_resized_crop",
     [](const framework::OptionValues& o) -> absl::StatusOr<std::unique_ptr<SampleTransform>> {
-      absl::StatusOr<int64_t> size = RequiredSize(o);
-      if (!size.ok()) return size.status();
       if (o.Double("scale_min") > o.Double("scale_max") ||
           o.Double("ratio_min") > o.Double("ratio_max")) {
         return absl::InvalidArgumentError("scale_min/ratio_min must not exceed scale_max/ratio_max");
       }
-      return Make<RandomResizedCrop>(*size, o.Double("scale_min"), o.Double("scale_max"),
+      return Make<RandomResizedCrop>(o.Int("size"), o.Double("scale_min"), o.Double("scale_max"),
                                      o.Double("ratio_min"), o.Double("ratio_max"));
     },
     {SizeOption(),

@@ -100,58 +100,30 @@ absl::StatusOr<ImageList> ListImages(const std::string& split_dir, bool skip_bad
   return list;
 }
 
-class ImageFolderSource : public framework::SampleSource {
+class ImageFolderSource : public ImageSampleSource {
  public:
   ImageFolderSource(std::shared_ptr<const ImageList> list, ImageDecoding decoding,
                     std::vector<int64_t> shape, int64_t samples)
-      : list_(std::move(list)), decoding_(decoding), shape_(std::move(shape)), samples_(samples) {}
+      : ImageSampleSource(std::move(shape), samples), list_(std::move(list)), decoding_(decoding) {}
 
-  int64_t size() const override { return samples_; }
-
-  std::pair<std::vector<torch::Tensor>, torch::Tensor> GatherEach(const torch::Tensor& indices,
-                                                                   int64_t) const override {
-    const torch::Tensor where = indices.to(torch::kInt64).contiguous();
-    const int64_t* index = where.data_ptr<int64_t>();
-    std::vector<torch::Tensor> images;
-    torch::Tensor targets = torch::empty({where.numel()}, torch::kInt64);
-    for (int64_t b = 0; b < where.numel(); ++b) {
-      const std::string& path = list_->paths.at(index[b]);
-      absl::StatusOr<std::string> bytes = framework::ReadFileToString(path);
-      if (!bytes.ok()) throw std::runtime_error(std::string(bytes.status().message()));
-      absl::StatusOr<torch::Tensor> image = DecodeImage(*bytes, path, decoding_);
-      if (!image.ok()) throw std::runtime_error(std::string(image.status().message()));
-      images.push_back(*std::move(image));
-      targets[b] = list_->labels[index[b]];
-    }
-    return {std::move(images), targets};
+  torch::Tensor Image(int64_t index) const override {
+    const std::string& path = list_->paths.at(index);
+    absl::StatusOr<std::string> bytes = framework::ReadFileToString(path);
+    if (!bytes.ok()) throw std::runtime_error(std::string(bytes.status().message()));
+    absl::StatusOr<torch::Tensor> image = DecodeImage(*bytes, path, decoding_);
+    if (!image.ok()) throw std::runtime_error(std::string(image.status().message()));
+    return *std::move(image);
   }
-
-  std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
-                                                 int64_t epoch) const override {
-    std::pair<std::vector<torch::Tensor>, torch::Tensor> each = GatherEach(indices, epoch);
-    const torch::Tensor where = indices.to(torch::kInt64).contiguous();
-    for (size_t b = 0; b < each.first.size(); ++b) {
-      if (each.first[b].sizes() != torch::IntArrayRef(shape_)) {
-        throw std::runtime_error(absl::StrCat(
-            list_->paths.at(where[b].item<int64_t>()), ": an image of ", each.first[b].size(1), "x",
-            each.first[b].size(2), ", not the data set's ", shape_[1], "x", shape_[2],
-            " (images of several sizes need a crop or resize to one size in --transforms)"));
-      }
-    }
-    std::vector<int64_t> batch_shape = {static_cast<int64_t>(each.first.size())};
-    batch_shape.insert(batch_shape.end(), shape_.begin(), shape_.end());
-    return {each.first.empty() ? torch::empty(batch_shape) : torch::stack(each.first), each.second};
-  }
+  int64_t Label(int64_t index) const override { return list_->labels.at(index); }
+  std::string Name(int64_t index) const override { return list_->paths.at(index); }
 
   std::shared_ptr<const framework::SampleSource> Head(int64_t count) const override {
-    return std::make_shared<ImageFolderSource>(list_, decoding_, shape_, count);
+    return std::make_shared<ImageFolderSource>(list_, decoding_, shape(), count);
   }
 
  private:
   std::shared_ptr<const ImageList> list_;
   ImageDecoding decoding_;
-  std::vector<int64_t> shape_;
-  int64_t samples_;
 };
 
 absl::StatusOr<framework::DataSplits> LoadImageFolder(const framework::DataOptions& options) {

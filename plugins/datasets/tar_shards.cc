@@ -203,54 +203,13 @@ absl::StatusOr<nlohmann::json> CachedShardIndex(const std::string& path,
   return samples;
 }
 
-class TarShardSource : public framework::SampleSource {
+class TarShardSource : public ImageSampleSource {
  public:
   TarShardSource(std::shared_ptr<const ShardIndex> index, ImageDecoding decoding,
                  std::vector<int64_t> shape, int64_t samples)
-      : index_(std::move(index)), decoding_(decoding), shape_(std::move(shape)), samples_(samples) {}
+      : ImageSampleSource(std::move(shape), samples), index_(std::move(index)), decoding_(decoding) {}
 
-  int64_t size() const override { return samples_; }
-
-  std::pair<std::vector<torch::Tensor>, torch::Tensor> GatherEach(const torch::Tensor& indices,
-                                                                   int64_t) const override {
-    const torch::Tensor where = indices.to(torch::kInt64).contiguous();
-    const int64_t* index = where.data_ptr<int64_t>();
-    std::vector<torch::Tensor> images;
-    torch::Tensor targets = torch::empty({where.numel()}, torch::kInt64);
-    for (int64_t b = 0; b < where.numel(); ++b) {
-      images.push_back(Decode(index[b]));
-      targets[b] = index_->samples[index[b]].label;
-    }
-    return {std::move(images), targets};
-  }
-
-  std::pair<torch::Tensor, torch::Tensor> Gather(const torch::Tensor& indices,
-                                                 int64_t epoch) const override {
-    std::pair<std::vector<torch::Tensor>, torch::Tensor> each = GatherEach(indices, epoch);
-    const torch::Tensor where = indices.to(torch::kInt64).contiguous();
-    for (size_t b = 0; b < each.first.size(); ++b) {
-      if (each.first[b].sizes() != torch::IntArrayRef(shape_)) {
-        throw std::runtime_error(absl::StrCat(
-            Name(where[b].item<int64_t>()), ": an image of ", each.first[b].size(1), "x",
-            each.first[b].size(2), ", not the data set's ", shape_[1], "x", shape_[2],
-            " (images of several sizes need a crop or resize to one size in --transforms)"));
-      }
-    }
-    std::vector<int64_t> batch_shape = {static_cast<int64_t>(each.first.size())};
-    batch_shape.insert(batch_shape.end(), shape_.begin(), shape_.end());
-    return {each.first.empty() ? torch::empty(batch_shape) : torch::stack(each.first), each.second};
-  }
-
-  std::shared_ptr<const framework::SampleSource> Head(int64_t count) const override {
-    return std::make_shared<TarShardSource>(index_, decoding_, shape_, count);
-  }
-
-  std::string Name(int64_t i) const {
-    const ShardSample& sample = index_->samples.at(i);
-    return absl::StrCat(index_->shards[sample.shard], " member '", sample.image, "'");
-  }
-
-  torch::Tensor Decode(int64_t i) const {
+  torch::Tensor Image(int64_t i) const override {
     const ShardSample& sample = index_->samples.at(i);
     absl::StatusOr<std::string> bytes =
         ReadMember(*index_->files[sample.shard], sample.offset, sample.size);
@@ -259,12 +218,19 @@ class TarShardSource : public framework::SampleSource {
     if (!image.ok()) throw std::runtime_error(std::string(image.status().message()));
     return *std::move(image);
   }
+  int64_t Label(int64_t i) const override { return index_->samples.at(i).label; }
+  std::string Name(int64_t i) const override {
+    const ShardSample& sample = index_->samples.at(i);
+    return absl::StrCat(index_->shards[sample.shard], " member '", sample.image, "'");
+  }
+
+  std::shared_ptr<const framework::SampleSource> Head(int64_t count) const override {
+    return std::make_shared<TarShardSource>(index_, decoding_, shape(), count);
+  }
 
  private:
   std::shared_ptr<const ShardIndex> index_;
   ImageDecoding decoding_;
-  std::vector<int64_t> shape_;
-  int64_t samples_;
 };
 
 std::vector<std::string> ShardsOf(const fs::path& dir, const std::string& prefix) {
@@ -352,7 +318,7 @@ absl::StatusOr<framework::DataSplits> LoadTarShards(const framework::DataOptions
       // passed over here as in training).
       for (int64_t i = 0; i < count && shape.empty(); ++i) {
         try {
-          shape = source->Decode(i).sizes().vec();
+          shape = source->Image(i).sizes().vec();
         } catch (const std::exception& e) {
           if (!options.skip_bad_samples) return absl::DataLossError(e.what());
         }

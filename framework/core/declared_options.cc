@@ -46,6 +46,7 @@ const char* TypeName(OptionType type) {
     case OptionType::kDouble: return "a number";
     case OptionType::kChoice: return "a string";
     case OptionType::kIntList: return "a list of integers";
+    case OptionType::kDoubleList: return "a list of numbers";
   }
   return "?";
 }
@@ -73,15 +74,18 @@ std::string Problem(const OptionSpec& spec, const nlohmann::json& value) {
         if (value.get<std::string>() == choice) return "";
       }
       return absl::StrCat("must be ", spec.RangeText(), got);
-    case OptionType::kIntList: {
+    case OptionType::kIntList:
+    case OptionType::kDoubleList: {
+      const bool integers = spec.type == OptionType::kIntList;
       if (!value.is_array()) return absl::StrCat("must be ", TypeName(spec.type), got);
       if (spec.non_empty && value.empty()) return absl::StrCat("must not be empty", got);
       for (const nlohmann::json& element : value) {
-        if (!element.is_number_integer()) {
+        if (integers ? !element.is_number_integer() : !element.is_number()) {
           return absl::StrCat("must be ", TypeName(spec.type), got);
         }
         if (!InRange(spec, element.get<double>())) {
-          return absl::StrCat("must hold integers ", spec.RangeText(), got);
+          return absl::StrCat("must hold ", integers ? "integers " : "numbers ", spec.RangeText(),
+                              got);
         }
       }
       return "";
@@ -154,6 +158,9 @@ OptionSpec ChoiceOption(std::string name, std::string default_value,
 OptionSpec IntListOption(std::string name, std::vector<int64_t> default_value, std::string help) {
   return Declare(std::move(name), OptionType::kIntList, default_value, std::move(help));
 }
+OptionSpec DoubleListOption(std::string name, std::vector<double> default_value, std::string help) {
+  return Declare(std::move(name), OptionType::kDoubleList, default_value, std::move(help));
+}
 
 const nlohmann::json& OptionValues::At(const std::string& name) const {
   auto it = values_.find(name);
@@ -168,6 +175,9 @@ std::string OptionValues::Choice(const std::string& name) const {
 }
 std::vector<int64_t> OptionValues::IntList(const std::string& name) const {
   return At(name).get<std::vector<int64_t>>();
+}
+std::vector<double> OptionValues::DoubleList(const std::string& name) const {
+  return At(name).get<std::vector<double>>();
 }
 std::string OptionValues::Text(const std::string& name) const {
   return ValueText(At(name));
@@ -188,6 +198,11 @@ absl::StatusOr<OptionValues> ResolveOptions(
     nlohmann::json value = is_given ? given.at(spec.name) : spec.default_value;
     // JSON writes 2.0 as 2: an integer is a fine number.
     if (spec.type == OptionType::kDouble && value.is_number()) value = value.get<double>();
+    if (spec.type == OptionType::kDoubleList && value.is_array()) {
+      for (nlohmann::json& element : value) {
+        if (element.is_number()) element = element.get<double>();
+      }
+    }
     const std::string problem = Problem(spec, value);
     if (!problem.empty() && !is_given) {
       // Only an option without a usable default (an empty list that must not
@@ -240,6 +255,15 @@ absl::StatusOr<nlohmann::json> ParseOptionText(const OptionSpec& spec, const std
       for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
         int64_t value = 0;
         if (!absl::SimpleAtoi(piece, &value)) return bad();
+        list.push_back(value);
+      }
+      return list;
+    }
+    case OptionType::kDoubleList: {
+      nlohmann::json list = nlohmann::json::array();
+      for (absl::string_view piece : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+        double value = 0;
+        if (!absl::SimpleAtod(piece, &value)) return bad();
         list.push_back(value);
       }
       return list;

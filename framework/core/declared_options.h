@@ -36,20 +36,20 @@
 
 namespace framework {
 
-enum class OptionType { kBool, kInt, kDouble, kChoice, kIntList };
+enum class OptionType { kBool, kInt, kDouble, kChoice, kIntList, kDoubleList };
 
 struct OptionSpec {
   std::string name;
   OptionType type = OptionType::kDouble;
   nlohmann::json default_value;
   std::string help;
-  // Numbers, and each element of an integer list.
+  // Numbers, and each element of a list.
   double min = -std::numeric_limits<double>::infinity();
   bool min_inclusive = true;
   double max = std::numeric_limits<double>::infinity();
   bool max_inclusive = true;
   std::vector<std::string> choices;  // kChoice
-  bool non_empty = false;            // kIntList
+  bool non_empty = false;            // kIntList, kDoubleList
   // Where PyTorch's optimizer state_dict keeps it in each of `param_groups`:
   // "momentum", or "betas.0" for the first element of a pair. Empty: nowhere.
   std::string pytorch_key;
@@ -71,6 +71,7 @@ OptionSpec DoubleOption(std::string name, double default_value, std::string help
 OptionSpec ChoiceOption(std::string name, std::string default_value,
                         std::vector<std::string> choices, std::string help);
 OptionSpec IntListOption(std::string name, std::vector<int64_t> default_value, std::string help);
+OptionSpec DoubleListOption(std::string name, std::vector<double> default_value, std::string help);
 
 using DeclaredOptions = std::vector<OptionSpec>;
 
@@ -85,6 +86,7 @@ class OptionValues {
   double Double(const std::string& name) const;
   std::string Choice(const std::string& name) const;
   std::vector<int64_t> IntList(const std::string& name) const;
+  std::vector<double> DoubleList(const std::string& name) const;
 
   // The values as one JSON object, keys sorted.
   const nlohmann::json& json() const { return values_; }
@@ -109,7 +111,7 @@ absl::StatusOr<OptionValues> ResolveOptions(
     const std::function<std::string(const std::string& key)>& where);
 
 // The JSON value of `text` for `spec`, as a flag spells it: true/false, an
-// integer, a number, a choice, or comma-separated integers.
+// integer, a number, a choice, or comma-separated integers or numbers.
 absl::StatusOr<nlohmann::json> ParseOptionText(const OptionSpec& spec, const std::string& text);
 
 // The declared option named `name`, or null.

@@ -93,5 +93,24 @@ TEST(DeclaredOptionsTest, DescriptionShowsEffectiveValuesAndRanges) {
       << text;
 }
 
+TEST(DeclaredOptionsTest, NumberListsTakeIntegersAndCheckEachElement) {
+  const DeclaredOptions declared = {
+      DoubleListOption("std", {1.0}, "Per channel.").Above(0).NonEmpty()};
+  absl::StatusOr<OptionValues> values =
+      ResolveOptions(declared, {{"std", {0.229, 1, 0.225}}}, "transform 'normalize'", Where);
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ(values->DoubleList("std"), (std::vector<double>{0.229, 1.0, 0.225}));
+  EXPECT_EQ(ResolveOptions(declared, nlohmann::json::object(), "t", Where)->DoubleList("std"),
+            (std::vector<double>{1.0}));
+  absl::StatusOr<OptionValues> zero = ResolveOptions(declared, {{"std", {0.5, 0}}}, "t", Where);
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("must hold numbers > 0, got [0.5,0.0]"), std::string::npos)
+      << zero.status();
+  EXPECT_FALSE(ResolveOptions(declared, {{"std", {"a"}}}, "t", Where).ok());
+  EXPECT_FALSE(ResolveOptions(declared, {{"std", nlohmann::json::array()}}, "t", Where).ok());
+  EXPECT_EQ(*ParseOptionText(declared[0], "0.5, 2"), nlohmann::json({0.5, 2.0}));
+  EXPECT_FALSE(ParseOptionText(declared[0], "0.5,x").ok());
+}
+
 }  // namespace
 }  // namespace framework

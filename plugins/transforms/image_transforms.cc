@@ -7,7 +7,8 @@
 //   resize               {"size": S}                 the shorter side to S, bilinear
 //   random_resized_crop  {"size": S, "scale_min": 0.08, "scale_max": 1,
 //                         "ratio_min": 0.75, "ratio_max": 1.3333}
-//   normalize            {"mean": 0, "std": 1}       (x - mean) / std
+//   normalize            {"mean": [0], "std": [1]}   (x - mean) / std, one value for
+//                                                    every channel or one per channel
 //
 // Sizes are square (S x S). The crops' geometry is torchvision's
 // (RandomResizedCrop.get_params: ten tries, then the central crop of the
@@ -167,15 +168,26 @@ class RandomResizedCrop : public SampleTransform {
 
 class Normalize : public SampleTransform {
  public:
-  Normalize(double mean, double std) : mean_(mean), std_(std) {}
+  Normalize(std::vector<double> mean, std::vector<double> std)
+      : mean_(torch::tensor(mean, torch::kFloat32).reshape({-1, 1, 1})),
+        std_(torch::tensor(std, torch::kFloat32).reshape({-1, 1, 1})),
+        channels_(std::max(mean.size(), std.size())) {}
   torch::Tensor Apply(const torch::Tensor& sample, at::Generator&) const override {
     return sample.sub(mean_).div_(std_);
   }
-  absl::StatusOr<Shape> OutputShape(const Shape& shape) const override { return shape; }
+  absl::StatusOr<Shape> OutputShape(const Shape& shape) const override {
+    if (channels_ != 1 && static_cast<int64_t>(channels_) != shape[0]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mean and std have ", channels_, " values, for samples of ", shape[0],
+          " channels (give one value, or one per channel)"));
+    }
+    return shape;
+  }
 
  private:
-  double mean_;
-  double std_;
+  torch::Tensor mean_;  // [1 or C, 1, 1]
+  torch::Tensor std_;
+  size_t channels_;
 };
 
 template <typename T, typename... Args>
@@ -234,8 +246,18 @@ REGISTER_SAMPLE_TRANSFORM(
 
 REGISTER_SAMPLE_TRANSFORM(
     "normalize",
-    [](const framework::OptionValues& o) { return Make<Normalize>(o.Double("mean"), o.Double("std")); },
-    {framework::DoubleOption("mean", 0.0, "Subtracted."),
-     framework::DoubleOption("std", 1.0, "Then divides.").Above(0)});
+    [](const framework::OptionValues& o) -> absl::StatusOr<std::unique_ptr<SampleTransform>> {
+      const std::vector<double> mean = o.DoubleList("mean"), std = o.DoubleList("std");
+      if (mean.size() != std.size() && mean.size() != 1 && std.size() != 1) {
+        return absl::InvalidArgumentError(absl::StrCat("mean has ", mean.size(), " values and std ",
+                                                       std.size(), "; give as many (or one)"));
+      }
+      return Make<Normalize>(mean, std);
+    },
+    {framework::DoubleListOption("mean", {0.0}, "Subtracted: one value, or one per channel.")
+         .NonEmpty(),
+     framework::DoubleListOption("std", {1.0}, "Then divides: one value, or one per channel.")
+         .Above(0)
+         .NonEmpty()});
 
 }  // namespace plugins

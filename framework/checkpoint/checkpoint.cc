@@ -9,6 +9,7 @@
 #include <fstream>
 #include <regex>
 
+#include <simdjson.h>
 #include <torch/types.h>
 #include <torch/version.h>
 
@@ -17,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/durable_file.h"
+#include "framework/formats/json_string.h"
 
 namespace framework {
 
@@ -113,7 +115,9 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   if (!state_crcs.ok()) return state_crcs.status();
   record(kCheckpointStateFile, state_tensors, *state_crcs);
 
-  const std::string manifest_text = SealManifestText(manifest.ToJson().dump(1) + "\n");
+  absl::StatusOr<std::string> text = manifest.ToText();
+  if (!text.ok()) return text.status();
+  const std::string manifest_text = SealManifestText(*std::move(text));
   if (absl::Status s = WriteStringToFile(dir + "/" + kCheckpointManifest, manifest_text,
                                          options.fsync);
       !s.ok()) {
@@ -125,7 +129,7 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
 
 }  // namespace
 
-nlohmann::json CheckpointManifest::ToJson() const {
+absl::StatusOr<std::string> CheckpointManifest::ToText() const {
   nlohmann::json history_json = nlohmann::json::array();
   for (const EpochRecord& record : history) history_json.push_back(record.ToJson());
   // Checksums as numbers up to version 2, as hexadecimal strings (64 bits
@@ -134,11 +138,6 @@ nlohmann::json CheckpointManifest::ToJson() const {
     if (format_version <= 2) return value;
     return FormatChecksum(checksum, value);
   };
-  nlohmann::json tensors_json = nlohmann::json::object();
-  for (const auto& [name, t] : tensors) {
-    tensors_json[name] = {{"file", t.file},     {"dtype", t.dtype}, {"shape", t.shape},
-                          {"device", t.device}, {ChecksumName(checksum), checksum_json(t.checksum)}};
-  }
   nlohmann::json headers_json = nlohmann::json::object();
   for (const auto& [file, value] : file_headers) headers_json[file] = checksum_json(value);
   nlohmann::json json = {{"format", "torchtrain.checkpoint"},
@@ -157,18 +156,78 @@ nlohmann::json CheckpointManifest::ToJson() const {
           {"line", line},
           {"checksum", ChecksumName(checksum)},
           {"file_headers", headers_json},
-          {"manifest_crc32", kManifestCrcPlaceholder},
-          {"tensors", tensors_json}};
+          {"manifest_crc32", kManifestCrcPlaceholder}};
   // Only when there are any, so a run without callbacks writes what earlier
   // versions wrote.
   if (!callbacks.empty()) json["callbacks"] = callbacks;
   if (!loss_scaler.is_null()) json["loss_scaler"] = loss_scaler;
-  return json;
+  std::string text = json.dump(1);
+  // The tensors' records close the object, printed one line each.
+  text.pop_back();  // "}"
+  text.reserve(text.size() + tensors.size() * 160);
+  text += ",\n \"tensors\": {";
+  bool first = true;
+  for (const auto& [name, t] : tensors) {
+    text += first ? "\n  " : ",\n  ";
+    first = false;
+    if (absl::Status s = AppendJsonString(name, &text); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor name: ", s.message()));
+    }
+    absl::StrAppend(&text, ": {\"file\": \"", t.file, "\", \"dtype\": \"", t.dtype,
+                    "\", \"shape\": [", absl::StrJoin(t.shape, ", "), "], \"device\": \"",
+                    t.device, "\", \"", ChecksumName(checksum), "\": ");
+    if (format_version <= 2) {
+      absl::StrAppend(&text, t.checksum, "}");
+    } else {
+      absl::StrAppend(&text, "\"", FormatChecksum(checksum, t.checksum), "\"}");
+    }
+  }
+  text += "\n }\n}\n";
+  return text;
 }
 
-absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::json& json,
-                                                               const std::string& source) {
+namespace {
+
+// The manifest's fields but "tensors" as a nlohmann-json object (they are
+// few and small), and its "tensors" object as simdjson parsed it.
+struct ParsedManifest {
+  nlohmann::json fields = nlohmann::json::object();
+  std::optional<simdjson::dom::object> tensors;
+};
+
+absl::StatusOr<ParsedManifest> ParseManifestText(const std::string& text,
+                                                 simdjson::dom::parser& parser,
+                                                 const std::string& source) {
+  simdjson::dom::element document;
+  if (parser.parse(text).get(document) != simdjson::SUCCESS) {
+    return ManifestError(source, "not valid JSON (truncated or corrupt)");
+  }
+  simdjson::dom::object object;
+  if (document.get_object().get(object) != simdjson::SUCCESS) {
+    return ManifestError(source, "not a torchtrain checkpoint manifest");
+  }
+  ParsedManifest parsed;
+  for (const simdjson::dom::key_value_pair field : object) {
+    const std::string key(field.key);
+    if (key == "tensors") {
+      simdjson::dom::object tensors;
+      if (field.value.get_object().get(tensors) != simdjson::SUCCESS) {
+        return ManifestError(source, "\"tensors\" is not an object");
+      }
+      parsed.tensors = tensors;
+      continue;
+    }
+    parsed.fields[key] = nlohmann::json::parse(simdjson::minify(field.value));
+  }
+  return parsed;
+}
+
+absl::StatusOr<CheckpointManifest> ManifestFromParsed(const ParsedManifest* parsed,
+                                                     const std::string& source,
+                                                     ManifestContents contents) {
+  using TensorRecord = CheckpointManifest::TensorRecord;
   CheckpointManifest manifest;
+  const nlohmann::json& json = parsed->fields;
   try {
     if (json.value("format", "") != "torchtrain.checkpoint") {
       return ManifestError(source, "not a torchtrain checkpoint manifest");
@@ -230,25 +289,79 @@ absl::StatusOr<CheckpointManifest> CheckpointManifest::FromJson(const nlohmann::
         manifest.file_headers[it.key()] = *value;
       }
     }
-    for (auto it = json.at("tensors").begin(); it != json.at("tensors").end(); ++it) {
-      TensorRecord t;
-      t.file = it->at("file").get<std::string>();
-      t.dtype = it->at("dtype").get<std::string>();
-      t.shape = it->at("shape").get<std::vector<int64_t>>();
-      t.device = it->at("device").get<std::string>();
-      absl::StatusOr<uint64_t> checksum =
-          checksum_of(it->at(ChecksumName(manifest.checksum)), absl::StrCat("tensor '", it.key(), "'"));
-      if (!checksum.ok()) return checksum.status();
-      t.checksum = *checksum;
-      if (t.file != kCheckpointModelFile && t.file != kCheckpointStateFile) {
-        return ManifestError(source, absl::StrCat("tensor '", it.key(), "' in unknown file ", t.file));
+    if (!parsed->tensors.has_value()) return ManifestError(source, "no \"tensors\"");
+    if (contents == ManifestContents::kWithoutTensors) return manifest;
+    const std::string checksum_key = ChecksumName(manifest.checksum);
+    for (const simdjson::dom::key_value_pair entry : *parsed->tensors) {
+      const std::string_view name = entry.key;
+      // Built only for an error: a manifest lists thousands of tensors.
+      auto what = [&name] { return absl::StrCat("tensor '", std::string(name), "'"); };
+      simdjson::dom::object record;
+      std::string_view file, dtype, device;
+      simdjson::dom::array shape;
+      simdjson::dom::element checksum_value;
+      if (entry.value.get_object().get(record) != simdjson::SUCCESS ||
+          record["file"].get_string().get(file) != simdjson::SUCCESS ||
+          record["dtype"].get_string().get(dtype) != simdjson::SUCCESS ||
+          record["shape"].get_array().get(shape) != simdjson::SUCCESS ||
+          record["device"].get_string().get(device) != simdjson::SUCCESS ||
+          record[checksum_key].get(checksum_value) != simdjson::SUCCESS) {
+        return ManifestError(source, absl::StrCat(what(), " needs file, dtype, shape, device and ",
+                                                  checksum_key));
       }
-      manifest.tensors[it.key()] = t;
+      TensorRecord t;
+      t.file = std::string(file);
+      t.dtype = std::string(dtype);
+      t.device = std::string(device);
+      t.shape.reserve(shape.size());
+      for (const simdjson::dom::element dim : shape) {
+        int64_t d = 0;
+        if (dim.get_int64().get(d) != simdjson::SUCCESS) {
+          return ManifestError(source, absl::StrCat(what(), ": bad shape ", simdjson::minify(shape)));
+        }
+        t.shape.push_back(d);
+      }
+      if (manifest.format_version <= 2) {
+        uint64_t value = 0;
+        if (checksum_value.get_uint64().get(value) != simdjson::SUCCESS || value > UINT32_MAX) {
+          return ManifestError(source, absl::StrCat("bad ", checksum_key, " of ", what(), ": ",
+                                                    simdjson::minify(checksum_value)));
+        }
+        t.checksum = value;
+      } else {
+        std::string_view hex;
+        std::optional<uint64_t> value;
+        if (checksum_value.get_string().get(hex) == simdjson::SUCCESS) {
+          value = ParseChecksum(manifest.checksum, hex);
+        }
+        if (!value.has_value()) {
+          return ManifestError(source, absl::StrCat("bad ", checksum_key, " of ", what(), ": ",
+                                                    simdjson::minify(checksum_value)));
+        }
+        t.checksum = *value;
+      }
+      if (t.file != kCheckpointModelFile && t.file != kCheckpointStateFile) {
+        return ManifestError(source, absl::StrCat(what(), " in unknown file ", t.file));
+      }
+      if (!manifest.tensors.emplace(std::string(name), std::move(t)).second) {
+        return ManifestError(source, absl::StrCat(what(), " is listed twice"));
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     return ManifestError(source, absl::StrCat("bad checkpoint manifest: ", e.what()));
   }
   return manifest;
+}
+
+}  // namespace
+
+absl::StatusOr<CheckpointManifest> CheckpointManifest::FromText(const std::string& text,
+                                                               const std::string& source,
+                                                               ManifestContents contents) {
+  simdjson::dom::parser parser;
+  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(text, parser, source);
+  if (!parsed.ok()) return parsed.status();
+  return ManifestFromParsed(&*parsed, source, contents);
 }
 
 std::string CallbackTensorPrefix(const std::string& callback) {
@@ -324,7 +437,8 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
   return absl::OkStatus();
 }
 
-absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir) {
+absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir,
+                                                          ManifestContents contents) {
   const std::string path = dir + "/" + kCheckpointManifest;
   absl::StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) {
@@ -335,14 +449,15 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir
     }
     return text.status();
   }
-  const nlohmann::json json = nlohmann::json::parse(*text, nullptr, false);
-  if (json.is_discarded()) return ManifestError(path, "not valid JSON (truncated or corrupt)");
-  const nlohmann::json version = json.is_object() ? json.value("format_version", nlohmann::json())
-                                                  : nlohmann::json();
-  // Newer versions are refused by FromJson; from version 2 on, every byte
-  // of the manifest is checked before any of it is believed.
-  if (version.is_number_integer() && version.get<int>() >= 2 &&
-      version.get<int>() <= kCheckpointFormatVersion) {
+  // Newer versions are refused when read; from version 2 on, every byte of
+  // the manifest is checked before any of it is believed.
+  text->reserve(text->size() + simdjson::SIMDJSON_PADDING);  // parsed in place
+  simdjson::dom::parser parser;
+  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(*text, parser, path);
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json version = parsed->fields.value("format_version", nlohmann::json());
+  if (version.is_number_integer() && version.get<int64_t>() >= 2 &&
+      version.get<int64_t>() <= kCheckpointFormatVersion) {
     const size_t at = text->find(kManifestCrcKey);
     const size_t value = at + std::strlen(kManifestCrcKey);
     if (at == std::string::npos || text->size() < value + 8) {
@@ -352,7 +467,7 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir
       return ManifestError(path, "manifest checksum mismatch: the file changed after it was written");
     }
   }
-  return CheckpointManifest::FromJson(json, path);
+  return ManifestFromParsed(&*parsed, path, contents);
 }
 
 std::string SealManifestText(std::string text) {
@@ -374,7 +489,8 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     const std::map<std::string, at::Tensor>* model_destinations = nullptr) {
   std::map<std::string, at::Tensor> tensors;
   for (const char* file : {kCheckpointModelFile, kCheckpointStateFile}) {
-    std::map<std::string, uint64_t> expected;
+    TensorChecksums expected;
+    expected.reserve(manifest.tensors.size());
     for (const auto& [name, record] : manifest.tensors) {
       if (record.file == file) expected[name] = record.checksum;
     }
@@ -432,13 +548,21 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::map<std::string, at::Tensor>* model_destinations) {
   absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
   if (!manifest.ok()) return manifest.status();
+  // Where each recorded device goes, worked out once per device (a
+  // checkpoint has thousands of tensors and a handful of devices).
+  std::map<std::string, absl::StatusOr<c10::Device>> mapped;
+  auto map_device = [&](const std::string& recorded) -> const absl::StatusOr<c10::Device>& {
+    auto it = mapped.find(recorded);
+    if (it == mapped.end()) it = mapped.emplace(recorded, devices.Map(recorded)).first;
+    return it->second;
+  };
   // Destinations only where the tensor is meant to stay on the CPU.
   std::map<std::string, at::Tensor> usable;
   if (model_destinations != nullptr) {
     for (const auto& [name, tensor] : *model_destinations) {
       auto record = manifest->tensors.find(name);
       if (record == manifest->tensors.end()) continue;
-      absl::StatusOr<c10::Device> device = devices.Map(record->second.device);
+      const absl::StatusOr<c10::Device>& device = map_device(record->second.device);
       if (device.ok() && device->is_cpu() && tensor.device().is_cpu()) usable[name] = tensor;
     }
   }
@@ -464,7 +588,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     // Generator states stay on the CPU; they are bytes, not data.
     const bool is_rng = name.rfind(kRngTensorPrefix, 0) == 0;
     if (!is_rng) {
-      absl::StatusOr<c10::Device> device = devices.Map(record.device);
+      const absl::StatusOr<c10::Device>& device = map_device(record.device);
       if (!device.ok()) {
         return absl::Status(device.status().code(),
                             absl::StrCat(dir, ": tensor '", name, "' ", device.status().message()));

@@ -94,6 +94,10 @@ struct TrainingState {
   CheckpointLine line;
 };
 
+// How much of a manifest to read: listing checkpoints needs their positions
+// and metrics, not their thousands of tensor records.
+enum class ManifestContents { kAll, kWithoutTensors };
+
 // What the manifest says, without reading any tensor data.
 struct CheckpointManifest {
   int format_version = 0;
@@ -125,9 +129,14 @@ struct CheckpointManifest {
   };
   std::map<std::string, TensorRecord> tensors;
 
-  nlohmann::json ToJson() const;
-  static absl::StatusOr<CheckpointManifest> FromJson(const nlohmann::json& json,
-                                                     const std::string& source);
+  // The manifest's text (before SealManifestText). The per-tensor records,
+  // thousands in a transformer's checkpoint, are printed and parsed without
+  // a document node per value (nlohmann-json for the rest, simdjson for the
+  // whole text): a 10,000-tensor manifest costs about what its bytes do.
+  absl::StatusOr<std::string> ToText() const;
+  static absl::StatusOr<CheckpointManifest> FromText(
+      const std::string& text, const std::string& source,
+      ManifestContents contents = ManifestContents::kAll);
 };
 
 // Tests interrupt a save at any of its file operations through
@@ -142,7 +151,10 @@ struct WriteOptions {
 absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& state,
                              const WriteOptions& options = {});
 
-absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir);
+// Reads and verifies (its own checksum) the manifest of checkpoint `dir`;
+// with kWithoutTensors, `tensors` is left empty.
+absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(
+    const std::string& dir, ManifestContents contents = ManifestContents::kAll);
 
 // Reads and verifies (every file present, every checksum right) a checkpoint
 // and places each tensor on devices.Map(its recorded device). Each byte is

@@ -62,7 +62,7 @@ std::vector<CheckpointInfo> ListCheckpoints(const std::string& directory, Manife
     if (cached != nullptr) {
       info.manifest = cached->manifest;
     } else {
-      absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(info.path);
+      absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(info.path, ManifestContents::kWithoutTensors);
       if (manifest.ok()) {
         info.manifest = *std::move(manifest);
         if (cache != nullptr && stamped) {

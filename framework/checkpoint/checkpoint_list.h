@@ -20,7 +20,9 @@ struct CheckpointInfo {
   std::string path;
   int64_t step = 0;
   int generation = 0;
-  std::optional<CheckpointManifest> manifest;  // unset when unreadable
+  // Unset when unreadable; read without its tensor records (they are many,
+  // and listing needs none).
+  std::optional<CheckpointManifest> manifest;
   std::string problem;                         // why it is unreadable
 
   // Saved right after an epoch's evaluation (so it has that epoch's metrics).

@@ -331,6 +331,56 @@ namespace {
 // A checkpoint written by format version 2 (CRC-32 checksums, before XXH3),
 // kept as test data: it must still verify, load and restore, and damage to
 // it must still be caught.
+// The manifest's tensor records are printed by hand (core of a many-tensor
+// save): an independent JSON reader reads every name back, escapes and
+// all, and so does our reader; listing reads a manifest without them.
+TEST_F(CheckpointTest, ManifestTensorRecordsSurviveAnIndependentReader) {
+  CheckpointManifest manifest;
+  manifest.format_version = kCheckpointFormatVersion;
+  manifest.torch_version = "1.13.1";
+  manifest.created = "2026-12-02T00:00:00Z";
+  manifest.model_spec = TinySpec();
+  manifest.position.metric_sums = {0.0};
+  const std::vector<std::string> names = {"plain.weight", "quote\"back\\slash", "tab\tnew\nline",
+                                          "caf\xc3\xa9 \xe2\x82\xac", std::string("nul\0in", 6)};
+  for (size_t i = 0; i < names.size(); ++i) {
+    CheckpointManifest::TensorRecord& record = manifest.tensors[names[i]];
+    record.file = i % 2 == 0 ? kCheckpointModelFile : kCheckpointStateFile;
+    record.dtype = "F32";
+    record.shape = {static_cast<int64_t>(i), 3};
+    record.device = i == 1 ? "cuda:1" : "cpu";
+    record.checksum = 0x0123456789abcdefULL + i;
+  }
+  auto text = manifest.ToText();
+  ASSERT_TRUE(text.ok()) << text.status();
+  const nlohmann::json independent = nlohmann::json::parse(SealManifestText(*text));
+  ASSERT_EQ(independent.at("tensors").size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    const nlohmann::json& record = independent.at("tensors").at(names[i]);
+    EXPECT_EQ(record.at("shape"), nlohmann::json({static_cast<int64_t>(i), 3}));
+    EXPECT_EQ(record.at("xxh3"), FormatChecksum(ChecksumKind::kXxh3, 0x0123456789abcdefULL + i));
+  }
+  auto parsed = CheckpointManifest::FromText(SealManifestText(*text), "test manifest");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->tensors.size(), names.size());
+  for (const auto& [name, record] : manifest.tensors) {
+    const CheckpointManifest::TensorRecord& back = parsed->tensors.at(name);
+    EXPECT_EQ(back.file, record.file);
+    EXPECT_EQ(back.shape, record.shape);
+    EXPECT_EQ(back.device, record.device);
+    EXPECT_EQ(back.checksum, record.checksum);
+  }
+  auto summary = CheckpointManifest::FromText(SealManifestText(*text), "test manifest",
+                                              ManifestContents::kWithoutTensors);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_TRUE(summary->tensors.empty());
+  EXPECT_EQ(summary->model_spec.ToJson(), manifest.model_spec.ToJson());
+
+  // A name that is not UTF-8 would make a file no JSON reader opens.
+  manifest.tensors["bad\xff"] = manifest.tensors.begin()->second;
+  EXPECT_FALSE(manifest.ToText().ok());
+}
+
 TEST_F(CheckpointTest, ReadsFormatVersion2WithCrc32) {
   const std::string kept = "framework/checkpoint/testdata/format_v2_crc32";
   auto manifest = ReadCheckpointManifest(kept);

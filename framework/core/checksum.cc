@@ -43,7 +43,7 @@ std::string FormatChecksum(ChecksumKind kind, uint64_t value) {
   return text;
 }
 
-std::optional<uint64_t> ParseChecksum(ChecksumKind kind, const std::string& text) {
+std::optional<uint64_t> ParseChecksum(ChecksumKind kind, std::string_view text) {
   const size_t digits = kind == ChecksumKind::kCrc32 ? 8 : 16;
   if (text.size() != digits) return std::nullopt;
   uint64_t value = 0;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace framework {
 
@@ -33,7 +34,7 @@ const char* ChecksumName(ChecksumKind kind);
 // XXH3 as 16 (a string, so that JSON readers without 64-bit integers keep it).
 std::string FormatChecksum(ChecksumKind kind, uint64_t value);
 // The inverse; nullopt unless `text` is exactly such a string.
-std::optional<uint64_t> ParseChecksum(ChecksumKind kind, const std::string& text);
+std::optional<uint64_t> ParseChecksum(ChecksumKind kind, std::string_view text);
 
 class StreamingChecksum {
  public:

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <sys/uio.h>
 
 #include <atomic>
 
@@ -20,6 +21,19 @@ Env* Env::Default() {
 }
 
 void SetDefaultEnv(Env* env) { installed.store(env, std::memory_order_release); }
+
+absl::StatusOr<size_t> RandomAccessFile::ReadScattered(uint64_t offset,
+                                                       const struct iovec* buffers,
+                                                       size_t count) const {
+  size_t done = 0;
+  for (size_t i = 0; i < count; ++i) {
+    absl::StatusOr<size_t> n = Read(offset + done, buffers[i].iov_len, buffers[i].iov_base);
+    if (!n.ok()) return n.status();
+    done += *n;
+    if (*n < buffers[i].iov_len) break;  // the end of the file
+  }
+  return done;
+}
 
 absl::Status ErrnoError(const std::string& what, const std::string& path, int error) {
   const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error));

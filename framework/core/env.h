@@ -53,6 +53,12 @@ class RandomAccessFile {
   // Reads up to `size` bytes at `offset` into `out`; fewer only at the end of
   // the file.
   virtual absl::StatusOr<size_t> Read(uint64_t offset, size_t size, void* out) const = 0;
+  // Reads the bytes from `offset` on into `buffers`, one after another
+  // (thousands of small tensors, each read straight into its own memory with
+  // a few calls); fewer bytes only at the end of the file. This default
+  // reads buffer by buffer.
+  virtual absl::StatusOr<size_t> ReadScattered(uint64_t offset, const struct iovec* buffers,
+                                               size_t count) const;
   virtual absl::StatusOr<uint64_t> Size() const = 0;
   virtual const std::string& path() const = 0;
 };

@@ -1,6 +1,9 @@
 #include "framework/core/env.h"
 
+#include <sys/uio.h>
+
 #include <filesystem>
+#include <vector>
 #include <string>
 
 #include "framework/core/durable_file.h"
@@ -107,6 +110,33 @@ class CountingEnv : public EnvWrapper {
   }
   int created = 0;
 };
+
+// Pieces of any size (empty ones, more than one preadv takes, one past the
+// end of the file) are filled in order, as one read of the same bytes.
+TEST(PosixEnvTest, ScatteredReadsFillPiecesInOrder) {
+  const std::string path = Fresh("scattered");
+  std::string bytes;
+  for (int i = 0; i < 5000; ++i) bytes.push_back(static_cast<char>(i * 7 + i / 256));
+  ASSERT_TRUE(WriteStringToFile(path, bytes, /*sync=*/false).ok());
+  auto file = Env::Default()->NewRandomAccessFile(path, /*sequential=*/true);
+  ASSERT_TRUE(file.ok()) << file.status();
+  // 3000 one-byte pieces (over IOV_MAX, 1024), an empty one, 900 bytes,
+  // then 1200 of which the file holds 1095.
+  std::vector<std::string> memory;
+  for (int i = 0; i < 3000; ++i) memory.emplace_back(1, '?');
+  memory.emplace_back();
+  memory.emplace_back(900, '?');
+  memory.emplace_back(1200, '?');
+  std::vector<iovec> pieces;
+  for (std::string& piece : memory) pieces.push_back({piece.data(), piece.size()});
+  auto read = (*file)->ReadScattered(5, pieces.data(), pieces.size());
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, bytes.size() - 5);
+  std::string joined;
+  for (const std::string& piece : memory) joined += piece;
+  EXPECT_EQ(joined.substr(0, *read), bytes.substr(5));
+  EXPECT_EQ(joined.substr(*read), std::string(1200 - 1095, '?'));  // past the end: untouched
+}
 
 TEST(EnvTest, TheDefaultIsWhatATestInstalled) {
   EXPECT_EQ(Env::Default(), PosixEnv());

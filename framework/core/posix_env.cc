@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,6 +104,38 @@ class PosixRandomAccessFile : public RandomAccessFile {
       }
       if (n == 0) break;
       done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  // preadv, IOV_MAX pieces a call, resumed after a short read.
+  absl::StatusOr<size_t> ReadScattered(uint64_t offset, const struct iovec* pieces,
+                                       size_t count) const override {
+    size_t done = 0;
+    size_t first = 0;        // the piece being filled
+    size_t first_done = 0;   // its bytes already read
+    std::vector<iovec> vectors;
+    while (first < count) {
+      vectors.clear();
+      for (size_t i = first; i < count && vectors.size() < IOV_MAX; ++i) {
+        const size_t skip = i == first ? first_done : 0;
+        vectors.push_back({static_cast<char*>(pieces[i].iov_base) + skip, pieces[i].iov_len - skip});
+      }
+      const ssize_t n = preadv(fd_, vectors.data(), static_cast<int>(vectors.size()),
+                               static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("cannot read", path_);
+      }
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+      size_t left = static_cast<size_t>(n);
+      while (first < count && left >= pieces[first].iov_len - first_done) {
+        left -= pieces[first].iov_len - first_done;
+        ++first;
+        first_done = 0;
+      }
+      first_done += left;
     }
     return done;
   }

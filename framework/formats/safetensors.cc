@@ -4,14 +4,17 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <set>
 
+#include <simdjson.h>
+#include <sys/uio.h>
 #include <torch/types.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "framework/core/env.h"
 #include "framework/core/overlapped_file_writer.h"
-#include "nlohmann/json.hpp"
+#include "framework/formats/json_string.h"
 
 namespace framework {
 namespace {
@@ -27,6 +30,8 @@ constexpr uint64_t kMaxHeaderSize = 100'000'000;
 constexpr size_t kChunkBytes = size_t{4} << 20;
 // Tensors smaller than this are checksummed in one call.
 constexpr size_t kSmallTensorBytes = size_t{64} << 10;
+// Pieces of memory one scattered read fills (a few preadv calls of IOV_MAX).
+constexpr size_t kMaxPiecesPerRead = 4096;
 
 const std::vector<std::pair<std::string, c10::ScalarType>>& DtypeTable() {
   static const auto* table = new std::vector<std::pair<std::string, c10::ScalarType>>{
@@ -69,14 +74,38 @@ absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
     return a->tensor.element_size() > b->tensor.element_size();
   });
 
-  nlohmann::json header = nlohmann::json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  // The header is printed directly (no document with a node per value: a
+  // checkpoint of a transformer with its optimizer state names thousands of
+  // tensors). Length and JSON in one buffer: one region to write and to
+  // checksum.
+  std::string prefix(8, '\0');
+  prefix.reserve(8 + 96 * order.size() + 64);
+  prefix.push_back('{');
+  if (!metadata.empty()) {
+    prefix += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [key, value] : metadata) {
+      if (!first) prefix.push_back(',');
+      first = false;
+      if (absl::Status s = AppendJsonString(key, &prefix); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": metadata key: ", s.message()));
+      }
+      prefix.push_back(':');
+      if (absl::Status s = AppendJsonString(value, &prefix); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": metadata '", key, "': ", s.message()));
+      }
+    }
+    prefix.push_back('}');
+  }
+  absl::flat_hash_set<std::string_view> names;
+  names.reserve(order.size());
   uint64_t offset = 0;
   for (const NamedTensor* named : order) {
     if (named->name == "__metadata__" || named->name.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": bad tensor name '", named->name, "'"));
     }
-    if (header.contains(named->name)) {
+    if (!names.insert(named->name).second) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", named->name, "' twice"));
     }
     absl::StatusOr<std::string> dtype = SafetensorsDtypeName(named->tensor.scalar_type());
@@ -85,14 +114,16 @@ absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
           absl::StrCat(path, ": tensor '", named->name, "': ", dtype.status().message()));
     }
     const uint64_t size = named->tensor.nbytes();
-    header[named->name] = {{"dtype", *dtype},
-                           {"shape", named->tensor.sizes().vec()},
-                           {"data_offsets", {offset, offset + size}}};
+    if (prefix.size() > 9) prefix.push_back(',');
+    if (absl::Status s = AppendJsonString(named->name, &prefix); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor name: ", s.message()));
+    }
+    absl::StrAppend(&prefix, ":{\"dtype\":\"", *dtype, "\",\"shape\":[",
+                    absl::StrJoin(named->tensor.sizes(), ","), "],\"data_offsets\":[", offset, ",",
+                    offset + size, "]}");
     offset += size;
   }
-  // Length and JSON in one buffer: one region to write and to checksum.
-  std::string prefix(8, '\0');
-  prefix += header.dump();
+  prefix.push_back('}');
   prefix.append((8 - (prefix.size() - 8) % 8) % 8, ' ');
   const uint64_t header_size = prefix.size() - 8;
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(header_size >> (8 * i));
@@ -157,7 +188,11 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path,
                                         " is larger than the file (", header.file_size,
                                         " bytes) allows"));
   }
-  std::string text(header_size, '\0');
+  std::string text;
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end; reserved here
+  // so that it parses this buffer without copying it.
+  text.reserve(header_size + simdjson::SIMDJSON_PADDING);
+  text.resize(header_size);
   absl::StatusOr<size_t> text_read = file.Read(8, header_size, text.data());
   if (!text_read.ok()) return text_read.status();
   if (*text_read != header_size) return Malformed(path, "file shrank while being read");
@@ -165,69 +200,89 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path,
     prefix->assign(reinterpret_cast<const char*>(length), 8);
     prefix->append(text);
   }
-  const nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) {
+  // simdjson: the header of a many-tensor file parses at memory speed
+  // (nlohmann-json's document model allocated for every value).
+  simdjson::dom::parser parser;
+  simdjson::dom::object json;
+  if (parser.parse(text).get(json) != simdjson::SUCCESS) {
     return Malformed(path, "header is not a JSON object");
   }
   header.data_start = 8 + header_size;
   const uint64_t data_size = header.file_size - header.data_start;
-  for (auto it = json.begin(); it != json.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      if (!it->is_object()) return Malformed(path, "__metadata__ is not an object");
-      for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) {
-          return Malformed(path, absl::StrCat("__metadata__ value '", m.key(), "' is not a string"));
+  absl::flat_hash_set<absl::string_view> names;
+  for (const simdjson::dom::key_value_pair field : json) {
+    const absl::string_view key(field.key.data(), field.key.size());
+    if (!names.insert(key).second) {
+      return Malformed(path, absl::StrCat("'", key, "' appears twice in the header"));
+    }
+    if (key == "__metadata__") {
+      simdjson::dom::object metadata;
+      if (field.value.get_object().get(metadata) != simdjson::SUCCESS) {
+        return Malformed(path, "__metadata__ is not an object");
+      }
+      for (const simdjson::dom::key_value_pair m : metadata) {
+        std::string_view value;
+        if (m.value.get_string().get(value) != simdjson::SUCCESS) {
+          return Malformed(path, absl::StrCat("__metadata__ value '", std::string(m.key), "' is not a string"));
         }
-        header.metadata[m.key()] = m->get<std::string>();
+        header.metadata[std::string(m.key)] = std::string(value);
       }
       continue;
     }
-    const std::string where = absl::StrCat("tensor '", it.key(), "'");
-    const nlohmann::json& entry = *it;
-    if (!entry.is_object() || !entry.contains("dtype") || !entry["dtype"].is_string() ||
-        !entry.contains("shape") || !entry["shape"].is_array() ||
-        !entry.contains("data_offsets") || !entry["data_offsets"].is_array() ||
-        entry["data_offsets"].size() != 2) {
-      return Malformed(path, absl::StrCat(where, " needs dtype, shape and two data_offsets"));
+    // Built only for an error: a header names thousands of tensors.
+    auto where = [&key] { return absl::StrCat("tensor '", key, "'"); };
+    simdjson::dom::object entry;
+    std::string_view dtype_name;
+    simdjson::dom::array shape, offsets;
+    if (field.value.get_object().get(entry) != simdjson::SUCCESS ||
+        entry["dtype"].get_string().get(dtype_name) != simdjson::SUCCESS ||
+        entry["shape"].get_array().get(shape) != simdjson::SUCCESS ||
+        entry["data_offsets"].get_array().get(offsets) != simdjson::SUCCESS ||
+        offsets.size() != 2) {
+      return Malformed(path, absl::StrCat(where(), " needs dtype, shape and two data_offsets"));
     }
     SafetensorsEntry parsed;
-    parsed.name = it.key();
-    parsed.dtype = entry["dtype"].get<std::string>();
+    parsed.name = std::string(key);
+    parsed.dtype = std::string(dtype_name);
     absl::StatusOr<c10::ScalarType> dtype = SafetensorsDtype(parsed.dtype);
-    if (!dtype.ok()) return Malformed(path, absl::StrCat(where, ": ", dtype.status().message()));
+    if (!dtype.ok()) return Malformed(path, absl::StrCat(where(), ": ", dtype.status().message()));
+    parsed.scalar_type = *dtype;
     // Element count with overflow checks: a hostile shape must not wrap.
     uint64_t elements = 1;
-    for (const nlohmann::json& dim : entry["shape"]) {
-      if (!dim.is_number_unsigned()) {
-        return Malformed(path, absl::StrCat(where, ": shape ", entry["shape"].dump(),
+    for (const simdjson::dom::element dim : shape) {
+      uint64_t d = 0;
+      if (!(dim.is_int64() || dim.is_uint64()) || dim.get_uint64().get(d) != simdjson::SUCCESS) {
+        return Malformed(path, absl::StrCat(where(), ": shape ", simdjson::minify(shape),
                                             " is not a list of non-negative integers"));
       }
-      const uint64_t d = dim.get<uint64_t>();
       if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
           (d != 0 && elements > std::numeric_limits<uint64_t>::max() / 8 / d)) {
-        return Malformed(path, absl::StrCat(where, ": shape ", entry["shape"].dump(), " is too large"));
+        return Malformed(path,
+                         absl::StrCat(where(), ": shape ", simdjson::minify(shape), " is too large"));
       }
       elements *= d;
       parsed.shape.push_back(static_cast<int64_t>(d));
     }
-    for (const nlohmann::json& offset : entry["data_offsets"]) {
-      if (!offset.is_number_unsigned()) {
-        return Malformed(path, absl::StrCat(where, ": data_offsets ", entry["data_offsets"].dump(),
+    uint64_t bounds[2];
+    for (int i = 0; i < 2; ++i) {
+      simdjson::dom::element offset;
+      if (offsets.at(i).get(offset) != simdjson::SUCCESS || !(offset.is_int64() || offset.is_uint64()) || offset.get_uint64().get(bounds[i]) != simdjson::SUCCESS) {
+        return Malformed(path, absl::StrCat(where(), ": data_offsets ", simdjson::minify(offsets),
                                             " are not non-negative integers"));
       }
     }
-    parsed.begin = entry["data_offsets"][0].get<uint64_t>();
-    parsed.end = entry["data_offsets"][1].get<uint64_t>();
+    parsed.begin = bounds[0];
+    parsed.end = bounds[1];
     if (parsed.begin > parsed.end || parsed.end > data_size) {
-      return Malformed(path, absl::StrCat(where, ": data_offsets [", parsed.begin, ", ", parsed.end,
+      return Malformed(path, absl::StrCat(where(), ": data_offsets [", parsed.begin, ", ", parsed.end,
                                           "] are out of range of the ", data_size,
                                           "-byte data section"));
     }
     const uint64_t expected = elements * c10::elementSize(*dtype);
     if (parsed.end - parsed.begin != expected) {
-      return Malformed(path, absl::StrCat(where, ": ", parsed.end - parsed.begin,
+      return Malformed(path, absl::StrCat(where(), ": ", parsed.end - parsed.begin,
                                           " bytes for a ", parsed.dtype, " tensor of shape ",
-                                          entry["shape"].dump(), " (", expected, " bytes)"));
+                                          simdjson::minify(shape), " (", expected, " bytes)"));
     }
     header.entries.push_back(std::move(parsed));
   }
@@ -258,24 +313,6 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path,
 
 namespace {
 
-// Reads `size` bytes at file offset `at` into `destination`, in chunks; after
-// each chunk, `arrived(begin, end)` gets the data-section range now in memory.
-absl::Status ReadChunks(const std::string& path, const RandomAccessFile& file, char* destination,
-                        uint64_t size, uint64_t at, uint64_t data_start,
-                        const std::function<absl::Status(uint64_t, uint64_t)>& arrived) {
-  uint64_t done = 0;
-  while (done < size) {
-    absl::StatusOr<size_t> n = file.Read(data_start + at + done,
-                                         std::min<uint64_t>(size - done, kChunkBytes),
-                                         destination + done);
-    if (!n.ok()) return n.status();
-    if (*n == 0) return Malformed(path, "file shrank while being read");
-    if (absl::Status s = arrived(at + done, at + done + *n); !s.ok()) return s;
-    done += *n;
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
                                                         const RandomAccessFile& file,
                                                         const SafetensorsReadOptions& options) {
@@ -293,6 +330,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
                                               ChecksumName(options.checksum), ")"));
     }
   }
+  contents.checksums.tensors.reserve(entries.size());
   if (options.expected != nullptr) {
     for (const SafetensorsEntry& entry : entries) {
       if (options.expected->count(entry.name) == 0) {
@@ -300,7 +338,8 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
             absl::StrCat(path, ": tensor '", entry.name, "' has no recorded checksum"));
       }
     }
-    std::set<std::string> present;
+    absl::flat_hash_set<std::string_view> present;
+    present.reserve(entries.size());
     for (const SafetensorsEntry& entry : entries) present.insert(entry.name);
     for (const auto& [name, value] : *options.expected) {
       if (present.count(name) == 0) {
@@ -320,21 +359,18 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
       if (it != options.destinations->end()) {
         const at::Tensor& destination = it->second;
         if (destination.device().is_cpu() && destination.is_contiguous() &&
-            destination.scalar_type() == *SafetensorsDtype(entry.dtype) &&
-            destination.sizes().vec() == entry.shape) {
+            destination.scalar_type() == entry.scalar_type &&
+            destination.sizes() == c10::IntArrayRef(entry.shape)) {
           targets[i] = destination;
         }
       }
     }
   }
-  // Small tensors are read through the buffer even when they have a
-  // destination (then copied there), so that runs of them take a few large
-  // reads rather than one call each.
+  // Tensors without a destination share one buffer, back to back.
   std::vector<bool> in_buffer(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
-    const uint64_t size = entries[i].end - entries[i].begin;
-    in_buffer[i] = !targets[i].defined() || size <= kSmallTensorBytes;
-    if (in_buffer[i]) buffer_size += size;
+    in_buffer[i] = !targets[i].defined();
+    if (in_buffer[i]) buffer_size += entries[i].end - entries[i].begin;
   }
   at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
   std::vector<char*> starts(entries.size());
@@ -371,18 +407,44 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     }
     return absl::OkStatus();
   };
-  // Maximal runs of entries that are contiguous in memory are read together.
-  for (size_t i = 0; i < entries.size();) {
-    size_t j = i + 1;
-    while (j < entries.size() && in_buffer[i] && in_buffer[j]) ++j;
-    const uint64_t size = entries[j - 1].end - entries[i].begin;
-    if (absl::Status s = ReadChunks(path, file, starts[i], size, entries[i].begin,
-                                    contents.header.data_start, arrived);
-        !s.ok()) {
-      return s;
+  // The data section is read front to back in calls of up to kChunkBytes,
+  // each filling the memory of the tensors it covers (scattered: thousands
+  // of small tensors go straight into a model's parameters with a few
+  // calls), and checksummed while it is in cache.
+  std::vector<iovec> pieces;
+  uint64_t call_begin = 0;  // data-section offset of the pending call
+  uint64_t call_size = 0;
+  auto read_pending = [&]() -> absl::Status {
+    if (call_size == 0) return absl::OkStatus();
+    absl::StatusOr<size_t> n = file.ReadScattered(contents.header.data_start + call_begin,
+                                                  pieces.data(), pieces.size());
+    if (!n.ok()) return n.status();
+    if (*n != call_size) return Malformed(path, "file shrank while being read");
+    if (absl::Status s = arrived(call_begin, call_begin + call_size); !s.ok()) return s;
+    call_begin += call_size;
+    call_size = 0;
+    pieces.clear();
+    return absl::OkStatus();
+  };
+  for (size_t i = 0; i < entries.size(); ++i) {
+    char* to = starts[i];
+    uint64_t left = entries[i].end - entries[i].begin;
+    while (left > 0) {
+      const uint64_t take = std::min<uint64_t>(left, kChunkBytes - call_size);
+      if (!pieces.empty() && static_cast<char*>(pieces.back().iov_base) + pieces.back().iov_len == to) {
+        pieces.back().iov_len += take;  // contiguous with the piece before (the shared buffer)
+      } else {
+        pieces.push_back({to, take});
+      }
+      call_size += take;
+      to += take;
+      left -= take;
+      if (call_size == kChunkBytes || pieces.size() == kMaxPiecesPerRead) {
+        if (absl::Status s = read_pending(); !s.ok()) return s;
+      }
     }
-    i = j;
   }
+  if (absl::Status s = read_pending(); !s.ok()) return s;
   // Empty tensors at the end of the data section meet no chunk.
   const uint64_t data_size = contents.header.file_size - contents.header.data_start;
   if (absl::Status s = arrived(data_size, data_size + 1); !s.ok()) {
@@ -391,13 +453,10 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
 
   for (size_t i = 0; i < entries.size(); ++i) {
     const SafetensorsEntry& entry = entries[i];
-    const c10::ScalarType dtype = *SafetensorsDtype(entry.dtype);
+    const c10::ScalarType dtype = entry.scalar_type;
     const uint64_t size = entry.end - entry.begin;
     at::Tensor tensor = targets[i];
-    if (tensor.defined() && in_buffer[i]) {
-      // (An empty tensor's data pointer may be null, which memcpy may not see.)
-      if (size > 0) std::memcpy(tensor.data_ptr(), starts[i], size);
-    } else if (!tensor.defined()) {
+    if (!tensor.defined()) {
       if (reinterpret_cast<uintptr_t>(starts[i]) % c10::elementSize(dtype) == 0) {
         // A view into the shared buffer, which it keeps alive.
         tensor = torch::from_blob(starts[i], entry.shape, [buffer](void*) {},

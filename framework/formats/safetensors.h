@@ -18,6 +18,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/core/checksum.h"
@@ -28,6 +29,7 @@ namespace framework {
 struct SafetensorsEntry {
   std::string name;
   std::string dtype;  // safetensors spelling: F32, BF16, I64, BOOL...
+  c10::ScalarType scalar_type = c10::ScalarType::Undefined;  // what `dtype` spells
   std::vector<int64_t> shape;
   uint64_t begin = 0;  // offsets relative to the data section
   uint64_t end = 0;
@@ -42,9 +44,11 @@ struct SafetensorsHeader {
 
 // Checksums of a file's parts, as a writer computes them and a reader
 // recomputes them: the header (8-byte length and JSON) and each tensor.
+// Hashed by name: a checkpoint's files hold thousands of tensors.
+using TensorChecksums = absl::flat_hash_map<std::string, uint64_t>;
 struct SafetensorsChecksums {
   uint64_t header = 0;
-  std::map<std::string, uint64_t> tensors;
+  TensorChecksums tensors;
 };
 
 // Writes `tensors` (any device, any layout; each is copied to contiguous CPU
@@ -62,7 +66,7 @@ struct SafetensorsReadOptions {
   ChecksumKind checksum = ChecksumKind::kXxh3;
   // When given, the header's checksum and each tensor's must match.
   const uint64_t* expected_header = nullptr;
-  const std::map<std::string, uint64_t>* expected = nullptr;
+  const TensorChecksums* expected = nullptr;
   // A tensor whose name is here with the same dtype and shape, contiguous on
   // the CPU, is read straight into that tensor's memory (no intermediate
   // buffer or copy; this is how a resume loads weights into the model it

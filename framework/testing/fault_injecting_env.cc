@@ -51,6 +51,13 @@ class FaultInjectingRandomAccessFile : public RandomAccessFile {
     }
     return file_->Read(offset, size, out);
   }
+  absl::StatusOr<size_t> ReadScattered(uint64_t offset, const struct iovec* pieces,
+                                       size_t count) const override {
+    if (const int error = env_.Fault("read", path()); error != 0) {
+      return ErrnoError("cannot read", path(), error);
+    }
+    return file_->ReadScattered(offset, pieces, count);
+  }
   absl::StatusOr<uint64_t> Size() const override { return file_->Size(); }
   const std::string& path() const override { return file_->path(); }
 

@@ -381,7 +381,14 @@ absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
     absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
     if (state.ok()) PrepareSnapshotBuffers(*state);
   }
-  if (options_.every_steps <= 0 || position.global_step % options_.every_steps != 0) {
+  // A checkpoint asked for (--checkpoint_signal), at the step every rank
+  // agreed on.
+  const bool asked = loop.checkpoint_due();
+  if (asked) {
+    LOG(INFO) << "Checkpoint asked for by signal: saving at global step " << position.global_step;
+  }
+  if (!asked &&
+      (options_.every_steps <= 0 || position.global_step % options_.every_steps != 0)) {
     return absl::OkStatus();
   }
   // The epoch's last step: save after its evaluation instead, so that the

@@ -150,6 +150,7 @@ class ExperimentRun {
   // Only rank 0 writes flags.json, metrics and curves.
   absl::Status OpenRunRecords();
   absl::Status Train();
+  bool stopped_for_requeue() const { return stopped_for_requeue_; }
 
  private:
   // `error` (which stopped the loop) with what is left to continue from.
@@ -178,6 +179,7 @@ class ExperimentRun {
   std::unique_ptr<TrainingLoop> loop_;
   std::unique_ptr<CheckpointManager> checkpoints_;
   std::string resumed_from_;  // by rank 0
+  bool stopped_for_requeue_ = false;
 };
 
 absl::Status ExperimentRun::ClaimRunDirectory() {
@@ -441,6 +443,18 @@ absl::Status ExperimentRun::Train() {
     return FlagError("monitor", run_status.message());
   }
   if (!run_status.ok()) return StoppedBy(run_status);
+  if (!loop_->finished() && loop_->checkpoint_due() && settings_.exit_on_checkpoint_signal) {
+    // Every rank knows: the vote that asked for the checkpoint also stopped.
+    LOG(INFO) << "Saved a checkpoint at global step " << loop_->position().global_step
+              << " for --checkpoint_signal "
+              << (CheckpointSignalsReceived() > 0 ? "(received here)" : "(sent to another rank)")
+              << " and stopped (--on_checkpoint_signal=exit): "
+              << (rank_zero_ ? checkpoints_->last_saved() : std::string("(by rank 0)"))
+              << "; exiting with status " << kRequeueExitCode
+              << " for a requeue; continue with --resume";
+    stopped_for_requeue_ = true;
+    return absl::OkStatus();
+  }
   if (!loop_->finished()) {
     // A data-parallel run stops on every rank when any rank is signalled.
     LOG(INFO) << (StopSignal() != 0
@@ -504,8 +518,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinRanks(const ExperimentSettings
   return communicator;
 }
 
-absl::Status RunExperiment(const ExperimentSettings& settings, Communicator* communicator,
-                           bool& start_shared) {
+absl::StatusOr<RunEnd> RunExperiment(const ExperimentSettings& settings,
+                                     Communicator* communicator, bool& start_shared) {
   ExperimentRun run(settings, communicator);
   for (const std::function<absl::Status()>& step : std::vector<std::function<absl::Status()>>{
            [&] { return run.ClaimRunDirectory(); },
@@ -520,14 +534,18 @@ absl::Status RunExperiment(const ExperimentSettings& settings, Communicator* com
        }) {
     if (absl::Status status = step(); !status.ok()) return status;
   }
-  return absl::OkStatus();
+  return run.stopped_for_requeue() ? RunEnd::kStoppedForRequeue : RunEnd::kDone;
 }
 
 }  // namespace
 
-absl::Status RunExperimentFromFlags() {
+absl::StatusOr<RunEnd> RunExperimentFromFlags() {
   absl::StatusOr<ExperimentSettings> settings = ReadExperimentSettings();
   if (!settings.ok()) return settings.status();
+  if (settings->checkpoint_signal != 0) {
+    InstallCheckpointSignalHandler(settings->checkpoint_signal,
+                                   settings->exit_on_checkpoint_signal);
+  }
   std::unique_ptr<Communicator> communicator;
   if (settings->launch.distributed()) {
     absl::StatusOr<std::unique_ptr<Communicator>> joined = JoinRanks(*settings);
@@ -535,11 +553,11 @@ absl::Status RunExperimentFromFlags() {
     communicator = *std::move(joined);
   }
   bool start_shared = false;
-  absl::Status status = RunExperiment(*settings, communicator.get(), start_shared);
-  if (!status.ok() && communicator != nullptr && communicator->rank() == 0 && !start_shared) {
-    ReportStartFailure(*communicator, status);
+  absl::StatusOr<RunEnd> end = RunExperiment(*settings, communicator.get(), start_shared);
+  if (!end.ok() && communicator != nullptr && communicator->rank() == 0 && !start_shared) {
+    ReportStartFailure(*communicator, end.status());
   }
-  return status;
+  return end;
 }
 
 }  // namespace framework

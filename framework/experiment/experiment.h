@@ -9,11 +9,18 @@
 #define FRAMEWORK_EXPERIMENT_EXPERIMENT_H_
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace framework {
 
+// How a run that did not fail ended.
+enum class RunEnd {
+  kDone,                // finished, or stopped by SIGINT/SIGTERM with a checkpoint
+  kStoppedForRequeue,   // saved and stopped for --on_checkpoint_signal=exit
+};
+
 // Runs the experiment the parsed flags describe (plugins already loaded).
-absl::Status RunExperimentFromFlags();
+absl::StatusOr<RunEnd> RunExperimentFromFlags();
 
 }  // namespace framework
 

@@ -257,6 +257,12 @@ EXPERIMENT_FLAG(bool, async_checkpoint, false, kCheckpoints, kMayChange,
                 "Write checkpoints in the background; training waits only for a snapshot.");
 EXPERIMENT_FLAG(bool, checkpoint_fsync, true, kCheckpoints, kMayChange,
                 "fsync checkpoint files and directories before commit.");
+EXPERIMENT_FLAG(string, checkpoint_signal, "", kCheckpoints, kMayChange,
+                "A signal that asks for a checkpoint at a step every rank agrees on, e.g. "
+                "SIGUSR1 for Slurm's --signal=USR1@90 (docs/data-parallel.md); empty: none.");
+EXPERIMENT_FLAG(string, on_checkpoint_signal, "continue", kCheckpoints, kMayChange,
+                "After the --checkpoint_signal checkpoint: continue, or exit (status 75, "
+                "EX_TEMPFAIL) for the job to be requeued and --resume'd.");
 
 EXPERIMENT_FLAG(bool, resume, false, kResume, kStartup,
                 "Continue from the newest valid checkpoint of the run directory (fresh start if "

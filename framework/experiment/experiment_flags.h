@@ -138,6 +138,8 @@ DECLARE_int64(keep_best);
 DECLARE_int64(keep_every_epochs);
 DECLARE_bool(async_checkpoint);
 DECLARE_bool(checkpoint_fsync);
+DECLARE_string(checkpoint_signal);
+DECLARE_string(on_checkpoint_signal);
 DECLARE_bool(resume);
 DECLARE_string(resume_from);
 DECLARE_string(pytorch_epoch);

@@ -115,13 +115,13 @@ int ExperimentMain(int argc, char** argv, const EmbeddedFlagFile* flag_file) {
     return UsageError(absl::InvalidArgumentError(
         absl::StrCat("unexpected argument '", argv[1], "' (flags look like --name=value)")));
   }
-  absl::Status status = plugins;
-  if (status.ok()) status = RunExperimentFromFlags();
-  if (!status.ok()) {
-    LOG(ERROR) << status.message();
+  const absl::StatusOr<RunEnd> end =
+      plugins.ok() ? RunExperimentFromFlags() : absl::StatusOr<RunEnd>(plugins);
+  if (!end.ok()) {
+    LOG(ERROR) << end.status().message();
     return 1;
   }
-  return 0;
+  return *end == RunEnd::kStoppedForRequeue ? kRequeueExitCode : 0;
 }
 
 }  // namespace framework

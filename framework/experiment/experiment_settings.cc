@@ -10,6 +10,7 @@
 #include "framework/core/user_path.h"
 #include "framework/data/dataset.h"
 #include "framework/experiment/experiment_flags.h"
+#include "framework/experiment/stop_signals.h"
 #include "framework/experiment/plugin_option_flags.h"
 #include "framework/model/model.h"
 #include "framework/optim/optimizer.h"
@@ -63,6 +64,9 @@ absl::Status CheckRanges() {
            Require(FLAGS_checkpoint_every_steps >= 0, "checkpoint_every_steps", ">= 0",
                    absl::StrCat(FLAGS_checkpoint_every_steps)),
            Require(FLAGS_keep_last >= 1, "keep_last", ">= 1", absl::StrCat(FLAGS_keep_last)),
+           Require(FLAGS_on_checkpoint_signal == "continue" || FLAGS_on_checkpoint_signal == "exit",
+                   "on_checkpoint_signal", "continue or exit",
+                   absl::StrCat("'", FLAGS_on_checkpoint_signal, "'")),
            Require(FLAGS_keep_best >= 0, "keep_best", ">= 0", absl::StrCat(FLAGS_keep_best)),
            Require(FLAGS_keep_every_epochs >= 0, "keep_every_epochs", ">= 0",
                    absl::StrCat(FLAGS_keep_every_epochs)),
@@ -301,6 +305,14 @@ absl::StatusOr<ExperimentSettings> ReadExperimentSettings() {
   if (absl::Status status = ReadStart(settings); !status.ok()) return status;
   if (absl::Status status = ReadClipping(settings.loop.clipping); !status.ok()) return status;
   ReadLoopAndCheckpoints(settings);
+  if (!FLAGS_checkpoint_signal.empty()) {
+    absl::StatusOr<int> signal_number = ParseCheckpointSignal(FLAGS_checkpoint_signal);
+    if (!signal_number.ok()) {
+      return FlagError("checkpoint_signal", std::string(signal_number.status().message()));
+    }
+    settings.checkpoint_signal = *signal_number;
+  }
+  settings.exit_on_checkpoint_signal = FLAGS_on_checkpoint_signal == "exit";
   return settings;
 }
 

@@ -67,6 +67,10 @@ struct ExperimentSettings {
 
   // Everything but the directory's callbacks and communicator.
   CheckpointOptions checkpoints;
+  // --checkpoint_signal (0: none) and whether the run ends after its
+  // checkpoint (--on_checkpoint_signal=exit).
+  int checkpoint_signal = 0;
+  bool exit_on_checkpoint_signal = false;
 
   ResumeRequest resume;
   PyTorchEpoch pytorch_epoch = PyTorchEpoch::kIndex;  // of a PyTorch dict's 'epoch'

@@ -150,11 +150,11 @@ absl::Status TrainingLoop::Run() {
         if (parameter.requires_grad()) trainable.push_back(parameter);
       }
       if (gradients_ == nullptr) {
-        // Per step: the loss sum, the metric sums, the samples, the stop vote,
-    // the samples skipped.
+        // Per step: the loss sum, the metric sums, the samples, the stop
+        // vote, the samples skipped, the checkpoint vote.
         gradients_ = std::make_unique<GradientAverager>(
             *group, trainable, options_.bucket_bytes,
-            static_cast<int64_t>(metrics_.size()) + 4);
+            static_cast<int64_t>(metrics_.size()) + 5);
       }
     }
     if (status.ok()) status = RunEpochs();
@@ -185,7 +185,6 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
       return status;
     }
   }
-  const torch::Tensor indices = sampler.BatchIndices(position_.batch);
   absl::StatusOr<GatheredBatch> gathered = batches.Next();
   if (!gathered.ok()) {
     return absl::Status(gathered.status().code(),
@@ -200,9 +199,10 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
   optimizer_.zero_grad();
   // Sums over this rank's samples (loss, metrics, samples), then the stop
   // vote: added up over the ranks in the first gradient bucket's message.
-  std::vector<double> total(metrics_.size() + 4, 0.0);
+  std::vector<double> total(metrics_.size() + 5, 0.0);
   const size_t count_index = metrics_.size() + 1;
   const size_t skipped_index = metrics_.size() + 3;
+  const size_t checkpoint_index = metrics_.size() + 4;
   total[count_index] = static_cast<double>(local_samples);
   total[skipped_index] = static_cast<double>(gathered->skipped);
   double local_loss = 0;  // the rank's mean loss
@@ -232,7 +232,13 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
       for (size_t i = 0; i < metrics_.size(); ++i) total[i + 1] += result.metric_sums[i];
     }
     if (k + 1 == micro_batches) {
-      total[count_index + 1] = stop_requested() ? 1.0 : 0.0;
+      // A checkpoint request is taken (cleared) as it is voted, with the
+      // stop it may carry, in one read: one that arrives later counts for
+      // the next step, on every rank alike.
+      const int request = checkpoint_request_.exchange(kNoCheckpoint);
+      local_stop_vote_ = stop_requested() || request == kCheckpointAndStop;
+      total[count_index + 1] = local_stop_vote_ ? 1.0 : 0.0;
+      total[checkpoint_index] = request != kNoCheckpoint ? 1.0 : 0.0;
       // Armed for the last backward only: the ranks average the sum of
       // every micro-batch's gradient, once.
       if (gradients_ != nullptr) {
@@ -258,6 +264,7 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
     if (absl::Status status = gradients_->FinishStep(&total); !status.ok()) return status;
   }
   if (group != nullptr) agreed_stop_ = total[count_index + 1] > 0;
+  checkpoint_due_ = total[checkpoint_index] > 0;
   // Every rank holds the same averaged gradients, so all find the same.
   bool found_inf = false;
   last_step_.loss_scale = std::numeric_limits<double>::quiet_NaN();

@@ -110,6 +110,16 @@ class TrainingLoop {
   // whose end every rank has heard of it); safe to call from a signal handler.
   void RequestStop() { stop_requested_.store(true); }
   bool stop_requested() const { return stop_requested_.load(); }
+  // Asks for a checkpoint at the end of the current step (data parallel: of
+  // the first step whose end every rank has heard of it, so that all ranks
+  // save the same step), and with `then_stop` for Run() to end there; safe
+  // to call from a signal handler.
+  void RequestCheckpoint(bool then_stop) {
+    checkpoint_request_.store(then_stop ? kCheckpointAndStop : kCheckpoint);
+  }
+  // Whether the step that just ended is the one a RequestCheckpoint() on
+  // any rank asked a checkpoint for.
+  bool checkpoint_due() const { return checkpoint_due_; }
   bool finished() const {
     return position_.epoch >= options_.epochs || !position_.ended_early.empty();
   }
@@ -154,7 +164,9 @@ class TrainingLoop {
   // `sampler`'s epoch.
   absl::Status TrainStep(const EpochSampler& sampler, BatchPrefetcher& batches);
   // Whether to stop after this step: agreed by all ranks when data parallel.
-  bool ShouldStop() const { return communicator() ? agreed_stop_ : stop_requested(); }
+  bool ShouldStop() const {
+    return communicator() ? agreed_stop_ : stop_requested() || local_stop_vote_;
+  }
   Communicator* communicator() const {
     return options_.communicator != nullptr && options_.communicator->world_size() > 1
                ? options_.communicator
@@ -175,6 +187,10 @@ class TrainingLoop {
   std::vector<NamedCallback> callbacks_;
   ProgressLog progress_log_;
   std::atomic<bool> stop_requested_{false};
+  enum CheckpointRequest : int { kNoCheckpoint, kCheckpoint, kCheckpointAndStop };
+  std::atomic<int> checkpoint_request_{kNoCheckpoint};
+  bool checkpoint_due_ = false;
+  bool local_stop_vote_ = false;  // this rank's vote in the step that just ended
   LoopPosition position_;
   std::vector<EpochRecord> history_;
   StepRecord last_step_;

@@ -6,13 +6,15 @@
 # and sets `killed_status` to its exit status; `newest_step RUN_DIR` is the
 # step of its newest checkpoint; `same_run A B` is true when
 # two run directories end with byte-identical weights, optimizer and
-# generator state and the same metrics (less wall time).
+# generator state and the same metrics (less wall time); `same_tensors A B`
+# compares two checkpoints' tensors (tests/checkpoint_tensors.py).
 passed=0
 failed=0
 
 # The Python references and our binaries run the same BLAS kernels
 # (blas_report_test unsets this to see the binaries' own choice).
 source "$(dirname "${BASH_SOURCE[0]}")/../tools/openblas_kernel.sh"
+SHELL_CHECKS_DIR=$(dirname "${BASH_SOURCE[0]}")
 
 check() {
   local name=$1
@@ -94,9 +96,14 @@ for line in open(sys.argv[1]):
     r = json.loads(line); r.pop('seconds'); print(json.dumps(r, sort_keys=True))" "$1"
 }
 
+# Every tensor of the newest checkpoints by name, byte for byte, whichever
+# files hold it (one process's two, or each data-parallel rank's share).
+same_tensors() {
+  /usr/bin/python3 "${SHELL_CHECKS_DIR}/checkpoint_tensors.py" "$@"
+}
+
 same_run() {
   local a=$1 b=$2
-  cmp -s "$(newest_checkpoint "$a")/model.safetensors" "$(newest_checkpoint "$b")/model.safetensors" &&
-    cmp -s "$(newest_checkpoint "$a")/state.safetensors" "$(newest_checkpoint "$b")/state.safetensors" &&
+  same_tensors "$(newest_checkpoint "$a")" "$(newest_checkpoint "$b")" &&
     diff <(metrics_without_seconds "$a/metrics.jsonl") <(metrics_without_seconds "$b/metrics.jsonl") > /dev/null
 }

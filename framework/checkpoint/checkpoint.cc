@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include <simdjson.h>
 #include <torch/types.h>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "framework/core/durable_file.h"
+#include "framework/distributed/partition_by_bytes.h"
 #include "framework/formats/json_string.h"
 
 namespace framework {
@@ -60,10 +62,90 @@ constexpr char kManifestCrcPlaceholder[] = "00000000";
 
 }  // namespace
 
+std::string CheckpointTensorFileName(const std::string& role, int64_t rank, int64_t world_size) {
+  if (world_size <= 1) return absl::StrCat(role, ".safetensors");
+  return absl::StrFormat("%s-%05d-of-%05d.safetensors", role, rank, world_size);
+}
+
+bool IsCheckpointTensorFileName(const std::string& name) {
+  static const std::regex pattern(R"((model|state)(-\d{5,}-of-\d{5,})?\.safetensors)");
+  return std::regex_match(name, pattern);
+}
+
+bool IsCheckpointModelFile(const std::string& name) {
+  return IsCheckpointTensorFileName(name) && absl::StartsWith(name, "model");
+}
+
+absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
+                                                     const TrainingState& state, int64_t rank,
+                                                     int64_t world_size,
+                                                     const WriteOptions& options) {
+  // The replicated tensors, dealt out to the ranks by bytes: every rank
+  // computes the same plan from the same names and sizes.
+  std::vector<const NamedTensor*> replicated;
+  for (const std::vector<NamedTensor>* group :
+       {&state.model, &state.optimizer, &state.callback_tensors}) {
+    for (const NamedTensor& named : *group) replicated.push_back(&named);
+  }
+  std::vector<int64_t> owner(replicated.size(), 0);
+  if (world_size > 1) {
+    std::vector<PartitionItem> items;
+    items.reserve(replicated.size());
+    for (const NamedTensor* named : replicated) {
+      items.push_back({named->name, static_cast<int64_t>(named->tensor.nbytes())});
+    }
+    owner = PartitionByBytes(items, world_size);
+  }
+  std::vector<NamedTensor> model, rest;
+  const size_t model_count = state.model.size();
+  for (size_t i = 0; i < replicated.size(); ++i) {
+    if (owner[i] != rank) continue;
+    (i < model_count ? model : rest).push_back(*replicated[i]);
+  }
+  if (rank == 0) rest.insert(rest.end(), state.rng.begin(), state.rng.end());
+
+  CheckpointShare share;
+  share.rank = rank;
+  const ChecksumKind checksum = ChecksumKind::kXxh3;
+  auto write = [&](const std::string& role, const std::vector<NamedTensor>& tensors,
+                   const std::map<std::string, std::string>& metadata) -> absl::Status {
+    const std::string file = CheckpointTensorFileName(role, rank, world_size);
+    absl::StatusOr<SafetensorsChecksums> sums =
+        WriteSafetensors(dir + "/" + file, tensors, metadata, options.fsync, checksum);
+    if (!sums.ok()) return sums.status();
+    share.files[file] = {rank, sums->file_bytes};
+    share.file_headers[file] = sums->header;
+    // One device string per device, not per tensor.
+    c10::Device last_device = c10::kCPU;
+    std::string last_device_name = last_device.str();
+    for (const NamedTensor& named : tensors) {
+      CheckpointManifest::TensorRecord& entry = share.tensors[named.name];
+      entry.file = file;
+      entry.dtype = *SafetensorsDtypeName(named.tensor.scalar_type());
+      entry.shape = named.tensor.sizes().vec();
+      if (named.tensor.device() != last_device) {
+        last_device = named.tensor.device();
+        last_device_name = last_device.str();
+      }
+      entry.device = last_device_name;
+      entry.checksum = sums->tensors.at(named.name);
+    }
+    return absl::OkStatus();
+  };
+  const std::map<std::string, std::string> model_metadata = {
+      {"format", "torchtrain.model"},
+      {"format_version", std::to_string(kCheckpointFormatVersion)},
+      {"model_spec", state.model_spec.ToJson().dump()}};
+  if (absl::Status s = write("model", model, model_metadata); !s.ok()) return s;
+  if (absl::Status s = write("state", rest, {{"format", "torchtrain.state"}}); !s.ok()) return s;
+  return share;
+}
+
 namespace {
 
-absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& state,
-                                  const WriteOptions& options) {
+absl::Status WriteManifest(const std::string& dir, const TrainingState& state,
+                           const std::vector<CheckpointShare>& shares,
+                           const WriteOptions& options) {
   CheckpointManifest manifest;
   manifest.format_version = kCheckpointFormatVersion;
   manifest.torch_version = TORCH_VERSION;
@@ -80,41 +162,20 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
   manifest.parent = state.parent;
   manifest.line = state.line;
   manifest.flags = state.flags;
-
   manifest.checksum = ChecksumKind::kXxh3;
-  auto record = [&manifest](const std::string& file, const std::vector<NamedTensor>& tensors,
-                            const SafetensorsChecksums& checksums) {
-    for (const NamedTensor& named : tensors) {
-      CheckpointManifest::TensorRecord& entry = manifest.tensors[named.name];
-      entry.file = file;
-      entry.dtype = *SafetensorsDtypeName(named.tensor.scalar_type());
-      entry.shape = named.tensor.sizes().vec();
-      entry.device = named.tensor.device().str();
-      entry.checksum = checksums.tensors.at(named.name);
+  for (const CheckpointShare& share : shares) {
+    for (const auto& [file, record] : share.files) {
+      if (!manifest.files.emplace(file, record).second) {
+        return absl::InternalError(absl::StrCat("file ", file, " in two ranks' shares"));
+      }
     }
-    manifest.file_headers[file] = checksums.header;
-  };
-
-  const std::map<std::string, std::string> model_metadata = {
-      {"format", "torchtrain.model"},
-      {"format_version", std::to_string(kCheckpointFormatVersion)},
-      {"model_spec", state.model_spec.ToJson().dump()}};
-  absl::StatusOr<SafetensorsChecksums> model_crcs =
-      WriteSafetensors(dir + "/" + kCheckpointModelFile, state.model, model_metadata,
-                       options.fsync, manifest.checksum);
-  if (!model_crcs.ok()) return model_crcs.status();
-  record(kCheckpointModelFile, state.model, *model_crcs);
-
-  std::vector<NamedTensor> state_tensors = state.optimizer;
-  state_tensors.insert(state_tensors.end(), state.rng.begin(), state.rng.end());
-  state_tensors.insert(state_tensors.end(), state.callback_tensors.begin(),
-                       state.callback_tensors.end());
-  absl::StatusOr<SafetensorsChecksums> state_crcs =
-      WriteSafetensors(dir + "/" + kCheckpointStateFile, state_tensors,
-                       {{"format", "torchtrain.state"}}, options.fsync, manifest.checksum);
-  if (!state_crcs.ok()) return state_crcs.status();
-  record(kCheckpointStateFile, state_tensors, *state_crcs);
-
+    manifest.file_headers.insert(share.file_headers.begin(), share.file_headers.end());
+    for (const auto& [name, record] : share.tensors) {
+      if (!manifest.tensors.emplace(name, record).second) {
+        return absl::InternalError(absl::StrCat("tensor '", name, "' in two ranks' shares"));
+      }
+    }
+  }
   absl::StatusOr<std::string> text = manifest.ToText();
   if (!text.ok()) return text.status();
   const std::string manifest_text = SealManifestText(*std::move(text));
@@ -124,6 +185,106 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const TrainingState& s
     return s;
   }
   if (options.fsync) return Env::Default()->SyncDirectory(dir);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+
+
+
+namespace {
+
+// The "tensors" object of a manifest or a share report, one record a line,
+// printed directly (thousands of records: no document node per value).
+absl::Status AppendTensorRecords(
+    const std::map<std::string, CheckpointManifest::TensorRecord>& tensors, ChecksumKind checksum,
+    int format_version, std::string* text) {
+  text->reserve(text->size() + tensors.size() * 160);
+  *text += "{";
+  bool first = true;
+  for (const auto& [name, t] : tensors) {
+    *text += first ? "\n  " : ",\n  ";
+    first = false;
+    if (absl::Status s = AppendJsonString(name, text); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor name: ", s.message()));
+    }
+    absl::StrAppend(text, ": {\"file\": \"", t.file, "\", \"dtype\": \"", t.dtype,
+                    "\", \"shape\": [", absl::StrJoin(t.shape, ", "), "], \"device\": \"",
+                    t.device, "\", \"", ChecksumName(checksum), "\": ");
+    if (format_version <= 2) {
+      absl::StrAppend(text, t.checksum, "}");
+    } else {
+      absl::StrAppend(text, "\"", FormatChecksum(checksum, t.checksum), "\"}");
+    }
+  }
+  *text += "\n }";
+  return absl::OkStatus();
+}
+
+// Parses the records AppendTensorRecords printed; each file must be one of
+// `files`.
+absl::Status ParseTensorRecords(
+    simdjson::dom::object records, ChecksumKind checksum, int format_version,
+    const std::set<std::string>& files, const std::string& source,
+    std::map<std::string, CheckpointManifest::TensorRecord>* tensors) {
+  using TensorRecord = CheckpointManifest::TensorRecord;
+  const std::string checksum_key = ChecksumName(checksum);
+  for (const simdjson::dom::key_value_pair entry : records) {
+    const std::string_view name = entry.key;
+    // Built only for an error: a manifest lists thousands of tensors.
+    auto what = [&name] { return absl::StrCat("tensor '", std::string(name), "'"); };
+    simdjson::dom::object record;
+    std::string_view file, dtype, device;
+    simdjson::dom::array shape;
+    simdjson::dom::element checksum_value;
+    if (entry.value.get_object().get(record) != simdjson::SUCCESS ||
+        record["file"].get_string().get(file) != simdjson::SUCCESS ||
+        record["dtype"].get_string().get(dtype) != simdjson::SUCCESS ||
+        record["shape"].get_array().get(shape) != simdjson::SUCCESS ||
+        record["device"].get_string().get(device) != simdjson::SUCCESS ||
+        record[checksum_key].get(checksum_value) != simdjson::SUCCESS) {
+      return ManifestError(source, absl::StrCat(what(), " needs file, dtype, shape, device and ",
+                                                checksum_key));
+    }
+    TensorRecord t;
+    t.file = std::string(file);
+    t.dtype = std::string(dtype);
+    t.device = std::string(device);
+    t.shape.reserve(shape.size());
+    for (const simdjson::dom::element dim : shape) {
+      int64_t d = 0;
+      if (dim.get_int64().get(d) != simdjson::SUCCESS) {
+        return ManifestError(source, absl::StrCat(what(), ": bad shape ", simdjson::minify(shape)));
+      }
+      t.shape.push_back(d);
+    }
+    if (format_version <= 2) {
+      uint64_t value = 0;
+      if (checksum_value.get_uint64().get(value) != simdjson::SUCCESS || value > UINT32_MAX) {
+        return ManifestError(source, absl::StrCat("bad ", checksum_key, " of ", what(), ": ",
+                                                  simdjson::minify(checksum_value)));
+      }
+      t.checksum = value;
+    } else {
+      std::string_view hex;
+      std::optional<uint64_t> value;
+      if (checksum_value.get_string().get(hex) == simdjson::SUCCESS) {
+        value = ParseChecksum(checksum, hex);
+      }
+      if (!value.has_value()) {
+        return ManifestError(source, absl::StrCat("bad ", checksum_key, " of ", what(), ": ",
+                                                  simdjson::minify(checksum_value)));
+      }
+      t.checksum = *value;
+    }
+    if (files.count(t.file) == 0) {
+      return ManifestError(source, absl::StrCat(what(), " in unknown file ", t.file));
+    }
+    if (!tensors->emplace(std::string(name), std::move(t)).second) {
+      return ManifestError(source, absl::StrCat(what(), " is listed twice"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -161,28 +322,21 @@ absl::StatusOr<std::string> CheckpointManifest::ToText() const {
   // versions wrote.
   if (!callbacks.empty()) json["callbacks"] = callbacks;
   if (!loss_scaler.is_null()) json["loss_scaler"] = loss_scaler;
+  if (format_version >= 4) {
+    nlohmann::json files_json = nlohmann::json::object();
+    for (const auto& [file, record] : files) {
+      files_json[file] = {{"rank", record.rank}, {"bytes", record.bytes}};
+    }
+    json["files"] = files_json;
+  }
   std::string text = json.dump(1);
   // The tensors' records close the object, printed one line each.
   text.pop_back();  // "}"
-  text.reserve(text.size() + tensors.size() * 160);
-  text += ",\n \"tensors\": {";
-  bool first = true;
-  for (const auto& [name, t] : tensors) {
-    text += first ? "\n  " : ",\n  ";
-    first = false;
-    if (absl::Status s = AppendJsonString(name, &text); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor name: ", s.message()));
-    }
-    absl::StrAppend(&text, ": {\"file\": \"", t.file, "\", \"dtype\": \"", t.dtype,
-                    "\", \"shape\": [", absl::StrJoin(t.shape, ", "), "], \"device\": \"",
-                    t.device, "\", \"", ChecksumName(checksum), "\": ");
-    if (format_version <= 2) {
-      absl::StrAppend(&text, t.checksum, "}");
-    } else {
-      absl::StrAppend(&text, "\"", FormatChecksum(checksum, t.checksum), "\"}");
-    }
+  text += ",\n \"tensors\": ";
+  if (absl::Status s = AppendTensorRecords(tensors, checksum, format_version, &text); !s.ok()) {
+    return s;
   }
-  text += "\n }\n}\n";
+  text += "\n}\n";
   return text;
 }
 
@@ -289,63 +443,26 @@ absl::StatusOr<CheckpointManifest> ManifestFromParsed(const ParsedManifest* pars
         manifest.file_headers[it.key()] = *value;
       }
     }
+    // Version 4 on: every tensor file and the rank that wrote it.
+    if (manifest.format_version >= 4) {
+      for (const auto& [file, record] : json.at("files").items()) {
+        if (!IsCheckpointTensorFileName(file)) {
+          return ManifestError(source, absl::StrCat("'", file, "' is not a checkpoint file name"));
+        }
+        manifest.files[file] = {record.at("rank").get<int64_t>(), record.at("bytes").get<uint64_t>()};
+      }
+    } else {
+      manifest.files = {{kCheckpointModelFile, {0, 0}}, {kCheckpointStateFile, {0, 0}}};
+    }
     if (!parsed->tensors.has_value()) return ManifestError(source, "no \"tensors\"");
     if (contents == ManifestContents::kWithoutTensors) return manifest;
-    const std::string checksum_key = ChecksumName(manifest.checksum);
-    for (const simdjson::dom::key_value_pair entry : *parsed->tensors) {
-      const std::string_view name = entry.key;
-      // Built only for an error: a manifest lists thousands of tensors.
-      auto what = [&name] { return absl::StrCat("tensor '", std::string(name), "'"); };
-      simdjson::dom::object record;
-      std::string_view file, dtype, device;
-      simdjson::dom::array shape;
-      simdjson::dom::element checksum_value;
-      if (entry.value.get_object().get(record) != simdjson::SUCCESS ||
-          record["file"].get_string().get(file) != simdjson::SUCCESS ||
-          record["dtype"].get_string().get(dtype) != simdjson::SUCCESS ||
-          record["shape"].get_array().get(shape) != simdjson::SUCCESS ||
-          record["device"].get_string().get(device) != simdjson::SUCCESS ||
-          record[checksum_key].get(checksum_value) != simdjson::SUCCESS) {
-        return ManifestError(source, absl::StrCat(what(), " needs file, dtype, shape, device and ",
-                                                  checksum_key));
-      }
-      TensorRecord t;
-      t.file = std::string(file);
-      t.dtype = std::string(dtype);
-      t.device = std::string(device);
-      t.shape.reserve(shape.size());
-      for (const simdjson::dom::element dim : shape) {
-        int64_t d = 0;
-        if (dim.get_int64().get(d) != simdjson::SUCCESS) {
-          return ManifestError(source, absl::StrCat(what(), ": bad shape ", simdjson::minify(shape)));
-        }
-        t.shape.push_back(d);
-      }
-      if (manifest.format_version <= 2) {
-        uint64_t value = 0;
-        if (checksum_value.get_uint64().get(value) != simdjson::SUCCESS || value > UINT32_MAX) {
-          return ManifestError(source, absl::StrCat("bad ", checksum_key, " of ", what(), ": ",
-                                                    simdjson::minify(checksum_value)));
-        }
-        t.checksum = value;
-      } else {
-        std::string_view hex;
-        std::optional<uint64_t> value;
-        if (checksum_value.get_string().get(hex) == simdjson::SUCCESS) {
-          value = ParseChecksum(manifest.checksum, hex);
-        }
-        if (!value.has_value()) {
-          return ManifestError(source, absl::StrCat("bad ", checksum_key, " of ", what(), ": ",
-                                                    simdjson::minify(checksum_value)));
-        }
-        t.checksum = *value;
-      }
-      if (t.file != kCheckpointModelFile && t.file != kCheckpointStateFile) {
-        return ManifestError(source, absl::StrCat(what(), " in unknown file ", t.file));
-      }
-      if (!manifest.tensors.emplace(std::string(name), std::move(t)).second) {
-        return ManifestError(source, absl::StrCat(what(), " is listed twice"));
-      }
+    std::set<std::string> files;
+    for (const auto& [file, record] : manifest.files) files.insert(file);
+    if (absl::Status s = ParseTensorRecords(*parsed->tensors, manifest.checksum,
+                                            manifest.format_version, files, source,
+                                            &manifest.tensors);
+        !s.ok()) {
+      return s;
     }
   } catch (const nlohmann::json::exception& e) {
     return ManifestError(source, absl::StrCat("bad checkpoint manifest: ", e.what()));
@@ -410,26 +527,49 @@ bool IsLeftoverCheckpointName(const std::string& name) {
 
 absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& state,
                              const WriteOptions& options) {
-  const fs::path final_path(final_dir);
-  const std::string tmp = TemporaryCheckpointPath(final_dir);
   std::error_code error;
-  if (fs::exists(final_path, error)) {
+  if (fs::exists(fs::path(final_dir), error)) {
     return absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"));
   }
+  const std::string tmp = TemporaryCheckpointPath(final_dir);
   Env& env = *Env::Default();
   absl::Status status = env.RemoveTree(tmp);
   if (status.ok()) status = env.CreateDirectories(tmp);
-  if (status.ok()) status = WriteCheckpointFiles(tmp, state, options);
-  if (status.ok()) status = RenameDurably(tmp, final_dir, /*sync=*/false);
+  absl::StatusOr<CheckpointShare> share =
+      status.ok() ? WriteCheckpointShare(tmp, state, 0, 1, options)
+                  : absl::StatusOr<CheckpointShare>(status);
+  if (!share.ok()) {
+    (void)env.RemoveTree(tmp);
+    return absl::Status(share.status().code(),
+                        absl::StrCat("saving checkpoint ", final_dir,
+                                     " failed (earlier checkpoints are intact): ",
+                                     share.status().message()));
+  }
+  return CommitCheckpointShares(tmp, final_dir, state, {*share}, options);
+}
+
+absl::Status CommitCheckpointShares(const std::string& dir, const std::string& final_dir,
+                                    const TrainingState& state,
+                                    const std::vector<CheckpointShare>& shares,
+                                    const WriteOptions& options) {
+  const fs::path final_path(final_dir);
+  Env& env = *Env::Default();
+  std::error_code error;
+  absl::Status status =
+      fs::exists(final_path, error)
+          ? absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"))
+          : absl::OkStatus();
+  if (status.ok()) status = WriteManifest(dir, state, shares, options);
+  if (status.ok()) status = RenameDurably(dir, final_dir, /*sync=*/false);
   if (status.ok() && options.fsync) {
     // The commit is durable only once the parent directory is synced; if
     // that fails the checkpoint is withdrawn, so that a checkpoint name never
     // stands for a save that reported failure.
     status = env.SyncDirectory(final_path.parent_path().string());
-    if (!status.ok()) (void)env.RenameFile(final_dir, tmp);
+    if (!status.ok()) (void)env.RenameFile(final_dir, dir);
   }
   if (!status.ok()) {
-    (void)env.RemoveTree(tmp);
+    (void)env.RemoveTree(dir);
     return absl::Status(status.code(), absl::StrCat("saving checkpoint ", final_dir,
                                                     " failed (earlier checkpoints are intact): ",
                                                     status.message()));
@@ -488,12 +628,12 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     const std::string& dir, const CheckpointManifest& manifest,
     const std::map<std::string, at::Tensor>* model_destinations = nullptr) {
   std::map<std::string, at::Tensor> tensors;
-  for (const char* file : {kCheckpointModelFile, kCheckpointStateFile}) {
-    TensorChecksums expected;
-    expected.reserve(manifest.tensors.size());
-    for (const auto& [name, record] : manifest.tensors) {
-      if (record.file == file) expected[name] = record.checksum;
-    }
+  std::map<std::string, TensorChecksums> expected_by_file;
+  for (const auto& [file, record] : manifest.files) expected_by_file[file];
+  for (const auto& [name, record] : manifest.tensors) {
+    expected_by_file[record.file][name] = record.checksum;
+  }
+  for (const auto& [file, expected] : expected_by_file) {
     const std::string path = dir + "/" + file;
     SafetensorsReadOptions options;
     options.checksum = manifest.checksum;
@@ -506,7 +646,7 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
       }
       options.expected_header = &expected_header->second;
     }
-    if (std::string(file) == kCheckpointModelFile) options.destinations = model_destinations;
+    if (IsCheckpointModelFile(file)) options.destinations = model_destinations;
     std::error_code type_error;
     if (!fs::is_regular_file(path, type_error)) {
       return absl::DataLossError(absl::StrCat(path, ": missing or not a regular file"));
@@ -596,7 +736,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
       if (!device->is_cpu()) tensor = tensor.to(*device);
     }
     NamedTensor named{name, tensor};
-    if (record.file == kCheckpointModelFile) {
+    if (IsCheckpointModelFile(record.file)) {
       state.model.push_back(named);
     } else if (is_rng) {
       state.rng.push_back(named);
@@ -629,6 +769,66 @@ absl::StatusOr<std::vector<NamedTensor>> ReadCheckpointCallbackTensors(const std
     }
   }
   return tensors;
+}
+
+absl::StatusOr<std::string> CheckpointShare::ToText() const {
+  nlohmann::json files_json = nlohmann::json::object();
+  for (const auto& [file, record] : files) {
+    files_json[file] = {{"rank", record.rank}, {"bytes", record.bytes}};
+  }
+  nlohmann::json headers_json = nlohmann::json::object();
+  for (const auto& [file, value] : file_headers) {
+    headers_json[file] = FormatChecksum(ChecksumKind::kXxh3, value);
+  }
+  nlohmann::json json = {{"format", "torchtrain.checkpoint_share"},
+                         {"rank", rank},
+                         {"files", files_json},
+                         {"file_headers", headers_json}};
+  std::string text = json.dump();
+  text.pop_back();  // "}"
+  text += ",\"tensors\": ";
+  if (absl::Status s =
+          AppendTensorRecords(tensors, ChecksumKind::kXxh3, kCheckpointFormatVersion, &text);
+      !s.ok()) {
+    return s;
+  }
+  text += "}";
+  return text;
+}
+
+absl::StatusOr<CheckpointShare> CheckpointShare::FromText(const std::string& text,
+                                                         const std::string& source) {
+  simdjson::dom::parser parser;
+  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(text, parser, source);
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& json = parsed->fields;
+  CheckpointShare share;
+  std::set<std::string> files;
+  try {
+    if (json.value("format", "") != "torchtrain.checkpoint_share" || !parsed->tensors) {
+      return ManifestError(source, "not a checkpoint share report");
+    }
+    share.rank = json.at("rank").get<int64_t>();
+    for (const auto& [file, record] : json.at("files").items()) {
+      share.files[file] = {record.at("rank").get<int64_t>(), record.at("bytes").get<uint64_t>()};
+      files.insert(file);
+    }
+    for (const auto& [file, value] : json.at("file_headers").items()) {
+      std::optional<uint64_t> checksum =
+          value.is_string() ? ParseChecksum(ChecksumKind::kXxh3, value.get<std::string>())
+                            : std::nullopt;
+      if (!checksum) return ManifestError(source, absl::StrCat("bad header checksum of ", file));
+      share.file_headers[file] = *checksum;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return ManifestError(source, absl::StrCat("bad checkpoint share report: ", e.what()));
+  }
+  if (absl::Status s = ParseTensorRecords(*parsed->tensors, ChecksumKind::kXxh3,
+                                          kCheckpointFormatVersion, files, source, &share.tensors);
+      !s.ok()) {
+    return s;
+  }
+  return share;
 }
 
 }  // namespace framework

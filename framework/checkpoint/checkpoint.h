@@ -7,6 +7,11 @@
 //   state.safetensors   optimizer state ("optimizer.<group>.<index>.<field>"),
 //                       random generator states ("rng.<name>") and the
 //                       callbacks' tensors ("callback.<callback>.<name>")
+// or, saved by N > 1 data-parallel ranks, each rank's share of them:
+//   model-<r>-of-<N>.safetensors, state-<r>-of-<N>.safetensors (r and N
+//                       with five digits, as Hugging Face names shards),
+//                       which rank r wrote; the replicated tensors are dealt
+//                       out by bytes (PartitionByBytes), generators to rank 0
 //   checkpoint.json     the manifest: format and library versions, model
 //                       spec, loop position, scheduler state, the callbacks'
 //                       values, the loss scaler's state, metric history,
@@ -41,11 +46,20 @@ namespace framework {
 // file's header, so every byte of a checkpoint is covered.
 // 3: tensors and file headers are checksummed with XXH3-64 (core/checksum.h,
 // at memory speed) instead of zlib's CRC-32.
-// Checkpoints of versions 1 (tensor checksums only) and 2 still read.
-inline constexpr int kCheckpointFormatVersion = 3;
+// 4: the manifest lists the tensor files and the rank that wrote each
+// ("files"), so a data-parallel checkpoint is written by all its ranks.
+// Checkpoints of versions 1 (tensor checksums only), 2 and 3 still read.
+inline constexpr int kCheckpointFormatVersion = 4;
 inline constexpr char kCheckpointManifest[] = "checkpoint.json";
 inline constexpr char kCheckpointModelFile[] = "model.safetensors";
 inline constexpr char kCheckpointStateFile[] = "state.safetensors";
+// Rank `rank` of `world_size`'s file of `role` ("model" or "state"):
+// "model.safetensors" for one rank, "model-00001-of-00002.safetensors" for
+// rank 1 of 2.
+std::string CheckpointTensorFileName(const std::string& role, int64_t rank, int64_t world_size);
+// Whether `name` is one CheckpointTensorFileName gives, and of the model.
+bool IsCheckpointTensorFileName(const std::string& name);
+bool IsCheckpointModelFile(const std::string& name);
 // Generator states in state.safetensors are named "rng.<generator>".
 inline constexpr char kRngTensorPrefix[] = "rng.";
 // A callback's tensors in state.safetensors are "callback.<callback>.<name>".
@@ -128,6 +142,12 @@ struct CheckpointManifest {
     uint64_t checksum = 0;
   };
   std::map<std::string, TensorRecord> tensors;
+  struct FileRecord {
+    int64_t rank = 0;    // that wrote it
+    uint64_t bytes = 0;  // 0 before version 4
+  };
+  // The tensor files (version 4 on; before it the two of one rank).
+  std::map<std::string, FileRecord> files;
 
   // The manifest's text (before SealManifestText). The per-tensor records,
   // thousands in a transformer's checkpoint, are printed and parsed without
@@ -150,6 +170,37 @@ struct WriteOptions {
 // and the temporary directory is removed.
 absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& state,
                              const WriteOptions& options = {});
+
+// A data-parallel checkpoint, written by every rank: each writes its share
+// into the temporary directory (WriteCheckpointShare) and reports what it
+// wrote to rank 0 (CheckpointShare's text), which commits the checkpoint
+// once every rank has (CommitCheckpointShares).
+struct CheckpointShare {
+  int64_t rank = 0;
+  std::map<std::string, CheckpointManifest::FileRecord> files;
+  std::map<std::string, uint64_t> file_headers;  // checksums, as in the manifest
+  std::map<std::string, CheckpointManifest::TensorRecord> tensors;
+
+  absl::StatusOr<std::string> ToText() const;
+  static absl::StatusOr<CheckpointShare> FromText(const std::string& text,
+                                                  const std::string& source);
+};
+
+// Rank `rank` of `world_size` writes into `dir` its files: the replicated
+// tensors of `state` (model, optimizer, callbacks) PartitionByBytes deals
+// it, and on rank 0 the generator states; fsynced as `options` say.
+absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
+                                                     const TrainingState& state, int64_t rank,
+                                                     int64_t world_size,
+                                                     const WriteOptions& options = {});
+
+// Rank 0: writes the manifest of `shares` (one per rank, in `dir`) and of
+// `state` into `dir`, then commits `dir` as `final_dir`. On failure nothing
+// with the final name exists and `dir` is removed.
+absl::Status CommitCheckpointShares(const std::string& dir, const std::string& final_dir,
+                                    const TrainingState& state,
+                                    const std::vector<CheckpointShare>& shares,
+                                    const WriteOptions& options = {});
 
 // Reads and verifies (its own checksum) the manifest of checkpoint `dir`;
 // with kWithoutTensors, `tensors` is left empty.

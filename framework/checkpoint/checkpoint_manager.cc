@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
 #include "framework/core/durable_file.h"
 #include "framework/core/random_state.h"
 #include "glog/logging.h"
@@ -93,13 +95,10 @@ std::string CheckpointManager::NextPath(int64_t step) const {
   return (fs::path(options_.directory) / CheckpointName(step, generation)).string();
 }
 
-absl::Status CheckpointManager::Commit(const std::string& path, const TrainingState& state) {
+absl::Status CheckpointManager::Commit(const std::string& path, const TrainingState& state,
+                                       const std::function<absl::Status()>& write) {
   const auto start = std::chrono::steady_clock::now();
-  WriteOptions write_options;
-  write_options.fsync = options_.fsync;
-  if (absl::Status status = WriteCheckpoint(path, state, write_options); !status.ok()) {
-    return status;
-  }
+  if (absl::Status status = write(); !status.ok()) return status;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   {
@@ -125,8 +124,7 @@ std::vector<std::string> ForeignFiles(const std::string& path) {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(path, error)) {
     const std::string name = entry.path().filename().string();
-    if (name != kCheckpointManifest && name != kCheckpointModelFile &&
-        name != kCheckpointStateFile) {
+    if (name != kCheckpointManifest && !IsCheckpointTensorFileName(name)) {
       foreign.push_back(name);
     }
   }
@@ -244,6 +242,7 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
 
 absl::Status CheckpointManager::SaveAcrossRanks(TrainingLoop& loop, bool periodic) {
   Communicator* const group = options_.communicator;
+  if (group != nullptr && group->world_size() > 1) return SaveShares(loop, periodic);
   const int64_t step = loop.position().global_step;
   std::vector<NamedTensor> rank_generators;
   if (group != nullptr) {
@@ -297,7 +296,17 @@ absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
   state->commit_sequence = next_sequence_++;
   state->parent = parent_;
   state->line = ExtendLine(line_, state->commit_sequence);
-  if (!options_.async) return Commit(path, *state);
+  return RunSave(loop, *std::move(state), [this, path](const TrainingState& snapshot) {
+    WriteOptions write_options;
+    write_options.fsync = options_.fsync;
+    return Commit(path, snapshot, [&] { return WriteCheckpoint(path, snapshot, write_options); });
+  });
+}
+
+absl::Status CheckpointManager::RunSave(
+    TrainingLoop& loop, TrainingState state,
+    std::function<absl::Status(const TrainingState&)> write) {
+  if (!options_.async) return write(state);
 
   // Buffers (batch-norm statistics) change in the next forward pass, so they
   // are copied now; parameters and optimizer state change only in the next
@@ -308,11 +317,11 @@ absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
   for (const auto& item : loop.model().named_buffers()) buffers.insert(item.key());
   std::vector<std::pair<at::Tensor, at::Tensor>> now, deferred;
   for (std::vector<NamedTensor>* tensors :
-       {&state->model, &state->optimizer, &state->callback_tensors}) {
+       {&state.model, &state.optimizer, &state.callback_tensors}) {
     for (NamedTensor& named : *tensors) {
       at::Tensor& buffer = snapshot_buffers_[named.name];
       if (!Fits(buffer, named.tensor)) buffer = SnapshotBufferFor(named.tensor);
-      (buffers.count(named.name) > 0 && tensors == &state->model ? now : deferred)
+      (buffers.count(named.name) > 0 && tensors == &state.model ? now : deferred)
           .push_back({named.tensor, buffer});
       named.tensor = buffer;
     }
@@ -323,19 +332,140 @@ absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
     snapshot_pending_ = true;
   }
   writer_is_save_ = true;
-  writer_ = std::thread([this, path, deferred = std::move(deferred),
-                         snapshot = *std::move(state)]() {
+  writer_ = std::thread([this, deferred = std::move(deferred), snapshot = std::move(state),
+                         write = std::move(write)]() {
     ParallelCopy(deferred);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       snapshot_pending_ = false;
     }
     snapshot_copied_.notify_all();
-    absl::Status status = Commit(path, snapshot);
+    absl::Status status = write(snapshot);
     std::lock_guard<std::mutex> lock(mutex_);
     writer_status_ = status;
   });
   return absl::OkStatus();
+}
+
+absl::Status CheckpointManager::SaveShares(TrainingLoop& loop, bool periodic) {
+  Communicator* const group = options_.communicator;
+  const int64_t step = loop.position().global_step;
+  const int64_t rank = group->rank();
+  // Each rank's previous save has finished writing (one save at a time).
+  if (absl::Status previous = WaitBeforeSaving(step); !previous.ok()) {
+    if (!periodic) return previous;
+    LOG(ERROR) << previous.message() << "; training continues and this checkpoint retries";
+  }
+  absl::StatusOr<std::vector<at::Tensor>> generators =
+      group->AllGather(GlobalGeneratorState(), "the ranks' generator states");
+  if (!generators.ok()) return generators.status();
+
+  // Rank 0 names the checkpoint and makes its temporary directory.
+  const int64_t save = shared_saves_++;
+  std::string named;
+  if (rank == 0) {
+    const std::string path = NextPath(step);
+    const std::string tmp = TemporaryCheckpointPath(path);
+    absl::Status made = Env::Default()->RemoveTree(tmp);
+    if (made.ok()) made = Env::Default()->CreateDirectories(tmp);
+    named = made.ok() ? absl::StrCat(path, "\n", tmp) : absl::StrCat("failed: ", made.message());
+  }
+  absl::StatusOr<std::string> shared =
+      group->ShareFromRankZero(absl::StrCat("checkpoint-", save), named);
+  if (!shared.ok()) return shared.status();
+  absl::Status written;
+  if (absl::StartsWith(*shared, "failed: ")) {
+    written = absl::InternalError(absl::StrCat("saving the checkpoint at step ", step,
+                                               " failed (earlier checkpoints are intact): ",
+                                               shared->substr(8)));
+  } else {
+    const std::vector<std::string> paths = absl::StrSplit(*shared, '\n');
+    absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
+    if (!state.ok()) {
+      written = state.status();
+    } else {
+      if (rank == 0) {
+        for (int64_t other = 1; other < group->world_size(); ++other) {
+          state->rng.push_back({RankGeneratorTensor(other), (*generators)[other]});
+        }
+        state->commit_sequence = next_sequence_++;
+        state->parent = parent_;
+        state->line = ExtendLine(line_, state->commit_sequence);
+      }
+      const std::string report_key = absl::StrCat("checkpoint-", save, "-share-");
+      written = RunSave(loop, *std::move(state),
+                        [this, path = paths[0], tmp = paths[1], report_key](
+                            const TrainingState& snapshot) {
+                          return WriteShare(path, tmp, report_key, snapshot);
+                        });
+      if (rank != 0) last_saved_step_ = step;
+    }
+  }
+  if (absl::Status status = group->Barrier(absl::StrCat("after the checkpoint at step ", step));
+      !status.ok()) {
+    return status;
+  }
+  if (periodic && !written.ok()) {
+    // A failed periodic save costs the progress since the last good one, not
+    // the run: training goes on and the next trigger retries. Earlier
+    // checkpoints are untouched (nothing is committed before every share is).
+    LOG(ERROR) << written.message() << "; training continues and the next checkpoint retries";
+    return absl::OkStatus();
+  }
+  return written;
+}
+
+absl::Status CheckpointManager::WriteShare(const std::string& path, const std::string& tmp,
+                                           const std::string& report_key,
+                                           const TrainingState& state) {
+  Communicator* const group = options_.communicator;
+  const int64_t rank = group->rank();
+  WriteOptions write_options;
+  write_options.fsync = options_.fsync;
+  absl::StatusOr<CheckpointShare> share =
+      WriteCheckpointShare(tmp, state, rank, group->world_size(), write_options);
+  if (rank != 0) {
+    absl::StatusOr<std::string> report = share.ok() ? share->ToText()
+                                                    : absl::StatusOr<std::string>(share.status());
+    const std::string text =
+        report.ok() ? *report : absl::StrCat("failed: ", report.status().message());
+    absl::Status published = group->PublishToStore(absl::StrCat(report_key, rank), text);
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat("rank ", rank, " could not write its share of checkpoint ",
+                                       path, ": ", report.status().message()));
+    }
+    return published;
+  }
+  // Rank 0 commits once every rank has reported its share written.
+  std::vector<CheckpointShare> shares;
+  absl::Status status = share.status();
+  if (status.ok()) shares.push_back(*std::move(share));
+  for (int64_t other = 1; status.ok() && other < group->world_size(); ++other) {
+    absl::StatusOr<std::string> report = group->ReadFromStore(absl::StrCat(report_key, other));
+    if (!report.ok()) {
+      status = absl::Status(report.status().code(),
+                            absl::StrCat("rank ", other, " did not report its share (is it gone?): ",
+                                         report.status().message()));
+    } else if (absl::StartsWith(*report, "failed: ")) {
+      status = absl::InternalError(
+          absl::StrCat("rank ", other, " could not write its share: ", report->substr(8)));
+    } else {
+      absl::StatusOr<CheckpointShare> parsed =
+          CheckpointShare::FromText(*report, absl::StrCat("rank ", other, "'s share report"));
+      status = parsed.status();
+      if (parsed.ok()) shares.push_back(*std::move(parsed));
+    }
+  }
+  if (!status.ok()) {
+    (void)Env::Default()->RemoveTree(tmp);
+    return absl::Status(status.code(), absl::StrCat("saving checkpoint ", path,
+                                                    " failed (earlier checkpoints are intact): ",
+                                                    status.message()));
+  }
+  return Commit(path, state, [&] {
+    return CommitCheckpointShares(tmp, path, state, shares, write_options);
+  });
 }
 
 absl::Status CheckpointManager::BeforeOptimizerStep(TrainingLoop& loop) {

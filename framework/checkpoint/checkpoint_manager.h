@@ -16,7 +16,7 @@
 // monitored metric, a milestone every E epochs, plus the newest valid and the
 // resumed-from checkpoints are kept; only the manager's own checkpoint
 // directories are ever deleted, and only after a newer one was committed.
-// In a data-parallel run, rank 0 alone writes (see CheckpointOptions). What is
+// In a data-parallel run every rank writes its share (see CheckpointOptions). What is
 // on disk is listed by checkpoint_list.h; what retention keeps is decided by
 // retention.h; what a checkpoint holds is captured by
 // training_state_capture.h.
@@ -60,11 +60,15 @@ struct CheckpointOptions {
   // took (from the background thread for async saves).
   std::function<void(int64_t step, double seconds)> on_saved;
   // Data parallel: every rank has a manager with the same options, and they
-  // save at the same steps. Rank 0 owns the directory, writes and commits;
-  // the others only hand it their generator states (checkpointed under
-  // rank-indexed names) and wait at a barrier after each save, and after the
-  // final one is committed, so that none exits before it is. The same as the
-  // loop's; not owned.
+  // save at the same steps. Rank 0 owns the directory and names each save's
+  // temporary directory; every rank writes its share of the replicated
+  // tensors into it (checkpoint.h, WriteCheckpointShare), rank 0 also the
+  // generator states of all, and reports what it wrote through the store;
+  // rank 0 writes the manifest and commits only once every rank reported
+  // success (a rank that fails or dies leaves no committed checkpoint, and
+  // rank 0 removes the temporary directory). The ranks meet at a barrier
+  // after each save is under way, and after the final one is committed, so
+  // that none exits before it is. The same as the loop's; not owned.
   Communicator* communicator = nullptr;
 };
 
@@ -107,7 +111,21 @@ class CheckpointManager : public LoopObserver {
   absl::Status SaveAcrossRanks(TrainingLoop& loop, bool periodic);
   // What rank 0 does of a save; `rank_generators` are the other ranks'.
   absl::Status SaveOnWriter(TrainingLoop& loop, std::vector<NamedTensor> rank_generators);
-  absl::Status Commit(const std::string& path, const TrainingState& state);
+  // Commits `path` with `write` (WriteCheckpoint, or rank 0's commit of
+  // every rank's share), then records it and applies retention.
+  absl::Status Commit(const std::string& path, const TrainingState& state,
+                      const std::function<absl::Status()>& write);
+  // Runs `write` on `state` now, or (async) on a snapshot of it in the
+  // background.
+  absl::Status RunSave(TrainingLoop& loop, TrainingState state,
+                       std::function<absl::Status(const TrainingState&)> write);
+  // SaveAcrossRanks with more than one rank: every rank writes its share.
+  absl::Status SaveShares(TrainingLoop& loop, bool periodic);
+  // Rank `rank`'s part of a shared save into `tmp` (from the writer thread
+  // when async): its share, then its report to rank 0; rank 0 then waits
+  // for every rank's report and commits `path`.
+  absl::Status WriteShare(const std::string& path, const std::string& tmp,
+                          const std::string& report_key, const TrainingState& state);
   absl::Status ApplyRetention(const std::string& just_saved);
   // Wait() for a save about to start at `step`, logging how long it waited
   // for one still writing.
@@ -130,6 +148,7 @@ class CheckpointManager : public LoopObserver {
   int64_t last_saved_step_ = -1;
   std::string last_saved_;
   bool save_after_epoch_ = false;
+  int64_t shared_saves_ = 0;  // started, the same count on every rank
 
   ManifestCache manifests_;  // used by retention, one save at a time
   // Async saves copy the live tensors into buffers kept from the previous

@@ -8,6 +8,7 @@
 
 #include <signal.h>
 
+#include "absl/strings/str_cat.h"
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/model/state_dict.h"
 #include "framework/testing/test_task.h"
@@ -115,7 +116,9 @@ TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
 
   const std::string newer = copy("newer_version");
   EditManifest(newer, [](nlohmann::json& j) { j["format_version"] = kCheckpointFormatVersion + 1; });
-  expect_error(newer, "format version 4 is newer than this build reads (3)");
+  expect_error(newer, absl::StrCat("format version ", kCheckpointFormatVersion + 1,
+                                   " is newer than this build reads (", kCheckpointFormatVersion,
+                                   ")"));
 
   const std::string no_optimizer = copy("missing_optimizer_entry");
   // Drop one optimizer tensor from the state file and the manifest.
@@ -343,6 +346,7 @@ TEST_F(CheckpointTest, ManifestTensorRecordsSurviveAnIndependentReader) {
   manifest.position.metric_sums = {0.0};
   const std::vector<std::string> names = {"plain.weight", "quote\"back\\slash", "tab\tnew\nline",
                                           "caf\xc3\xa9 \xe2\x82\xac", std::string("nul\0in", 6)};
+  manifest.files = {{kCheckpointModelFile, {0, 10}}, {kCheckpointStateFile, {0, 20}}};
   for (size_t i = 0; i < names.size(); ++i) {
     CheckpointManifest::TensorRecord& record = manifest.tensors[names[i]];
     record.file = i % 2 == 0 ? kCheckpointModelFile : kCheckpointStateFile;
@@ -403,11 +407,26 @@ TEST_F(CheckpointTest, ReadsFormatVersion2WithCrc32) {
   EXPECT_NE(status.message().find("fails its checksum (crc32"), std::string::npos) << status;
 }
 
-TEST_F(CheckpointTest, WritesFormatVersion3WithXxh3) {
-  const std::string dir = MakeCheckpoint("version3");
+TEST_F(CheckpointTest, WritesTheCurrentFormatWithXxh3AndItsFiles) {
+  const std::string dir = MakeCheckpoint("version4");
   nlohmann::json json = nlohmann::json::parse(*ReadFileToString(dir + "/checkpoint.json"));
-  EXPECT_EQ(json["format_version"], 3);
+  EXPECT_EQ(json["format_version"], kCheckpointFormatVersion);
   EXPECT_EQ(json["checksum"], "xxh3");
+  // One process: the two files of rank 0, with their sizes.
+  ASSERT_EQ(json["files"].size(), 2u) << json["files"];
+  for (const char* file : {kCheckpointModelFile, kCheckpointStateFile}) {
+    EXPECT_EQ(json["files"][file]["rank"], 0) << file;
+    EXPECT_EQ(json["files"][file]["bytes"], fs::file_size(dir + "/" + file)) << file;
+  }
+  // A version-3 checkpoint (no "files") still reads.
+  const std::string older = ::testing::TempDir() + "/version3";
+  fs::remove_all(older);
+  fs::copy(dir, older, fs::copy_options::recursive);
+  EditManifest(older, [](nlohmann::json& j) {
+    j.erase("files");
+    j["format_version"] = 3;
+  });
+  EXPECT_TRUE(Restore(older).ok()) << Restore(older);
   for (auto& [name, record] : json["tensors"].items()) {
     ASSERT_TRUE(record["xxh3"].is_string()) << name;
     EXPECT_EQ(record["xxh3"].get<std::string>().size(), 16u) << name;

@@ -352,4 +352,26 @@ absl::StatusOr<std::string> Communicator::ShareFromRankZero(const std::string& k
   }
 }
 
+absl::Status Communicator::PublishToStore(const std::string& key, const std::string& value) {
+  try {
+    store_->set(absl::StrCat("published/", key), std::vector<uint8_t>(value.begin(), value.end()));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rank ", rank_, " cannot publish '", key,
+                                               "' through ", store_description_, ": ",
+                                               ExceptionText(e)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Communicator::ReadFromStore(const std::string& key) {
+  try {
+    const std::vector<uint8_t> bytes = store_->get(absl::StrCat("published/", key));
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const std::exception& e) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "nothing was published as '", key, "' through ", store_description_, " within ",
+        timeout_.count() / 1000, " s (", ExceptionText(e), ")"));
+  }
+}
+
 }  // namespace framework

@@ -90,6 +90,13 @@ class Communicator {
   // Rank 0's `value` on every rank (others pass anything), through the
   // store: for strings such as which checkpoint to resume from.
   absl::StatusOr<std::string> ShareFromRankZero(const std::string& key, const std::string& value);
+  // A value for any rank to read (ReadFromStore) under `key`, through the
+  // store. Unlike collectives these are safe from any thread, in any order:
+  // a background checkpoint writer reports to rank 0 with them.
+  absl::Status PublishToStore(const std::string& key, const std::string& value);
+  // What was published under `key`, waiting up to the timeout for it.
+  absl::StatusOr<std::string> ReadFromStore(const std::string& key);
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:
   Communicator(int64_t rank, int64_t world_size, std::string store_description,

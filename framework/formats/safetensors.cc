@@ -159,6 +159,7 @@ absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
     checksums.tensors[named->name] = sum.Digest();
   }
   if (absl::Status status = (*file)->Finish(); !status.ok()) return status;
+  checksums.file_bytes = prefix.size() + offset;
   return checksums;
 }
 

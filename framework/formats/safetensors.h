@@ -49,6 +49,7 @@ using TensorChecksums = absl::flat_hash_map<std::string, uint64_t>;
 struct SafetensorsChecksums {
   uint64_t header = 0;
   TensorChecksums tensors;
+  uint64_t file_bytes = 0;  // of the file written (a reader leaves it 0)
 };
 
 // Writes `tensors` (any device, any layout; each is copied to contiguous CPU

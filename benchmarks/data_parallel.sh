@@ -2,12 +2,16 @@
 # Data-parallel throughput, side by side in one run (this machine is shared
 # and noisy: only ratios of runs made together mean anything):
 #   LeNet on Fashion-MNIST, global batch 64, one intra-op thread per rank:
-#   //experiments:lenet with 1 rank, with 2 ranks (torchrun), and Python
+#   //experiments:lenet with 1 rank, with 2 ranks (torchrun), the ceiling of
+#   2 ranks on this machine (two independent single-process runs at the
+#   per-rank batch of 32, side by side: their samples/s added up), and Python
 #   PyTorch's DistributedDataParallel with 2 ranks (gloo, torchrun) on the
 #   same model, batch and data; samples/s of the training steps (no
 #   evaluation), interleaved over ROUNDS (DDP with 1 rank too, to show how
-#   PyTorch's own scaling fares on the same cores); then the all-reduce time per
-#   step of GradientAverager for LeNet's and a 100 MB model's gradients.
+#   PyTorch's own scaling fares on the same cores). Then the same without DDP
+#   for an MLP (784-1024-1024-10, 7.5 MB of gradients) in buckets of 1 MiB,
+#   so that all-reduce overlaps backward; then the all-reduce time per step
+#   of GradientAverager for LeNet's and a 100 MB model's gradients.
 # usage: bazel run -c opt //benchmarks:data_parallel -- [ROUNDS [TRAIN_SAMPLES]]
 set -euo pipefail
 rounds=${1:-3}
@@ -29,14 +33,34 @@ samples_per_second() {  # from metrics.jsonl: training seconds of epoch 1
 }
 
 echo "LeNet, Fashion-MNIST, ${samples} samples, global batch 64, 1 thread per rank; $(nproc) cores"
-printf '%-6s %10s %10s %12s %12s %8s %8s %10s\n' round "1 rank" "2 ranks" "DDP 1 rank" "DDP 2 ranks" \
-  "2r/1r" "DDP 2/1" "2r/DDP 2r"
 ddp_samples_per_second() {  # ranks
   OMP_NUM_THREADS=1 /usr/bin/torchrun --standalone --nproc_per_node="$1" --redirects=2 --tee=2 \
     "${ddp}" "${samples}" 64 > "${work}/ddp.log" 2> "${work}/ddp.err"
   /usr/bin/python3 -c "import json,sys; print('%.0f' % json.loads(sys.stdin.read().strip().splitlines()[-1])['samples_per_second'])" < "${work}/ddp.log"
 }
 ratio() { /usr/bin/python3 -c "print('%.2fx' % ($1 / $2))"; }
+# ceiling MODEL_FLAGS...: two independent 1-rank runs at batch 32, each on
+# half the samples, started together; the sum of their samples/s.
+ceiling() {
+  rm -rf "${work}/pair0" "${work}/pair1"
+  local half=$((samples / 2)) pids=() k
+  for k in 0 1; do
+    "${lenet}" "${flags[@]}" "$@" --train_samples="${half}" --batch_size=32 \
+      --run_dir="${work}/pair${k}" > "${work}/pair${k}.log" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  /usr/bin/python3 -c "
+import json, sys
+total = 0
+for k in (0, 1):
+    r = json.loads(open(sys.argv[1] + '/pair%d/metrics.jsonl' % k).readline())
+    total += int(sys.argv[2]) / r['seconds']
+print('%.0f' % total)" "${work}" "${half}"
+}
+echo "(ceiling: two independent 1-rank runs at batch 32 side by side, samples/s added)"
+printf '%-6s %10s %10s %10s %12s %12s %8s %10s %10s\n' round "1 rank" "2 ranks" "ceiling" \
+  "DDP 1 rank" "DDP 2 ranks" "2r/1r" "2r/ceil" "2r/DDP 2r"
 for round in $(seq "${rounds}"); do
   rm -rf "${work}/one" "${work}/two"
   "${lenet}" "${flags[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
@@ -44,11 +68,28 @@ for round in $(seq "${rounds}"); do
   "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" --run_dir="${work}/two" \
     > "${work}/two.log" 2>&1
   two=$(samples_per_second "${work}/two/metrics.jsonl")
+  pair=$(ceiling)
   python_one=$(ddp_samples_per_second 1)
   python_two=$(ddp_samples_per_second 2)
-  printf '%-6s %10s %10s %12s %12s %8s %8s %10s\n' "${round}" "${one}" "${two}" "${python_one}" \
-    "${python_two}" "$(ratio "${two}" "${one}")" "$(ratio "${python_two}" "${python_one}")" \
+  printf '%-6s %10s %10s %10s %12s %12s %8s %10s %10s\n' "${round}" "${one}" "${two}" "${pair}" \
+    "${python_one}" "${python_two}" "$(ratio "${two}" "${one}")" "$(ratio "${two}" "${pair}")" \
     "$(ratio "${two}" "${python_two}")"
+done
+
+mlp=(--model=mlp '--model_options={"hidden":[1024,1024]}' --bucket_mb=1)
+echo
+echo "MLP 784-1024-1024-10 (7.5 MB of gradients, buckets of 1 MiB), global batch 64"
+printf '%-6s %10s %10s %10s %8s %10s\n' round "1 rank" "2 ranks" "ceiling" "2r/1r" "2r/ceil"
+for round in $(seq "${rounds}"); do
+  rm -rf "${work}/one" "${work}/two"
+  "${lenet}" "${flags[@]}" "${mlp[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
+  one=$(samples_per_second "${work}/one/metrics.jsonl")
+  "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" "${mlp[@]}" \
+    --run_dir="${work}/two" > "${work}/two.log" 2>&1
+  two=$(samples_per_second "${work}/two/metrics.jsonl")
+  pair=$(ceiling "${mlp[@]}")
+  printf '%-6s %10s %10s %10s %8s %10s\n' "${round}" "${one}" "${two}" "${pair}" \
+    "$(ratio "${two}" "${one}")" "$(ratio "${two}" "${pair}")"
 done
 
 echo

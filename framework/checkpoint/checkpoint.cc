@@ -107,7 +107,7 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
   CheckpointShare share;
   share.rank = rank;
   const ChecksumKind checksum = ChecksumKind::kXxh3;
-  auto write = [&](const std::string& role, const std::vector<NamedTensor>& tensors,
+  auto write_file = [&](const std::string& role, const std::vector<NamedTensor>& tensors,
                    const std::map<std::string, std::string>& metadata) -> absl::Status {
     const std::string file = CheckpointTensorFileName(role, rank, world_size);
     absl::StatusOr<SafetensorsChecksums> sums =
@@ -136,8 +136,10 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
       {"format", "torchtrain.model"},
       {"format_version", std::to_string(kCheckpointFormatVersion)},
       {"model_spec", state.model_spec.ToJson().dump()}};
-  if (absl::Status s = write("model", model, model_metadata); !s.ok()) return s;
-  if (absl::Status s = write("state", rest, {{"format", "torchtrain.state"}}); !s.ok()) return s;
+  if (absl::Status s = write_file("model", model, model_metadata); !s.ok()) return s;
+  if (absl::Status s = write_file("state", rest, {{"format", "torchtrain.state"}}); !s.ok()) {
+    return s;
+  }
   return share;
 }
 

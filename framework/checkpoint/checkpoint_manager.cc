@@ -96,9 +96,9 @@ std::string CheckpointManager::NextPath(int64_t step) const {
 }
 
 absl::Status CheckpointManager::Commit(const std::string& path, const TrainingState& state,
-                                       const std::function<absl::Status()>& write) {
-  const auto start = std::chrono::steady_clock::now();
-  if (absl::Status status = write(); !status.ok()) return status;
+                                       const std::function<absl::Status()>& commit,
+                                       std::chrono::steady_clock::time_point start) {
+  if (absl::Status status = commit(); !status.ok()) return status;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   {
@@ -299,14 +299,15 @@ absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
   return RunSave(loop, *std::move(state), [this, path](const TrainingState& snapshot) {
     WriteOptions write_options;
     write_options.fsync = options_.fsync;
-    return Commit(path, snapshot, [&] { return WriteCheckpoint(path, snapshot, write_options); });
+    return Commit(path, snapshot, [&] { return WriteCheckpoint(path, snapshot, write_options); },
+                  std::chrono::steady_clock::now());
   });
 }
 
 absl::Status CheckpointManager::RunSave(
     TrainingLoop& loop, TrainingState state,
-    std::function<absl::Status(const TrainingState&)> write) {
-  if (!options_.async) return write(state);
+    std::function<absl::Status(const TrainingState&)> save) {
+  if (!options_.async) return save(state);
 
   // Buffers (batch-norm statistics) change in the next forward pass, so they
   // are copied now; parameters and optimizer state change only in the next
@@ -333,14 +334,14 @@ absl::Status CheckpointManager::RunSave(
   }
   writer_is_save_ = true;
   writer_ = std::thread([this, deferred = std::move(deferred), snapshot = std::move(state),
-                         write = std::move(write)]() {
+                         save = std::move(save)]() {
     ParallelCopy(deferred);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       snapshot_pending_ = false;
     }
     snapshot_copied_.notify_all();
-    absl::Status status = write(snapshot);
+    absl::Status status = save(snapshot);
     std::lock_guard<std::mutex> lock(mutex_);
     writer_status_ = status;
   });
@@ -401,23 +402,25 @@ absl::Status CheckpointManager::SaveShares(TrainingLoop& loop, bool periodic) {
       if (rank != 0) last_saved_step_ = step;
     }
   }
+  // Said before the barrier, which fails too when a rank died writing.
+  if (!written.ok()) {
+    LOG(ERROR) << written.message()
+               << (periodic ? "; training continues and the next checkpoint retries" : "");
+  }
   if (absl::Status status = group->Barrier(absl::StrCat("after the checkpoint at step ", step));
       !status.ok()) {
     return status;
   }
-  if (periodic && !written.ok()) {
-    // A failed periodic save costs the progress since the last good one, not
-    // the run: training goes on and the next trigger retries. Earlier
-    // checkpoints are untouched (nothing is committed before every share is).
-    LOG(ERROR) << written.message() << "; training continues and the next checkpoint retries";
-    return absl::OkStatus();
-  }
-  return written;
+  // A failed periodic save costs the progress since the last good one, not
+  // the run: training goes on and the next trigger retries. Earlier
+  // checkpoints are untouched (nothing is committed before every share is).
+  return periodic ? absl::OkStatus() : written;
 }
 
 absl::Status CheckpointManager::WriteShare(const std::string& path, const std::string& tmp,
                                            const std::string& report_key,
                                            const TrainingState& state) {
+  const auto start = std::chrono::steady_clock::now();
   Communicator* const group = options_.communicator;
   const int64_t rank = group->rank();
   WriteOptions write_options;
@@ -463,9 +466,9 @@ absl::Status CheckpointManager::WriteShare(const std::string& path, const std::s
                                                     " failed (earlier checkpoints are intact): ",
                                                     status.message()));
   }
-  return Commit(path, state, [&] {
-    return CommitCheckpointShares(tmp, path, state, shares, write_options);
-  });
+  return Commit(
+      path, state, [&] { return CommitCheckpointShares(tmp, path, state, shares, write_options); },
+      start);
 }
 
 absl::Status CheckpointManager::BeforeOptimizerStep(TrainingLoop& loop) {

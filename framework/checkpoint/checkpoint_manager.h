@@ -23,6 +23,7 @@
 #ifndef FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
 #define FRAMEWORK_CHECKPOINT_CHECKPOINT_MANAGER_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -111,14 +112,16 @@ class CheckpointManager : public LoopObserver {
   absl::Status SaveAcrossRanks(TrainingLoop& loop, bool periodic);
   // What rank 0 does of a save; `rank_generators` are the other ranks'.
   absl::Status SaveOnWriter(TrainingLoop& loop, std::vector<NamedTensor> rank_generators);
-  // Commits `path` with `write` (WriteCheckpoint, or rank 0's commit of
-  // every rank's share), then records it and applies retention.
+  // Commits `path` with `commit` (WriteCheckpoint, or rank 0's commit of
+  // every rank's share), then records it (with the seconds since `start`)
+  // and applies retention.
   absl::Status Commit(const std::string& path, const TrainingState& state,
-                      const std::function<absl::Status()>& write);
-  // Runs `write` on `state` now, or (async) on a snapshot of it in the
+                      const std::function<absl::Status()>& commit,
+                      std::chrono::steady_clock::time_point start);
+  // Runs `save` on `state` now, or (async) on a snapshot of it in the
   // background.
   absl::Status RunSave(TrainingLoop& loop, TrainingState state,
-                       std::function<absl::Status(const TrainingState&)> write);
+                       std::function<absl::Status(const TrainingState&)> save);
   // SaveAcrossRanks with more than one rank: every rank writes its share.
   absl::Status SaveShares(TrainingLoop& loop, bool periodic);
   // Rank `rank`'s part of a shared save into `tmp` (from the writer thread

@@ -1,9 +1,11 @@
 #include "framework/model/state_dict.h"
 
-#include <map>
+#include <algorithm>
+#include <string_view>
 
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
@@ -19,24 +21,31 @@ std::vector<NamedTensor> StateDict(const torch::nn::Module& module) {
 
 absl::Status LoadStateDict(torch::nn::Module& module, const std::vector<NamedTensor>& tensors,
                            bool strict, const std::string& source) {
-  std::map<std::string, at::Tensor> targets;
-  for (const NamedTensor& named : StateDict(module)) targets[named.name] = named.tensor;
-  std::map<std::string, const at::Tensor*> given;
+  // Hashed by name: a transformer has thousands of tensors.
+  const std::vector<NamedTensor> targets = StateDict(module);
+  absl::flat_hash_map<std::string_view, const at::Tensor*> target_of;
+  target_of.reserve(targets.size());
+  for (const NamedTensor& named : targets) target_of[named.name] = &named.tensor;
+  absl::flat_hash_map<std::string_view, const at::Tensor*> given;
+  given.reserve(tensors.size());
   for (const NamedTensor& named : tensors) given[named.name] = &named.tensor;
 
   std::vector<std::string> missing, unexpected, misshaped;
-  for (const auto& [name, target] : targets) {
-    auto it = given.find(name);
+  for (const NamedTensor& target : targets) {
+    auto it = given.find(target.name);
     if (it == given.end()) {
-      missing.push_back(name);
-    } else if (it->second->sizes() != target.sizes()) {
-      misshaped.push_back(absl::StrCat(name, " (file ", c10::str(it->second->sizes()), ", model ",
-                                       c10::str(target.sizes()), ")"));
+      missing.push_back(target.name);
+    } else if (it->second->sizes() != target.tensor.sizes()) {
+      misshaped.push_back(absl::StrCat(target.name, " (file ", c10::str(it->second->sizes()),
+                                       ", model ", c10::str(target.tensor.sizes()), ")"));
     }
   }
-  for (const auto& [name, tensor] : given) {
-    if (targets.count(name) == 0) unexpected.push_back(name);
+  for (const NamedTensor& named : tensors) {
+    if (target_of.count(named.name) == 0) unexpected.push_back(named.name);
   }
+  std::sort(missing.begin(), missing.end());
+  std::sort(unexpected.begin(), unexpected.end());
+  std::sort(misshaped.begin(), misshaped.end());
   std::string problems;
   if (!missing.empty()) absl::StrAppend(&problems, "; missing keys: ", absl::StrJoin(missing, ", "));
   if (!unexpected.empty()) {
@@ -53,11 +62,12 @@ absl::Status LoadStateDict(torch::nn::Module& module, const std::vector<NamedTen
     LOG(WARNING) << source << ": loading the matching keys only" << problems;
   }
   torch::NoGradGuard no_grad;
-  for (auto& [name, target] : targets) {
-    auto it = given.find(name);
-    if (it == given.end() || it->second->sizes() != target.sizes()) continue;
+  for (const NamedTensor& named : targets) {
+    auto it = given.find(named.name);
+    if (it == given.end() || it->second->sizes() != named.tensor.sizes()) continue;
     // Already there: a reader that loaded straight into the model's memory.
-    if (it->second->is_same(target)) continue;
+    if (it->second->is_same(named.tensor)) continue;
+    at::Tensor target = named.tensor;
     target.copy_(*it->second);
   }
   return absl::OkStatus();

@@ -16,6 +16,7 @@
 # happened before the run finished.
 set -u
 TRAIN=$(realpath "$1")  # tests:train_with_faults
+CKPT=$(realpath "$2")   # //tools:ckpt
 source "$(dirname "$0")/shell_checks.sh"
 cd "${TEST_TMPDIR}"
 
@@ -98,6 +99,22 @@ files = json.load(open('${ref_end}/checkpoint.json'))['files']
 share = [sum(r['bytes'] for r in files.values() if r['rank'] == k) for k in (0, 1)]
 print('     bytes by rank: %s' % share)
 sys.exit(not max(share) <= 2 * min(share))"
+
+"${CKPT}" verify "${ref_end}" > verify.log 2>&1
+check "ckpt verify reads the shares as one checkpoint" grep -q ": ok$" verify.log
+"${CKPT}" export "${ref_end}" ref.pt --format=pytorch_checkpoint > export.log 2>&1
+check "... exported to PyTorch, its Adam state (from both shares) loads into torch.optim.Adam" \
+  /usr/bin/python3 -c "
+import sys, torch
+d = torch.load('ref.pt')
+params = [torch.nn.Parameter(t.clone()) for t in d['model_state_dict'].values()]
+optimizer = torch.optim.Adam(params)
+optimizer.load_state_dict(d['optimizer_state_dict'])
+state = [optimizer.state[p] for p in params]
+ok = all(s['exp_avg'].shape == p.shape and s['exp_avg_sq'].shape == p.shape and int(s['step']) == 66
+         for s, p in zip(state, params))
+print('     %d parameters with Adam state, step %d' % (len(params), int(state[0]['step'])))
+sys.exit(not ok)"
 
 # --- Restored from a checkpoint in the middle of epoch 1 (step 8).
 from_checkpoint ref step-0000000008 again

@@ -5,7 +5,7 @@
 // token, drawn with a generator seeded by --seed. The same file, flags and
 // seed give the same text.
 //
-//   tools/bazel run //tools:sample -- --weights=runs/char_gpt/checkpoints/step-0000001200 \
+//   tools/bazel run //tools:sample -- --weights=runs/char_gpt/checkpoints/step-0000001200
 //       --prompt="The " --tokens=300
 //
 // The vocabulary is meta.json of the run's --data_dir (recorded in a

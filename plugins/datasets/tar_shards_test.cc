@@ -27,7 +27,9 @@ std::string WriteShards(const std::string& dir, int64_t samples, int64_t per_sha
     std::unique_ptr<framework::TarWriter> shard;
     for (int64_t i = 0; i < samples; ++i) {
       if (i % per_shard == 0) {
-        if (shard != nullptr) EXPECT_TRUE(shard->Close().ok());
+        if (shard != nullptr) {
+          EXPECT_TRUE(shard->Close().ok());
+        }
         char number[16];
         std::snprintf(number, sizeof(number), "%06lld", static_cast<long long>(i / per_shard));
         shard = *framework::TarWriter::Create(dir + "/" + split + "-" + number + ".tar");

@@ -103,13 +103,20 @@ sys.exit(not max(share) <= 2 * min(share))"
 "${CKPT}" verify "${ref_end}" > verify.log 2>&1
 check "ckpt verify reads the shares as one checkpoint" grep -q ": ok$" verify.log
 "${CKPT}" export "${ref_end}" ref.pt --format=pytorch_checkpoint > export.log 2>&1
-check "... exported to PyTorch, its Adam state (from both shares) loads into torch.optim.Adam" \
+check "... exported to PyTorch, model and Adam state (from both shares) load into torch.nn and torch.optim.Adam" \
   /usr/bin/python3 -c "
 import sys, torch
+class MLP(torch.nn.Module):  # the mlp plugin's layers, by its names
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Linear(784, 256), torch.nn.Linear(256, 256),
+                                           torch.nn.Linear(256, 10)])
 d = torch.load('ref.pt')
-params = [torch.nn.Parameter(t.clone()) for t in d['model_state_dict'].values()]
-optimizer = torch.optim.Adam(params)
+model = MLP()
+model.load_state_dict(d['model_state_dict'])
+optimizer = torch.optim.Adam(model.parameters())
 optimizer.load_state_dict(d['optimizer_state_dict'])
+params = list(model.parameters())
 state = [optimizer.state[p] for p in params]
 ok = all(s['exp_avg'].shape == p.shape and s['exp_avg_sq'].shape == p.shape and int(s['step']) == 66
          for s, p in zip(state, params))

@@ -62,6 +62,12 @@ constexpr char kManifestCrcPlaceholder[] = "00000000";
 
 }  // namespace
 
+absl::Status CheckpointSaveFailed(const std::string& final_dir, const absl::Status& cause) {
+  return absl::Status(cause.code(), absl::StrCat("saving checkpoint ", final_dir,
+                                                 " failed (earlier checkpoints are intact): ",
+                                                 cause.message()));
+}
+
 std::string CheckpointTensorFileName(const std::string& role, int64_t rank, int64_t world_size) {
   if (world_size <= 1) return absl::StrCat(role, ".safetensors");
   return absl::StrFormat("%s-%05d-of-%05d.safetensors", role, rank, world_size);
@@ -76,39 +82,45 @@ bool IsCheckpointModelFile(const std::string& name) {
   return IsCheckpointTensorFileName(name) && absl::StartsWith(name, "model");
 }
 
+TrainingState CheckpointShareOf(const TrainingState& state, int64_t rank, int64_t world_size) {
+  if (world_size <= 1) return state;
+  // The replicated tensors, dealt out to the ranks by bytes: every rank
+  // computes the same plan from the same names and sizes.
+  std::vector<PartitionItem> items;
+  for (const std::vector<NamedTensor>* group :
+       {&state.model, &state.optimizer, &state.callback_tensors}) {
+    for (const NamedTensor& named : *group) {
+      items.push_back({named.name, static_cast<int64_t>(named.tensor.nbytes())});
+    }
+  }
+  const std::vector<int64_t> owner = PartitionByBytes(items, world_size);
+  TrainingState share = state;
+  size_t next = 0;
+  for (std::vector<NamedTensor>* group :
+       {&share.model, &share.optimizer, &share.callback_tensors}) {
+    std::vector<NamedTensor> mine;
+    for (NamedTensor& named : *group) {
+      if (owner[next++] == rank) mine.push_back(std::move(named));
+    }
+    *group = std::move(mine);
+  }
+  if (rank != 0) share.rng.clear();
+  return share;
+}
+
 absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
                                                      const TrainingState& state, int64_t rank,
                                                      int64_t world_size,
                                                      const WriteOptions& options) {
-  // The replicated tensors, dealt out to the ranks by bytes: every rank
-  // computes the same plan from the same names and sizes.
-  std::vector<const NamedTensor*> replicated;
-  for (const std::vector<NamedTensor>* group :
-       {&state.model, &state.optimizer, &state.callback_tensors}) {
-    for (const NamedTensor& named : *group) replicated.push_back(&named);
-  }
-  std::vector<int64_t> owner(replicated.size(), 0);
-  if (world_size > 1) {
-    std::vector<PartitionItem> items;
-    items.reserve(replicated.size());
-    for (const NamedTensor* named : replicated) {
-      items.push_back({named->name, static_cast<int64_t>(named->tensor.nbytes())});
-    }
-    owner = PartitionByBytes(items, world_size);
-  }
-  std::vector<NamedTensor> model, rest;
-  const size_t model_count = state.model.size();
-  for (size_t i = 0; i < replicated.size(); ++i) {
-    if (owner[i] != rank) continue;
-    (i < model_count ? model : rest).push_back(*replicated[i]);
-  }
-  if (rank == 0) rest.insert(rest.end(), state.rng.begin(), state.rng.end());
+  std::vector<NamedTensor> rest = state.optimizer;
+  rest.insert(rest.end(), state.callback_tensors.begin(), state.callback_tensors.end());
+  rest.insert(rest.end(), state.rng.begin(), state.rng.end());
 
   CheckpointShare share;
   share.rank = rank;
   const ChecksumKind checksum = ChecksumKind::kXxh3;
   auto write_file = [&](const std::string& role, const std::vector<NamedTensor>& tensors,
-                   const std::map<std::string, std::string>& metadata) -> absl::Status {
+                        const std::map<std::string, std::string>& metadata) -> absl::Status {
     const std::string file = CheckpointTensorFileName(role, rank, world_size);
     absl::StatusOr<SafetensorsChecksums> sums =
         WriteSafetensors(dir + "/" + file, tensors, metadata, options.fsync, checksum);
@@ -136,7 +148,7 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
       {"format", "torchtrain.model"},
       {"format_version", std::to_string(kCheckpointFormatVersion)},
       {"model_spec", state.model_spec.ToJson().dump()}};
-  if (absl::Status s = write_file("model", model, model_metadata); !s.ok()) return s;
+  if (absl::Status s = write_file("model", state.model, model_metadata); !s.ok()) return s;
   if (absl::Status s = write_file("state", rest, {{"format", "torchtrain.state"}}); !s.ok()) {
     return s;
   }
@@ -192,10 +204,30 @@ absl::Status WriteManifest(const std::string& dir, const TrainingState& state,
 
 }  // namespace
 
-
-
-
 namespace {
+
+// The "files" object of a manifest or a share report.
+nlohmann::json FilesJson(const std::map<std::string, CheckpointManifest::FileRecord>& files) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [file, record] : files) {
+    json[file] = {{"rank", record.rank}, {"bytes", record.bytes}};
+  }
+  return json;
+}
+
+// Reads FilesJson's object (nlohmann-json exceptions for a wrong shape);
+// an error for a name that is not a checkpoint file's.
+absl::StatusOr<std::map<std::string, CheckpointManifest::FileRecord>> ParseFiles(
+    const nlohmann::json& json, const std::string& source) {
+  std::map<std::string, CheckpointManifest::FileRecord> files;
+  for (const auto& [file, record] : json.items()) {
+    if (!IsCheckpointTensorFileName(file)) {
+      return ManifestError(source, absl::StrCat("'", file, "' is not a checkpoint file name"));
+    }
+    files[file] = {record.at("rank").get<int64_t>(), record.at("bytes").get<uint64_t>()};
+  }
+  return files;
+}
 
 // The "tensors" object of a manifest or a share report, one record a line,
 // printed directly (thousands of records: no document node per value).
@@ -324,13 +356,7 @@ absl::StatusOr<std::string> CheckpointManifest::ToText() const {
   // versions wrote.
   if (!callbacks.empty()) json["callbacks"] = callbacks;
   if (!loss_scaler.is_null()) json["loss_scaler"] = loss_scaler;
-  if (format_version >= 4) {
-    nlohmann::json files_json = nlohmann::json::object();
-    for (const auto& [file, record] : files) {
-      files_json[file] = {{"rank", record.rank}, {"bytes", record.bytes}};
-    }
-    json["files"] = files_json;
-  }
+  if (format_version >= 4) json["files"] = FilesJson(files);
   std::string text = json.dump(1);
   // The tensors' records close the object, printed one line each.
   text.pop_back();  // "}"
@@ -381,7 +407,6 @@ absl::StatusOr<ParsedManifest> ParseManifestText(const std::string& text,
 absl::StatusOr<CheckpointManifest> ManifestFromParsed(const ParsedManifest* parsed,
                                                      const std::string& source,
                                                      ManifestContents contents) {
-  using TensorRecord = CheckpointManifest::TensorRecord;
   CheckpointManifest manifest;
   const nlohmann::json& json = parsed->fields;
   try {
@@ -447,12 +472,10 @@ absl::StatusOr<CheckpointManifest> ManifestFromParsed(const ParsedManifest* pars
     }
     // Version 4 on: every tensor file and the rank that wrote it.
     if (manifest.format_version >= 4) {
-      for (const auto& [file, record] : json.at("files").items()) {
-        if (!IsCheckpointTensorFileName(file)) {
-          return ManifestError(source, absl::StrCat("'", file, "' is not a checkpoint file name"));
-        }
-        manifest.files[file] = {record.at("rank").get<int64_t>(), record.at("bytes").get<uint64_t>()};
-      }
+      absl::StatusOr<std::map<std::string, CheckpointManifest::FileRecord>> files =
+          ParseFiles(json.at("files"), source);
+      if (!files.ok()) return files.status();
+      manifest.files = *std::move(files);
     } else {
       manifest.files = {{kCheckpointModelFile, {0, 0}}, {kCheckpointStateFile, {0, 0}}};
     }
@@ -542,10 +565,7 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
                   : absl::StatusOr<CheckpointShare>(status);
   if (!share.ok()) {
     (void)env.RemoveTree(tmp);
-    return absl::Status(share.status().code(),
-                        absl::StrCat("saving checkpoint ", final_dir,
-                                     " failed (earlier checkpoints are intact): ",
-                                     share.status().message()));
+    return CheckpointSaveFailed(final_dir, share.status());
   }
   return CommitCheckpointShares(tmp, final_dir, state, {*share}, options);
 }
@@ -572,9 +592,7 @@ absl::Status CommitCheckpointShares(const std::string& dir, const std::string& f
   }
   if (!status.ok()) {
     (void)env.RemoveTree(dir);
-    return absl::Status(status.code(), absl::StrCat("saving checkpoint ", final_dir,
-                                                    " failed (earlier checkpoints are intact): ",
-                                                    status.message()));
+    return CheckpointSaveFailed(final_dir, status);
   }
   return absl::OkStatus();
 }
@@ -774,17 +792,13 @@ absl::StatusOr<std::vector<NamedTensor>> ReadCheckpointCallbackTensors(const std
 }
 
 absl::StatusOr<std::string> CheckpointShare::ToText() const {
-  nlohmann::json files_json = nlohmann::json::object();
-  for (const auto& [file, record] : files) {
-    files_json[file] = {{"rank", record.rank}, {"bytes", record.bytes}};
-  }
   nlohmann::json headers_json = nlohmann::json::object();
   for (const auto& [file, value] : file_headers) {
     headers_json[file] = FormatChecksum(ChecksumKind::kXxh3, value);
   }
   nlohmann::json json = {{"format", "torchtrain.checkpoint_share"},
                          {"rank", rank},
-                         {"files", files_json},
+                         {"files", FilesJson(files)},
                          {"file_headers", headers_json}};
   std::string text = json.dump();
   text.pop_back();  // "}"
@@ -811,10 +825,11 @@ absl::StatusOr<CheckpointShare> CheckpointShare::FromText(const std::string& tex
       return ManifestError(source, "not a checkpoint share report");
     }
     share.rank = json.at("rank").get<int64_t>();
-    for (const auto& [file, record] : json.at("files").items()) {
-      share.files[file] = {record.at("rank").get<int64_t>(), record.at("bytes").get<uint64_t>()};
-      files.insert(file);
-    }
+    absl::StatusOr<std::map<std::string, CheckpointManifest::FileRecord>> parsed_files =
+        ParseFiles(json.at("files"), source);
+    if (!parsed_files.ok()) return parsed_files.status();
+    share.files = *std::move(parsed_files);
+    for (const auto& [file, record] : share.files) files.insert(file);
     for (const auto& [file, value] : json.at("file_headers").items()) {
       std::optional<uint64_t> checksum =
           value.is_string() ? ParseChecksum(ChecksumKind::kXxh3, value.get<std::string>())

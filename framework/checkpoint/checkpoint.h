@@ -186,13 +186,23 @@ struct CheckpointShare {
                                                   const std::string& source);
 };
 
-// Rank `rank` of `world_size` writes into `dir` its files: the replicated
-// tensors of `state` (model, optimizer, callbacks) PartitionByBytes deals
-// it, and on rank 0 the generator states; fsynced as `options` say.
+// The part of `state` rank `rank` of `world_size` writes: the replicated
+// tensors (model, optimizer, callbacks) PartitionByBytes deals it, and on
+// rank 0 the generator states; every other field as it is. All of `state`
+// for one rank.
+TrainingState CheckpointShareOf(const TrainingState& state, int64_t rank, int64_t world_size);
+
+// Rank `rank` of `world_size` writes `share` (CheckpointShareOf) into `dir`:
+// its model tensors in one file, the rest in another; fsynced as `options`
+// say.
 absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
-                                                     const TrainingState& state, int64_t rank,
+                                                     const TrainingState& share, int64_t rank,
                                                      int64_t world_size,
                                                      const WriteOptions& options = {});
+
+// "saving checkpoint <final_dir> failed (earlier checkpoints are intact): "
+// and `cause`, with its code: how every failed save is worded.
+absl::Status CheckpointSaveFailed(const std::string& final_dir, const absl::Status& cause);
 
 // Rank 0: writes the manifest of `shares` (one per rank, in `dir`) and of
 // `state` into `dir`, then commits `dir` as `final_dir`. On failure nothing

@@ -242,37 +242,18 @@ absl::Status CheckpointManager::Save(TrainingLoop& loop) {
 
 absl::Status CheckpointManager::SaveAcrossRanks(TrainingLoop& loop, bool periodic) {
   Communicator* const group = options_.communicator;
-  if (group != nullptr && group->world_size() > 1) return SaveShares(loop, periodic);
-  const int64_t step = loop.position().global_step;
-  std::vector<NamedTensor> rank_generators;
   if (group != nullptr) {
     CHECK_EQ(group, loop.options().communicator) << "the manager's and the loop's ranks differ";
-    absl::StatusOr<std::vector<at::Tensor>> generators =
-        group->AllGather(GlobalGeneratorState(), "the ranks' generator states");
-    if (!generators.ok()) return generators.status();
-    for (int64_t rank = 1; rank < group->world_size(); ++rank) {
-      rank_generators.push_back({RankGeneratorTensor(rank), (*generators)[rank]});
+    if (group->world_size() > 1) return SaveShares(loop, periodic);
+  }
+  // A periodic save waits for the previous one (and logs how long); that
+  // one's failure is logged, and this save goes ahead.
+  if (periodic) {
+    if (absl::Status previous = WaitBeforeSaving(loop.position().global_step); !previous.ok()) {
+      LOG(ERROR) << previous.message() << "; training continues and this checkpoint retries";
     }
   }
-  absl::Status written;
-  if (writer()) {
-    // A periodic save waits for the previous one (and logs how long); that
-    // one's failure is logged, and this save goes ahead.
-    if (periodic) {
-      if (absl::Status previous = WaitBeforeSaving(step); !previous.ok()) {
-        LOG(ERROR) << previous.message() << "; training continues and this checkpoint retries";
-      }
-    }
-    written = SaveOnWriter(loop, std::move(rank_generators));
-  } else {
-    last_saved_step_ = step;
-  }
-  if (group != nullptr) {
-    if (absl::Status status = group->Barrier(absl::StrCat("after the checkpoint at step ", step));
-        !status.ok()) {
-      return status;
-    }
-  }
+  absl::Status written = SaveOnWriter(loop);
   if (periodic && !written.ok()) {
     // A failed periodic save costs the progress since the last good one, not
     // the run: training goes on and the next trigger retries. Earlier
@@ -283,15 +264,13 @@ absl::Status CheckpointManager::SaveAcrossRanks(TrainingLoop& loop, bool periodi
   return written;
 }
 
-absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop,
-                                             std::vector<NamedTensor> rank_generators) {
+absl::Status CheckpointManager::SaveOnWriter(TrainingLoop& loop) {
   // At most one save in flight: the previous one finishes first.
   if (absl::Status previous = WaitBeforeSaving(loop.position().global_step); !previous.ok()) {
     return previous;
   }
   absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
   if (!state.ok()) return state.status();
-  for (NamedTensor& generator : rank_generators) state->rng.push_back(std::move(generator));
   const std::string path = NextPath(state->position.global_step);
   state->commit_sequence = next_sequence_++;
   state->parent = parent_;
@@ -394,7 +373,8 @@ absl::Status CheckpointManager::SaveShares(TrainingLoop& loop, bool periodic) {
         state->line = ExtendLine(line_, state->commit_sequence);
       }
       const std::string report_key = absl::StrCat("checkpoint-", save, "-share-");
-      written = RunSave(loop, *std::move(state),
+      // Only this rank's share is snapshot (async) and written.
+      written = RunSave(loop, CheckpointShareOf(*state, rank, group->world_size()),
                         [this, path = paths[0], tmp = paths[1], report_key](
                             const TrainingState& snapshot) {
                           return WriteShare(path, tmp, report_key, snapshot);
@@ -462,9 +442,7 @@ absl::Status CheckpointManager::WriteShare(const std::string& path, const std::s
   }
   if (!status.ok()) {
     (void)Env::Default()->RemoveTree(tmp);
-    return absl::Status(status.code(), absl::StrCat("saving checkpoint ", path,
-                                                    " failed (earlier checkpoints are intact): ",
-                                                    status.message()));
+    return CheckpointSaveFailed(path, status);
   }
   return Commit(
       path, state, [&] { return CommitCheckpointShares(tmp, path, state, shares, write_options); },
@@ -509,9 +487,14 @@ absl::Status CheckpointManager::PeriodicSave(TrainingLoop& loop) {
 
 absl::Status CheckpointManager::OnStepEnd(TrainingLoop& loop) {
   const LoopPosition& position = loop.position();
-  if (options_.async && writer() && !buffers_prepared_ && !writer_.joinable()) {
+  if (options_.async && !buffers_prepared_ && !writer_.joinable()) {
     buffers_prepared_ = true;
     absl::StatusOr<TrainingState> state = CaptureTrainingState(loop, spec_, flags_);
+    // Every rank snapshots (and so prepares buffers for) its own share.
+    Communicator* const group = options_.communicator;
+    if (state.ok() && group != nullptr) {
+      state = CheckpointShareOf(*state, group->rank(), group->world_size());
+    }
     if (state.ok()) PrepareSnapshotBuffers(*state);
   }
   // A checkpoint asked for (--checkpoint_signal), at the step every rank

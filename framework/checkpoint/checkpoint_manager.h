@@ -106,12 +106,11 @@ class CheckpointManager : public LoopObserver {
   CheckpointManager(CheckpointOptions options, ModelSpec spec,
                     std::map<std::string, std::string> flags);
   std::string NextPath(int64_t step) const;
-  bool writer() const { return options_.communicator == nullptr || options_.communicator->rank() == 0; }
   // Save() on every rank; a periodic save's write failure is logged, not
   // returned (the ranks' failures always are).
   absl::Status SaveAcrossRanks(TrainingLoop& loop, bool periodic);
-  // What rank 0 does of a save; `rank_generators` are the other ranks'.
-  absl::Status SaveOnWriter(TrainingLoop& loop, std::vector<NamedTensor> rank_generators);
+  // A save by one process (no other ranks).
+  absl::Status SaveOnWriter(TrainingLoop& loop);
   // Commits `path` with `commit` (WriteCheckpoint, or rank 0's commit of
   // every rank's share), then records it (with the seconds since `start`)
   // and applies retention.

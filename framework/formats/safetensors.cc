@@ -368,16 +368,14 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     }
   }
   // Tensors without a destination share one buffer, back to back.
-  std::vector<bool> in_buffer(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
-    in_buffer[i] = !targets[i].defined();
-    if (in_buffer[i]) buffer_size += entries[i].end - entries[i].begin;
+    if (!targets[i].defined()) buffer_size += entries[i].end - entries[i].begin;
   }
   at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
   std::vector<char*> starts(entries.size());
   uint64_t buffer_used = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (!in_buffer[i]) {
+    if (targets[i].defined()) {
       starts[i] = static_cast<char*>(targets[i].data_ptr());
     } else {
       starts[i] = static_cast<char*>(buffer.data_ptr()) + buffer_used;

@@ -18,6 +18,7 @@ set -u
 TRAIN=$(realpath "$1")  # tests:train_with_faults
 CKPT=$(realpath "$2")   # //tools:ckpt
 source "$(dirname "$0")/shell_checks.sh"
+source "$(dirname "$0")/rank_runs.sh"
 cd "${TEST_TMPDIR}"
 
 # An MLP with dropout (each rank's generator must be restored) and Adam
@@ -26,67 +27,6 @@ cd "${TEST_TMPDIR}"
 FLAGS=(--dataset=synthetic --model=mlp '--model_options={"hidden":[256,256],"dropout":0.3}'
        --optimizer=adam --lr=0.001 --batch_size=48 --epochs=6 --checkpoint_every_steps=4
        --keep_last=100 --threads=1 --progress=never --log_interval=0 --dist_timeout_s=20)
-
-free_port() {
-  /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_ranks WORLD RUN_DIR ARGS...: every rank in the background, as a
-# PyTorchJob launches them (rank 0 hosts the store); pids in rank_pids, logs
-# in RUN_DIR.rank<r>.log. $RANK1_FAULT arms the fault injector in rank 1 only.
-start_ranks() {
-  local world=$1 run_dir=$2 port rank
-  shift 2
-  port=$(free_port)
-  rank_pids=()
-  for ((rank = 0; rank < world; rank++)); do
-    local fault=""
-    [[ ${rank} -eq 1 ]] && fault=${RANK1_FAULT:-}
-    TORCHTRAIN_FAULT=${fault} RANK=${rank} WORLD_SIZE=${world} LOCAL_RANK=${rank} \
-      MASTER_ADDR=127.0.0.1 MASTER_PORT=${port} \
-      "${TRAIN}" "${FLAGS[@]}" --run_dir="${run_dir}" "$@" > "${run_dir}.rank${rank}.log" 2>&1 &
-    rank_pids+=($!)
-  done
-}
-
-# run_ranks WORLD RUN_DIR ARGS...: every rank to the end; fails if any does.
-run_ranks() {
-  local status=0 pid
-  start_ranks "$@"
-  for pid in "${rank_pids[@]}"; do wait "${pid}" || status=1; done
-  return ${status}
-}
-
-finished() { grep -q "Finished $1 epoch(s)" "$2"; }
-
-# A run directory holding a copy of checkpoint $2 of run $1 only.
-from_checkpoint() {
-  rm -rf "$3"
-  mkdir -p "$3/checkpoints"
-  cp -r "$1/checkpoints/$2" "$3/checkpoints/"
-}
-
-
-only_committed_checkpoints() {
-  [[ -z $(ls "$1/checkpoints" | grep -v '^step-[0-9]*$') ]]
-}
-
-# Each of ranks 0 .. $2-1 wrote at least one file of checkpoint $1, and
-# every file the manifest lists is there with its recorded size.
-written_by_every_rank() {
-  /usr/bin/python3 -c "
-import json, os, sys
-directory, world = sys.argv[1], int(sys.argv[2])
-manifest = json.load(open(directory + '/checkpoint.json'))
-files = manifest['files']
-ranks = sorted({record['rank'] for record in files.values()})
-for name, record in sorted(files.items()):
-    print('     %-36s rank %d, %7d bytes' % (name, record['rank'], record['bytes']))
-sizes_right = all(os.path.getsize(directory + '/' + n) == r['bytes'] for n, r in files.items())
-used = {t['file'] for t in manifest['tensors'].values()}
-sys.exit(not (ranks == list(range(world)) and sizes_right and used <= set(files) and
-              manifest['world_size'] == world))" "$1" "$2"
-}
 
 # --- The reference: two ranks, never stopped.
 check "2 ranks train to the end" run_ranks 2 ref

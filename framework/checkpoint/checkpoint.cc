@@ -3,9 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -86,18 +89,22 @@ TrainingState CheckpointShareOf(const TrainingState& state, int64_t rank, int64_
   if (world_size <= 1) return state;
   // The replicated tensors, dealt out to the ranks by bytes: every rank
   // computes the same plan from the same names and sizes.
+  // A sharded optimizer's state is the rank's own: not dealt out.
+  std::vector<const std::vector<NamedTensor>*> replicated = {&state.model,
+                                                             &state.callback_tensors};
+  if (!state.optimizer_sharded) replicated.push_back(&state.optimizer);
   std::vector<PartitionItem> items;
-  for (const std::vector<NamedTensor>* group :
-       {&state.model, &state.optimizer, &state.callback_tensors}) {
+  for (const std::vector<NamedTensor>* group : replicated) {
     for (const NamedTensor& named : *group) {
       items.push_back({named.name, static_cast<int64_t>(named.tensor.nbytes())});
     }
   }
   const std::vector<int64_t> owner = PartitionByBytes(items, world_size);
   TrainingState share = state;
+  std::vector<std::vector<NamedTensor>*> dealt = {&share.model, &share.callback_tensors};
+  if (!state.optimizer_sharded) dealt.push_back(&share.optimizer);
   size_t next = 0;
-  for (std::vector<NamedTensor>* group :
-       {&share.model, &share.optimizer, &share.callback_tensors}) {
+  for (std::vector<NamedTensor>* group : dealt) {
     std::vector<NamedTensor> mine;
     for (NamedTensor& named : *group) {
       if (owner[next++] == rank) mine.push_back(std::move(named));
@@ -118,6 +125,7 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
 
   CheckpointShare share;
   share.rank = rank;
+  share.optimizer_parameters_with_state = state.optimizer_parameters_with_state;
   const ChecksumKind checksum = ChecksumKind::kXxh3;
   auto write_file = [&](const std::string& role, const std::vector<NamedTensor>& tensors,
                         const std::map<std::string, std::string>& metadata) -> absl::Status {
@@ -157,6 +165,26 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
 
 namespace {
 
+// Every rank's parameters with optimizer state (with a sharded optimizer
+// each lists its own), in the optimizer's order: by group, then index.
+std::vector<std::string> UnionOfParametersWithState(const std::vector<std::string>& own,
+                                                    const std::vector<CheckpointShare>& shares) {
+  std::map<std::pair<int64_t, int64_t>, std::string> ordered;
+  auto add = [&](const std::string& id) {
+    int64_t group = -1, index = -1;
+    // Ids are "<group>.<index>"; another shape sorts first, as it is.
+    if (std::sscanf(id.c_str(), "%" SCNd64 ".%" SCNd64, &group, &index) != 2) group = index = -1;
+    ordered.emplace(std::make_pair(group, index), id);
+  };
+  for (const std::string& id : own) add(id);
+  for (const CheckpointShare& share : shares) {
+    for (const std::string& id : share.optimizer_parameters_with_state) add(id);
+  }
+  std::vector<std::string> ids;
+  for (auto& [key, id] : ordered) ids.push_back(std::move(id));
+  return ids;
+}
+
 absl::Status WriteManifest(const std::string& dir, const TrainingState& state,
                            const std::vector<CheckpointShare>& shares,
                            const WriteOptions& options) {
@@ -170,7 +198,8 @@ absl::Status WriteManifest(const std::string& dir, const TrainingState& state,
   manifest.scheduler = state.scheduler;
   manifest.callbacks = state.callbacks;
   manifest.loss_scaler = state.loss_scaler;
-  manifest.optimizer_parameters_with_state = state.optimizer_parameters_with_state;
+  manifest.optimizer_parameters_with_state =
+      UnionOfParametersWithState(state.optimizer_parameters_with_state, shares);
   manifest.commit_sequence = state.commit_sequence;
   manifest.world_size = state.world_size;
   manifest.parent = state.parent;
@@ -646,7 +675,8 @@ namespace {
 // Reads both tensor files, checking them against the manifest.
 absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     const std::string& dir, const CheckpointManifest& manifest,
-    const std::map<std::string, at::Tensor>* model_destinations = nullptr) {
+    const std::map<std::string, at::Tensor>* model_destinations = nullptr,
+    const std::function<bool(const std::string& name)>& wanted_state = nullptr) {
   std::map<std::string, at::Tensor> tensors;
   std::map<std::string, TensorChecksums> expected_by_file;
   for (const auto& [file, record] : manifest.files) expected_by_file[file];
@@ -670,6 +700,12 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     std::error_code type_error;
     if (!fs::is_regular_file(path, type_error)) {
       return absl::DataLossError(absl::StrCat(path, ": missing or not a regular file"));
+    }
+    if (wanted_state && !IsCheckpointModelFile(file)) {
+      bool any = false;
+      for (const auto& [name, checksum] : expected) any = any || wanted_state(name);
+      if (!any) continue;  // not even its header is needed
+      options.wanted = wanted_state;
     }
     absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path, options);
     if (!contents.ok()) return contents.status();
@@ -705,7 +741,8 @@ absl::Status VerifyCheckpoint(const std::string& dir) {
 
 absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
-    const std::map<std::string, at::Tensor>* model_destinations) {
+    const std::map<std::string, at::Tensor>* model_destinations,
+    const std::function<bool(const std::string& name)>& wanted_state) {
   absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
   if (!manifest.ok()) return manifest.status();
   // Where each recorded device goes, worked out once per device (a
@@ -727,7 +764,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     }
   }
   absl::StatusOr<std::map<std::string, at::Tensor>> tensors =
-      ReadVerifiedTensors(dir, *manifest, &usable);
+      ReadVerifiedTensors(dir, *manifest, &usable, wanted_state);
   if (!tensors.ok()) return tensors.status();
 
   TrainingState state;
@@ -799,7 +836,8 @@ absl::StatusOr<std::string> CheckpointShare::ToText() const {
   nlohmann::json json = {{"format", "torchtrain.checkpoint_share"},
                          {"rank", rank},
                          {"files", FilesJson(files)},
-                         {"file_headers", headers_json}};
+                         {"file_headers", headers_json},
+                         {"optimizer_parameters_with_state", optimizer_parameters_with_state}};
   std::string text = json.dump();
   text.pop_back();  // "}"
   text += ",\"tensors\": ";
@@ -830,6 +868,8 @@ absl::StatusOr<CheckpointShare> CheckpointShare::FromText(const std::string& tex
     if (!parsed_files.ok()) return parsed_files.status();
     share.files = *std::move(parsed_files);
     for (const auto& [file, record] : share.files) files.insert(file);
+    share.optimizer_parameters_with_state =
+        json.at("optimizer_parameters_with_state").get<std::vector<std::string>>();
     for (const auto& [file, value] : json.at("file_headers").items()) {
       std::optional<uint64_t> checksum =
           value.is_string() ? ParseChecksum(ChecksumKind::kXxh3, value.get<std::string>())

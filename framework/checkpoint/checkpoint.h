@@ -26,6 +26,7 @@
 #define FRAMEWORK_CHECKPOINT_CHECKPOINT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -84,6 +85,10 @@ struct TrainingState {
   std::vector<NamedTensor> model;      // parameters and buffers
   std::vector<NamedTensor> optimizer;  // see optimizer_state.h
   std::vector<std::string> optimizer_parameters_with_state;
+  // Captured from a rank whose optimizer state is sharded (ZeRO-1): its
+  // `optimizer` holds only its own parameters' state, which only it writes;
+  // the manifest lists the union of the ranks' parameters with state.
+  bool optimizer_sharded = false;
   std::vector<NamedTensor> rng;        // "rng.cpu": LibTorch's CPU generator
   // Ranks of the run that saved it; each rank's generator is in `rng`.
   int64_t world_size = 1;
@@ -180,6 +185,8 @@ struct CheckpointShare {
   std::map<std::string, CheckpointManifest::FileRecord> files;
   std::map<std::string, uint64_t> file_headers;  // checksums, as in the manifest
   std::map<std::string, CheckpointManifest::TensorRecord> tensors;
+  // The rank's own list (its share of a sharded optimizer's).
+  std::vector<std::string> optimizer_parameters_with_state;
 
   absl::StatusOr<std::string> ToText() const;
   static absl::StatusOr<CheckpointShare> FromText(const std::string& text,
@@ -187,9 +194,9 @@ struct CheckpointShare {
 };
 
 // The part of `state` rank `rank` of `world_size` writes: the replicated
-// tensors (model, optimizer, callbacks) PartitionByBytes deals it, and on
-// rank 0 the generator states; every other field as it is. All of `state`
-// for one rank.
+// tensors (model, optimizer, callbacks) PartitionByBytes deals it, all of a
+// sharded optimizer's state (the rank's own), and on rank 0 the generator
+// states; every other field as it is. All of `state` for one rank.
 TrainingState CheckpointShareOf(const TrainingState& state, int64_t rank, int64_t world_size);
 
 // Rank `rank` of `world_size` writes `share` (CheckpointShareOf) into `dir`:
@@ -223,9 +230,15 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(
 // fit `model_destinations` (the live model's state dict, by name) are read
 // straight into them (see ReadSafetensors); when the checkpoint turns out to
 // be damaged, they may hold part of its data.
+//
+// With `wanted_state`, only the state tensors (optimizer, generators,
+// callbacks; the model is read whole) it accepts are read and verified: a
+// rank whose optimizer state is sharded reads its own parameters' state, not
+// the others'. A state file none of whose tensors is wanted is not opened.
 absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
-    const std::map<std::string, at::Tensor>* model_destinations = nullptr);
+    const std::map<std::string, at::Tensor>* model_destinations = nullptr,
+    const std::function<bool(const std::string& name)>& wanted_state = nullptr);
 
 // The tensors of callback `callback` (e.g. the weights' average of "ema",
 // a state dict by the model's names) that checkpoint `dir` holds, read and

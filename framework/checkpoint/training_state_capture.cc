@@ -1,6 +1,7 @@
 #include "framework/checkpoint/training_state_capture.h"
 
 #include <exception>
+#include <functional>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/core/random_state.h"
 #include "framework/model/state_dict.h"
+#include "framework/optim/optimizer_sharding.h"
 #include "framework/optim/optimizer_state.h"
 #include "glog/logging.h"
 
@@ -69,6 +71,7 @@ absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const Mod
   if (!optimizer.ok()) return optimizer.status();
   state.optimizer = Detached(optimizer->tensors);
   state.optimizer_parameters_with_state = optimizer->parameters_with_state;
+  state.optimizer_sharded = loop.optimizer_sharding() != nullptr;
   state.rng = {{kCpuGeneratorTensor, GlobalGeneratorState()}};
   state.world_size = loop.world_size();
   state.scheduler = loop.scheduler() != nullptr ? loop.scheduler()->State() : nlohmann::json();
@@ -115,8 +118,15 @@ absl::Status RestoreTrainingState(const TrainingState& state, TrainingLoop& loop
   }
   std::map<std::string, at::Tensor> optimizer;
   for (const NamedTensor& named : state.optimizer) optimizer[named.name] = named.tensor;
+  // A sharded optimizer takes its own parameters' state, however the run
+  // that saved it was sharded (or not).
+  std::function<bool(const std::string&)> restores;
+  if (const OptimizerSharding* sharding = loop.optimizer_sharding(); sharding != nullptr) {
+    restores = [sharding](const std::string& id) { return sharding->Owns(id); };
+  }
   if (absl::Status s = RestoreOptimizerState(loop.optimizer(), optimizer,
-                                             state.optimizer_parameters_with_state, source);
+                                             state.optimizer_parameters_with_state, source,
+                                             restores);
       !s.ok()) {
     return s;
   }

@@ -138,6 +138,9 @@ class ExperimentRun {
   absl::Status BuildComponents();
   // The selected callbacks, observing the loop in their order.
   absl::Status BuildCallbacks();
+  // How much optimizer state this rank holds, measured: with
+  // --shard_optimizer_state, its share.
+  void LogOptimizerStateSize() const;
   // --init_from (rank 0: the others get its weights by broadcast), then a
   // PyTorch checkpoint, before anything is written to the run directory so
   // that a refused file changes nothing there.
@@ -299,6 +302,17 @@ absl::Status ExperimentRun::BuildComponents() {
   return BuildCallbacks();
 }
 
+void ExperimentRun::LogOptimizerStateSize() const {
+  absl::StatusOr<int64_t> bytes = OptimizerStateBytes(*optimizer_);
+  if (!bytes.ok()) return;
+  LOG(INFO) << "Optimizer state on rank " << loop_->rank() << ": " << *bytes << " bytes"
+            << (loop_->optimizer_sharding() == nullptr
+                    ? std::string(" (not sharded)")
+                    : absl::StrCat(" (sharded: its parameters are ",
+                                   loop_->optimizer_sharding()->OwnedParameterBytes(), " of ",
+                                   loop_->optimizer_sharding()->ParameterBytes(), " bytes)"));
+}
+
 absl::Status ExperimentRun::BuildCallbacks() {
   for (const SelectedCallback& selected : settings_.callbacks) {
     CallbackContext context;
@@ -434,6 +448,7 @@ absl::Status ExperimentRun::Train() {
   SetLoopToStop(loop_.get());
   absl::Status run_status = loop_->Run();
   SetLoopToStop(nullptr);
+  LogOptimizerStateSize();
   if (!loop_->position().ended_early.empty()) {
     LOG(INFO) << "Training ended after epoch " << loop_->position().epoch << " of "
               << settings_.loop.epochs << ": " << loop_->position().ended_early << "; saved "

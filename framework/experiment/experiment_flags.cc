@@ -285,6 +285,12 @@ EXPERIMENT_FLAG(string, map_location, "", kResume, kStartup,
 EXPERIMENT_FLAG(int64, bucket_mb, 25, kDataParallel, kMayChange,
                 "Gradients are all-reduced in buckets of about this many MiB, each starting as "
                 "soon as backward has produced it (>= 1).");
+EXPERIMENT_FLAG(bool, shard_optimizer_state, false, kDataParallel, kMayChange,
+                "ZeRO-1: each rank keeps and steps the optimizer state (Adam's moments, "
+                "momentum) of its share of the parameters only, and sends the updated ones to "
+                "the others; the weights are bit-identical to an unsharded run. Checkpoints hold "
+                "the whole state, each rank writing its own, and resume at any world size, "
+                "sharded or not.");
 EXPERIMENT_FLAG(int64, dist_timeout_s, 300, kDataParallel, kMayChange,
                 "Seconds a rank waits for the others (to start, in a collective, at a checkpoint "
                 "barrier) before the run fails naming the ranks that are gone; longer than the "

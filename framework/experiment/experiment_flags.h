@@ -147,6 +147,7 @@ DECLARE_string(init_from);
 DECLARE_string(map_location);
 DECLARE_string(plugins);
 DECLARE_int64(bucket_mb);
+DECLARE_bool(shard_optimizer_state);
 DECLARE_int64(dist_timeout_s);
 DECLARE_bool(log_all_ranks);
 

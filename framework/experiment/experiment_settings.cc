@@ -248,6 +248,7 @@ void ReadLoopAndCheckpoints(ExperimentSettings& settings) {
   loop.progress_bar =
       FLAGS_progress == "always" || (FLAGS_progress == "auto" && isatty(STDERR_FILENO));
   loop.bucket_bytes = FLAGS_bucket_mb << 20;
+  loop.shard_optimizer_state = FLAGS_shard_optimizer_state;
   loop.accumulate_batches = FLAGS_accumulate_batches;
   loop.data_workers = FLAGS_data_workers;
   loop.prefetch.batches_per_worker = FLAGS_prefetch_batches;

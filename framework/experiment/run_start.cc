@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -11,6 +12,7 @@
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/core/named_tensor.h"
 #include "framework/model/state_dict.h"
+#include "framework/optim/optimizer_state.h"
 #include "glog/logging.h"
 
 namespace framework {
@@ -98,12 +100,31 @@ absl::Status AgreeOnStart(Communicator& communicator, const std::string& resumed
   const std::string chosen(absl::StripPrefix(*start, "checkpoint:"));
   if (communicator.rank() == 0 || chosen.empty()) return absl::OkStatus();
   std::map<std::string, at::Tensor> destinations = Destinations(model);
-  absl::StatusOr<TrainingState> state = ReadCheckpoint(chosen, devices, &destinations);
+  // Rank 0 verified all of it as it chose it; a rank whose optimizer state
+  // is sharded reads its own parameters' part only.
+  std::function<bool(const std::string&)> wanted_state;
+  if (const OptimizerSharding* sharding = loop.optimizer_sharding(); sharding != nullptr) {
+    wanted_state = [sharding](const std::string& name) {
+      const std::string parameter = OptimizerStateTensorParameter(name);
+      return parameter.empty() || sharding->Owns(parameter);
+    };
+  }
+  absl::StatusOr<TrainingState> state =
+      ReadCheckpoint(chosen, devices, &destinations, wanted_state);
   if (!state.ok()) {
     return absl::DataLossError(absl::StrCat("rank ", loop.rank(), " cannot read ", chosen,
                                             ", which rank 0 resumed from: ",
                                             state.status().message()));
   }
+  int64_t read_bytes = 0;
+  for (const std::vector<NamedTensor>* tensors :
+       {&state->model, &state->optimizer, &state->rng, &state->callback_tensors}) {
+    for (const NamedTensor& named : *tensors) read_bytes += static_cast<int64_t>(named.tensor.nbytes());
+  }
+  LOG(INFO) << "Rank " << loop.rank() << " read and verified " << read_bytes
+            << " bytes of tensors of " << chosen << " (of " << CheckpointSizeBytes(chosen)
+            << " bytes in its files)"
+            << (wanted_state ? ": the model and its own parameters' optimizer state" : "");
   if (absl::Status status = RestoreTrainingState(*state, loop, chosen); !status.ok()) {
     return status;
   }

@@ -351,11 +351,15 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   // Where each tensor's bytes go: its destination, or a shared buffer (whose
   // size the validated header bounds by the file's), at the tensor's own
   // offset so that runs of buffered tensors are read with large calls.
+  std::vector<bool> read(entries.size(), true);
+  if (options.wanted) {
+    for (size_t i = 0; i < entries.size(); ++i) read[i] = options.wanted(entries[i].name);
+  }
   std::vector<at::Tensor> targets(entries.size());
   uint64_t buffer_size = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
     const SafetensorsEntry& entry = entries[i];
-    if (options.destinations != nullptr) {
+    if (read[i] && options.destinations != nullptr) {
       auto it = options.destinations->find(entry.name);
       if (it != options.destinations->end()) {
         const at::Tensor& destination = it->second;
@@ -369,12 +373,13 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   }
   // Tensors without a destination share one buffer, back to back.
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (!targets[i].defined()) buffer_size += entries[i].end - entries[i].begin;
+    if (read[i] && !targets[i].defined()) buffer_size += entries[i].end - entries[i].begin;
   }
   at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
   std::vector<char*> starts(entries.size());
   uint64_t buffer_used = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
+    if (!read[i]) continue;
     if (targets[i].defined()) {
       starts[i] = static_cast<char*>(targets[i].data_ptr());
     } else {
@@ -389,6 +394,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   size_t next = 0;
   auto arrived = [&](uint64_t begin, uint64_t end) -> absl::Status {
     for (; next < entries.size() && entries[next].begin < end; ++next) {
+      if (!read[next]) continue;  // its bytes were skipped
       const SafetensorsEntry& entry = entries[next];
       const uint64_t from = std::max(begin, entry.begin);
       const uint64_t to = std::min(end, entry.end);
@@ -426,6 +432,12 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     return absl::OkStatus();
   };
   for (size_t i = 0; i < entries.size(); ++i) {
+    if (!read[i]) {
+      // The pending call ends before this tensor; the next starts after it.
+      if (absl::Status s = read_pending(); !s.ok()) return s;
+      call_begin = entries[i].end;
+      continue;
+    }
     char* to = starts[i];
     uint64_t left = entries[i].end - entries[i].begin;
     while (left > 0) {
@@ -451,6 +463,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   }
 
   for (size_t i = 0; i < entries.size(); ++i) {
+    if (!read[i]) continue;
     const SafetensorsEntry& entry = entries[i];
     const c10::ScalarType dtype = entry.scalar_type;
     const uint64_t size = entry.end - entry.begin;

@@ -12,6 +12,7 @@
 #define FRAMEWORK_FORMATS_SAFETENSORS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -74,9 +75,13 @@ struct SafetensorsReadOptions {
   // built) and returned as that tensor. On an error such destinations may
   // hold partial data. The other tensors share one buffer.
   const std::map<std::string, at::Tensor>* destinations = nullptr;
+  // When set, only the tensors it accepts are read, checksummed and
+  // returned; the others' bytes are skipped (a rank of a sharded optimizer
+  // reads its own parameters' state only).
+  std::function<bool(const std::string& name)> wanted;
 };
 
-// Reads every tensor onto the CPU, each byte once: checksums are computed
+// Reads every tensor (that `wanted` accepts) onto the CPU, each byte once: checksums are computed
 // on each chunk as it arrives, and a mismatch is an error naming the tensor.
 struct SafetensorsContents {
   SafetensorsHeader header;

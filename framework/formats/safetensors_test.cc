@@ -150,6 +150,48 @@ TEST(SafetensorsTest, ThousandsOfSmallTensorsGoStraightToTheirDestinationsInFewR
   EXPECT_LE(calls, 16) << "read calls for 5000 tensors";
 }
 
+// Unwanted tensors are skipped, not read: damage to their bytes goes
+// unnoticed, while the wanted ones around them are read and verified.
+TEST(SafetensorsTest, ReadsOnlyTheWantedTensors) {
+  std::vector<NamedTensor> tensors;
+  for (int i = 0; i < 6; ++i) {
+    tensors.push_back({"t" + std::to_string(i), torch::arange(1000 * (i + 1), torch::kFloat32)});
+  }
+  tensors.push_back({"empty", torch::zeros({0})});
+  const std::string path = Temp("wanted.safetensors");
+  auto sums = WriteSafetensors(path, tensors, {}, false);
+  ASSERT_TRUE(sums.ok()) << sums.status();
+  // Damage a byte in the middle of t2 and one in t5, the last with data.
+  auto header = ReadSafetensorsHeader(path);
+  ASSERT_TRUE(header.ok()) << header.status();
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    for (const SafetensorsEntry& entry : header->entries) {
+      if (entry.name != "t2" && entry.name != "t5") continue;
+      file.seekp(static_cast<std::streamoff>(header->data_start + (entry.begin + entry.end) / 2));
+      file.put('\x7f');
+    }
+  }
+  SafetensorsReadOptions options;
+  options.expected = &sums->tensors;
+  options.wanted = [](const std::string& name) { return name != "t2" && name != "t5"; };
+  auto contents = ReadSafetensors(path, options);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  std::vector<std::string> names;
+  for (const NamedTensor& named : contents->tensors) {
+    names.push_back(named.name);
+    for (const NamedTensor& written : tensors) {
+      if (written.name == named.name) EXPECT_TRUE(torch::equal(written.tensor, named.tensor));
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"t0", "t1", "t3", "t4", "empty"}));
+  options.wanted = [](const std::string& name) { return name == "t5"; };
+  auto damaged = ReadSafetensors(path, options);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.status().message().find("tensor 't5' fails its checksum"), std::string::npos)
+      << damaged.status();
+}
+
 TEST(SafetensorsTest, RejectsUnsupportedDtypesAndDuplicateNames) {
   EXPECT_FALSE(WriteSafetensors(Temp("c.safetensors"), {{"c", torch::zeros({2}, torch::kComplexFloat)}},
                                 {}, false).ok());

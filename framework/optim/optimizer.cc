@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include <c10/util/string_utils.h>
+
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 
@@ -106,6 +108,22 @@ absl::StatusOr<OptimizerStateCodec> FindStateCodec(const torch::optim::Optimizer
   return absl::UnimplementedError(absl::StrCat(
       "no registered optimizer has the type of this one (", type.name(),
       "); optimizers registered with REGISTER_OPTIMIZER bring the codec checkpoints need"));
+}
+
+std::string OptimizerStateKey(const at::Tensor& parameter) {
+  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
+}
+
+absl::StatusOr<int64_t> OptimizerStateBytes(const torch::optim::Optimizer& optimizer) {
+  absl::StatusOr<OptimizerStateCodec> codec = FindStateCodec(optimizer);
+  if (!codec.ok()) return codec.status();
+  int64_t bytes = 0;
+  for (const auto& [key, state] : optimizer.state()) {
+    for (const StateTensorField& field : codec->fields(*state).tensors) {
+      if (field.tensor->defined()) bytes += static_cast<int64_t>(field.tensor->nbytes());
+    }
+  }
+  return bytes;
 }
 
 std::vector<double> GetLearningRates(const torch::optim::Optimizer& optimizer) {

@@ -124,6 +124,14 @@ absl::StatusOr<std::string> WeightDecayOption(const std::string& optimizer_name)
 // The state codec registered for `optimizer`'s type.
 absl::StatusOr<OptimizerStateCodec> FindStateCodec(const torch::optim::Optimizer& optimizer);
 
+// The key of `parameter`'s entry in a LibTorch optimizer's state(): the
+// address of its TensorImpl.
+std::string OptimizerStateKey(const at::Tensor& parameter);
+
+// Bytes of the tensors of `optimizer`'s state (its moments, buffers...), by
+// its registered codec.
+absl::StatusOr<int64_t> OptimizerStateBytes(const torch::optim::Optimizer& optimizer);
+
 // Learning rate of every parameter group, in order.
 std::vector<double> GetLearningRates(const torch::optim::Optimizer& optimizer);
 void SetLearningRates(torch::optim::Optimizer& optimizer,

@@ -1,6 +1,7 @@
 #include "framework/optim/optimizer_state.h"
 
 #include <cstdio>
+#include <string_view>
 
 #include <c10/util/string_utils.h>
 #include <torch/types.h>
@@ -11,14 +12,19 @@
 namespace framework {
 namespace {
 
-// LibTorch keys optimizer state by the parameter's TensorImpl address.
-std::string StateKey(const at::Tensor& parameter) {
-  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
-}
-
 at::Tensor StepTensor(int64_t step) { return torch::tensor(step, torch::kInt64); }
 
 }  // namespace
+
+std::string OptimizerStateTensorParameter(const std::string& name) {
+  constexpr std::string_view kPrefix = "optimizer.";
+  if (name.compare(0, kPrefix.size(), kPrefix) != 0) return "";
+  const size_t group_end = name.find('.', kPrefix.size());
+  if (group_end == std::string::npos) return "";
+  const size_t index_end = name.find('.', group_end + 1);
+  if (index_end == std::string::npos) return "";
+  return name.substr(kPrefix.size(), index_end - kPrefix.size());
+}
 
 absl::StatusOr<OptimizerStateTensors> ExtractOptimizerState(
     const torch::optim::Optimizer& optimizer) {
@@ -29,7 +35,7 @@ absl::StatusOr<OptimizerStateTensors> ExtractOptimizerState(
   for (size_t g = 0; g < groups.size(); ++g) {
     const auto& params = groups[g].params();
     for (size_t i = 0; i < params.size(); ++i) {
-      auto it = optimizer.state().find(StateKey(params[i]));
+      auto it = optimizer.state().find(OptimizerStateKey(params[i]));
       if (it == optimizer.state().end()) continue;
       const ParamStateFields fields = codec->fields(*it->second);
       const std::string prefix = absl::StrCat("optimizer.", g, ".", i, ".");
@@ -43,10 +49,10 @@ absl::StatusOr<OptimizerStateTensors> ExtractOptimizerState(
   return result;
 }
 
-absl::Status RestoreOptimizerState(torch::optim::Optimizer& optimizer,
-                                   const std::map<std::string, at::Tensor>& tensors,
-                                   const std::vector<std::string>& parameters_with_state,
-                                   const std::string& source) {
+absl::Status RestoreOptimizerState(
+    torch::optim::Optimizer& optimizer, const std::map<std::string, at::Tensor>& tensors,
+    const std::vector<std::string>& parameters_with_state, const std::string& source,
+    const std::function<bool(const std::string& parameter)>& restores) {
   absl::StatusOr<OptimizerStateCodec> codec = FindStateCodec(optimizer);
   if (!codec.ok()) return codec.status();
   std::map<std::string, std::unique_ptr<torch::optim::OptimizerParamState>> restored;
@@ -64,10 +70,12 @@ absl::Status RestoreOptimizerState(torch::optim::Optimizer& optimizer,
     std::unique_ptr<torch::optim::OptimizerParamState> state = codec->new_state();
     const ParamStateFields fields = codec->fields(*state);
     const std::string prefix = absl::StrCat("optimizer.", id, ".");
+    const bool kept = !restores || restores(id);
     for (const StateTensorField& field : fields.tensors) {
       auto it = tensors.find(prefix + field.name);
       if (it == tensors.end()) {
-        if (field.required) {
+        // Another rank's entries may not have been read at all.
+        if (field.required && kept) {
           return absl::InvalidArgumentError(
               absl::StrCat(source, ": missing optimizer entry '", prefix + field.name, "'"));
         }
@@ -78,19 +86,23 @@ absl::Status RestoreOptimizerState(torch::optim::Optimizer& optimizer,
             source, ": optimizer entry '", prefix + field.name, "' has shape ",
             c10::str(it->second.sizes()), ", its parameter ", c10::str(parameter.sizes())));
       }
-      *field.tensor = it->second.to(parameter.device(), parameter.scalar_type(), false, true);
+      // A copy: the optimizer updates it in place.
+      if (kept) {
+        *field.tensor = it->second.to(parameter.device(), parameter.scalar_type(), false, true);
+      }
       ++used;
     }
     if (fields.step != nullptr) {
       auto it = tensors.find(prefix + "step");
-      if (it == tensors.end()) {
+      if (it != tensors.end()) {
+        if (kept) *fields.step = it->second.item<int64_t>();
+        ++used;
+      } else if (kept) {
         return absl::InvalidArgumentError(
             absl::StrCat(source, ": missing optimizer entry '", prefix, "step'"));
       }
-      *fields.step = it->second.item<int64_t>();
-      ++used;
     }
-    restored[StateKey(parameter)] = std::move(state);
+    if (kept) restored[OptimizerStateKey(parameter)] = std::move(state);
   }
   if (used != tensors.size()) {
     std::vector<std::string> unexpected;

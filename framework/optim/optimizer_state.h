@@ -8,6 +8,7 @@
 #ifndef FRAMEWORK_OPTIM_OPTIMIZER_STATE_H_
 #define FRAMEWORK_OPTIM_OPTIMIZER_STATE_H_
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,15 +27,22 @@ struct OptimizerStateTensors {
   std::vector<std::string> parameters_with_state;
 };
 
+// The parameter ("<group>.<index>") whose state tensor `name`
+// ("optimizer.<group>.<index>.<field>") holds; empty for any other name.
+std::string OptimizerStateTensorParameter(const std::string& name);
+
 absl::StatusOr<OptimizerStateTensors> ExtractOptimizerState(
     const torch::optim::Optimizer& optimizer);
 
 // Replaces the optimizer's state with `tensors` (moved to each parameter's
-// device). `source` names the file in errors.
-absl::Status RestoreOptimizerState(torch::optim::Optimizer& optimizer,
-                                   const std::map<std::string, at::Tensor>& tensors,
-                                   const std::vector<std::string>& parameters_with_state,
-                                   const std::string& source);
+// device). `source` names the file in errors. With `restores`, only the
+// parameters it accepts (by "<group>.<index>") get their state: a sharded
+// optimizer's own (optim/optimizer_sharding.h); the others' entries are
+// checked as everywhere else and left out.
+absl::Status RestoreOptimizerState(
+    torch::optim::Optimizer& optimizer, const std::map<std::string, at::Tensor>& tensors,
+    const std::vector<std::string>& parameters_with_state, const std::string& source,
+    const std::function<bool(const std::string& parameter)>& restores = nullptr);
 
 }  // namespace framework
 

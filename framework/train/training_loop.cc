@@ -50,6 +50,10 @@ TrainingLoop::TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
       << "the global batch must split evenly over the ranks and their micro-batches";
   position_.metric_sums.assign(metrics_.size(), 0.0);
   if (options_.loss_scaling.has_value()) scaler_.emplace(*options_.loss_scaling);
+  if (options_.shard_optimizer_state && communicator() != nullptr) {
+    sharding_ = std::make_unique<OptimizerSharding>(optimizer_, *communicator());
+    sharding_->DropOthersState();
+  }
   // First, so that a step's line is logged before what others do with it.
   observers_.push_back(&progress_log_);
 }
@@ -284,7 +288,11 @@ absl::Status TrainingLoop::TrainStep(const EpochSampler& sampler, BatchPrefetche
   for (LoopObserver* observer : observers_) {
     if (absl::Status status = observer->BeforeOptimizerStep(*this); !status.ok()) return status;
   }
-  if (!found_inf) optimizer_.step();
+  if (!found_inf && sharding_ != nullptr) {
+    if (absl::Status status = sharding_->Step(); !status.ok()) return status;
+  } else if (!found_inf) {
+    optimizer_.step();
+  }
   if (scaler_) {
     scaler_->Update(found_inf);
     if (found_inf && rank() == 0) {

@@ -27,6 +27,7 @@
 #include "framework/distributed/communicator.h"
 #include "framework/distributed/gradient_averager.h"
 #include "framework/optim/lr_scheduler.h"
+#include "framework/optim/optimizer_sharding.h"
 #include "framework/model/model.h"
 #include "framework/train/callback.h"
 #include "framework/train/evaluation.h"
@@ -56,6 +57,10 @@ struct LoopOptions {
   // Not owned; must outlive the loop.
   Communicator* communicator = nullptr;
   int64_t bucket_bytes = int64_t{25} << 20;
+  // ZeRO-1 (optim/optimizer_sharding.h): with more than one rank, each keeps
+  // and steps the optimizer state of its share of the parameters only; the
+  // weights are bit-identical to those of an unsharded run.
+  bool shard_optimizer_state = false;
   bool progress_bar = false;
   // The validation metric handed to the scheduler (reduce-on-plateau),
   // e.g. "valid_loss" or "valid_acc".
@@ -155,6 +160,9 @@ class TrainingLoop {
   Model& model() { return model_; }
   torch::optim::Optimizer& optimizer() { return optimizer_; }
   LrScheduler* scheduler() { return scheduler_; }
+  // Which rank steps which parameters: null unless the optimizer state is
+  // sharded over more than one rank.
+  const OptimizerSharding* optimizer_sharding() const { return sharding_.get(); }
   // Null unless loss scaling is on.
   LossScaler* loss_scaler() { return scaler_ ? &*scaler_ : nullptr; }
 
@@ -195,6 +203,7 @@ class TrainingLoop {
   std::vector<EpochRecord> history_;
   StepRecord last_step_;
   std::unique_ptr<GradientAverager> gradients_;  // data parallel only
+  std::unique_ptr<OptimizerSharding> sharding_;
   std::optional<LossScaler> scaler_;
   bool agreed_stop_ = false;
 };

@@ -7,7 +7,8 @@
 # and writes its own parameters' state into the checkpoint (the manifest
 # says which file, and so which rank, holds each); a sharded checkpoint
 # resumes bit-exactly with 2 ranks (rank 1 reading the model and its own
-# parameters' state, not rank 0's), with 1 rank byte-identical to a 1-rank
+# parameters' state, not rank 0's; rank 0 verifying all, keeping as much),
+# with 1 rank byte-identical to a 1-rank
 # continuation of the unsharded run's checkpoint, and with 3 sharded ranks
 # (state repartitioned) byte-identical to 3 unsharded ranks; exported to
 # PyTorch, its state loads into torch.optim.Adam and equals the unsharded
@@ -92,6 +93,9 @@ read_bytes=$(echo "${read_line}" | grep -o 'verified [0-9]*' | grep -o '[0-9]*')
 file_bytes=$(echo "${read_line}" | grep -o 'of [0-9]* bytes$' | grep -o '[0-9]*')
 check "... rank 1 reading the model and its own state only: ${read_bytes:-?} of ${file_bytes:-?} bytes" \
   test -n "${read_bytes}" -a -n "${file_bytes}" -a "$((${read_bytes:-1} * 4))" -lt "$((${file_bytes:-0} * 3))"
+kept0=$(grep -o 'rank 0 kept [0-9]* bytes of tensors' zero_again.rank0.log | grep -o '[0-9]*' | tail -1)
+check "... rank 0 verifying all of it, keeping the model and its own state only: ${kept0:-?} bytes" \
+  test -n "${kept0}" -a "$((${kept0:-1} * 4))" -lt "$((${file_bytes:-0} * 3))"
 
 from_checkpoint zero_adam step-0000000020 one_from_zero
 from_checkpoint plain_adam step-0000000020 one_from_plain

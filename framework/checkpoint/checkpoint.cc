@@ -676,7 +676,8 @@ namespace {
 absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     const std::string& dir, const CheckpointManifest& manifest,
     const std::map<std::string, at::Tensor>* model_destinations = nullptr,
-    const std::function<bool(const std::string& name)>& wanted_state = nullptr) {
+    const std::function<bool(const std::string& name)>& wanted_state = nullptr,
+    bool verify_unwanted = false) {
   std::map<std::string, at::Tensor> tensors;
   std::map<std::string, TensorChecksums> expected_by_file;
   for (const auto& [file, record] : manifest.files) expected_by_file[file];
@@ -704,8 +705,9 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     if (wanted_state && !IsCheckpointModelFile(file)) {
       bool any = false;
       for (const auto& [name, checksum] : expected) any = any || wanted_state(name);
-      if (!any) continue;  // not even its header is needed
+      if (!any && !verify_unwanted) continue;  // not even its header is needed
       options.wanted = wanted_state;
+      options.verify_unwanted = verify_unwanted;
     }
     absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path, options);
     if (!contents.ok()) return contents.status();
@@ -742,7 +744,7 @@ absl::Status VerifyCheckpoint(const std::string& dir) {
 absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
     const std::map<std::string, at::Tensor>* model_destinations,
-    const std::function<bool(const std::string& name)>& wanted_state) {
+    const std::function<bool(const std::string& name)>& wanted_state, bool verify_unwanted) {
   absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
   if (!manifest.ok()) return manifest.status();
   // Where each recorded device goes, worked out once per device (a
@@ -764,7 +766,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     }
   }
   absl::StatusOr<std::map<std::string, at::Tensor>> tensors =
-      ReadVerifiedTensors(dir, *manifest, &usable, wanted_state);
+      ReadVerifiedTensors(dir, *manifest, &usable, wanted_state, verify_unwanted);
   if (!tensors.ok()) return tensors.status();
 
   TrainingState state;

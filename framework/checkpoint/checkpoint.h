@@ -232,13 +232,16 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(
 // be damaged, they may hold part of its data.
 //
 // With `wanted_state`, only the state tensors (optimizer, generators,
-// callbacks; the model is read whole) it accepts are read and verified: a
-// rank whose optimizer state is sharded reads its own parameters' state, not
-// the others'. A state file none of whose tensors is wanted is not opened.
+// callbacks; the model is read whole) it accepts are kept: a rank whose
+// optimizer state is sharded holds its own parameters' state, not the
+// others'. The others are not read (a state file none of whose tensors is
+// wanted is not opened), or, with `verify_unwanted`, read and verified
+// through a few MiB of scratch memory and dropped.
 absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
     const std::map<std::string, at::Tensor>* model_destinations = nullptr,
-    const std::function<bool(const std::string& name)>& wanted_state = nullptr);
+    const std::function<bool(const std::string& name)>& wanted_state = nullptr,
+    bool verify_unwanted = false);
 
 // The tensors of callback `callback` (e.g. the weights' average of "ema",
 // a state dict by the model's names) that checkpoint `dir` holds, read and

@@ -28,6 +28,33 @@ std::map<std::string, at::Tensor> Destinations(Model& model) {
   return destinations;
 }
 
+// The state tensors a rank keeps: with sharded optimizer state, the
+// optimizer's only for the parameters it owns; null (all) otherwise.
+std::function<bool(const std::string&)> StateThisRankKeeps(const TrainingLoop& loop) {
+  const OptimizerSharding* sharding = loop.optimizer_sharding();
+  if (sharding == nullptr) return nullptr;
+  return [sharding](const std::string& name) {
+    const std::string parameter = OptimizerStateTensorParameter(name);
+    return parameter.empty() || sharding->Owns(parameter);
+  };
+}
+
+int64_t TensorBytes(const TrainingState& state) {
+  int64_t bytes = 0;
+  for (const std::vector<NamedTensor>* tensors :
+       {&state.model, &state.optimizer, &state.rng, &state.callback_tensors}) {
+    for (const NamedTensor& named : *tensors) bytes += static_cast<int64_t>(named.tensor.nbytes());
+  }
+  return bytes;
+}
+
+// What a sharded rank kept of what it read, for the log.
+std::string KeptBytes(const TrainingLoop& loop, const TrainingState& state) {
+  if (loop.optimizer_sharding() == nullptr) return "";
+  return absl::StrCat("; rank ", loop.rank(), " kept ", TensorBytes(state),
+                      " bytes of tensors: the model and its own parameters' optimizer state");
+}
+
 }  // namespace
 
 absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bool may_fall_back,
@@ -39,7 +66,11 @@ absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bo
   for (size_t i = 0; i < candidates.size(); ++i) {
     const std::string& path = candidates[i];
     const auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<TrainingState> state = ReadCheckpoint(path, devices, &destinations);
+    // All of it verified (rank 0 chooses for every rank), only this rank's
+    // part kept.
+    absl::StatusOr<TrainingState> state =
+        ReadCheckpoint(path, devices, &destinations, StateThisRankKeeps(loop),
+                       /*verify_unwanted=*/true);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!state.ok()) {
@@ -58,7 +89,8 @@ absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bo
               << ", batch " << state->position.batch << " (global step "
               << state->position.global_step << "); read and verified "
               << absl::StrFormat("%.1f MB in %.3f s (%.0f MB/s)", megabytes, seconds,
-                                 megabytes / std::max(seconds, 1e-9));
+                                 megabytes / std::max(seconds, 1e-9))
+              << KeptBytes(loop, *state);
     return absl::OkStatus();
   }
   LOG(WARNING) << "--resume: none of the " << candidates.size()
@@ -102,29 +134,19 @@ absl::Status AgreeOnStart(Communicator& communicator, const std::string& resumed
   std::map<std::string, at::Tensor> destinations = Destinations(model);
   // Rank 0 verified all of it as it chose it; a rank whose optimizer state
   // is sharded reads its own parameters' part only.
-  std::function<bool(const std::string&)> wanted_state;
-  if (const OptimizerSharding* sharding = loop.optimizer_sharding(); sharding != nullptr) {
-    wanted_state = [sharding](const std::string& name) {
-      const std::string parameter = OptimizerStateTensorParameter(name);
-      return parameter.empty() || sharding->Owns(parameter);
-    };
-  }
   absl::StatusOr<TrainingState> state =
-      ReadCheckpoint(chosen, devices, &destinations, wanted_state);
+      ReadCheckpoint(chosen, devices, &destinations, StateThisRankKeeps(loop));
   if (!state.ok()) {
     return absl::DataLossError(absl::StrCat("rank ", loop.rank(), " cannot read ", chosen,
                                             ", which rank 0 resumed from: ",
                                             state.status().message()));
   }
-  int64_t read_bytes = 0;
-  for (const std::vector<NamedTensor>* tensors :
-       {&state->model, &state->optimizer, &state->rng, &state->callback_tensors}) {
-    for (const NamedTensor& named : *tensors) read_bytes += static_cast<int64_t>(named.tensor.nbytes());
-  }
-  LOG(INFO) << "Rank " << loop.rank() << " read and verified " << read_bytes
+  LOG(INFO) << "Rank " << loop.rank() << " read and verified " << TensorBytes(*state)
             << " bytes of tensors of " << chosen << " (of " << CheckpointSizeBytes(chosen)
             << " bytes in its files)"
-            << (wanted_state ? ": the model and its own parameters' optimizer state" : "");
+            << (loop.optimizer_sharding() != nullptr
+                    ? ": the model and its own parameters' optimizer state"
+                    : "");
   if (absl::Status status = RestoreTrainingState(*state, loop, chosen); !status.ok()) {
     return status;
   }

@@ -351,15 +351,27 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   // Where each tensor's bytes go: its destination, or a shared buffer (whose
   // size the validated header bounds by the file's), at the tensor's own
   // offset so that runs of buffered tensors are read with large calls.
-  std::vector<bool> read(entries.size(), true);
+  // Each tensor is kept, or (not wanted) checksummed through a scratch
+  // buffer and dropped, or skipped unread.
+  enum class Fate { kKeep, kVerify, kSkip };
+  std::vector<Fate> fate(entries.size(), Fate::kKeep);
+  bool any_verified = false;
   if (options.wanted) {
-    for (size_t i = 0; i < entries.size(); ++i) read[i] = options.wanted(entries[i].name);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (options.wanted(entries[i].name)) continue;
+      fate[i] = options.verify_unwanted ? Fate::kVerify : Fate::kSkip;
+      any_verified = any_verified || options.verify_unwanted;
+    }
   }
+  auto kept = [&](size_t i) { return fate[i] == Fate::kKeep; };
+  // A read call covers at most kChunkBytes, so that is all the scratch the
+  // verified tensors need: their bytes land at their offset in the call.
+  std::vector<char> scratch(any_verified ? kChunkBytes : 0);
   std::vector<at::Tensor> targets(entries.size());
   uint64_t buffer_size = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
     const SafetensorsEntry& entry = entries[i];
-    if (read[i] && options.destinations != nullptr) {
+    if (kept(i) && options.destinations != nullptr) {
       auto it = options.destinations->find(entry.name);
       if (it != options.destinations->end()) {
         const at::Tensor& destination = it->second;
@@ -373,13 +385,13 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   }
   // Tensors without a destination share one buffer, back to back.
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (read[i] && !targets[i].defined()) buffer_size += entries[i].end - entries[i].begin;
+    if (kept(i) && !targets[i].defined()) buffer_size += entries[i].end - entries[i].begin;
   }
   at::Tensor buffer = torch::empty({static_cast<int64_t>(buffer_size)}, torch::kUInt8);
   std::vector<char*> starts(entries.size());
   uint64_t buffer_used = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (!read[i]) continue;
+    if (!kept(i)) continue;
     if (targets[i].defined()) {
       starts[i] = static_cast<char*>(targets[i].data_ptr());
     } else {
@@ -394,11 +406,14 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   size_t next = 0;
   auto arrived = [&](uint64_t begin, uint64_t end) -> absl::Status {
     for (; next < entries.size() && entries[next].begin < end; ++next) {
-      if (!read[next]) continue;  // its bytes were skipped
+      if (fate[next] == Fate::kSkip) continue;  // its bytes were not read
       const SafetensorsEntry& entry = entries[next];
       const uint64_t from = std::max(begin, entry.begin);
       const uint64_t to = std::min(end, entry.end);
-      sum.Update(starts[next] + (from - entry.begin), to - from);
+      // (`begin` is where the call that read these bytes began.)
+      const char* bytes = fate[next] == Fate::kKeep ? starts[next] + (from - entry.begin)
+                                                    : scratch.data() + (from - begin);
+      sum.Update(bytes, to - from);
       if (entry.end > end) break;  // continues in the next chunk
       const uint64_t value = sum.Digest();
       sum.Reset();
@@ -432,7 +447,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     return absl::OkStatus();
   };
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (!read[i]) {
+    if (fate[i] == Fate::kSkip) {
       // The pending call ends before this tensor; the next starts after it.
       if (absl::Status s = read_pending(); !s.ok()) return s;
       call_begin = entries[i].end;
@@ -441,6 +456,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     char* to = starts[i];
     uint64_t left = entries[i].end - entries[i].begin;
     while (left > 0) {
+      if (fate[i] == Fate::kVerify) to = scratch.data() + call_size;
       const uint64_t take = std::min<uint64_t>(left, kChunkBytes - call_size);
       if (!pieces.empty() && static_cast<char*>(pieces.back().iov_base) + pieces.back().iov_len == to) {
         pieces.back().iov_len += take;  // contiguous with the piece before (the shared buffer)
@@ -463,7 +479,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   }
 
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (!read[i]) continue;
+    if (!kept(i)) continue;
     const SafetensorsEntry& entry = entries[i];
     const c10::ScalarType dtype = entry.scalar_type;
     const uint64_t size = entry.end - entry.begin;

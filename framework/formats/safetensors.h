@@ -75,10 +75,13 @@ struct SafetensorsReadOptions {
   // built) and returned as that tensor. On an error such destinations may
   // hold partial data. The other tensors share one buffer.
   const std::map<std::string, at::Tensor>* destinations = nullptr;
-  // When set, only the tensors it accepts are read, checksummed and
-  // returned; the others' bytes are skipped (a rank of a sharded optimizer
-  // reads its own parameters' state only).
+  // When set, only the tensors it accepts are returned (a rank of a sharded
+  // optimizer keeps its own parameters' state only). The others' bytes are
+  // skipped unread, or with `verify_unwanted` read through a scratch buffer
+  // of one read call and checksummed, so that the whole file is verified in
+  // the memory of what is kept.
   std::function<bool(const std::string& name)> wanted;
+  bool verify_unwanted = false;
 };
 
 // Reads every tensor (that `wanted` accepts) onto the CPU, each byte once: checksums are computed

@@ -168,8 +168,11 @@ TEST(SafetensorsTest, ReadsOnlyTheWantedTensors) {
     std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
     for (const SafetensorsEntry& entry : header->entries) {
       if (entry.name != "t2" && entry.name != "t5") continue;
-      file.seekp(static_cast<std::streamoff>(header->data_start + (entry.begin + entry.end) / 2));
-      file.put('\x7f');
+      const auto at = static_cast<std::streamoff>(header->data_start + (entry.begin + entry.end) / 2);
+      file.seekg(at);
+      const char byte = static_cast<char>(file.get());
+      file.seekp(at);
+      file.put(static_cast<char>(~byte));
     }
   }
   SafetensorsReadOptions options;
@@ -190,6 +193,51 @@ TEST(SafetensorsTest, ReadsOnlyTheWantedTensors) {
   ASSERT_FALSE(damaged.ok());
   EXPECT_NE(damaged.status().message().find("tensor 't5' fails its checksum"), std::string::npos)
       << damaged.status();
+}
+
+// With verify_unwanted the others are read through scratch memory and
+// checksummed, a tensor of several read calls among them, and dropped.
+TEST(SafetensorsTest, VerifiesTheUnwantedTensorsWithoutKeepingThem) {
+  std::vector<NamedTensor> tensors = {
+      {"small", torch::arange(100, torch::kFloat32)},
+      {"big", torch::arange(3'000'000, torch::kFloat32)},  // 12 MB: several read calls
+      {"kept", torch::arange(5000, torch::kInt64)},
+      {"tail", torch::arange(7, torch::kFloat32)},
+  };
+  const std::string path = Temp("verify_unwanted.safetensors");
+  auto sums = WriteSafetensors(path, tensors, {}, false);
+  ASSERT_TRUE(sums.ok()) << sums.status();
+  SafetensorsReadOptions options;
+  options.expected = &sums->tensors;
+  options.wanted = [](const std::string& name) { return name == "kept"; };
+  options.verify_unwanted = true;
+  auto contents = ReadSafetensors(path, options);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  ASSERT_EQ(contents->tensors.size(), 1u);
+  EXPECT_EQ(contents->tensors[0].name, "kept");
+  EXPECT_TRUE(torch::equal(contents->tensors[0].tensor, tensors[2].tensor));
+  EXPECT_EQ(contents->checksums.tensors.size(), 4u);  // every one verified
+  for (const auto& [name, value] : sums->tensors) {
+    EXPECT_EQ(contents->checksums.tensors.at(name), value) << name;
+  }
+  // One byte of `big`, late in it (a later read call), damaged.
+  auto header = ReadSafetensorsHeader(path);
+  ASSERT_TRUE(header.ok()) << header.status();
+  for (const SafetensorsEntry& entry : header->entries) {
+    if (entry.name != "big") continue;
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = static_cast<std::streamoff>(header->data_start + entry.end - 1000);
+    file.seekg(at);
+    const char byte = static_cast<char>(file.get());
+    file.seekp(at);
+    file.put(static_cast<char>(~byte));
+  }
+  auto damaged = ReadSafetensors(path, options);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.status().message().find("tensor 'big' fails its checksum"), std::string::npos)
+      << damaged.status();
+  options.verify_unwanted = false;  // skipped, so unnoticed
+  EXPECT_TRUE(ReadSafetensors(path, options).ok());
 }
 
 TEST(SafetensorsTest, RejectsUnsupportedDtypesAndDuplicateNames) {

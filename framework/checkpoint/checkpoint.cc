@@ -12,6 +12,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include <simdjson.h>
 #include <torch/types.h>
@@ -169,19 +170,19 @@ namespace {
 // each lists its own), in the optimizer's order: by group, then index.
 std::vector<std::string> UnionOfParametersWithState(const std::vector<std::string>& own,
                                                     const std::vector<CheckpointShare>& shares) {
-  std::map<std::pair<int64_t, int64_t>, std::string> ordered;
+  std::set<std::tuple<int64_t, int64_t, std::string>> ordered;
   auto add = [&](const std::string& id) {
     int64_t group = -1, index = -1;
     // Ids are "<group>.<index>"; another shape sorts first, as it is.
     if (std::sscanf(id.c_str(), "%" SCNd64 ".%" SCNd64, &group, &index) != 2) group = index = -1;
-    ordered.emplace(std::make_pair(group, index), id);
+    ordered.emplace(group, index, id);
   };
   for (const std::string& id : own) add(id);
   for (const CheckpointShare& share : shares) {
     for (const std::string& id : share.optimizer_parameters_with_state) add(id);
   }
   std::vector<std::string> ids;
-  for (auto& [key, id] : ordered) ids.push_back(std::move(id));
+  for (const auto& [group, index, id] : ordered) ids.push_back(id);
   return ids;
 }
 

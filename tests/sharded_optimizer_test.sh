@@ -5,7 +5,8 @@
 # generators, metrics) to those of the unsharded 2-rank run; each rank holds
 # about half the optimizer state (each rank logs what it holds, measured)
 # and writes its own parameters' state into the checkpoint (the manifest
-# says which file, and so which rank, holds each); a sharded checkpoint
+# says which file, and so which rank, holds each), in the background too
+# (--async_checkpoint); a sharded checkpoint
 # resumes bit-exactly with 2 ranks (rank 1 reading the model and its own
 # parameters' state, not rank 0's; rank 0 verifying all, keeping as much),
 # with 1 rank byte-identical to a 1-rank
@@ -81,6 +82,10 @@ import sys
 whole, mine = int('${whole:-0}'), [int('${mine0:-0}'), int('${mine1:-0}')]
 sys.exit(not (whole > 0 and sum(mine) == whole and all(0.4 <= m / whole <= 0.6 for m in mine)))"
 done
+
+check "2 sharded ranks with --async_checkpoint (each writing its own state in the background)" \
+  run_ranks 2 zero_async "${ADAM[@]}" --shard_optimizer_state --async_checkpoint
+check "... to the same checkpoints, tensor for tensor" same_run zero_adam zero_async
 
 # --- Resuming the sharded Adam run's checkpoint of step 20.
 from_checkpoint zero_adam step-0000000020 zero_again

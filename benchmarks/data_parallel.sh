@@ -10,7 +10,9 @@
 #   evaluation), interleaved over ROUNDS (DDP with 1 rank too, to show how
 #   PyTorch's own scaling fares on the same cores). Then the same without DDP
 #   for an MLP (784-1024-1024-10, 7.5 MB of gradients) in buckets of 1 MiB,
-#   so that all-reduce overlaps backward; then the all-reduce time per step
+#   so that all-reduce overlaps backward, with 2 ranks also under
+#   --shard_optimizer_state (ZeRO-1: the cost of broadcasting the parameters
+#   from their owners each step); then the all-reduce time per step
 #   of GradientAverager for LeNet's and a 100 MB model's gradients.
 # usage: bazel run -c opt //benchmarks:data_parallel -- [ROUNDS [TRAIN_SAMPLES]]
 set -euo pipefail
@@ -79,17 +81,21 @@ done
 mlp=(--model=mlp '--model_options={"hidden":[1024,1024]}' --bucket_mb=1)
 echo
 echo "MLP 784-1024-1024-10 (7.5 MB of gradients, buckets of 1 MiB), global batch 64"
-printf '%-6s %10s %10s %10s %8s %10s\n' round "1 rank" "2 ranks" "ceiling" "2r/1r" "2r/ceil"
+printf '%-6s %10s %10s %10s %10s %8s %10s %10s\n' round "1 rank" "2 ranks" "2r ZeRO-1" "ceiling" \
+  "2r/1r" "2r/ceil" "ZeRO/2r"
 for round in $(seq "${rounds}"); do
-  rm -rf "${work}/one" "${work}/two"
+  rm -rf "${work}/one" "${work}/two" "${work}/zero"
   "${lenet}" "${flags[@]}" "${mlp[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
   one=$(samples_per_second "${work}/one/metrics.jsonl")
   "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" "${mlp[@]}" \
     --run_dir="${work}/two" > "${work}/two.log" 2>&1
   two=$(samples_per_second "${work}/two/metrics.jsonl")
+  "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" "${mlp[@]}" \
+    --shard_optimizer_state --run_dir="${work}/zero" > "${work}/zero.log" 2>&1
+  zero=$(samples_per_second "${work}/zero/metrics.jsonl")
   pair=$(ceiling "${mlp[@]}")
-  printf '%-6s %10s %10s %10s %8s %10s\n' "${round}" "${one}" "${two}" "${pair}" \
-    "$(ratio "${two}" "${one}")" "$(ratio "${two}" "${pair}")"
+  printf '%-6s %10s %10s %10s %10s %8s %10s %10s\n' "${round}" "${one}" "${two}" "${zero}" "${pair}" \
+    "$(ratio "${two}" "${one}")" "$(ratio "${two}" "${pair}")" "$(ratio "${zero}" "${two}")"
 done
 
 echo

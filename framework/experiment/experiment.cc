@@ -307,7 +307,10 @@ void ExperimentRun::LogOptimizerStateSize() const {
   if (!bytes.ok()) return;
   LOG(INFO) << "Optimizer state on rank " << loop_->rank() << ": " << *bytes << " bytes"
             << (loop_->optimizer_sharding() == nullptr
-                    ? std::string(" (not sharded)")
+                    ? std::string(settings_.loop.shard_optimizer_state
+                                      ? " (not sharded: --shard_optimizer_state shards over more "
+                                        "than one rank, and this run has one)"
+                                      : " (not sharded)")
                     : absl::StrCat(" (sharded: its parameters are ",
                                    loop_->optimizer_sharding()->OwnedParameterBytes(), " of ",
                                    loop_->optimizer_sharding()->ParameterBytes(), " bytes)"));

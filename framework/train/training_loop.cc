@@ -141,6 +141,9 @@ absl::Status TrainingLoop::Run() {
   absl::Status status;
   try {
     model_.to(options_.device);
+    // Again after whatever restored the optimizer's state (a PyTorch dict
+    // restores all of it): each rank holds only its own.
+    if (sharding_ != nullptr) sharding_->DropOthersState();
     if (Communicator* group = communicator(); group != nullptr) {
       // Every rank starts from rank 0's weights, whatever its own init gave.
       std::vector<at::Tensor> state = model_.parameters();

@@ -152,4 +152,14 @@ same = all(torch.equal(a[k], b[k]) for a, b in zip(zero, plain) for k in ('exp_a
 print('     %d parameters with Adam state, step %d' % (len(zero), int(zero[0]['step'])))
 sys.exit(not (same and len(zero) == 10 and all(int(s['step']) == 50 for s in zero)))"
 
+# --- A PyTorch training dict restores all the state on every rank; each
+# sharded rank keeps its own once training starts.
+check "2 sharded ranks start from the exported PyTorch dict (--resume_from) for a 6th epoch" \
+  run_ranks 2 zero_from_pt "${ADAM[@]}" --shard_optimizer_state --resume_from=zero.pt --epochs=6
+check "... each parameter's state then written by its owner only" \
+  state_held_by_its_owner "$(newest_checkpoint zero_from_pt)" 2
+check "2 unsharded ranks do the same from the unsharded run's dict" \
+  run_ranks 2 plain_from_pt "${ADAM[@]}" --resume_from=plain.pt --epochs=6
+check "... the two byte-identical" same_run zero_from_pt plain_from_pt
+
 finish_checks

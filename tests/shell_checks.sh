@@ -93,7 +93,7 @@ metrics_without_seconds() {
   /usr/bin/python3 -c "
 import json, sys
 for line in open(sys.argv[1]):
-    r = json.loads(line); r.pop('seconds'); print(json.dumps(r, sort_keys=True))" "$1"
+    r = json.loads(line); r.pop('seconds', None); print(json.dumps(r, sort_keys=True))" "$1"
 }
 
 # Every tensor of the newest checkpoints by name, byte for byte, whichever

@@ -305,15 +305,15 @@ absl::Status ExperimentRun::BuildComponents() {
 void ExperimentRun::LogOptimizerStateSize() const {
   absl::StatusOr<int64_t> bytes = OptimizerStateBytes(*optimizer_);
   if (!bytes.ok()) return;
-  LOG(INFO) << "Optimizer state on rank " << loop_->rank() << ": " << *bytes << " bytes"
-            << (loop_->optimizer_sharding() == nullptr
-                    ? std::string(settings_.loop.shard_optimizer_state
-                                      ? " (not sharded: --shard_optimizer_state shards over more "
-                                        "than one rank, and this run has one)"
-                                      : " (not sharded)")
-                    : absl::StrCat(" (sharded: its parameters are ",
-                                   loop_->optimizer_sharding()->OwnedParameterBytes(), " of ",
-                                   loop_->optimizer_sharding()->ParameterBytes(), " bytes)"));
+  std::string how = " (not sharded)";
+  if (const OptimizerSharding* sharding = loop_->optimizer_sharding(); sharding != nullptr) {
+    how = absl::StrCat(" (sharded: its parameters are ", sharding->OwnedParameterBytes(), " of ",
+                       sharding->ParameterBytes(), " bytes)");
+  } else if (settings_.loop.shard_optimizer_state) {
+    how = " (not sharded: --shard_optimizer_state shards over more than one rank, and this run "
+          "has one)";
+  }
+  LOG(INFO) << "Optimizer state on rank " << loop_->rank() << ": " << *bytes << " bytes" << how;
 }
 
 absl::Status ExperimentRun::BuildCallbacks() {

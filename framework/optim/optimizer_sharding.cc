@@ -23,24 +23,16 @@ OptimizerSharding::OptimizerSharding(torch::optim::Optimizer& optimizer,
     }
   }
   const std::vector<int64_t> owners = PartitionByBytes(items, communicator.world_size());
-  owned_by_rank_.resize(static_cast<size_t>(communicator.world_size()));
+  parameters_by_rank_.resize(static_cast<size_t>(communicator.world_size()));
   size_t next = 0;
-  for (size_t g = 0; g < optimizer.param_groups().size(); ++g) {
+  for (const torch::optim::OptimizerParamGroup& group : optimizer.param_groups()) {
     owner_.emplace_back();
-    for (size_t i = 0; i < optimizer.param_groups()[g].params().size(); ++i) {
+    for (const at::Tensor& parameter : group.params()) {
       const int64_t rank = owners[next++];
       owner_.back().push_back(rank);
-      owned_by_rank_[static_cast<size_t>(rank)].emplace_back(g, i);
+      parameters_by_rank_[static_cast<size_t>(rank)].push_back(parameter);
     }
   }
-}
-
-std::vector<at::Tensor> OptimizerSharding::ParametersOf(int64_t rank) const {
-  std::vector<at::Tensor> parameters;
-  for (const auto& [g, i] : owned_by_rank_[static_cast<size_t>(rank)]) {
-    parameters.push_back(optimizer_.param_groups()[g].params()[i].detach());
-  }
-  return parameters;
 }
 
 bool OptimizerSharding::Owns(const std::string& id) const {
@@ -79,9 +71,11 @@ absl::Status OptimizerSharding::Step() {
   }
   optimizer_.step();
   for (auto& [parameter, gradient] : hidden) parameter.mutable_grad() = std::move(gradient);
+  // In place, as the loop's first broadcast of the parameters is.
   torch::NoGradGuard no_grad;
   for (int64_t rank = 0; rank < communicator_.world_size(); ++rank) {
-    absl::Status status = communicator_.Broadcast(ParametersOf(rank), rank,
+    absl::Status status = communicator_.Broadcast(parameters_by_rank_[static_cast<size_t>(rank)],
+                                                  rank,
                                                   "the parameters rank " + std::to_string(rank) +
                                                       " stepped");
     if (!status.ok()) return status;
@@ -91,7 +85,8 @@ absl::Status OptimizerSharding::Step() {
 
 int64_t OptimizerSharding::OwnedParameterBytes() const {
   int64_t bytes = 0;
-  for (const at::Tensor& parameter : ParametersOf(communicator_.rank())) {
+  const size_t rank = static_cast<size_t>(communicator_.rank());
+  for (const at::Tensor& parameter : parameters_by_rank_[rank]) {
     bytes += static_cast<int64_t>(parameter.nbytes());
   }
   return bytes;
@@ -99,8 +94,8 @@ int64_t OptimizerSharding::OwnedParameterBytes() const {
 
 int64_t OptimizerSharding::ParameterBytes() const {
   int64_t bytes = 0;
-  for (int64_t rank = 0; rank < communicator_.world_size(); ++rank) {
-    for (const at::Tensor& parameter : ParametersOf(rank)) {
+  for (const torch::optim::OptimizerParamGroup& group : optimizer_.param_groups()) {
+    for (const at::Tensor& parameter : group.params()) {
       bytes += static_cast<int64_t>(parameter.nbytes());
     }
   }

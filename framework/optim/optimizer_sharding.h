@@ -22,7 +22,6 @@
 
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <torch/optim/optimizer.h>
@@ -39,8 +38,6 @@ class OptimizerSharding {
   // outlive this object.
   OptimizerSharding(torch::optim::Optimizer& optimizer, Communicator& communicator);
 
-  // The rank that owns parameter `index` of group `group`.
-  int64_t Owner(size_t group, size_t index) const { return owner_.at(group).at(index); }
   // Whether this rank owns parameter `id` ("<group>.<index>", as optimizer
   // state names it); false for an id the optimizer does not have.
   bool Owns(const std::string& id) const;
@@ -59,11 +56,10 @@ class OptimizerSharding {
   torch::optim::Optimizer& optimizer_;
   Communicator& communicator_;
   std::vector<std::vector<int64_t>> owner_;  // by group, by index
-  // Each rank's parameters, as (group, index).
-  std::vector<std::vector<std::pair<size_t, size_t>>> owned_by_rank_;
-  // The parameters of `rank`, detached (taken afresh: moving a model to
-  // another device replaces its parameters' data).
-  std::vector<at::Tensor> ParametersOf(int64_t rank) const;
+  // Each rank's parameters, to broadcast from it: handles of the
+  // parameters themselves (moving a model to another device replaces their
+  // data in place, so the handles stay right).
+  std::vector<std::vector<at::Tensor>> parameters_by_rank_;
 };
 
 }  // namespace framework

@@ -32,7 +32,7 @@ struct RunResult {
 // Trains TinyModel (no dropout) with a global batch of `batch_size` over
 // `world_size` ranks for `epochs`, and returns each rank's result. Every rank
 // builds its model from a different seed: only rank 0's may count.
-struct Optimizer {
+struct OptimizerChoice {
   std::string name = "sgd";
   nlohmann::json options = {{"lr", 0.1}, {"momentum", 0.9}};
   bool sharded = false;  // ZeRO-1
@@ -41,7 +41,7 @@ struct Optimizer {
 std::vector<RunResult> Train(int64_t world_size, int64_t batch_size, int64_t epochs,
                              const std::function<void(int64_t rank, TrainingLoop&)>& prepare = {},
                              int64_t accumulate_batches = 1,
-                             const Optimizer& optimizer_choice = Optimizer()) {
+                             const OptimizerChoice& optimizer_choice = OptimizerChoice()) {
   static int run = 0;
   const std::string store =
       std::string(std::getenv("TEST_TMPDIR")) + "/dp-store-" + std::to_string(run++);
@@ -207,10 +207,10 @@ TEST(DataParallelTest, AStopOnOneRankStopsAllAtTheSameStep) {
 // bytes, so the shares are not even: optimizer_sharding_test checks the
 // balance).
 TEST(DataParallelTest, ShardedOptimizerStateTrainsTheUnshardedWeights) {
-  for (const Optimizer& base : {Optimizer{"adam", {{"lr", 0.01}}},
-                                Optimizer{"sgd", {{"lr", 0.1}, {"momentum", 0.9}}}}) {
+  for (const OptimizerChoice& base : {OptimizerChoice{"adam", {{"lr", 0.01}}},
+                                      OptimizerChoice{"sgd", {{"lr", 0.1}, {"momentum", 0.9}}}}) {
     SCOPED_TRACE(base.name);
-    Optimizer sharded = base;
+    OptimizerChoice sharded = base;
     sharded.sharded = true;
     const std::vector<RunResult> plain = Train(2, 64, 3, {}, 1, base);
     const std::vector<RunResult> zero = Train(2, 64, 3, {}, 1, sharded);

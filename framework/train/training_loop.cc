@@ -52,7 +52,6 @@ TrainingLoop::TrainingLoop(LoopOptions options, Model& model, Trainer& trainer,
   if (options_.loss_scaling.has_value()) scaler_.emplace(*options_.loss_scaling);
   if (options_.shard_optimizer_state && communicator() != nullptr) {
     sharding_ = std::make_unique<OptimizerSharding>(optimizer_, *communicator());
-    sharding_->DropOthersState();
   }
   // First, so that a step's line is logged before what others do with it.
   observers_.push_back(&progress_log_);
@@ -141,8 +140,9 @@ absl::Status TrainingLoop::Run() {
   absl::Status status;
   try {
     model_.to(options_.device);
-    // Again after whatever restored the optimizer's state (a PyTorch dict
-    // restores all of it): each rank holds only its own.
+    // After whatever restored the optimizer's state (a PyTorch dict restores
+    // all of it; Adagrad builds it for every parameter): each rank holds
+    // only its own.
     if (sharding_ != nullptr) sharding_->DropOthersState();
     if (Communicator* group = communicator(); group != nullptr) {
       // Every rank starts from rank 0's weights, whatever its own init gave.

@@ -289,7 +289,7 @@ Figures Measure(const std::string& name, const std::vector<int64_t>& elements) {
     const std::string newest = synced->last_saved();
     DropFromPageCache(newest);
     start = Clock::now();
-    std::map<std::string, at::Tensor> destinations;
+    framework::TensorDestinations destinations;
     for (auto& named : framework::StateDict(*model)) destinations[named.name] = named.tensor;
     auto state = framework::ReadCheckpoint(newest, framework::DeviceMap(torch::kCPU), &destinations);
     CHECK(state.ok()) << state.status();

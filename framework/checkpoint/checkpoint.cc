@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -136,13 +137,19 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
     if (!sums.ok()) return sums.status();
     share.files[file] = {rank, sums->file_bytes};
     share.file_headers[file] = sums->header;
-    // One device string per device, not per tensor.
+    // One device and dtype string per device and dtype, not per tensor.
     c10::Device last_device = c10::kCPU;
     std::string last_device_name = last_device.str();
+    c10::ScalarType last_dtype = c10::kFloat;
+    std::string last_dtype_name = *SafetensorsDtypeName(last_dtype);
     for (const NamedTensor& named : tensors) {
       CheckpointManifest::TensorRecord& entry = share.tensors[named.name];
       entry.file = file;
-      entry.dtype = *SafetensorsDtypeName(named.tensor.scalar_type());
+      if (named.tensor.scalar_type() != last_dtype) {
+        last_dtype = named.tensor.scalar_type();
+        last_dtype_name = *SafetensorsDtypeName(last_dtype);
+      }
+      entry.dtype = last_dtype_name;
       entry.shape = named.tensor.sizes().vec();
       if (named.tensor.device() != last_device) {
         last_device = named.tensor.device();
@@ -187,8 +194,7 @@ std::vector<std::string> UnionOfParametersWithState(const std::vector<std::strin
 }
 
 absl::Status WriteManifest(const std::string& dir, const TrainingState& state,
-                           const std::vector<CheckpointShare>& shares,
-                           const WriteOptions& options) {
+                           std::vector<CheckpointShare> shares, const WriteOptions& options) {
   CheckpointManifest manifest;
   manifest.format_version = kCheckpointFormatVersion;
   manifest.torch_version = TORCH_VERSION;
@@ -207,17 +213,19 @@ absl::Status WriteManifest(const std::string& dir, const TrainingState& state,
   manifest.line = state.line;
   manifest.flags = state.flags;
   manifest.checksum = ChecksumKind::kXxh3;
-  for (const CheckpointShare& share : shares) {
+  for (CheckpointShare& share : shares) {
     for (const auto& [file, record] : share.files) {
       if (!manifest.files.emplace(file, record).second) {
         return absl::InternalError(absl::StrCat("file ", file, " in two ranks' shares"));
       }
     }
     manifest.file_headers.insert(share.file_headers.begin(), share.file_headers.end());
-    for (const auto& [name, record] : share.tensors) {
-      if (!manifest.tensors.emplace(name, record).second) {
-        return absl::InternalError(absl::StrCat("tensor '", name, "' in two ranks' shares"));
-      }
+    // The shares' records move in whole (10,000 tensors: no record copied);
+    // what merge() leaves behind was already there.
+    manifest.tensors.merge(share.tensors);
+    if (!share.tensors.empty()) {
+      return absl::InternalError(absl::StrCat("tensor '", share.tensors.begin()->first,
+                                              "' in two ranks' shares"));
     }
   }
   absl::StatusOr<std::string> text = manifest.ToText();
@@ -345,7 +353,11 @@ absl::Status ParseTensorRecords(
     if (files.count(t.file) == 0) {
       return ManifestError(source, absl::StrCat(what(), " in unknown file ", t.file));
     }
-    if (!tensors->emplace(std::string(name), std::move(t)).second) {
+    // Records are printed in name order: each goes at the end in constant
+    // time (any order is still accepted).
+    const size_t before = tensors->size();
+    tensors->emplace_hint(tensors->end(), std::string(name), std::move(t));
+    if (tensors->size() == before) {
       return ManifestError(source, absl::StrCat(what(), " is listed twice"));
     }
   }
@@ -597,12 +609,14 @@ absl::Status WriteCheckpoint(const std::string& final_dir, const TrainingState& 
     (void)env.RemoveTree(tmp);
     return CheckpointSaveFailed(final_dir, share.status());
   }
-  return CommitCheckpointShares(tmp, final_dir, state, {*share}, options);
+  std::vector<CheckpointShare> shares;
+  shares.push_back(*std::move(share));
+  return CommitCheckpointShares(tmp, final_dir, state, std::move(shares), options);
 }
 
 absl::Status CommitCheckpointShares(const std::string& dir, const std::string& final_dir,
                                     const TrainingState& state,
-                                    const std::vector<CheckpointShare>& shares,
+                                    std::vector<CheckpointShare> shares,
                                     const WriteOptions& options) {
   const fs::path final_path(final_dir);
   Env& env = *Env::Default();
@@ -611,7 +625,7 @@ absl::Status CommitCheckpointShares(const std::string& dir, const std::string& f
       fs::exists(final_path, error)
           ? absl::AlreadyExistsError(absl::StrCat("checkpoint ", final_dir, " already exists"))
           : absl::OkStatus();
-  if (status.ok()) status = WriteManifest(dir, state, shares, options);
+  if (status.ok()) status = WriteManifest(dir, state, std::move(shares), options);
   if (status.ok()) status = RenameDurably(dir, final_dir, /*sync=*/false);
   if (status.ok() && options.fsync) {
     // The commit is durable only once the parent directory is synced; if
@@ -673,17 +687,28 @@ std::string SealManifestText(std::string text) {
 
 namespace {
 
-// Reads both tensor files, checking them against the manifest.
-absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
+// A tensor read and checked against its manifest record.
+struct VerifiedTensor {
+  const CheckpointManifest::TensorRecord* record;
+  NamedTensor named;
+};
+
+// Reads every tensor file, checking it against the manifest; the tensors
+// come file by file, in each file's order.
+absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
     const std::string& dir, const CheckpointManifest& manifest,
-    const std::map<std::string, at::Tensor>* model_destinations = nullptr,
+    const TensorDestinations* model_destinations = nullptr,
     const std::function<bool(const std::string& name)>& wanted_state = nullptr,
     bool verify_unwanted = false) {
-  std::map<std::string, at::Tensor> tensors;
+  std::vector<VerifiedTensor> tensors;
+  tensors.reserve(manifest.tensors.size());
   std::map<std::string, TensorChecksums> expected_by_file;
   for (const auto& [file, record] : manifest.files) expected_by_file[file];
+  if (expected_by_file.size() == 1) {
+    expected_by_file.begin()->second.reserve(manifest.tensors.size());
+  }
   for (const auto& [name, record] : manifest.tensors) {
-    expected_by_file[record.file][name] = record.checksum;
+    expected_by_file[record.file].emplace(name, record.checksum);
   }
   for (const auto& [file, expected] : expected_by_file) {
     const std::string path = dir + "/" + file;
@@ -712,14 +737,22 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadVerifiedTensors(
     }
     absl::StatusOr<SafetensorsContents> contents = ReadSafetensors(path, options);
     if (!contents.ok()) return contents.status();
+    // The records of one file come in a few dtypes: each dtype's name is
+    // looked up once, not per tensor.
+    c10::ScalarType last_dtype = c10::ScalarType::Undefined;
+    std::string last_dtype_name;
     for (NamedTensor& named : contents->tensors) {
       const CheckpointManifest::TensorRecord& record = manifest.tensors.at(named.name);
-      if (named.tensor.sizes().vec() != record.shape ||
-          *SafetensorsDtypeName(named.tensor.scalar_type()) != record.dtype) {
+      if (named.tensor.scalar_type() != last_dtype) {
+        last_dtype = named.tensor.scalar_type();
+        last_dtype_name = *SafetensorsDtypeName(last_dtype);
+      }
+      if (named.tensor.sizes() != c10::IntArrayRef(record.shape) ||
+          last_dtype_name != record.dtype) {
         return absl::DataLossError(absl::StrCat(path, ": tensor '", named.name,
                                                 "' does not match its manifest entry"));
       }
-      tensors[named.name] = std::move(named.tensor);
+      tensors.push_back({&record, std::move(named)});
     }
   }
   return tensors;
@@ -744,7 +777,7 @@ absl::Status VerifyCheckpoint(const std::string& dir) {
 
 absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
-    const std::map<std::string, at::Tensor>* model_destinations,
+    const TensorDestinations* model_destinations,
     const std::function<bool(const std::string& name)>& wanted_state, bool verify_unwanted) {
   absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(dir);
   if (!manifest.ok()) return manifest.status();
@@ -756,18 +789,31 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     if (it == mapped.end()) it = mapped.emplace(recorded, devices.Map(recorded)).first;
     return it->second;
   };
-  // Destinations only where the tensor is meant to stay on the CPU.
-  std::map<std::string, at::Tensor> usable;
+  // Destinations only where the tensor is meant to stay on the CPU: all of
+  // them, unless a model tensor goes elsewhere.
+  const TensorDestinations* usable = model_destinations;
+  TensorDestinations on_cpu;
   if (model_destinations != nullptr) {
-    for (const auto& [name, tensor] : *model_destinations) {
-      auto record = manifest->tensors.find(name);
-      if (record == manifest->tensors.end()) continue;
-      const absl::StatusOr<c10::Device>& device = map_device(record->second.device);
-      if (device.ok() && device->is_cpu() && tensor.device().is_cpu()) usable[name] = tensor;
+    bool all_on_cpu = true;
+    const std::string* last_device = nullptr;
+    for (const auto& [name, record] : manifest->tensors) {
+      if (last_device != nullptr && record.device == *last_device) continue;
+      last_device = &record.device;
+      const absl::StatusOr<c10::Device>& device = map_device(record.device);
+      all_on_cpu = all_on_cpu && device.ok() && device->is_cpu();
+    }
+    if (!all_on_cpu) {
+      for (const auto& [name, tensor] : *model_destinations) {
+        auto record = manifest->tensors.find(name);
+        if (record == manifest->tensors.end()) continue;
+        const absl::StatusOr<c10::Device>& device = map_device(record->second.device);
+        if (device.ok() && device->is_cpu()) on_cpu[name] = tensor;
+      }
+      usable = &on_cpu;
     }
   }
-  absl::StatusOr<std::map<std::string, at::Tensor>> tensors =
-      ReadVerifiedTensors(dir, *manifest, &usable, wanted_state, verify_unwanted);
+  absl::StatusOr<std::vector<VerifiedTensor>> tensors =
+      ReadVerifiedTensors(dir, *manifest, usable, wanted_state, verify_unwanted);
   if (!tensors.ok()) return tensors.status();
 
   TrainingState state;
@@ -783,28 +829,39 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   state.world_size = manifest->world_size;
   state.parent = manifest->parent;
   state.line = manifest->line;
-  for (auto& [name, tensor] : *tensors) {
-    const CheckpointManifest::TensorRecord& record = manifest->tensors.at(name);
+  // Each file's role is worked out once, not per tensor (a regex match).
+  std::map<std::string, bool> is_model_file;
+  for (const auto& [file, record] : manifest->files) {
+    is_model_file[file] = IsCheckpointModelFile(file);
+  }
+  for (VerifiedTensor& verified : *tensors) {
+    const CheckpointManifest::TensorRecord& record = *verified.record;
+    NamedTensor& named = verified.named;
     // Generator states stay on the CPU; they are bytes, not data.
-    const bool is_rng = name.rfind(kRngTensorPrefix, 0) == 0;
+    const bool is_rng = named.name.rfind(kRngTensorPrefix, 0) == 0;
     if (!is_rng) {
       const absl::StatusOr<c10::Device>& device = map_device(record.device);
       if (!device.ok()) {
-        return absl::Status(device.status().code(),
-                            absl::StrCat(dir, ": tensor '", name, "' ", device.status().message()));
+        return absl::Status(device.status().code(), absl::StrCat(dir, ": tensor '", named.name,
+                                                                 "' ", device.status().message()));
       }
-      if (!device->is_cpu()) tensor = tensor.to(*device);
+      if (!device->is_cpu()) named.tensor = named.tensor.to(*device);
     }
-    NamedTensor named{name, tensor};
-    if (IsCheckpointModelFile(record.file)) {
-      state.model.push_back(named);
+    if (is_model_file.at(record.file)) {
+      state.model.push_back(std::move(named));
     } else if (is_rng) {
-      state.rng.push_back(named);
-    } else if (name.rfind(kCheckpointCallbackTensorPrefix, 0) == 0) {
-      state.callback_tensors.push_back(named);
+      state.rng.push_back(std::move(named));
+    } else if (named.name.rfind(kCheckpointCallbackTensorPrefix, 0) == 0) {
+      state.callback_tensors.push_back(std::move(named));
     } else {
-      state.optimizer.push_back(named);
+      state.optimizer.push_back(std::move(named));
     }
+  }
+  // By name, as the manifest lists them (and as every reader before saw them).
+  for (std::vector<NamedTensor>* group :
+       {&state.model, &state.optimizer, &state.rng, &state.callback_tensors}) {
+    std::sort(group->begin(), group->end(),
+              [](const NamedTensor& a, const NamedTensor& b) { return a.name < b.name; });
   }
   return state;
 }

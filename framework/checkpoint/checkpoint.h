@@ -211,12 +211,13 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
 // and `cause`, with its code: how every failed save is worded.
 absl::Status CheckpointSaveFailed(const std::string& final_dir, const absl::Status& cause);
 
-// Rank 0: writes the manifest of `shares` (one per rank, in `dir`) and of
-// `state` into `dir`, then commits `dir` as `final_dir`. On failure nothing
-// with the final name exists and `dir` is removed.
+// Rank 0: writes the manifest of `shares` (one per rank, in `dir`; their
+// records move into it) and of `state` into `dir`, then commits `dir` as
+// `final_dir`. On failure nothing with the final name exists and `dir` is
+// removed.
 absl::Status CommitCheckpointShares(const std::string& dir, const std::string& final_dir,
                                     const TrainingState& state,
-                                    const std::vector<CheckpointShare>& shares,
+                                    std::vector<CheckpointShare> shares,
                                     const WriteOptions& options = {});
 
 // Reads and verifies (its own checksum) the manifest of checkpoint `dir`;
@@ -239,7 +240,7 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(
 // through a few MiB of scratch memory and dropped.
 absl::StatusOr<TrainingState> ReadCheckpoint(
     const std::string& dir, const DeviceMap& devices,
-    const std::map<std::string, at::Tensor>* model_destinations = nullptr,
+    const TensorDestinations* model_destinations = nullptr,
     const std::function<bool(const std::string& name)>& wanted_state = nullptr,
     bool verify_unwanted = false);
 

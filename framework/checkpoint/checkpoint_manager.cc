@@ -10,6 +10,7 @@
 #include <set>
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/types.h>
 
 #include "absl/strings/str_cat.h"
@@ -203,6 +204,8 @@ void ParallelCopy(const std::vector<std::pair<at::Tensor, at::Tensor>>& copies) 
     int64_t size;
   };
   std::vector<Piece> pieces;
+  // Parameters are captured as they are (requiring grad); a snapshot is data.
+  torch::NoGradGuard no_grad;
   for (const auto& [from, to] : copies) {
     if (!from.device().is_cpu() || !from.is_contiguous()) {
       to.copy_(from);
@@ -445,7 +448,8 @@ absl::Status CheckpointManager::WriteShare(const std::string& path, const std::s
     return CheckpointSaveFailed(path, status);
   }
   return Commit(
-      path, state, [&] { return CommitCheckpointShares(tmp, path, state, shares, write_options); },
+      path, state,
+      [&] { return CommitCheckpointShares(tmp, path, state, std::move(shares), write_options); },
       start);
 }
 

@@ -467,7 +467,7 @@ TEST_F(CheckpointTest, ReadingACheckpointReadsEachDataByteOnce) {
     headers += static_cast<int64_t>(ReadSafetensorsHeader(dir + "/" + file)->data_start);
   }
   TinyRun run(data_, 1);
-  std::map<std::string, at::Tensor> destinations;
+  TensorDestinations destinations;
   for (NamedTensor& named : StateDict(*run.model)) destinations[named.name] = named.tensor;
   // What reading /proc/self/io itself adds.
   const int64_t first_probe = BytesRead();

@@ -13,8 +13,9 @@
 
 namespace framework {
 
-// The loop's full state. Tensors refer to the live ones (detached); a save
-// that outlives the step copies them (see the async snapshot buffers).
+// The loop's full state. Tensors are the live ones (parameters still
+// require grad: whoever copies them does so under NoGradGuard); a save that
+// outlives the step copies them (see the async snapshot buffers).
 absl::StatusOr<TrainingState> CaptureTrainingState(TrainingLoop& loop, const ModelSpec& spec,
                                                    const std::map<std::string, std::string>& flags);
 

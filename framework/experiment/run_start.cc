@@ -22,9 +22,11 @@ namespace {
 // "checkpoint:<path>" (empty path: a fresh start) or "error:<message>".
 constexpr char kStartKey[] = "start";
 
-std::map<std::string, at::Tensor> Destinations(Model& model) {
-  std::map<std::string, at::Tensor> destinations;
-  for (NamedTensor& named : StateDict(model)) destinations[named.name] = named.tensor;
+TensorDestinations Destinations(Model& model) {
+  std::vector<NamedTensor> tensors = StateDict(model);
+  TensorDestinations destinations;
+  destinations.reserve(tensors.size());
+  for (NamedTensor& named : tensors) destinations[named.name] = named.tensor;
   return destinations;
 }
 
@@ -62,7 +64,7 @@ absl::Status ResumeFromCandidates(const std::vector<std::string>& candidates, bo
                                   CheckpointManager& checkpoints,
                                   const std::function<absl::Status()>& rebuild_weights,
                                   std::string* resumed_from) {
-  std::map<std::string, at::Tensor> destinations = Destinations(model);
+  TensorDestinations destinations = Destinations(model);
   for (size_t i = 0; i < candidates.size(); ++i) {
     const std::string& path = candidates[i];
     const auto start = std::chrono::steady_clock::now();
@@ -131,7 +133,7 @@ absl::Status AgreeOnStart(Communicator& communicator, const std::string& resumed
   }
   const std::string chosen(absl::StripPrefix(*start, "checkpoint:"));
   if (communicator.rank() == 0 || chosen.empty()) return absl::OkStatus();
-  std::map<std::string, at::Tensor> destinations = Destinations(model);
+  TensorDestinations destinations = Destinations(model);
   // Rank 0 verified all of it as it chose it; a rank whose optimizer state
   // is sharded reads its own parameters' part only.
   absl::StatusOr<TrainingState> state =

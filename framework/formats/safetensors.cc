@@ -7,6 +7,7 @@
 
 #include <simdjson.h>
 #include <sys/uio.h>
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/types.h>
 
 #include "absl/container/flat_hash_set.h"
@@ -142,7 +143,10 @@ absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
     const bool in_place = tensor.device().is_cpu() && tensor.is_contiguous();
     // A staged copy (a CUDA or strided tensor) lives until it is written.
     std::shared_ptr<at::Tensor> staged;
-    if (!in_place) staged = std::make_shared<at::Tensor>(tensor.cpu().contiguous());
+    if (!in_place) {
+      torch::NoGradGuard no_grad;  // a checkpoint's parameters may require grad
+      staged = std::make_shared<at::Tensor>(tensor.cpu().contiguous());
+    }
     const at::Tensor& source = in_place ? tensor : *staged;
     const auto* bytes = static_cast<const char*>(source.data_ptr());
     const size_t size = source.nbytes();

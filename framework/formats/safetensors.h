@@ -64,6 +64,10 @@ absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
 
 absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path);
 
+// Memory to read tensors into, by name (a model's state dict). Hashed: a
+// transformer with its optimizer state has thousands of tensors.
+using TensorDestinations = absl::flat_hash_map<std::string, at::Tensor>;
+
 struct SafetensorsReadOptions {
   ChecksumKind checksum = ChecksumKind::kXxh3;
   // When given, the header's checksum and each tensor's must match.
@@ -74,7 +78,7 @@ struct SafetensorsReadOptions {
   // buffer or copy; this is how a resume loads weights into the model it
   // built) and returned as that tensor. On an error such destinations may
   // hold partial data. The other tensors share one buffer.
-  const std::map<std::string, at::Tensor>* destinations = nullptr;
+  const TensorDestinations* destinations = nullptr;
   // When set, only the tensors it accepts are returned (a rank of a sharded
   // optimizer keeps its own parameters' state only). The others' bytes are
   // skipped unread, or with `verify_unwanted` read through a scratch buffer

@@ -73,7 +73,7 @@ TEST(SafetensorsTest, ReadsStraightIntoMatchingDestinations) {
   const torch::Tensor steps = torch::arange(5);
   auto crcs = WriteSafetensors(path, {{"weight", weight}, {"bias", bias}, {"steps", steps}}, {}, false);
   ASSERT_TRUE(crcs.ok());
-  std::map<std::string, torch::Tensor> destinations = {
+  TensorDestinations destinations = {
       {"weight", torch::zeros({3, 4})},                // fits: filled in place
       {"bias", torch::zeros({4}, torch::kDouble)},     // other dtype: not used
       {"steps", torch::zeros({10}, torch::kLong)}};    // other shape: not used
@@ -120,7 +120,7 @@ int64_t ReadCalls() {
 TEST(SafetensorsTest, ThousandsOfSmallTensorsGoStraightToTheirDestinationsInFewReads) {
   const std::string path = Temp("thousands.safetensors");
   std::vector<NamedTensor> tensors;
-  std::map<std::string, torch::Tensor> destinations;
+  TensorDestinations destinations;
   for (int i = 0; i < 5000; ++i) {
     const std::string name = "layer" + std::to_string(i) + ".weight";
     tensors.push_back({name, torch::randn({i % 7, 3})});
@@ -388,7 +388,7 @@ TEST(SafetensorsTest, ManySmallAndLargeTensorsVerifyWhileReading) {
     auto checksums = WriteSafetensors(path, tensors, {}, false, kind);
     ASSERT_TRUE(checksums.ok()) << checksums.status();
     ASSERT_EQ(checksums->tensors.size(), tensors.size());
-    std::map<std::string, torch::Tensor> destinations;
+    TensorDestinations destinations;
     for (const NamedTensor& named : tensors) {
       if (random() % 2 == 0) destinations[named.name] = torch::zeros_like(named.tensor);
     }

@@ -147,6 +147,10 @@ TEST_F(CheckpointTest, BadInputsAreClearErrorsNamingTheFile) {
 TEST_F(CheckpointTest, AnyChangedByteOfAnyFileFailsVerification) {
   const std::string dir = MakeCheckpoint("flipped");
   ASSERT_TRUE(VerifyCheckpoint(dir).ok());
+  TinyRun run(data_, 1);
+  TensorDestinations destinations;
+  for (NamedTensor& named : StateDict(*run.model)) destinations[named.name] = named.tensor;
+  ASSERT_TRUE(ReadCheckpoint(dir, DeviceMap(torch::kCPU), &destinations).ok());
   const uint64_t seed = std::random_device{}();
   std::mt19937_64 random(seed);
   std::cout << "byte-flip offsets drawn with seed " << seed << "\n";
@@ -166,6 +170,10 @@ TEST_F(CheckpointTest, AnyChangedByteOfAnyFileFailsVerification) {
       changed[offset] = static_cast<char>(changed[offset] ^ (1 << (random() % 8)));
       std::ofstream(path, std::ios::binary | std::ios::trunc) << changed;
       EXPECT_FALSE(VerifyCheckpoint(dir).ok()) << file << " offset " << offset << " seed " << seed;
+      // As --resume reads it: the model's file straight into a model, while
+      // the manifest is parsed, its checksums compared afterwards.
+      EXPECT_FALSE(ReadCheckpoint(dir, DeviceMap(torch::kCPU), &destinations).ok())
+          << file << " offset " << offset << " seed " << seed;
     }
     std::ofstream(path, std::ios::binary | std::ios::trunc) << original;
     ASSERT_TRUE(VerifyCheckpoint(dir).ok());
@@ -404,6 +412,15 @@ TEST_F(CheckpointTest, ReadsFormatVersion2WithCrc32) {
     file.put('\x7f');
   }
   absl::Status status = VerifyCheckpoint(damaged);
+  EXPECT_NE(status.message().find("fails its checksum (crc32"), std::string::npos) << status;
+
+  // Read into a model as --resume reads (the model's file is read before the
+  // manifest says which checksum it has; crc32 is then checked on a re-read).
+  TinyRun run(data_, 1);
+  TensorDestinations destinations;
+  for (NamedTensor& named : StateDict(*run.model)) destinations[named.name] = named.tensor;
+  EXPECT_TRUE(ReadCheckpoint(kept, DeviceMap(torch::kCPU), &destinations).ok());
+  status = ReadCheckpoint(damaged, DeviceMap(torch::kCPU), &destinations).status();
   EXPECT_NE(status.message().find("fails its checksum (crc32"), std::string::npos) << status;
 }
 

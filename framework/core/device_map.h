@@ -29,6 +29,9 @@ class DeviceMap {
   // The device for a tensor recorded as saved on `recorded` (e.g. "cuda:1").
   absl::StatusOr<c10::Device> Map(const std::string& recorded) const;
 
+  // Whether every recorded device maps to the CPU, whatever it is.
+  bool MapsEverythingToCpu() const { return all_to_.has_value() && all_to_->is_cpu(); }
+
  private:
   DeviceMap() = default;
   std::optional<c10::Device> all_to_;

@@ -318,6 +318,40 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path,
 
 namespace {
 
+// Every tensor of the file has a recorded checksum, and every recorded one
+// is in the file.
+absl::Status CheckNamesRecorded(const std::string& path,
+                                const std::vector<SafetensorsEntry>& entries,
+                                const TensorChecksums& expected) {
+  for (const SafetensorsEntry& entry : entries) {
+    if (expected.count(entry.name) == 0) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": tensor '", entry.name, "' has no recorded checksum"));
+    }
+  }
+  absl::flat_hash_set<std::string_view> present;
+  present.reserve(entries.size());
+  for (const SafetensorsEntry& entry : entries) present.insert(entry.name);
+  for (const auto& [name, value] : expected) {
+    if (present.count(name) == 0) {
+      return absl::DataLossError(absl::StrCat(path, ": tensor '", name, "' is missing"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HeaderMismatch(const std::string& path, ChecksumKind checksum) {
+  return absl::DataLossError(
+      absl::StrCat(path, ": header fails its checksum (", ChecksumName(checksum), ")"));
+}
+
+absl::Status ChecksumMismatch(const std::string& path, const std::string& name,
+                              ChecksumKind checksum, uint64_t value, uint64_t recorded) {
+  return absl::DataLossError(absl::StrCat(
+      path, ": tensor '", name, "' fails its checksum (", ChecksumName(checksum), " ",
+      FormatChecksum(checksum, value), ", recorded ", FormatChecksum(checksum, recorded), ")"));
+}
+
 absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
                                                         const RandomAccessFile& file,
                                                         const SafetensorsReadOptions& options) {
@@ -331,26 +365,12 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     contents.checksums.header = Checksum(options.checksum, prefix.data(), prefix.size());
     if (options.expected_header != nullptr &&
         *options.expected_header != contents.checksums.header) {
-      return absl::DataLossError(absl::StrCat(path, ": header fails its checksum (",
-                                              ChecksumName(options.checksum), ")"));
+      return HeaderMismatch(path, options.checksum);
     }
   }
   contents.checksums.tensors.reserve(entries.size());
   if (options.expected != nullptr) {
-    for (const SafetensorsEntry& entry : entries) {
-      if (options.expected->count(entry.name) == 0) {
-        return absl::DataLossError(
-            absl::StrCat(path, ": tensor '", entry.name, "' has no recorded checksum"));
-      }
-    }
-    absl::flat_hash_set<std::string_view> present;
-    present.reserve(entries.size());
-    for (const SafetensorsEntry& entry : entries) present.insert(entry.name);
-    for (const auto& [name, value] : *options.expected) {
-      if (present.count(name) == 0) {
-        return absl::DataLossError(absl::StrCat(path, ": tensor '", name, "' is missing"));
-      }
-    }
+    if (absl::Status s = CheckNamesRecorded(path, entries, *options.expected); !s.ok()) return s;
   }
   // Where each tensor's bytes go: its destination, or a shared buffer (whose
   // size the validated header bounds by the file's), at the tensor's own
@@ -423,10 +443,8 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
       sum.Reset();
       contents.checksums.tensors[entry.name] = value;
       if (options.expected != nullptr && options.expected->at(entry.name) != value) {
-        return absl::DataLossError(absl::StrCat(
-            path, ": tensor '", entry.name, "' fails its checksum (", ChecksumName(options.checksum),
-            " ", FormatChecksum(options.checksum, value), ", recorded ",
-            FormatChecksum(options.checksum, options.expected->at(entry.name)), ")"));
+        return ChecksumMismatch(path, entry.name, options.checksum, value,
+                                options.expected->at(entry.name));
       }
     }
     return absl::OkStatus();
@@ -504,6 +522,29 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
 }
 
 }  // namespace
+
+absl::Status CheckSafetensorsChecksums(const std::string& path,
+                                       const SafetensorsContents& contents,
+                                       const SafetensorsReadOptions& options) {
+  if (options.expected_header != nullptr && *options.expected_header != contents.checksums.header) {
+    return HeaderMismatch(path, options.checksum);
+  }
+  if (options.expected == nullptr) return absl::OkStatus();
+  const std::vector<SafetensorsEntry>& entries = contents.header.entries;
+  if (absl::Status s = CheckNamesRecorded(path, entries, *options.expected); !s.ok()) return s;
+  for (const SafetensorsEntry& entry : entries) {  // the first damaged one in file order
+    auto value = contents.checksums.tensors.find(entry.name);
+    const uint64_t recorded = options.expected->at(entry.name);
+    if (value == contents.checksums.tensors.end()) {
+      if (options.wanted && !options.wanted(entry.name)) continue;  // skipped unread
+      return absl::InternalError(absl::StrCat(path, ": tensor '", entry.name, "' was not read"));
+    }
+    if (value->second != recorded) {
+      return ChecksumMismatch(path, entry.name, options.checksum, value->second, recorded);
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path) {
   absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =

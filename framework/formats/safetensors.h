@@ -98,6 +98,14 @@ struct SafetensorsContents {
 absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
                                                     const SafetensorsReadOptions& options = {});
 
+// The checks `options.expected_header` and `options.expected` make during
+// a read, made afterwards on what a read without them returned (a file read
+// while the manifest that holds its checksums was still being parsed): the
+// same errors, naming the first damaged tensor in file order.
+absl::Status CheckSafetensorsChecksums(const std::string& path,
+                                       const SafetensorsContents& contents,
+                                       const SafetensorsReadOptions& options);
+
 // "F32" for kFloat, ... ; an error for dtypes safetensors cannot hold.
 absl::StatusOr<std::string> SafetensorsDtypeName(c10::ScalarType type);
 absl::StatusOr<c10::ScalarType> SafetensorsDtype(const std::string& name);

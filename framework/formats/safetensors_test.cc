@@ -32,6 +32,47 @@ std::string ErrorOf(const std::string& path) {
   return std::string(contents.status().message());
 }
 
+// What a read with expected checksums refuses, a check after a read
+// without them refuses with the same words.
+TEST(SafetensorsTest, ChecksumsCheckedAfterTheReadAsDuringIt) {
+  const std::string path = Temp("checked_after.safetensors");
+  auto sums = WriteSafetensors(path, {{"a", torch::randn({64})}, {"b", torch::randn({3, 5})}},
+                               {}, false);
+  ASSERT_TRUE(sums.ok()) << sums.status();
+  auto contents = ReadSafetensors(path);  // nothing expected
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  SafetensorsReadOptions right;
+  right.expected_header = &sums->header;
+  right.expected = &sums->tensors;
+  EXPECT_TRUE(CheckSafetensorsChecksums(path, *contents, right).ok());
+
+  auto both_say = [&](const SafetensorsReadOptions& options, const std::string& words) {
+    const absl::Status after = CheckSafetensorsChecksums(path, *contents, options);
+    const absl::Status during = ReadSafetensors(path, options).status();
+    EXPECT_EQ(after.code(), absl::StatusCode::kDataLoss) << after;
+    EXPECT_EQ(after.message(), during.message());
+    EXPECT_NE(after.message().find(words), std::string::npos) << after;
+  };
+  TensorChecksums wrong_b = sums->tensors;
+  wrong_b["b"] ^= 1;
+  SafetensorsReadOptions damaged = right;
+  damaged.expected = &wrong_b;
+  both_say(damaged, "tensor 'b' fails its checksum (xxh3");
+  const uint64_t wrong_header = sums->header ^ 1;
+  SafetensorsReadOptions header = right;
+  header.expected_header = &wrong_header;
+  both_say(header, "header fails its checksum");
+  TensorChecksums extra = sums->tensors;
+  extra["c"] = 7;
+  SafetensorsReadOptions missing = right;
+  missing.expected = &extra;
+  both_say(missing, "tensor 'c' is missing");
+  TensorChecksums only_a = {{"a", sums->tensors.at("a")}};
+  SafetensorsReadOptions unrecorded = right;
+  unrecorded.expected = &only_a;
+  both_say(unrecorded, "tensor 'b' has no recorded checksum");
+}
+
 TEST(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
   std::vector<NamedTensor> tensors = {
       {"f32", torch::randn({3, 4})},

@@ -133,32 +133,36 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
   auto write_file = [&](const std::string& role, const std::vector<NamedTensor>& tensors,
                         const std::map<std::string, std::string>& metadata) -> absl::Status {
     const std::string file = CheckpointTensorFileName(role, rank, world_size);
+    // The records are made while the file's last bytes are written and
+    // synced; a failed write discards them with the share.
+    auto record = [&](const SafetensorsChecksums& sums) {
+      share.files[file] = {rank, sums.file_bytes};
+      share.file_headers[file] = sums.header;
+      // One device and dtype string per device and dtype, not per tensor.
+      c10::Device last_device = c10::kCPU;
+      std::string last_device_name = last_device.str();
+      c10::ScalarType last_dtype = c10::kFloat;
+      std::string last_dtype_name = *SafetensorsDtypeName(last_dtype);
+      for (const NamedTensor& named : tensors) {
+        CheckpointManifest::TensorRecord& entry = share.tensors[named.name];
+        entry.file = file;
+        if (named.tensor.scalar_type() != last_dtype) {
+          last_dtype = named.tensor.scalar_type();
+          last_dtype_name = *SafetensorsDtypeName(last_dtype);
+        }
+        entry.dtype = last_dtype_name;
+        entry.shape = named.tensor.sizes().vec();
+        if (named.tensor.device() != last_device) {
+          last_device = named.tensor.device();
+          last_device_name = last_device.str();
+        }
+        entry.device = last_device_name;
+        entry.checksum = sums.tensors.at(named.name);
+      }
+    };
     absl::StatusOr<SafetensorsChecksums> sums =
-        WriteSafetensors(dir + "/" + file, tensors, metadata, options.fsync, checksum);
+        WriteSafetensors(dir + "/" + file, tensors, metadata, options.fsync, checksum, record);
     if (!sums.ok()) return sums.status();
-    share.files[file] = {rank, sums->file_bytes};
-    share.file_headers[file] = sums->header;
-    // One device and dtype string per device and dtype, not per tensor.
-    c10::Device last_device = c10::kCPU;
-    std::string last_device_name = last_device.str();
-    c10::ScalarType last_dtype = c10::kFloat;
-    std::string last_dtype_name = *SafetensorsDtypeName(last_dtype);
-    for (const NamedTensor& named : tensors) {
-      CheckpointManifest::TensorRecord& entry = share.tensors[named.name];
-      entry.file = file;
-      if (named.tensor.scalar_type() != last_dtype) {
-        last_dtype = named.tensor.scalar_type();
-        last_dtype_name = *SafetensorsDtypeName(last_dtype);
-      }
-      entry.dtype = last_dtype_name;
-      entry.shape = named.tensor.sizes().vec();
-      if (named.tensor.device() != last_device) {
-        last_device = named.tensor.device();
-        last_device_name = last_device.str();
-      }
-      entry.device = last_device_name;
-      entry.checksum = sums->tensors.at(named.name);
-    }
     return absl::OkStatus();
   };
   const std::map<std::string, std::string> model_metadata = {

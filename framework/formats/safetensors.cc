@@ -66,7 +66,8 @@ absl::StatusOr<c10::ScalarType> SafetensorsDtype(const std::string& name) {
 
 absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
     const std::string& path, const std::vector<NamedTensor>& tensors,
-    const std::map<std::string, std::string>& metadata, bool sync, ChecksumKind checksum) {
+    const std::map<std::string, std::string>& metadata, bool sync, ChecksumKind checksum,
+    const std::function<void(const SafetensorsChecksums&)>& while_writing) {
   // Largest elements first keeps every tensor aligned to its element size
   // (the data section starts 8-byte aligned and the format allows no gaps).
   std::vector<const NamedTensor*> order;
@@ -162,8 +163,9 @@ absl::StatusOr<SafetensorsChecksums> WriteSafetensors(
     }
     checksums.tensors[named->name] = sum.Digest();
   }
-  if (absl::Status status = (*file)->Finish(); !status.ok()) return status;
   checksums.file_bytes = prefix.size() + offset;
+  if (while_writing) while_writing(checksums);
+  if (absl::Status status = (*file)->Finish(); !status.ok()) return status;
   return checksums;
 }
 

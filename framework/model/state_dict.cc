@@ -58,9 +58,6 @@ absl::Status LoadStateDict(torch::nn::Module& module, const std::vector<NamedTen
                            bool strict, const std::string& source) {
   // Hashed by name: a transformer has thousands of tensors.
   const std::vector<NamedTensor> targets = StateDict(module);
-  absl::flat_hash_map<std::string_view, const at::Tensor*> target_of;
-  target_of.reserve(targets.size());
-  for (const NamedTensor& named : targets) target_of[named.name] = &named.tensor;
   absl::flat_hash_map<std::string_view, const at::Tensor*> given;
   given.reserve(tensors.size());
   for (const NamedTensor& named : tensors) given[named.name] = &named.tensor;
@@ -75,8 +72,16 @@ absl::Status LoadStateDict(torch::nn::Module& module, const std::vector<NamedTen
                                        ", model ", c10::str(target.tensor.sizes()), ")"));
     }
   }
-  for (const NamedTensor& named : tensors) {
-    if (target_of.count(named.name) == 0) unexpected.push_back(named.name);
+  // Every target found among as many distinct names: none is unexpected.
+  const bool all_found = missing.empty() && given.size() == tensors.size() &&
+                         tensors.size() == targets.size();
+  if (!all_found) {
+    absl::flat_hash_map<std::string_view, const at::Tensor*> target_of;
+    target_of.reserve(targets.size());
+    for (const NamedTensor& named : targets) target_of[named.name] = &named.tensor;
+    for (const NamedTensor& named : tensors) {
+      if (target_of.count(named.name) == 0) unexpected.push_back(named.name);
+    }
   }
   std::sort(missing.begin(), missing.end());
   std::sort(unexpected.begin(), unexpected.end());

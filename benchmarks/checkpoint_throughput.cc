@@ -30,6 +30,7 @@
 #include <torch/serialize.h>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/blas_report.h"
 #include "framework/checkpoint/checkpoint.h"
@@ -377,23 +378,30 @@ int main(int argc, char** argv) {
               "cold load  (device, ours)", "save, no fsync (torch, ours)", "async stall", "peak");
   std::printf("%-18s | %9s %9s %9s | %9s %9s %9s | %8s %8s %9s | %7s %8s | %6s\n", "", "MB/s", "MB/s",
               "fraction", "MB/s", "MB/s", "fraction", "MB/s", "MB/s", "ratio", "/save", "/memcpy", "extra");
+  // What --torch=false did not measure prints as "-".
+  auto cell = [](double value, int decimals, bool measured) {
+    return measured ? absl::StrFormat("%.*f", decimals, value) : std::string("-");
+  };
   for (const Figures& f : rows) {
-    std::printf("%-18s | %9.0f %9.0f %9.2f | %9.0f %9.0f %9.2f | %8.0f %8.0f %8.2fx | %6.1f%% %7.2fx | %5.1f%%\n",
+    std::printf("%-18s | %9.0f %9.0f %9.2f | %9.0f %9.0f %9.2f | %8s %8.0f %8sx | %6.1f%% %7.2fx | %5.1f%%\n",
                 f.name.c_str(), MBps(f.bytes, f.device.write_fsync), MBps(f.bytes, f.ours_save),
                 f.device.write_fsync / f.ours_save, MBps(f.bytes, f.device.cold_read),
                 MBps(f.bytes, f.ours_load_cold), f.device.cold_read / f.ours_load_cold,
-                MBps(f.bytes, f.torch_save_unsynced), MBps(f.bytes, f.ours_save_unsynced),
-                f.torch_save_unsynced / f.ours_save_unsynced, 100.0 * f.stall / f.ours_save,
-                f.stall / f.device.memcpy, 100.0 * f.extra_kib * 1024 / f.bytes);
+                cell(MBps(f.bytes, f.torch_save_unsynced), 0, FLAGS_torch).c_str(),
+                MBps(f.bytes, f.ours_save_unsynced),
+                cell(f.torch_save_unsynced / f.ours_save_unsynced, 2, FLAGS_torch).c_str(),
+                100.0 * f.stall / f.ours_save, f.stall / f.device.memcpy,
+                100.0 * f.extra_kib * 1024 / f.bytes);
   }
   std::printf("\nseconds (how time grows with size):\n");
   std::printf("%-18s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n", "model", "device w+fs",
               "ours save", "device read", "ours load", "torch load", "torch save*", "ours save*",
               "async stall", "memcpy");
   for (const Figures& f : rows) {
-    std::printf("%-18s %12.4f %12.4f %12.4f %12.4f %12.4f %12.4f %12.4f %12.4f %12.4f\n",
+    std::printf("%-18s %12.4f %12.4f %12.4f %12.4f %12s %12s %12.4f %12.4f %12.4f\n",
                 f.name.c_str(), f.device.write_fsync, f.ours_save, f.device.cold_read,
-                f.ours_load_cold, f.torch_load_cold, f.torch_save_unsynced, f.ours_save_unsynced,
+                f.ours_load_cold, cell(f.torch_load_cold, 4, FLAGS_torch).c_str(),
+                cell(f.torch_save_unsynced, 4, FLAGS_torch).c_str(), f.ours_save_unsynced,
                 f.stall, f.device.memcpy);
   }
   std::printf("(* without fsync; async stall: Save() plus the wait before the next optimizer step with\n"

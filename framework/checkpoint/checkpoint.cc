@@ -743,6 +743,7 @@ class EarlyModelRead {
 // A tensor read and checked against its manifest record.
 struct VerifiedTensor {
   const CheckpointManifest::TensorRecord* record;
+  bool in_model_file;
   NamedTensor named;
 };
 
@@ -765,6 +766,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
   }
   for (const auto& [file, expected] : expected_by_file) {
     const std::string path = dir + "/" + file;
+    const bool model_file = IsCheckpointModelFile(file);  // a regex match: once per file
     SafetensorsReadOptions options;
     options.checksum = manifest.checksum;
     options.expected = &expected;
@@ -776,12 +778,12 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
       }
       options.expected_header = &expected_header->second;
     }
-    if (IsCheckpointModelFile(file)) options.destinations = model_destinations;
+    if (model_file) options.destinations = model_destinations;
     std::error_code type_error;
     if (!fs::is_regular_file(path, type_error)) {
       return absl::DataLossError(absl::StrCat(path, ": missing or not a regular file"));
     }
-    if (wanted_state && !IsCheckpointModelFile(file)) {
+    if (wanted_state && !model_file) {
       bool any = false;
       for (const auto& [name, checksum] : expected) any = any || wanted_state(name);
       if (!any && !verify_unwanted) continue;  // not even its header is needed
@@ -790,8 +792,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
     }
     absl::StatusOr<SafetensorsContents> contents = absl::UnknownError("not read");
     absl::StatusOr<SafetensorsContents>* read_early =
-        early != nullptr && IsCheckpointModelFile(file) ? early->Take(file, manifest.checksum)
-                                                        : nullptr;
+        early != nullptr && model_file ? early->Take(file, manifest.checksum) : nullptr;
     if (read_early != nullptr) {
       contents = std::move(*read_early);
       if (contents.ok()) {
@@ -816,7 +817,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         return absl::DataLossError(absl::StrCat(path, ": tensor '", named.name,
                                                 "' does not match its manifest entry"));
       }
-      tensors.push_back({&record, std::move(named)});
+      tensors.push_back({&record, model_file, std::move(named)});
     }
   }
   return tensors;
@@ -901,11 +902,6 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   state.world_size = manifest->world_size;
   state.parent = manifest->parent;
   state.line = manifest->line;
-  // Each file's role is worked out once, not per tensor (a regex match).
-  std::map<std::string, bool> is_model_file;
-  for (const auto& [file, record] : manifest->files) {
-    is_model_file[file] = IsCheckpointModelFile(file);
-  }
   for (VerifiedTensor& verified : *tensors) {
     const CheckpointManifest::TensorRecord& record = *verified.record;
     NamedTensor& named = verified.named;
@@ -919,7 +915,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
       }
       if (!device->is_cpu()) named.tensor = named.tensor.to(*device);
     }
-    if (is_model_file.at(record.file)) {
+    if (verified.in_model_file) {
       state.model.push_back(std::move(named));
     } else if (is_rng) {
       state.rng.push_back(std::move(named));

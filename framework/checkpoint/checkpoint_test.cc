@@ -1,5 +1,6 @@
 #include "framework/checkpoint/checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -496,6 +497,48 @@ TEST_F(CheckpointTest, ReadingACheckpointReadsEachDataByteOnce) {
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_GE(read, size);
   EXPECT_LE(read, size + headers) << "checkpoint of " << size << " bytes";
+}
+
+// The read state lists tensors by name (as the manifest does, and as every
+// reader before saw them), whatever order the files hold them in: here a
+// model whose parameters were registered out of name order ("w2" before
+// "w10" before "w1"), read as --resume reads it (straight into the model,
+// the model's file while the manifest is parsed) and as tools read it.
+TEST_F(CheckpointTest, ReadStateComesByNameWhateverTheFileOrder) {
+  const std::string dir = ::testing::TempDir() + "/by_name";
+  fs::remove_all(dir);
+  TrainingState state;
+  state.model_spec = TinySpec();
+  for (const char* name : {"w2", "w10", "w1", "a.z", "a.b"}) {
+    state.model.push_back({name, torch::rand({3})});
+  }
+  for (const char* name : {"optimizer.0.1.m", "optimizer.0.0.m"}) {
+    state.optimizer.push_back({name, torch::rand({2})});
+  }
+  ASSERT_TRUE(WriteCheckpoint(dir, state).ok());
+  auto header = ReadSafetensorsHeader(dir + "/" + kCheckpointModelFile);
+  ASSERT_TRUE(header.ok()) << header.status();
+  ASSERT_EQ(header->entries.front().name, "w2");  // the file keeps the given order
+  TensorDestinations destinations;
+  for (const NamedTensor& named : state.model) destinations[named.name] = torch::zeros({3});
+  for (const TensorDestinations* into : {static_cast<const TensorDestinations*>(nullptr),
+                                         static_cast<const TensorDestinations*>(&destinations)}) {
+    auto read = ReadCheckpoint(dir, DeviceMap(torch::kCPU), into);
+    ASSERT_TRUE(read.ok()) << read.status();
+    std::vector<std::string> model, optimizer;
+    for (const NamedTensor& named : read->model) model.push_back(named.name);
+    for (const NamedTensor& named : read->optimizer) optimizer.push_back(named.name);
+    EXPECT_EQ(model, (std::vector<std::string>{"a.b", "a.z", "w1", "w10", "w2"}));
+    EXPECT_EQ(optimizer, (std::vector<std::string>{"optimizer.0.0.m", "optimizer.0.1.m"}));
+    for (const NamedTensor& named : read->model) {
+      auto original = std::find_if(state.model.begin(), state.model.end(),
+                                   [&](const NamedTensor& n) { return n.name == named.name; });
+      EXPECT_TRUE(torch::equal(named.tensor, original->tensor)) << named.name;
+      if (into != nullptr) {
+        EXPECT_TRUE(named.tensor.is_same(destinations.at(named.name))) << named.name;
+      }
+    }
+  }
 }
 
 }  // namespace

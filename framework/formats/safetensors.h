@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,7 +99,14 @@ struct SafetensorsReadOptions {
 struct SafetensorsContents {
   SafetensorsHeader header;
   std::vector<NamedTensor> tensors;  // in header order
-  SafetensorsChecksums checksums;
+  uint64_t header_checksum = 0;
+  // Each entry's checksum, in `header.entries`' order (nullopt for a tensor
+  // skipped unread): kept by position, since filling a map by name cost a
+  // 10,000-tensor read more than checksumming its bytes did.
+  std::vector<std::optional<uint64_t>> entry_checksums;
+
+  // The checksums of the tensors read, by name.
+  TensorChecksums ChecksumsByName() const;
 };
 absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
                                                     const SafetensorsReadOptions& options = {});

@@ -62,14 +62,20 @@ absl::Status LoadStateDict(torch::nn::Module& module, const std::vector<NamedTen
   given.reserve(tensors.size());
   for (const NamedTensor& named : tensors) given[named.name] = &named.tensor;
 
+  // Each target's tensor from `tensors`, null where it has none that fits;
+  // looked up once.
+  std::vector<const at::Tensor*> source_of(targets.size(), nullptr);
   std::vector<std::string> missing, unexpected, misshaped;
-  for (const NamedTensor& target : targets) {
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const NamedTensor& target = targets[i];
     auto it = given.find(target.name);
     if (it == given.end()) {
       missing.push_back(target.name);
     } else if (it->second->sizes() != target.tensor.sizes()) {
       misshaped.push_back(absl::StrCat(target.name, " (file ", c10::str(it->second->sizes()),
                                        ", model ", c10::str(target.tensor.sizes()), ")"));
+    } else {
+      source_of[i] = it->second;
     }
   }
   // Every target found among as many distinct names: none is unexpected.
@@ -102,13 +108,12 @@ absl::Status LoadStateDict(torch::nn::Module& module, const std::vector<NamedTen
     LOG(WARNING) << source << ": loading the matching keys only" << problems;
   }
   torch::NoGradGuard no_grad;
-  for (const NamedTensor& named : targets) {
-    auto it = given.find(named.name);
-    if (it == given.end() || it->second->sizes() != named.tensor.sizes()) continue;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const at::Tensor* source = source_of[i];
     // Already there: a reader that loaded straight into the model's memory.
-    if (it->second->is_same(named.tensor)) continue;
-    at::Tensor target = named.tensor;
-    target.copy_(*it->second);
+    if (source == nullptr || source->is_same(targets[i].tensor)) continue;
+    at::Tensor target = targets[i].tensor;
+    target.copy_(*source);
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,9 @@
 #include <functional>
 #include <fstream>
 #include <regex>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <thread>
@@ -698,7 +701,9 @@ namespace {
 // The model's files of a checkpoint, read straight into the model on a
 // thread of their own while the caller parses the manifest that holds their
 // checksums (10,000 records take milliseconds during which the device would
-// otherwise sit idle); their checksums are compared once it is parsed.
+// otherwise sit idle); their checksums are compared once it is parsed. Each
+// file's header is handed over as soon as it is read, before its data, so
+// that the caller matches its tensors to their records meanwhile.
 class EarlyModelRead {
  public:
   EarlyModelRead(const std::string& dir, const TensorDestinations* destinations) {
@@ -708,37 +713,75 @@ class EarlyModelRead {
       if (IsCheckpointModelFile(name)) files_.push_back(name);
     }
     std::sort(files_.begin(), files_.end());
+    // Sized once: the reader fills them in place while the caller looks.
+    opened_.resize(files_.size());  // (a default StatusOr is an error)
     contents_.resize(files_.size(), absl::UnknownError("not read"));
     reader_ = std::thread([this, dir, destinations] {
       for (size_t i = 0; i < files_.size(); ++i) {
+        absl::StatusOr<OpenedSafetensors> opened =
+            OpenSafetensors(dir + "/" + files_[i], kChecksum);
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          opened_[i] = std::move(opened);
+          headers_read_ = i + 1;
+        }
+        header_read_.notify_all();
+        if (!opened_[i].ok()) {
+          contents_[i] = opened_[i].status();
+          continue;
+        }
         SafetensorsReadOptions options;
         options.checksum = kChecksum;
         options.destinations = destinations;
-        contents_[i] = ReadSafetensors(dir + "/" + files_[i], options);
+        contents_[i] = ReadSafetensorsData(*opened_[i], options);
       }
     });
   }
   ~EarlyModelRead() { Wait(); }
 
-  // Waits for the reads; what was read of `file` with checksums of kind
-  // `checksum`, or null (then the caller reads it itself).
+  // Waits for the header of `file`; its entries (data order), or null where
+  // the file is not read here or its header could not be read (Take() says
+  // why). They stay valid until this object is destroyed.
+  const std::vector<SafetensorsEntry>* Entries(const std::string& file, ChecksumKind checksum) {
+    const std::optional<size_t> i = IndexOf(file, checksum);
+    if (!i.has_value()) return nullptr;
+    std::unique_lock<std::mutex> lock(mutex_);
+    header_read_.wait(lock, [&] { return headers_read_ > *i; });
+    return opened_[*i].ok() ? &opened_[*i]->header.entries : nullptr;
+  }
+
+  // Waits for the reads; what was read of `file` (with its header) with
+  // checksums of kind `checksum`, or null (then the caller reads it itself).
   absl::StatusOr<SafetensorsContents>* Take(const std::string& file, ChecksumKind checksum) {
     Wait();
-    if (checksum != kChecksum) return nullptr;
-    auto it = std::lower_bound(files_.begin(), files_.end(), file);
-    if (it == files_.end() || *it != file) return nullptr;
-    return &contents_[it - files_.begin()];
+    const std::optional<size_t> i = IndexOf(file, checksum);
+    if (!i.has_value()) return nullptr;
+    absl::StatusOr<SafetensorsContents>& contents = contents_[*i];
+    // (Moving the vector leaves its entries where Entries() showed them.)
+    if (contents.ok() && opened_[*i].ok()) contents->header = std::move(opened_[*i]->header);
+    return &contents;
   }
 
  private:
   // What the current format version writes.
   static constexpr ChecksumKind kChecksum = ChecksumKind::kXxh3;
 
+  std::optional<size_t> IndexOf(const std::string& file, ChecksumKind checksum) const {
+    if (checksum != kChecksum) return std::nullopt;
+    auto it = std::lower_bound(files_.begin(), files_.end(), file);
+    if (it == files_.end() || *it != file) return std::nullopt;
+    return static_cast<size_t>(it - files_.begin());
+  }
+
   void Wait() {
     if (reader_.joinable()) reader_.join();
   }
 
   std::vector<std::string> files_;
+  std::mutex mutex_;
+  std::condition_variable header_read_;
+  size_t headers_read_ = 0;  // guarded by mutex_
+  std::vector<absl::StatusOr<OpenedSafetensors>> opened_;
   std::vector<absl::StatusOr<SafetensorsContents>> contents_;
   std::thread reader_;
 };
@@ -764,33 +807,42 @@ struct FileExpectations {
   absl::flat_hash_map<std::string_view, RecordPlace> records;
 };
 
-// For a file read whole before its checksums were known: each tensor's
-// record (in the order of `contents.tensors`) if the header's and every
-// tensor's checksum match the manifest's and the file holds exactly the
-// recorded tensors; empty otherwise. One lookup per tensor, where
-// CheckSafetensorsChecksums (which names what differs) makes three.
-std::vector<const RecordPlace*> RecordsIfChecksumsMatch(const SafetensorsContents& contents,
-                                                        const FileExpectations& expectations,
-                                                        const SafetensorsReadOptions& options) {
-  const std::vector<SafetensorsEntry>& entries = contents.header.entries;
-  if ((options.expected_header != nullptr && *options.expected_header != contents.header_checksum) ||
-      entries.size() != expectations.records.size() ||
-      contents.tensors.size() != entries.size() ||
-      contents.entry_checksums.size() != entries.size()) {
-    return {};
-  }
+// Each of a file's entries' record (in the entries' order) if the file
+// holds exactly the recorded tensors; empty otherwise. The header's names
+// are distinct (its reader refuses a repeated one), so as many found as
+// recorded means none recorded is missing.
+std::vector<const RecordPlace*> RecordsOf(const std::vector<SafetensorsEntry>& entries,
+                                          const FileExpectations& expectations) {
+  if (entries.size() != expectations.records.size()) return {};
   std::vector<const RecordPlace*> places(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
-    // The header's names are distinct (its reader refuses a repeated one),
-    // so as many found as recorded means none recorded is missing.
     auto found = expectations.records.find(entries[i].name);
-    if (found == expectations.records.end() || !contents.entry_checksums[i].has_value() ||
-        *contents.entry_checksums[i] != found->second.first->checksum) {
-      return {};
-    }
+    if (found == expectations.records.end()) return {};
     places[i] = &found->second;
   }
   return places;
+}
+
+// Whether a file read whole before its checksums were known matches them:
+// the header's checksum and each tensor's against its record (`places`, from
+// RecordsOf). A comparison per tensor, where CheckSafetensorsChecksums
+// (which names what differs) makes three lookups.
+bool ChecksumsMatch(const SafetensorsContents& contents,
+                    const std::vector<const RecordPlace*>& places,
+                    const SafetensorsReadOptions& options) {
+  const std::vector<SafetensorsEntry>& entries = contents.header.entries;
+  if ((options.expected_header != nullptr && *options.expected_header != contents.header_checksum) ||
+      places.size() != entries.size() || contents.tensors.size() != entries.size() ||
+      contents.entry_checksums.size() != entries.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!contents.entry_checksums[i].has_value() ||
+        *contents.entry_checksums[i] != places[i]->first->checksum) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Reads every tensor file, checking it against the manifest; the tensors
@@ -849,24 +901,28 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
       options.verify_unwanted = verify_unwanted;
     }
     absl::StatusOr<SafetensorsContents> contents = absl::UnknownError("not read");
+    // Each tensor's record, found while the data of a file read early was
+    // still being read.
+    std::vector<const RecordPlace*> places;
+    if (early != nullptr && model_file) {
+      if (const std::vector<SafetensorsEntry>* entries = early->Entries(file, manifest.checksum)) {
+        places = RecordsOf(*entries, expectations);
+      }
+    }
     absl::StatusOr<SafetensorsContents>* read_early =
         early != nullptr && model_file ? early->Take(file, manifest.checksum) : nullptr;
-    // Each tensor's record, where a check after the read already found it.
-    std::vector<const RecordPlace*> places;
     if (read_early != nullptr) {
       contents = std::move(*read_early);
-      if (contents.ok()) {
-        places = RecordsIfChecksumsMatch(*contents, expectations, options);
+      if (contents.ok() && !ChecksumsMatch(*contents, places, options)) {
         // Something differs: the reader's own check names it, in the words
         // of a check made during the read.
-        if (places.empty() && !contents->header.entries.empty()) {
-          if (absl::Status s = CheckSafetensorsChecksums(path, *contents, options); !s.ok()) {
-            return s;
-          }
-          return absl::InternalError(absl::StrCat(path, ": checksums disagree on a second look"));
+        if (absl::Status s = CheckSafetensorsChecksums(path, *contents, options); !s.ok()) {
+          return s;
         }
+        return absl::InternalError(absl::StrCat(path, ": checksums disagree on a second look"));
       }
     } else {
+      places.clear();
       contents = ReadSafetensors(path, options);
     }
     if (!contents.ok()) return contents.status();

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <utility>
 
 #include <simdjson.h>
 #include <sys/uio.h>
@@ -361,21 +362,23 @@ absl::Status ChecksumMismatch(const std::string& path, const std::string& name,
       FormatChecksum(checksum, value), ", recorded ", FormatChecksum(checksum, recorded), ")"));
 }
 
-absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
-                                                        const RandomAccessFile& file,
-                                                        const SafetensorsReadOptions& options) {
-  std::string prefix;
-  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, file, &prefix);
-  if (!header.ok()) return header.status();
+// Reads the data of a file whose header `opened` holds; the contents' own
+// header is left empty (the caller moves it in, or keeps it).
+absl::StatusOr<SafetensorsContents> ReadOpenedData(const OpenedSafetensors& opened,
+                                                   const SafetensorsReadOptions& options) {
+  const std::string& path = opened.path;
+  const RandomAccessFile& file = *opened.file;
   SafetensorsContents contents;
-  contents.header = *std::move(header);
-  const std::vector<SafetensorsEntry>& entries = contents.header.entries;
-  {
-    contents.header_checksum = Checksum(options.checksum, prefix.data(), prefix.size());
-    if (options.expected_header != nullptr &&
-        *options.expected_header != contents.header_checksum) {
-      return HeaderMismatch(path, options.checksum);
-    }
+  const SafetensorsHeader& header = opened.header;
+  const std::vector<SafetensorsEntry>& entries = header.entries;
+  if (options.checksum != opened.checksum) {
+    return absl::InternalError(absl::StrCat(path, ": opened for ", ChecksumName(opened.checksum),
+                                            ", read for ", ChecksumName(options.checksum)));
+  }
+  contents.header_checksum = opened.header_checksum;
+  if (options.expected_header != nullptr &&
+      *options.expected_header != contents.header_checksum) {
+    return HeaderMismatch(path, options.checksum);
   }
   contents.entry_checksums.resize(entries.size());
   if (options.expected != nullptr) {
@@ -475,7 +478,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   uint64_t call_size = 0;
   auto read_pending = [&]() -> absl::Status {
     if (call_size == 0) return absl::OkStatus();
-    absl::StatusOr<size_t> n = file.ReadScattered(contents.header.data_start + call_begin,
+    absl::StatusOr<size_t> n = file.ReadScattered(header.data_start + call_begin,
                                                   pieces.data(), pieces.size());
     if (!n.ok()) return n.status();
     if (*n != call_size) return Malformed(path, "file shrank while being read");
@@ -512,7 +515,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
   }
   if (absl::Status s = read_pending(); !s.ok()) return s;
   // Empty tensors at the end of the data section meet no chunk.
-  const uint64_t data_size = contents.header.file_size - contents.header.data_start;
+  const uint64_t data_size = header.file_size - header.data_start;
   if (absl::Status s = arrived(data_size, data_size + 1); !s.ok()) {
     return s;
   }
@@ -522,7 +525,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
     const SafetensorsEntry& entry = entries[i];
     const c10::ScalarType dtype = entry.scalar_type;
     const uint64_t size = entry.end - entry.begin;
-    at::Tensor tensor = targets[i];
+    at::Tensor tensor = std::move(targets[i]);
     if (!tensor.defined()) {
       if (reinterpret_cast<uintptr_t>(starts[i]) % c10::elementSize(dtype) == 0) {
         // A view into the shared buffer, which it keeps alive.
@@ -533,7 +536,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenSafetensors(const std::string& path,
         if (size > 0) std::memcpy(tensor.data_ptr(), starts[i], size);
       }
     }
-    contents.tensors.push_back({entry.name, tensor});
+    contents.tensors.push_back({entry.name, std::move(tensor)});
   }
   return contents;
 }
@@ -583,14 +586,37 @@ absl::StatusOr<SafetensorsHeader> ReadSafetensorsHeader(const std::string& path)
   return ParseHeader(path, **file);
 }
 
-absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
-                                                    const SafetensorsReadOptions& options) {
+absl::StatusOr<OpenedSafetensors> OpenSafetensors(const std::string& path,
+                                                  ChecksumKind checksum) {
+  OpenedSafetensors opened;
+  opened.path = path;
+  opened.checksum = checksum;
   // One front-to-back pass: a larger readahead keeps the device busy while
   // each chunk is checksummed.
   absl::StatusOr<std::unique_ptr<RandomAccessFile>> file =
       Env::Default()->NewRandomAccessFile(path, /*sequential=*/true);
   if (!file.ok()) return file.status();
-  return ReadOpenSafetensors(path, **file, options);
+  opened.file = *std::move(file);
+  std::string prefix;
+  absl::StatusOr<SafetensorsHeader> header = ParseHeader(path, *opened.file, &prefix);
+  if (!header.ok()) return header.status();
+  opened.header = *std::move(header);
+  opened.header_checksum = Checksum(checksum, prefix.data(), prefix.size());
+  return opened;
+}
+
+absl::StatusOr<SafetensorsContents> ReadSafetensorsData(const OpenedSafetensors& opened,
+                                                        const SafetensorsReadOptions& options) {
+  return ReadOpenedData(opened, options);
+}
+
+absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
+                                                    const SafetensorsReadOptions& options) {
+  absl::StatusOr<OpenedSafetensors> opened = OpenSafetensors(path, options.checksum);
+  if (!opened.ok()) return opened.status();
+  absl::StatusOr<SafetensorsContents> contents = ReadOpenedData(*opened, options);
+  if (contents.ok()) contents->header = std::move(opened->header);
+  return contents;
 }
 
 }  // namespace framework

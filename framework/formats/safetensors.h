@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/core/checksum.h"
+#include "framework/core/env.h"
 #include "framework/core/named_tensor.h"
 
 namespace framework {
@@ -110,6 +112,24 @@ struct SafetensorsContents {
 };
 absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
                                                     const SafetensorsReadOptions& options = {});
+
+// The same read in two steps, for a caller that wants the header while the
+// data is still being read (a resume matches 10,000 tensors to their
+// manifest records on another thread meanwhile): OpenSafetensors reads and
+// validates the header and computes its checksum of kind `checksum`;
+// ReadSafetensorsData then reads the data as ReadSafetensors does (with
+// `options.checksum` equal to `checksum`), leaving the header where it is:
+// the contents' `header` is empty, `opened.header` stays the caller's.
+struct OpenedSafetensors {
+  std::string path;
+  std::unique_ptr<RandomAccessFile> file;
+  SafetensorsHeader header;
+  ChecksumKind checksum = ChecksumKind::kXxh3;
+  uint64_t header_checksum = 0;  // of the 8-byte length and the JSON
+};
+absl::StatusOr<OpenedSafetensors> OpenSafetensors(const std::string& path, ChecksumKind checksum);
+absl::StatusOr<SafetensorsContents> ReadSafetensorsData(const OpenedSafetensors& opened,
+                                                        const SafetensorsReadOptions& options);
 
 // The checks `options.expected_header` and `options.expected` make during
 // a read, made afterwards on what a read without them returned (a file read

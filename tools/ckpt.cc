@@ -246,7 +246,7 @@ std::string HumanSize(uint64_t bytes) {
   return unit == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", value, units[unit]);
 }
 
-std::string Shape(const std::vector<int64_t>& shape) {
+std::string Shape(c10::IntArrayRef shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
@@ -313,7 +313,7 @@ int ShowWeightsFile(const std::string& path) {
   for (const framework::NamedTensor& named : *tensors) {
     std::printf("%-40s %-9s %-18s\n", named.name.c_str(),
                 std::string(c10::toString(named.tensor.scalar_type())).c_str(),
-                Shape(named.tensor.sizes().vec()).c_str());
+                Shape(named.tensor.sizes()).c_str());
   }
   return 0;
 }
@@ -346,7 +346,7 @@ int Show(const std::string& path) {
               framework::ChecksumName(manifest->checksum));
   for (const auto& [name, t] : manifest->tensors) {
     std::printf("%-40s %-18s %-5s %-18s %-8s %16s\n", name.c_str(), t.file.c_str(), t.dtype.c_str(),
-                Shape(t.shape).c_str(), t.device.c_str(),
+                Shape(c10::IntArrayRef(t.shape.data(), t.shape.size())).c_str(), t.device.c_str(),
                 framework::FormatChecksum(manifest->checksum, t.checksum).c_str());
   }
   return 0;

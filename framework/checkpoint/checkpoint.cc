@@ -157,7 +157,7 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
           last_dtype_name = *SafetensorsDtypeName(last_dtype);
         }
         entry.dtype = last_dtype_name;
-        entry.shape = named.tensor.sizes().vec();
+        entry.shape.assign(named.tensor.sizes().begin(), named.tensor.sizes().end());
         if (named.tensor.device() != last_device) {
           last_device = named.tensor.device();
           last_device_name = last_device.str();
@@ -948,7 +948,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         last_dtype = named.tensor.scalar_type();
         last_dtype_name = *SafetensorsDtypeName(last_dtype);
       }
-      if (named.tensor.sizes() != c10::IntArrayRef(record.shape) ||
+      if (named.tensor.sizes() != c10::IntArrayRef(record.shape.data(), record.shape.size()) ||
           last_dtype_name != record.dtype) {
         return absl::DataLossError(absl::StrCat(path, ": tensor '", named.name,
                                                 "' does not match its manifest entry"));

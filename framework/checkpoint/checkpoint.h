@@ -142,7 +142,7 @@ struct CheckpointManifest {
   struct TensorRecord {
     std::string file;  // model.safetensors or state.safetensors
     std::string dtype;
-    std::vector<int64_t> shape;
+    TensorShape shape;
     std::string device;  // where it lived when saved, e.g. "cuda:1"
     uint64_t checksum = 0;
   };

@@ -69,7 +69,7 @@ TEST_F(CheckpointTest, RoundTripsAndIsReadableWithoutTheModelCode) {
   const auto& weight = manifest->tensors.at("hidden.weight");
   EXPECT_EQ(weight.file, "model.safetensors");
   EXPECT_EQ(weight.dtype, "F32");
-  EXPECT_EQ(weight.shape, (std::vector<int64_t>{16, 64}));
+  EXPECT_EQ(weight.shape, (TensorShape{16, 64}));
   EXPECT_EQ(weight.device, "cpu");
   EXPECT_EQ(manifest->tensors.at("optimizer.0.0.momentum_buffer").file, "state.safetensors");
   EXPECT_EQ(manifest->tensors.at("rng.cpu").dtype, "U8");

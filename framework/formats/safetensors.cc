@@ -413,7 +413,7 @@ absl::StatusOr<SafetensorsContents> ReadOpenedData(const OpenedSafetensors& open
         const at::Tensor& destination = it->second;
         if (destination.device().is_cpu() && destination.is_contiguous() &&
             destination.scalar_type() == entry.scalar_type &&
-            destination.sizes() == c10::IntArrayRef(entry.shape)) {
+            destination.sizes() == c10::IntArrayRef(entry.shape.data(), entry.shape.size())) {
           targets[i] = destination;
         }
       }
@@ -529,10 +529,12 @@ absl::StatusOr<SafetensorsContents> ReadOpenedData(const OpenedSafetensors& open
     if (!tensor.defined()) {
       if (reinterpret_cast<uintptr_t>(starts[i]) % c10::elementSize(dtype) == 0) {
         // A view into the shared buffer, which it keeps alive.
-        tensor = torch::from_blob(starts[i], entry.shape, [buffer](void*) {},
+        tensor = torch::from_blob(starts[i], c10::IntArrayRef(entry.shape.data(), entry.shape.size()),
+                                  [buffer](void*) {},
                                   torch::TensorOptions().dtype(dtype));
       } else {
-        tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(dtype));
+        tensor = torch::empty(c10::IntArrayRef(entry.shape.data(), entry.shape.size()),
+                              torch::TensorOptions().dtype(dtype));
         if (size > 0) std::memcpy(tensor.data_ptr(), starts[i], size);
       }
     }

@@ -73,6 +73,51 @@ TEST(SafetensorsTest, ChecksumsCheckedAfterTheReadAsDuringIt) {
   both_say(unrecorded, "tensor 'b' has no recorded checksum");
 }
 
+// OpenSafetensors then ReadSafetensorsData read what ReadSafetensors reads,
+// the header first (a resume looks at it while the data is being read) and
+// left with the caller.
+TEST(SafetensorsTest, ReadsInTwoStepsHeaderFirst) {
+  const std::string path = Temp("two_steps.safetensors");
+  const std::vector<NamedTensor> tensors = {{"w", torch::randn({4, 3})}, {"b", torch::randn({3})}};
+  auto sums = WriteSafetensors(path, tensors, {}, false);
+  ASSERT_TRUE(sums.ok()) << sums.status();
+  auto opened = OpenSafetensors(path, ChecksumKind::kXxh3);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_EQ(opened->header.entries.size(), 2u);
+  EXPECT_EQ(opened->header.entries[0].name, "w");
+  EXPECT_EQ(opened->header.entries[0].shape, (TensorShape{4, 3}));
+  EXPECT_EQ(opened->header_checksum, sums->header);
+  const SafetensorsEntry* first = opened->header.entries.data();
+  SafetensorsReadOptions options;
+  options.expected_header = &sums->header;
+  options.expected = &sums->tensors;
+  auto contents = ReadSafetensorsData(*opened, options);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  EXPECT_TRUE(contents->header.entries.empty());        // the header stays where it was
+  EXPECT_EQ(opened->header.entries.data(), first);
+  EXPECT_EQ(contents->header_checksum, sums->header);
+  ASSERT_EQ(contents->tensors.size(), 2u);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    EXPECT_EQ(contents->tensors[i].name, tensors[i].name);
+    EXPECT_TRUE(torch::equal(contents->tensors[i].tensor, tensors[i].tensor)) << tensors[i].name;
+    ASSERT_TRUE(contents->entry_checksums[i].has_value());
+    EXPECT_EQ(*contents->entry_checksums[i], sums->tensors.at(tensors[i].name));
+  }
+  // A damaged header fails in the data step as in one read.
+  const uint64_t wrong = sums->header ^ 1;
+  options.expected_header = &wrong;
+  EXPECT_EQ(ReadSafetensorsData(*opened, options).status().message(),
+            ReadSafetensors(path, options).status().message());
+  // Checksums of another kind than the header's are a programmer's error, said so.
+  options.expected_header = nullptr;
+  options.checksum = ChecksumKind::kCrc32;
+  EXPECT_EQ(ReadSafetensorsData(*opened, options).status().code(), absl::StatusCode::kInternal);
+  // A file that is not there is an error naming it.
+  auto missing = OpenSafetensors(Temp("no_such.safetensors"), ChecksumKind::kXxh3);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no_such.safetensors"), std::string::npos);
+}
+
 TEST(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
   std::vector<NamedTensor> tensors = {
       {"f32", torch::randn({3, 4})},

@@ -19,9 +19,9 @@
 #include <tuple>
 #include <vector>
 
-#include <torch/nn/module.h>
 #include <torch/optim/sgd.h>
 
+#include "benchmarks/flat_model.h"
 #include "framework/checkpoint/checkpoint.h"
 #include "framework/checkpoint/checkpoint_manager.h"
 #include "framework/core/blas_report.h"
@@ -41,15 +41,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-class FlatModel : public framework::Model {
- public:
-  explicit FlatModel(const std::vector<int64_t>& elements) {
-    for (size_t i = 0; i < elements.size(); ++i) {
-      register_parameter("p" + std::to_string(i), torch::randn({elements[i]}));
-    }
-  }
-  torch::Tensor forward(torch::Tensor x) override { return x; }
-};
+using benchmarks::FlatModel;
 
 void DropFromPageCache(const std::string& dir) {
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {

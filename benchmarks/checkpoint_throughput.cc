@@ -30,6 +30,7 @@
 #include <torch/serialize.h>
 
 #include "absl/strings/numbers.h"
+#include "benchmarks/flat_model.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/blas_report.h"
@@ -62,16 +63,7 @@ double Seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// A model that is nothing but parameter tensors of the given sizes.
-class FlatModel : public framework::Model {
- public:
-  explicit FlatModel(const std::vector<int64_t>& elements) {
-    for (size_t i = 0; i < elements.size(); ++i) {
-      register_parameter("p" + std::to_string(i), torch::randn({elements[i]}));
-    }
-  }
-  torch::Tensor forward(torch::Tensor x) override { return x; }
-};
+using benchmarks::FlatModel;
 
 std::vector<std::string> FilesUnder(const std::string& path) {
   std::vector<std::string> files;

@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
-#include <regex>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string_view>
 #include <thread>
@@ -801,7 +801,10 @@ struct VerifiedTensor {
 // record's place in the manifest. Built before the file's own reads are
 // waited for, so that matching 10,000 tensors to their records costs a hash
 // lookup each after the read, not a walk of the manifest's ordered map.
-using RecordPlace = std::pair<const CheckpointManifest::TensorRecord*, size_t>;
+struct RecordPlace {
+  const CheckpointManifest::TensorRecord* record;
+  size_t order;  // in the manifest
+};
 struct FileExpectations {
   TensorChecksums checksums;
   absl::flat_hash_map<std::string_view, RecordPlace> records;
@@ -838,7 +841,7 @@ bool ChecksumsMatch(const SafetensorsContents& contents,
   }
   for (size_t i = 0; i < entries.size(); ++i) {
     if (!contents.entry_checksums[i].has_value() ||
-        *contents.entry_checksums[i] != places[i]->first->checksum) {
+        *contents.entry_checksums[i] != places[i]->record->checksum) {
       return false;
     }
   }
@@ -870,7 +873,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         last = &expected_by_file[record.file];
       }
       last->checksums.emplace(name, record.checksum);
-      last->records.emplace(name, std::make_pair(&record, order++));
+      last->records.emplace(name, RecordPlace{&record, order++});
     }
   }
   for (const auto& [file, expectations] : expected_by_file) {
@@ -922,7 +925,6 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         return absl::InternalError(absl::StrCat(path, ": checksums disagree on a second look"));
       }
     } else {
-      places.clear();
       contents = ReadSafetensors(path, options);
     }
     if (!contents.ok()) return contents.status();
@@ -943,7 +945,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         }
         place = &found->second;
       }
-      const CheckpointManifest::TensorRecord& record = *place->first;
+      const CheckpointManifest::TensorRecord& record = *place->record;
       if (named.tensor.scalar_type() != last_dtype) {
         last_dtype = named.tensor.scalar_type();
         last_dtype_name = *SafetensorsDtypeName(last_dtype);
@@ -953,7 +955,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         return absl::DataLossError(absl::StrCat(path, ": tensor '", named.name,
                                                 "' does not match its manifest entry"));
       }
-      tensors.push_back({&record, place->second, model_file, std::move(named)});
+      tensors.push_back({&record, place->order, model_file, std::move(named)});
     }
   }
   return tensors;

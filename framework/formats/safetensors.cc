@@ -362,10 +362,10 @@ absl::Status ChecksumMismatch(const std::string& path, const std::string& name,
       FormatChecksum(checksum, value), ", recorded ", FormatChecksum(checksum, recorded), ")"));
 }
 
-// Reads the data of a file whose header `opened` holds; the contents' own
-// header is left empty (the caller moves it in, or keeps it).
-absl::StatusOr<SafetensorsContents> ReadOpenedData(const OpenedSafetensors& opened,
-                                                   const SafetensorsReadOptions& options) {
+}  // namespace
+
+absl::StatusOr<SafetensorsContents> ReadSafetensorsData(const OpenedSafetensors& opened,
+                                                        const SafetensorsReadOptions& options) {
   const std::string& path = opened.path;
   const RandomAccessFile& file = *opened.file;
   SafetensorsContents contents;
@@ -543,8 +543,6 @@ absl::StatusOr<SafetensorsContents> ReadOpenedData(const OpenedSafetensors& open
   return contents;
 }
 
-}  // namespace
-
 absl::Status CheckSafetensorsChecksums(const std::string& path,
                                        const SafetensorsContents& contents,
                                        const SafetensorsReadOptions& options) {
@@ -607,16 +605,12 @@ absl::StatusOr<OpenedSafetensors> OpenSafetensors(const std::string& path,
   return opened;
 }
 
-absl::StatusOr<SafetensorsContents> ReadSafetensorsData(const OpenedSafetensors& opened,
-                                                        const SafetensorsReadOptions& options) {
-  return ReadOpenedData(opened, options);
-}
 
 absl::StatusOr<SafetensorsContents> ReadSafetensors(const std::string& path,
                                                     const SafetensorsReadOptions& options) {
   absl::StatusOr<OpenedSafetensors> opened = OpenSafetensors(path, options.checksum);
   if (!opened.ok()) return opened.status();
-  absl::StatusOr<SafetensorsContents> contents = ReadOpenedData(*opened, options);
+  absl::StatusOr<SafetensorsContents> contents = ReadSafetensorsData(*opened, options);
   if (contents.ok()) contents->header = std::move(opened->header);
   return contents;
 }

@@ -26,6 +26,8 @@ DEFINE_int64(bucket_mb, 25, "Bucket size, MiB.");
 DEFINE_int32(rounds, 20, "Steps timed (after 3 untimed).");
 DEFINE_double(busy_ms, 0, "Compute (a busy loop) before each step's all-reduce, as a training "
               "step has; 0: ranks meet at a barrier instead.");
+DEFINE_bool(shared_memory_all_reduce, true,
+            "Sum through shared memory (ranks on one machine) rather than over Gloo.");
 
 int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
@@ -35,8 +37,10 @@ int main(int argc, char** argv) {
   framework::LogBlasAtStartup();
   absl::StatusOr<framework::LaunchEnvironment> launch = framework::ReadLaunchEnvironment();
   CHECK(launch.ok() && launch->distributed()) << "run under torchrun with 2+ ranks";
+  framework::CommunicatorOptions options;
+  options.shared_memory = FLAGS_shared_memory_all_reduce;
   absl::StatusOr<std::unique_ptr<framework::Communicator>> group =
-      framework::Communicator::Connect(*launch, {});
+      framework::Communicator::Connect(*launch, options);
   CHECK(group.ok()) << group.status();
   std::vector<at::Tensor> parameters;
   for (int64_t left = FLAGS_parameters; left > 0; left -= FLAGS_tensor_elements) {

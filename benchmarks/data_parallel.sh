@@ -2,7 +2,9 @@
 # Data-parallel throughput, side by side in one run (this machine is shared
 # and noisy: only ratios of runs made together mean anything):
 #   LeNet on Fashion-MNIST, global batch 64, one intra-op thread per rank:
-#   //experiments:lenet with 1 rank, with 2 ranks (torchrun), the ceiling of
+#   //experiments:lenet with 1 rank, with 2 ranks (torchrun; summing through
+#   shared memory, and with --shared_memory_all_reduce=false over Gloo's
+#   loopback TCP), the ceiling of
 #   2 ranks on this machine (two independent single-process runs at the
 #   per-rank batch of 32, side by side: their samples/s added up), and Python
 #   PyTorch's DistributedDataParallel with 2 ranks (gloo, torchrun) on the
@@ -61,50 +63,61 @@ for k in (0, 1):
 print('%.0f' % total)" "${work}" "${half}"
 }
 echo "(ceiling: two independent 1-rank runs at batch 32 side by side, samples/s added)"
-printf '%-6s %10s %10s %10s %12s %12s %8s %10s %10s\n' round "1 rank" "2 ranks" "ceiling" \
-  "DDP 1 rank" "DDP 2 ranks" "2r/1r" "2r/ceil" "2r/DDP 2r"
+# two_ranks NAME FLAGS...: samples/s of a 2-rank run
+two_ranks() {
+  local name=$1
+  shift
+  rm -rf "${work:?}/${name}"
+  "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" "$@" \
+    --run_dir="${work}/${name}" > "${work}/${name}.log" 2>&1
+  samples_per_second "${work}/${name}/metrics.jsonl"
+}
+printf '%-6s %9s %9s %9s %9s %9s %9s %7s %8s %8s %8s\n' round "1 rank" "2 ranks" "2r Gloo" \
+  "ceiling" "DDP 1r" "DDP 2r" "2r/1r" "2r/ceil" "Gloo/ceil" "2r/DDP2r"
 for round in $(seq "${rounds}"); do
-  rm -rf "${work}/one" "${work}/two"
+  rm -rf "${work}/one"
   "${lenet}" "${flags[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
   one=$(samples_per_second "${work}/one/metrics.jsonl")
-  "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" --run_dir="${work}/two" \
-    > "${work}/two.log" 2>&1
-  two=$(samples_per_second "${work}/two/metrics.jsonl")
+  two=$(two_ranks two)
+  gloo=$(two_ranks gloo --shared_memory_all_reduce=false)
   pair=$(ceiling)
   python_one=$(ddp_samples_per_second 1)
   python_two=$(ddp_samples_per_second 2)
-  printf '%-6s %10s %10s %10s %12s %12s %8s %10s %10s\n' "${round}" "${one}" "${two}" "${pair}" \
-    "${python_one}" "${python_two}" "$(ratio "${two}" "${one}")" "$(ratio "${two}" "${pair}")" \
-    "$(ratio "${two}" "${python_two}")"
+  printf '%-6s %9s %9s %9s %9s %9s %9s %7s %8s %8s %8s\n' "${round}" "${one}" "${two}" "${gloo}" \
+    "${pair}" "${python_one}" "${python_two}" "$(ratio "${two}" "${one}")" \
+    "$(ratio "${two}" "${pair}")" "$(ratio "${gloo}" "${pair}")" "$(ratio "${two}" "${python_two}")"
 done
 
 mlp=(--model=mlp '--model_options={"hidden":[1024,1024]}' --bucket_mb=1)
 echo
 echo "MLP 784-1024-1024-10 (7.5 MB of gradients, buckets of 1 MiB), global batch 64"
-printf '%-6s %10s %10s %10s %10s %8s %10s %10s\n' round "1 rank" "2 ranks" "2r ZeRO-1" "ceiling" \
-  "2r/1r" "2r/ceil" "ZeRO/2r"
+printf '%-6s %9s %9s %9s %9s %9s %7s %8s %9s %8s\n' round "1 rank" "2 ranks" "2r Gloo" \
+  "2r ZeRO-1" "ceiling" "2r/1r" "2r/ceil" "Gloo/ceil" "ZeRO/2r"
 for round in $(seq "${rounds}"); do
-  rm -rf "${work}/one" "${work}/two" "${work}/zero"
+  rm -rf "${work}/one"
   "${lenet}" "${flags[@]}" "${mlp[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
   one=$(samples_per_second "${work}/one/metrics.jsonl")
-  "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" "${mlp[@]}" \
-    --run_dir="${work}/two" > "${work}/two.log" 2>&1
-  two=$(samples_per_second "${work}/two/metrics.jsonl")
-  "${torchrun}" --standalone --nproc_per_node=2 "${lenet}" "${flags[@]}" "${mlp[@]}" \
-    --shard_optimizer_state --run_dir="${work}/zero" > "${work}/zero.log" 2>&1
-  zero=$(samples_per_second "${work}/zero/metrics.jsonl")
+  two=$(two_ranks two "${mlp[@]}")
+  gloo=$(two_ranks gloo "${mlp[@]}" --shared_memory_all_reduce=false)
+  zero=$(two_ranks zero "${mlp[@]}" --shard_optimizer_state)
   pair=$(ceiling "${mlp[@]}")
-  printf '%-6s %10s %10s %10s %10s %8s %10s %10s\n' "${round}" "${one}" "${two}" "${zero}" "${pair}" \
-    "$(ratio "${two}" "${one}")" "$(ratio "${two}" "${pair}")" "$(ratio "${zero}" "${two}")"
+  printf '%-6s %9s %9s %9s %9s %9s %7s %8s %9s %8s\n' "${round}" "${one}" "${two}" "${gloo}" \
+    "${zero}" "${pair}" "$(ratio "${two}" "${one}")" "$(ratio "${two}" "${pair}")" \
+    "$(ratio "${gloo}" "${pair}")" "$(ratio "${zero}" "${two}")"
 done
 
 echo
-echo "All-reduce time per step (GradientAverager, 2 ranks, buckets of 25 MiB, Gloo on loopback),"
-echo "ranks meeting at a barrier, then after 4 ms of computing (as in training):"
+echo "All-reduce time per step (GradientAverager, 2 ranks, buckets of 25 MiB, through shared"
+echo "memory and over Gloo on loopback), ranks meeting at a barrier, then after 4 ms of computing"
+echo "(as in training):"
 for parameters in 44426 25000000; do
-  for busy in 0 4; do
-    "${torchrun}" --standalone --nproc_per_node=2 "${allreduce}" --parameters="${parameters}" \
-      --busy_ms="${busy}" --rounds=50 2> "${work}/allreduce.err" | grep '^{' |
-      sed "s/}\$/, \"busy_ms\": ${busy}}/" || { tail -5 "${work}/allreduce.err"; exit 1; }
+  for shared in true false; do
+    for busy in 0 4; do
+      "${torchrun}" --standalone --nproc_per_node=2 "${allreduce}" --parameters="${parameters}" \
+        --shared_memory_all_reduce="${shared}" --busy_ms="${busy}" --rounds=50 \
+        2> "${work}/allreduce.err" | grep '^{' |
+        sed "s/}\$/, \"shared_memory\": ${shared}, \"busy_ms\": ${busy}}/" ||
+        { tail -5 "${work}/allreduce.err"; exit 1; }
+    done
   done
 done

@@ -185,10 +185,12 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Connect(
         ExceptionText(e)));
   }
   if (!group.ok()) return group.status();
-  return std::unique_ptr<Communicator>(
+  std::unique_ptr<Communicator> communicator(
       new Communicator(launch.rank, launch.world_size, store_description,
                        /*rank_zero_hosts_store=*/!launch.agent_store, store, *group,
                        options.timeout));
+  communicator->JoinSharedMemory(options);
+  return communicator;
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
@@ -204,13 +206,31 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
     absl::StatusOr<c10::intrusive_ptr<c10d::ProcessGroup>> group =
         CreateGroup(store, rank, world_size, options, {}, "127.0.0.1");
     if (!group.ok()) return group.status();
-    return std::unique_ptr<Communicator>(
+    std::unique_ptr<Communicator> communicator(
         new Communicator(rank, world_size, store_description, /*rank_zero_hosts_store=*/false,
                          store, *group, options.timeout));
+    communicator->JoinSharedMemory(options);
+    return communicator;
   } catch (const std::exception& e) {
     return absl::DeadlineExceededError(
         absl::StrCat("rank ", rank, " of ", world_size, " could not form the process group "
                      "through ", store_description, ": ", ExceptionText(e)));
+  }
+}
+
+void Communicator::JoinSharedMemory(const CommunicatorOptions& options) {
+  if (!options.shared_memory || !options.device.is_cpu()) return;
+  absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> joined = SharedMemoryAllReduce::Join(
+      *store_, rank_, world_size_, options.shared_memory_slot_bytes, timeout_);
+  if (joined.ok()) {
+    shared_memory_ = std::move(*joined);
+    if (rank_ == 0) {
+      LOG(INFO) << "All " << world_size_ << " ranks share this machine: gradients are summed "
+                << "through shared memory";
+    }
+  } else if (rank_ == 0) {
+    LOG(INFO) << "Gradients are summed over Gloo, not through shared memory: "
+              << joined.status().message();
   }
 }
 
@@ -260,6 +280,7 @@ absl::Status Communicator::Pending::Wait() {
   Communicator* communicator = communicator_;
   communicator_ = nullptr;
   if (!communicator->broken_.ok()) return communicator->broken_;
+  if (work_ == nullptr) return absl::OkStatus();  // done when it started (shared memory)
   try {
     // Polls first, yielding the core to any thread that can run, and only
     // then blocks: a blocked waiter's core may go idle, and waking it again
@@ -297,6 +318,17 @@ Communicator::Pending Communicator::Start(
 
 Communicator::Pending Communicator::StartAllReduceSum(std::vector<at::Tensor>& tensors,
                                                       const std::string& what) {
+  if (shared_memory_ != nullptr && tensors.size() == 1 &&
+      SharedMemoryAllReduce::Accepts(tensors[0])) {
+    Pending pending;
+    pending.communicator_ = this;
+    pending.operation_ = absl::StrCat("the all-reduce of ", what);
+    if (!broken_.ok()) return pending;  // Wait() returns the failure
+    if (absl::Status status = shared_memory_->AllReduceSum(tensors[0]); !status.ok()) {
+      (void)Failed(pending.operation_, std::string(status.message()));
+    }
+    return pending;
+  }
   return Start(absl::StrCat("the all-reduce of ", what),
                [&] { return group_->allreduce(tensors); });
 }

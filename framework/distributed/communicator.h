@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/distributed/launch_environment.h"
+#include "framework/distributed/shared_memory_all_reduce.h"
 
 namespace c10d {
 class ProcessGroup;
@@ -39,6 +40,11 @@ struct CommunicatorOptions {
   std::chrono::milliseconds timeout = std::chrono::seconds(300);
   // CUDA devices use NCCL (when LibTorch has it); others Gloo.
   c10::Device device = c10::kCPU;
+  // Ranks that all share one machine sum CPU tensors through shared memory
+  // on the calling thread (SharedMemoryAllReduce) instead of over Gloo;
+  // tensors larger than a slot go in several rounds.
+  bool shared_memory = true;
+  size_t shared_memory_slot_bytes = size_t{4} << 20;
 };
 
 class Communicator {
@@ -56,6 +62,9 @@ class Communicator {
 
   int64_t rank() const { return rank_; }
   int64_t world_size() const { return world_size_; }
+  // Whether all-reduces of CPU tensors go through shared memory (every rank
+  // on this machine, and CommunicatorOptions::shared_memory) or over Gloo.
+  bool all_reduce_in_shared_memory() const { return shared_memory_ != nullptr; }
 
   // A collective that runs while the caller computes.
   class Pending {
@@ -76,7 +85,11 @@ class Communicator {
   };
 
   // Sums `tensors` element-wise over the ranks, in place (Gloo has no mean:
-  // divide afterwards). All must be dense and on this rank's device.
+  // divide afterwards). All must be dense and on this rank's device; give
+  // one (Gloo sums several into each other too, as copies on several
+  // devices; only one goes through shared memory). Through
+  // shared memory (all_reduce_in_shared_memory()) it is done, on this
+  // thread, when this returns; over Gloo it runs while the caller goes on.
   Pending StartAllReduceSum(std::vector<at::Tensor>& tensors, const std::string& what);
   absl::Status AllReduceSum(std::vector<at::Tensor>& tensors, const std::string& what);
   // Copies rank `root`'s values of `tensors` into every rank's, in place,
@@ -105,6 +118,9 @@ class Communicator {
   // A collective `launch` starts, to be waited for; `operation` names it.
   Pending Start(std::string operation,
                 const std::function<c10::intrusive_ptr<c10d::Work>()>& launch);
+  // Where every rank shares this machine, and `options` allow it: switches
+  // all-reduces of CPU tensors to shared memory (every rank must call it).
+  void JoinSharedMemory(const CommunicatorOptions& options);
   // The error for a collective that threw: names the ranks that are gone.
   absl::Status Failed(const std::string& operation, const std::string& error);
 
@@ -116,6 +132,7 @@ class Communicator {
   c10::intrusive_ptr<c10d::ProcessGroup> group_;
   std::chrono::milliseconds timeout_;
   absl::Status broken_;  // the first failure; every later call returns it
+  std::unique_ptr<SharedMemoryAllReduce> shared_memory_;  // null: all-reduce over Gloo
 };
 
 }  // namespace framework

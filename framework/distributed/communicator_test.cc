@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <random>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -19,7 +21,8 @@ namespace {
 // Runs `body(rank)` for each rank on its own thread, the ranks meeting
 // through a fresh file store.
 void RunRanks(int64_t world_size, const std::function<void(Communicator&)>& body,
-              std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+              std::chrono::milliseconds timeout = std::chrono::seconds(30),
+              bool shared_memory = true) {
   static int run = 0;
   const std::string path =
       std::string(std::getenv("TEST_TMPDIR")) + "/store-" + std::to_string(run++);
@@ -28,6 +31,8 @@ void RunRanks(int64_t world_size, const std::function<void(Communicator&)>& body
     threads.emplace_back([&, rank] {
       CommunicatorOptions options;
       options.timeout = timeout;
+      options.shared_memory = shared_memory;
+      options.shared_memory_slot_bytes = 64 << 10;  // several rounds for the larger tensors
       absl::StatusOr<std::unique_ptr<Communicator>> communicator =
           Communicator::ConnectThroughFile(path, rank, world_size, options);
       ASSERT_TRUE(communicator.ok()) << communicator.status();
@@ -61,6 +66,43 @@ TEST(CommunicatorTest, CollectivesAcrossThreeRanks) {
     EXPECT_EQ(*chosen, "step-12");
     EXPECT_TRUE(group.Barrier("at the end").ok());
   });
+}
+
+// Ranks in one process share its memory, so they sum through it unless told
+// not to; with 2 ranks both ways give the same bits (a + b), whatever the
+// tensors' sizes and types.
+TEST(CommunicatorTest, SharedMemoryAndGlooGiveTheSameBits) {
+  const uint32_t seed = std::random_device()();
+  std::printf("seed %u\n", seed);
+  std::vector<std::vector<at::Tensor>> results(4);  // [shared memory?][rank]
+  // Made here: the ranks' threads share one generator.
+  at::manual_seed(seed);
+  std::vector<std::vector<at::Tensor>> inputs;
+  for (int rank = 0; rank < 2; ++rank) {
+    inputs.push_back({at::randn({100003}), at::randn({5}, at::kDouble),
+                      at::randn({3, 7}).to(at::kHalf)});
+  }
+  for (bool shared_memory : {true, false}) {
+    RunRanks(
+        2,
+        [&](Communicator& group) {
+          EXPECT_EQ(group.all_reduce_in_shared_memory(), shared_memory);
+          std::vector<at::Tensor> tensors;
+          for (const at::Tensor& input : inputs[group.rank()]) tensors.push_back(input.clone());
+          for (at::Tensor& tensor : tensors) {
+            std::vector<at::Tensor> one = {tensor};
+            absl::Status summed = group.AllReduceSum(one, "a test tensor");
+            ASSERT_TRUE(summed.ok()) << summed;
+          }
+          at::Tensor flat = at::cat({tensors[0], tensors[1].to(at::kFloat),
+                                     tensors[2].to(at::kFloat).reshape({-1})});
+          results[(shared_memory ? 0 : 2) + group.rank()] = {flat};
+        },
+        std::chrono::seconds(30), shared_memory);
+  }
+  EXPECT_TRUE(results[0][0].equal(results[1][0])) << "ranks differ, seed " << seed;
+  EXPECT_TRUE(results[0][0].equal(results[2][0])) << "shared memory and Gloo differ, seed " << seed;
+  EXPECT_TRUE(results[2][0].equal(results[3][0])) << "ranks differ over Gloo, seed " << seed;
 }
 
 // The gradient one process computes over the whole batch, and the one every

@@ -516,6 +516,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinRanks(const ExperimentSettings
   CommunicatorOptions options;
   options.timeout = settings.dist_timeout;
   options.device = settings.loop.device;
+  options.shared_memory = settings.shared_memory_all_reduce;
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<Communicator>> communicator =
       Communicator::Connect(settings.launch, options);

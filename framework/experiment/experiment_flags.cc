@@ -291,6 +291,10 @@ EXPERIMENT_FLAG(bool, shard_optimizer_state, false, kDataParallel, kMayChange,
                 "the others; the weights are bit-identical to an unsharded run. Checkpoints hold "
                 "the whole state, each rank writing its own, and resume at any world size, "
                 "sharded or not.");
+EXPERIMENT_FLAG(bool, shared_memory_all_reduce, true, kDataParallel, kMayChange,
+                "When every rank runs on this machine, sum gradients through shared memory on "
+                "each rank's training thread instead of over Gloo's loopback TCP (the same "
+                "bits with 2 ranks; with more, each part of a bucket is summed in rank order).");
 EXPERIMENT_FLAG(int64, dist_timeout_s, 300, kDataParallel, kMayChange,
                 "Seconds a rank waits for the others (to start, in a collective, at a checkpoint "
                 "barrier) before the run fails naming the ranks that are gone; longer than the "

@@ -148,6 +148,7 @@ DECLARE_string(map_location);
 DECLARE_string(plugins);
 DECLARE_int64(bucket_mb);
 DECLARE_bool(shard_optimizer_state);
+DECLARE_bool(shared_memory_all_reduce);
 DECLARE_int64(dist_timeout_s);
 DECLARE_bool(log_all_ranks);
 

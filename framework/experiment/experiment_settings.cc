@@ -224,6 +224,7 @@ absl::Status ReadStart(ExperimentSettings& settings) {
   settings.run_dir =
       ResolveUserPath(FLAGS_run_dir.empty() ? "runs/" + FLAGS_experiment : FLAGS_run_dir);
   settings.dist_timeout = std::chrono::seconds(FLAGS_dist_timeout_s);
+  settings.shared_memory_all_reduce = FLAGS_shared_memory_all_reduce;
   settings.log_all_ranks = FLAGS_log_all_ranks;
   return absl::OkStatus();
 }

@@ -79,6 +79,7 @@ struct ExperimentSettings {
 
   LaunchEnvironment launch;  // who this process is in a data-parallel run
   std::chrono::seconds dist_timeout{300};
+  bool shared_memory_all_reduce = true;  // when every rank is on this machine
   bool log_all_ranks = false;
 
   // The run's record: every effective flag, and the selected plugins'

@@ -1,0 +1,321 @@
+#include "framework/distributed/shared_memory_all_reduce.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <ATen/ops/add.h>
+#include <ATen/ops/from_blob.h>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "glog/logging.h"
+
+namespace framework {
+namespace {
+
+constexpr size_t kPage = 4096;
+// Waiting: spin this many times (a few microseconds: the other rank is
+// usually a moment away), then yield the core until kYieldFor has passed,
+// then sleep in short naps, checking whether the others are still alive.
+constexpr int kSpins = 2000;
+constexpr auto kYieldFor = std::chrono::milliseconds(50);
+constexpr auto kNap = std::chrono::microseconds(200);
+
+enum Counter { kArrived = 0, kReduced = 1, kReleased = 2, kCounters = 3 };
+
+// One per rank, on its own cache line: written by that rank only.
+struct alignas(64) RankState {
+  std::atomic<uint64_t> counters[kCounters];  // the last round that reached each phase
+  std::atomic<uint32_t> gone;                 // the rank left (its destructor ran)
+  std::atomic<int32_t> pid;
+  std::atomic<uint64_t> pid_namespace;  // inode of /proc/self/ns/pid: whether pid is ours to check
+};
+
+struct alignas(64) Header {
+  uint64_t token;  // rank 0's random number: the segment is the one it made
+  uint64_t world_size;
+  uint64_t slot_bytes;
+};
+
+size_t RoundUp(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
+size_t SlotsOffset(int64_t world_size) {
+  return RoundUp(sizeof(Header) + sizeof(RankState) * static_cast<size_t>(world_size), kPage);
+}
+size_t SegmentBytes(int64_t world_size, size_t slot_bytes) {
+  return SlotsOffset(world_size) + static_cast<size_t>(world_size) * slot_bytes;
+}
+RankState* States(void* mapping) {
+  return reinterpret_cast<RankState*>(static_cast<std::byte*>(mapping) + sizeof(Header));
+}
+
+uint64_t PidNamespace() {
+  struct stat info = {};
+  return stat("/proc/self/ns/pid", &info) == 0 ? static_cast<uint64_t>(info.st_ino) : 0;
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+std::string ErrnoText(int error) { return std::strerror(error); }
+
+// Rank 0: makes and sizes the segment. Returns the mapping, or why not.
+absl::StatusOr<void*> CreateSegment(const std::string& name, size_t bytes, uint64_t token,
+                                    int64_t world_size, size_t slot_bytes) {
+  const int fd = shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("shm_open: ", ErrnoText(errno)));
+  std::string problem;
+  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    problem = absl::StrCat("ftruncate: ", ErrnoText(errno));
+  } else if (int error = posix_fallocate(fd, 0, static_cast<off_t>(bytes)); error != 0) {
+    // Without the pages reserved now, a full /dev/shm (64 MiB in a default
+    // Docker container) would kill the run with SIGBUS mid-step.
+    problem = absl::StrCat("reserving ", bytes >> 20, " MiB in /dev/shm: ", ErrnoText(error));
+  }
+  void* mapping = MAP_FAILED;
+  if (problem.empty()) {
+    mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mapping == MAP_FAILED) problem = absl::StrCat("mmap: ", ErrnoText(errno));
+  }
+  close(fd);
+  if (!problem.empty()) {
+    shm_unlink(name.c_str());
+    return absl::UnavailableError(problem);
+  }
+  auto* header = new (mapping) Header;
+  header->token = token;
+  header->world_size = static_cast<uint64_t>(world_size);
+  header->slot_bytes = slot_bytes;
+  RankState* states = States(mapping);
+  for (int64_t k = 0; k < world_size; ++k) new (&states[k]) RankState{};
+  return mapping;
+}
+
+// The other ranks: maps the segment rank 0 made, if this rank can see it.
+absl::StatusOr<void*> OpenSegment(const std::string& name, size_t bytes, uint64_t token,
+                                  int64_t world_size, size_t slot_bytes) {
+  const int fd = shm_open(name.c_str(), O_RDWR, 0);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "shm_open(", name, "): ", ErrnoText(errno), " (rank 0 is on another machine, or in "
+        "another IPC namespace)"));
+  }
+  struct stat info = {};
+  void* mapping = MAP_FAILED;
+  std::string problem;
+  if (fstat(fd, &info) != 0 || static_cast<size_t>(info.st_size) != bytes) {
+    problem = absl::StrCat(name, " is not the size expected");
+  } else {
+    mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mapping == MAP_FAILED) problem = absl::StrCat("mmap: ", ErrnoText(errno));
+  }
+  close(fd);
+  if (!problem.empty()) return absl::UnavailableError(problem);
+  const auto* header = static_cast<const Header*>(mapping);
+  if (header->token != token || header->world_size != static_cast<uint64_t>(world_size) ||
+      header->slot_bytes != slot_bytes) {
+    munmap(mapping, bytes);
+    return absl::UnavailableError(absl::StrCat(name, " is not rank 0's segment"));
+  }
+  return mapping;
+}
+
+std::string StoreText(c10d::Store& store, const std::string& key) {
+  const std::vector<uint8_t> bytes = store.get(key);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void StoreSet(c10d::Store& store, const std::string& key, const std::string& value) {
+  store.set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+}  // namespace
+
+SharedMemoryAllReduce::SharedMemoryAllReduce(int64_t rank, int64_t world_size, void* mapping,
+                                             size_t mapping_bytes,
+                                             std::chrono::milliseconds timeout)
+    : rank_(rank),
+      world_size_(world_size),
+      mapping_(mapping),
+      mapping_bytes_(mapping_bytes),
+      timeout_(timeout) {}
+
+SharedMemoryAllReduce::~SharedMemoryAllReduce() {
+  States(mapping_)[rank_].gone.store(1, std::memory_order_release);
+  munmap(mapping_, mapping_bytes_);
+}
+
+absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> SharedMemoryAllReduce::Join(
+    c10d::Store& store, int64_t rank, int64_t world_size, size_t slot_bytes,
+    std::chrono::milliseconds timeout) {
+  CHECK(world_size >= 1 && rank >= 0 && rank < world_size) << rank << " of " << world_size;
+  slot_bytes = RoundUp(std::max<size_t>(slot_bytes, kPage), kPage);
+  const size_t bytes = SegmentBytes(world_size, slot_bytes);
+  std::string name;
+  uint64_t token = 0;
+  absl::StatusOr<void*> mapping;
+  try {
+    if (rank == 0) {
+      std::random_device entropy;
+      token = (uint64_t{entropy()} << 32) | entropy();
+      name = absl::StrFormat("/torchtrain-allreduce-%d-%016x", getpid(), token);
+      mapping = CreateSegment(name, bytes, token, world_size, slot_bytes);
+      StoreSet(store, "shared_memory/segment",
+               mapping.ok() ? absl::StrFormat("%s %016x", name, token) : std::string());
+      if (!mapping.ok()) {
+        mapping = absl::UnavailableError(
+            absl::StrCat("rank 0 could not make the segment: ", mapping.status().message()));
+      }
+    } else {
+      const std::string segment = StoreText(store, "shared_memory/segment");
+      const std::vector<std::string> parts = absl::StrSplit(segment, ' ');
+      if (parts.size() != 2) {
+        mapping = absl::UnavailableError("rank 0 made no segment");
+      } else {
+        name = parts[0];
+        token = std::stoull(parts[1], nullptr, 16);
+        mapping = OpenSegment(name, bytes, token, world_size, slot_bytes);
+      }
+    }
+    if (mapping.ok()) {
+      RankState& mine = States(*mapping)[rank];
+      mine.pid.store(static_cast<int32_t>(getpid()));
+      mine.pid_namespace.store(PidNamespace());
+    }
+    StoreSet(store, absl::StrCat("shared_memory/joined/", rank),
+             mapping.ok() ? "ok" : std::string(mapping.status().message()));
+    std::vector<std::string> problems;
+    for (int64_t k = 0; k < world_size; ++k) {
+      const std::string joined = StoreText(store, absl::StrCat("shared_memory/joined/", k));
+      if (joined != "ok") problems.push_back(absl::StrCat("rank ", k, ": ", joined));
+    }
+    // Every rank has mapped it or given up: the name is no longer needed.
+    if (rank == 0 && mapping.ok()) shm_unlink(name.c_str());
+    if (!problems.empty()) {
+      if (mapping.ok()) munmap(*mapping, bytes);
+      return absl::UnavailableError(absl::StrJoin(problems, "; "));
+    }
+  } catch (const std::exception& e) {
+    if (mapping.ok()) munmap(*mapping, bytes);
+    if (rank == 0 && !name.empty()) shm_unlink(name.c_str());
+    return absl::UnavailableError(absl::StrCat("the ranks could not meet: ", e.what()));
+  }
+  return std::unique_ptr<SharedMemoryAllReduce>(
+      new SharedMemoryAllReduce(rank, world_size, *mapping, bytes, timeout));
+}
+
+bool SharedMemoryAllReduce::Accepts(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.device().is_cpu() && tensor.layout() == at::kStrided &&
+         tensor.is_contiguous() && !tensor.is_complex();
+}
+
+std::byte* SharedMemoryAllReduce::Slot(int64_t rank) const {
+  const auto* header = static_cast<const Header*>(mapping_);
+  return static_cast<std::byte*>(mapping_) + SlotsOffset(world_size_) +
+         static_cast<size_t>(rank) * header->slot_bytes;
+}
+
+absl::Status SharedMemoryAllReduce::WaitForOthers(int which, uint64_t round) {
+  RankState* states = States(mapping_);
+  const uint64_t my_namespace = states[rank_].pid_namespace.load(std::memory_order_relaxed);
+  std::chrono::steady_clock::time_point start;
+  for (int64_t k = 0; k < world_size_; ++k) {
+    if (k == rank_) continue;
+    RankState& other = states[k];
+    for (int64_t tries = 0; other.counters[which].load(std::memory_order_acquire) < round;
+         ++tries) {
+      if (tries < kSpins) {
+        CpuRelax();
+        continue;
+      }
+      if (tries == kSpins && start == std::chrono::steady_clock::time_point()) {
+        start = std::chrono::steady_clock::now();
+      }
+      if (other.gone.load(std::memory_order_acquire) != 0) {
+        return absl::UnavailableError(absl::StrCat("rank ", k, " left the run"));
+      }
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (waited < kYieldFor) {
+        sched_yield();
+        continue;
+      }
+      const pid_t pid = other.pid.load(std::memory_order_relaxed);
+      if (other.pid_namespace.load(std::memory_order_relaxed) == my_namespace &&
+          pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH) {
+        return absl::UnavailableError(
+            absl::StrCat("rank ", k, " is gone (its process ", pid, " exited)"));
+      }
+      if (waited > timeout_) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("rank ", k, " did not reach it within ", timeout_.count() / 1000, " s"));
+      }
+      std::this_thread::sleep_for(kNap);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SharedMemoryAllReduce::AllReduceSum(at::Tensor& tensor) {
+  CHECK(Accepts(tensor)) << "not a dense contiguous CPU tensor";
+  if (world_size_ == 1) return absl::OkStatus();
+  RankState& mine = States(mapping_)[rank_];
+  const size_t element = tensor.element_size();
+  const auto* header = static_cast<const Header*>(mapping_);
+  const int64_t per_round = static_cast<int64_t>(header->slot_bytes / element);
+  const int64_t total = tensor.numel();
+  auto* data = static_cast<std::byte*>(tensor.data_ptr());
+  const at::TensorOptions options = at::TensorOptions().dtype(tensor.scalar_type());
+  for (int64_t offset = 0; offset < total; offset += per_round) {
+    const int64_t elements = std::min(per_round, total - offset);
+    const uint64_t round = ++round_;
+    // Rank r sums elements [part(r), part(r + 1)) of this round's.
+    auto part = [&](int64_t r) { return elements * r / world_size_; };
+    // The others have read this rank's slot for the last round.
+    if (absl::Status status = WaitForOthers(kReleased, round - 1); !status.ok()) return status;
+    std::memcpy(Slot(rank_), data + offset * element, elements * element);
+    mine.counters[kArrived].store(round, std::memory_order_release);
+    if (absl::Status status = WaitForOthers(kArrived, round); !status.ok()) return status;
+    const int64_t begin = part(rank_);
+    const int64_t size = part(rank_ + 1) - begin;
+    if (size > 0) {
+      at::Tensor sum = at::from_blob(data + (offset + begin) * element, {size}, options);
+      auto term = [&](int64_t k) {
+        return at::from_blob(Slot(k) + begin * element, {size}, options);
+      };
+      at::add_out(sum, term(0), term(1));
+      for (int64_t k = 2; k < world_size_; ++k) at::add_out(sum, sum, term(k));
+      std::memcpy(Slot(rank_) + begin * element, sum.data_ptr(), size * element);
+    }
+    mine.counters[kReduced].store(round, std::memory_order_release);
+    if (absl::Status status = WaitForOthers(kReduced, round); !status.ok()) return status;
+    for (int64_t k = 0; k < world_size_; ++k) {
+      if (k == rank_) continue;
+      std::memcpy(data + (offset + part(k)) * element, Slot(k) + part(k) * element,
+                  (part(k + 1) - part(k)) * element);
+    }
+    mine.counters[kReleased].store(round, std::memory_order_release);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace framework

@@ -1,0 +1,83 @@
+// All-reduce for ranks on one machine through a shared memory segment, run
+// on the caller's thread.
+//
+// Gloo over loopback TCP passes every byte through the kernel twice and
+// every message through two threads (the process group's worker and the
+// transport's event loop): measured on 2 cores, LeNet's 0.2 MB of gradients
+// took 0.22-0.46 ms a step that way, a quarter of a step's computing, and
+// every hand-over between threads waits for a core the training threads are
+// using. Here each rank copies its tensor into its slot of the segment, sums
+// its 1/world_size part across every slot, and copies the other parts' sums
+// from their owners; ranks wait for each other on counters in the segment
+// (spinning briefly, then yielding the core, then sleeping), so a collective
+// costs three memory copies and no system call.
+//
+// Each part is summed in rank order (((slot 0 + slot 1) + slot 2) ...) by
+// the rank that owns it, so every rank gets the same bits; with two ranks
+// that is the same sum Gloo computes (a + b), so results do not change with
+// the transport.
+//
+// The segment is named only until every rank has mapped it, then unlinked:
+// nothing is left in /dev/shm when a rank dies. Ranks that cannot share it
+// (other machines, other IPC namespaces, a /dev/shm too small) find out when
+// they join and stay on Gloo.
+#ifndef FRAMEWORK_DISTRIBUTED_SHARED_MEMORY_ALL_REDUCE_H_
+#define FRAMEWORK_DISTRIBUTED_SHARED_MEMORY_ALL_REDUCE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace c10d {
+class Store;
+}  // namespace c10d
+
+namespace framework {
+
+class SharedMemoryAllReduce {
+ public:
+  // Every rank calls this with the same `slot_bytes` (tensors larger than a
+  // slot go in several rounds); they meet through `store`. Fails (on every
+  // rank alike) when any rank cannot map the segment rank 0 made.
+  static absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> Join(
+      c10d::Store& store, int64_t rank, int64_t world_size, size_t slot_bytes,
+      std::chrono::milliseconds timeout);
+  // Tells ranks still waiting for this one that it is gone.
+  ~SharedMemoryAllReduce();
+  SharedMemoryAllReduce(const SharedMemoryAllReduce&) = delete;
+  SharedMemoryAllReduce& operator=(const SharedMemoryAllReduce&) = delete;
+
+  // Whether AllReduceSum takes `tensor`: dense, contiguous, on the CPU.
+  static bool Accepts(const at::Tensor& tensor);
+  // Sums `tensor` element-wise over the ranks, in place. Every rank calls
+  // it in the same order with tensors of the same size and type. Fails when
+  // a rank does not arrive within the timeout or is gone; the segment is
+  // then not to be used again.
+  absl::Status AllReduceSum(at::Tensor& tensor);
+
+ private:
+  struct Segment;
+  SharedMemoryAllReduce(int64_t rank, int64_t world_size, void* mapping, size_t mapping_bytes,
+                        std::chrono::milliseconds timeout);
+  // Waits until every other rank's counter `which` reached `round`.
+  absl::Status WaitForOthers(int which, uint64_t round);
+  std::byte* Slot(int64_t rank) const;
+
+  int64_t rank_;
+  int64_t world_size_;
+  void* mapping_;
+  size_t mapping_bytes_;
+  std::chrono::milliseconds timeout_;
+  uint64_t round_ = 0;  // rounds done; each tensor of a slot or less is one
+};
+
+}  // namespace framework
+
+#endif  // FRAMEWORK_DISTRIBUTED_SHARED_MEMORY_ALL_REDUCE_H_

@@ -1,0 +1,164 @@
+#include "framework/distributed/shared_memory_all_reduce.h"
+
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+
+#include "gtest/gtest.h"
+
+namespace framework {
+namespace {
+
+std::string FreshStorePath() {
+  static int run = 0;
+  return std::string(std::getenv("TEST_TMPDIR")) + "/shm-store-" + std::to_string(run++);
+}
+
+// Runs `body(rank, joined)` for each rank on its own thread.
+void RunRanks(int64_t world_size, size_t slot_bytes,
+              const std::function<void(int64_t, absl::StatusOr<std::unique_ptr<
+                                                     SharedMemoryAllReduce>>&)>& body) {
+  const std::string path = FreshStorePath();
+  std::vector<std::thread> threads;
+  for (int64_t rank = 0; rank < world_size; ++rank) {
+    threads.emplace_back([&, rank] {
+      c10d::FileStore store(path, static_cast<int>(world_size));
+      store.setTimeout(std::chrono::seconds(20));
+      absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> joined = SharedMemoryAllReduce::Join(
+          store, rank, world_size, slot_bytes, std::chrono::seconds(20));
+      body(rank, joined);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+// The segments this process named and left behind in /dev/shm.
+std::vector<std::string> LeftInDevShm() {
+  std::vector<std::string> left;
+  const std::string ours = "torchtrain-allreduce-" + std::to_string(getpid()) + "-";
+  if (DIR* dir = opendir("/dev/shm")) {
+    while (dirent* entry = readdir(dir)) {
+      if (std::string(entry->d_name).rfind(ours, 0) == 0) left.push_back(entry->d_name);
+    }
+    closedir(dir);
+  }
+  return left;
+}
+
+// Each rank's tensor summed in rank order, compared bit for bit: sizes that
+// do not divide among the ranks, that leave ranks without a part, that take
+// several rounds of a small slot; float and double; 2 and 3 ranks.
+TEST(SharedMemoryAllReduceTest, SumsInRankOrderBitForBit) {
+  const uint32_t seed = std::random_device()();
+  std::printf("seed %u\n", seed);
+  for (int64_t world_size : {2, 3}) {
+    for (at::ScalarType type : {at::kFloat, at::kDouble}) {
+      for (int64_t elements : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{5000}}) {
+        at::manual_seed(seed);
+        std::vector<at::Tensor> inputs;
+        for (int64_t k = 0; k < world_size; ++k) {
+          inputs.push_back(at::randn({elements}, at::TensorOptions().dtype(type)) * (k + 1));
+        }
+        at::Tensor expected = inputs[0].clone();
+        if (elements > 0) expected = inputs[0] + inputs[1];
+        for (int64_t k = 2; k < world_size; ++k) expected = expected + inputs[k];
+        // 4 KiB slots: 5000 floats take 5 rounds, doubles 10.
+        RunRanks(world_size, 4096, [&](int64_t rank, auto& joined) {
+          ASSERT_TRUE(joined.ok()) << joined.status();
+          for (int repeat = 0; repeat < 3; ++repeat) {
+            at::Tensor mine = inputs[rank].clone();
+            ASSERT_TRUE((*joined)->AllReduceSum(mine).ok());
+            EXPECT_TRUE(mine.equal(expected))
+                << world_size << " ranks, " << elements << " " << at::toString(type)
+                << ", rank " << rank << ", repeat " << repeat << ", seed " << seed;
+          }
+        });
+      }
+    }
+  }
+  EXPECT_TRUE(LeftInDevShm().empty());
+}
+
+// A rank whose object is destroyed (it left) fails the others' next
+// all-reduce at once, naming it.
+TEST(SharedMemoryAllReduceTest, ARankThatLeftIsNamed) {
+  RunRanks(2, 4096, [](int64_t rank, auto& joined) {
+    ASSERT_TRUE(joined.ok()) << joined.status();
+    at::Tensor value = at::ones({4});
+    ASSERT_TRUE((*joined)->AllReduceSum(value).ok());
+    if (rank == 1) {
+      joined->reset();
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    absl::Status status = (*joined)->AllReduceSum(value);
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(status.message(), "rank 1 left the run");
+  });
+}
+
+// A rank's process that dies (no destructor runs, as with kill -9) is
+// found gone once the wait has gone on a while, not after the timeout.
+TEST(SharedMemoryAllReduceTest, ARankWhoseProcessDiedIsNamed) {
+  const std::string path = FreshStorePath();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    c10d::FileStore store(path, 2);
+    auto joined = SharedMemoryAllReduce::Join(store, 1, 2, 4096, std::chrono::seconds(20));
+    _exit(joined.ok() ? 0 : 1);  // dies without leaving
+  }
+  c10d::FileStore store(path, 2);
+  auto joined = SharedMemoryAllReduce::Join(store, 0, 2, 4096, std::chrono::seconds(20));
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  int child_status = 0;
+  ASSERT_EQ(waitpid(child, &child_status, 0), child);
+  ASSERT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0) << "rank 1 did not join";
+  const auto start = std::chrono::steady_clock::now();
+  at::Tensor value = at::ones({4});
+  absl::Status status = (*joined)->AllReduceSum(value);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(status.message(),
+            "rank 1 is gone (its process " + std::to_string(child) + " exited)");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(LeftInDevShm().empty());
+}
+
+// Ranks that cannot share rank 0's segment (here: one expects other slots)
+// all find out when they join, and say which rank could not.
+TEST(SharedMemoryAllReduceTest, RanksThatCannotShareAllFallBack) {
+  const std::string path = FreshStorePath();
+  std::vector<absl::Status> results(2);
+  std::vector<std::thread> threads;
+  for (int64_t rank = 0; rank < 2; ++rank) {
+    threads.emplace_back([&, rank] {
+      c10d::FileStore store(path, 2);
+      results[rank] = SharedMemoryAllReduce::Join(store, rank, 2, rank == 0 ? 4096 : 8192,
+                                                  std::chrono::seconds(20))
+                          .status();
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const absl::Status& status : results) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(status.message().find("rank 1: "), std::string::npos) << status.message();
+    EXPECT_NE(status.message().find("is not the size expected"), std::string::npos)
+        << status.message();
+  }
+  EXPECT_TRUE(LeftInDevShm().empty());
+}
+
+}  // namespace
+}  // namespace framework

@@ -95,6 +95,15 @@ check "the manifest records the world size" \
 check "rank 1's generator is in the checkpoint under a rank-indexed name" \
   grep -q '"rng.cpu.rank1"' "ref/checkpoints/$(ls ref/checkpoints | tail -1)/checkpoint.json"
 
+check "... summing gradients through shared memory (both ranks on this machine)" \
+  grep -q "gradients are summed through shared memory" ref.rank0.log
+
+# --- The same over Gloo's loopback TCP: with 2 ranks the sums are the same bits.
+check "2 ranks with --shared_memory_all_reduce=false train to the end" \
+  run_ranks 2 gloo --shared_memory_all_reduce=false
+check "... summing over Gloo" grep -q "Gradients are summed over Gloo" gloo.rank0.log
+check "... with the same weights, optimizer, generators and metrics" same_run ref gloo
+
 # --- torchrun --standalone, 2 workers on this machine.
 "${TORCHRUN}" --standalone --nproc_per_node=2 "${LENET}" "${FLAGS[@]}" --run_dir=standalone \
   > standalone.log 2>&1
@@ -188,6 +197,9 @@ for victim in 1 0; do
   check "... saying rank ${victim} is gone" grep -q "rank ${victim} is gone" \
     dead${victim}.rank${survivor}.log
   check "... leaving only committed checkpoints" only_committed_checkpoints dead${victim}
+  # Rank 0 names its segment after its pid, and unlinks it once both mapped it.
+  check "... and no shared memory segment in /dev/shm" \
+    test -z "$(ls /dev/shm | grep "^torchtrain-allreduce-${pids[0]}-")"
 done
 check "--resume after a dead rank runs to the end" run_ranks 2 dead1 --resume
 check "... byte-identical to the run that never stopped" same_run ref dead1

@@ -219,7 +219,11 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
 }
 
 void Communicator::JoinSharedMemory(const CommunicatorOptions& options) {
-  if (!options.shared_memory || !options.device.is_cpu()) return;
+  if (!options.device.is_cpu()) return;
+  if (!options.shared_memory) {
+    if (rank_ == 0) LOG(INFO) << "Gradients are summed over Gloo (shared memory turned off)";
+    return;
+  }
   absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> joined = SharedMemoryAllReduce::Join(
       *store_, rank_, world_size_, options.shared_memory_slot_bytes, timeout_);
   if (joined.ok()) {
@@ -397,7 +401,22 @@ absl::Status Communicator::PublishToStore(const std::string& key, const std::str
 
 absl::StatusOr<std::string> Communicator::ReadFromStore(const std::string& key) {
   try {
-    const std::vector<uint8_t> bytes = store_->get(absl::StrCat("published/", key));
+    const std::string full_key = absl::StrCat("published/", key);
+    if (shared_memory_ != nullptr) {
+      // Ranks on this machine are watched while the value is awaited: one
+      // that died will never publish it, and waiting out the timeout for it
+      // (minutes) would only delay the error.
+      const auto deadline = std::chrono::steady_clock::now() + timeout_;
+      while (!store_->check({full_key}) && std::chrono::steady_clock::now() < deadline) {
+        if (absl::Status alive = shared_memory_->CheckOthersAlive(); !alive.ok()) {
+          return absl::UnavailableError(absl::StrCat("nothing was published as '", key,
+                                                     "' through ", store_description_, ": ",
+                                                     alive.message()));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    const std::vector<uint8_t> bytes = store_->get(full_key);
     return std::string(bytes.begin(), bytes.end());
   } catch (const std::exception& e) {
     return absl::DeadlineExceededError(absl::StrCat(

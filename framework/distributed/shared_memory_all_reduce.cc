@@ -235,9 +235,34 @@ std::byte* SharedMemoryAllReduce::Slot(int64_t rank) const {
          static_cast<size_t>(rank) * header->slot_bytes;
 }
 
+absl::Status SharedMemoryAllReduce::CheckAlive(int64_t k, bool check_process) const {
+  RankState* states = States(mapping_);
+  const RankState& other = states[k];
+  if (other.gone.load(std::memory_order_acquire) != 0) {
+    return absl::UnavailableError(absl::StrCat("rank ", k, " left the run"));
+  }
+  if (!check_process) return absl::OkStatus();
+  // A pid means something only in the namespace it came from.
+  const pid_t pid = other.pid.load(std::memory_order_relaxed);
+  if (other.pid_namespace.load(std::memory_order_relaxed) ==
+          states[rank_].pid_namespace.load(std::memory_order_relaxed) &&
+      pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH) {
+    return absl::UnavailableError(
+        absl::StrCat("rank ", k, " is gone (its process ", pid, " exited)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SharedMemoryAllReduce::CheckOthersAlive() const {
+  for (int64_t k = 0; k < world_size_; ++k) {
+    if (k == rank_) continue;
+    if (absl::Status status = CheckAlive(k, /*check_process=*/true); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SharedMemoryAllReduce::WaitForOthers(int which, uint64_t round) {
   RankState* states = States(mapping_);
-  const uint64_t my_namespace = states[rank_].pid_namespace.load(std::memory_order_relaxed);
   std::chrono::steady_clock::time_point start;
   for (int64_t k = 0; k < world_size_; ++k) {
     if (k == rank_) continue;
@@ -251,19 +276,14 @@ absl::Status SharedMemoryAllReduce::WaitForOthers(int which, uint64_t round) {
       if (tries == kSpins && start == std::chrono::steady_clock::time_point()) {
         start = std::chrono::steady_clock::now();
       }
-      if (other.gone.load(std::memory_order_acquire) != 0) {
-        return absl::UnavailableError(absl::StrCat("rank ", k, " left the run"));
-      }
       const auto waited = std::chrono::steady_clock::now() - start;
-      if (waited < kYieldFor) {
+      const bool yielding = waited < kYieldFor;
+      if (absl::Status alive = CheckAlive(k, /*check_process=*/!yielding); !alive.ok()) {
+        return alive;
+      }
+      if (yielding) {
         sched_yield();
         continue;
-      }
-      const pid_t pid = other.pid.load(std::memory_order_relaxed);
-      if (other.pid_namespace.load(std::memory_order_relaxed) == my_namespace &&
-          pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH) {
-        return absl::UnavailableError(
-            absl::StrCat("rank ", k, " is gone (its process ", pid, " exited)"));
       }
       if (waited > timeout_) {
         return absl::DeadlineExceededError(

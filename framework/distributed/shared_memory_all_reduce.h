@@ -61,6 +61,10 @@ class SharedMemoryAllReduce {
   // a rank does not arrive within the timeout or is gone; the segment is
   // then not to be used again.
   absl::Status AllReduceSum(at::Tensor& tensor);
+  // Fails naming a rank that left or whose process exited, if any: for
+  // waits outside the segment (a rank's report through the store) that
+  // would otherwise wait out the timeout for a dead rank.
+  absl::Status CheckOthersAlive() const;
 
  private:
   struct Segment;
@@ -68,6 +72,8 @@ class SharedMemoryAllReduce {
                         std::chrono::milliseconds timeout);
   // Waits until every other rank's counter `which` reached `round`.
   absl::Status WaitForOthers(int which, uint64_t round);
+  // Fails when rank `k` left; when it is dead too if `check_process`.
+  absl::Status CheckAlive(int64_t k, bool check_process) const;
   std::byte* Slot(int64_t rank) const;
 
   int64_t rank_;

@@ -133,6 +133,8 @@ TEST(SharedMemoryAllReduceTest, ARankWhoseProcessDiedIsNamed) {
   EXPECT_EQ(status.message(),
             "rank 1 is gone (its process " + std::to_string(child) + " exited)");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // As waits elsewhere (for a rank's report through the store) ask it.
+  EXPECT_EQ((*joined)->CheckOthersAlive().message(), status.message());
   EXPECT_TRUE(LeftInDevShm().empty());
 }
 

@@ -337,6 +337,17 @@ Communicator::Pending Communicator::StartAllReduceSum(std::vector<at::Tensor>& t
                [&] { return group_->allreduce(tensors); });
 }
 
+absl::Status Communicator::AllReduceSumInPieces(int64_t elements, at::ScalarType type,
+                                                const SharedMemoryAllReduce::Fill& fill,
+                                                const SharedMemoryAllReduce::Drain& drain,
+                                                const std::string& what) {
+  CHECK(shared_memory_ != nullptr) << "AllReduceSumInPieces() needs shared memory";
+  if (!broken_.ok()) return broken_;
+  absl::Status status = shared_memory_->AllReduceSum(elements, type, fill, drain);
+  if (status.ok()) return status;
+  return Failed(absl::StrCat("the all-reduce of ", what), std::string(status.message()));
+}
+
 absl::Status Communicator::AllReduceSum(std::vector<at::Tensor>& tensors,
                                         const std::string& what) {
   return StartAllReduceSum(tensors, what).Wait();

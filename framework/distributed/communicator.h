@@ -92,6 +92,13 @@ class Communicator {
   // thread, when this returns; over Gloo it runs while the caller goes on.
   Pending StartAllReduceSum(std::vector<at::Tensor>& tensors, const std::string& what);
   absl::Status AllReduceSum(std::vector<at::Tensor>& tensors, const std::string& what);
+  // Through shared memory only (all_reduce_in_shared_memory()), on this
+  // thread: sums a vector that the caller writes into the segment and reads
+  // from it in pieces (SharedMemoryAllReduce), with no buffer in between.
+  absl::Status AllReduceSumInPieces(int64_t elements, at::ScalarType type,
+                                    const SharedMemoryAllReduce::Fill& fill,
+                                    const SharedMemoryAllReduce::Drain& drain,
+                                    const std::string& what);
   // Copies rank `root`'s values of `tensors` into every rank's, in place,
   // packed into few messages.
   absl::Status Broadcast(const std::vector<at::Tensor>& tensors, int64_t root,

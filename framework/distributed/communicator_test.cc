@@ -153,6 +153,49 @@ TEST(GradientAveragerTest, EveryRankGetsTheWholeBatchGradient) {
   }
 }
 
+// Through shared memory the weighted gradients go straight from the grads
+// into the segment and back, and the step's sums ride in the first bucket:
+// with 2 ranks the grads and sums are Gloo's to the bit, for a share that
+// leaves a rank more samples than the other and for one that leaves a rank
+// none (its parameters get no gradient).
+TEST(GradientAveragerTest, SharedMemoryAndGlooGiveTheSameGradients) {
+  at::manual_seed(11);
+  const at::Tensor weight = at::randn({7, 4});
+  const at::Tensor bias = at::randn({7});
+  const at::Tensor inputs = at::randn({5, 4});
+  for (int64_t samples : {int64_t{5}, int64_t{1}}) {
+    std::vector<std::vector<at::Tensor>> grads(4);  // [shared memory?][rank]
+    std::vector<std::vector<double>> sums(4);
+    for (bool shared_memory : {true, false}) {
+      RunRanks(
+          2,
+          [&](Communicator& group) {
+            ASSERT_EQ(group.all_reduce_in_shared_memory(), shared_memory);
+            at::Tensor w = weight.clone().set_requires_grad(true);
+            at::Tensor b = bias.clone().set_requires_grad(true);
+            GradientAverager averager(group, {w, b}, /*bucket_bytes=*/64, /*step_sums=*/3);
+            const at::Tensor share = inputs.narrow(0, 0, samples).slice(0, group.rank(), samples, 2);
+            averager.StartStep(static_cast<double>(share.size(0)) / samples,
+                               {0.1 * (group.rank() + 1), 3.0, 1e-3});
+            if (share.size(0) > 0) at::addmm(b, share, w.t()).tanh().pow(2).mean().backward();
+            std::vector<double> totals;
+            ASSERT_TRUE(averager.FinishStep(&totals).ok());
+            const size_t slot = (shared_memory ? 0 : 2) + group.rank();
+            grads[slot] = {w.grad().clone(), b.grad().clone()};
+            sums[slot] = totals;
+          },
+          std::chrono::seconds(30), shared_memory);
+    }
+    for (size_t slot = 1; slot < 4; ++slot) {
+      for (size_t i = 0; i < 2; ++i) {
+        EXPECT_TRUE(grads[slot][i].equal(grads[0][i]))
+            << "parameter " << i << ", " << samples << " samples, result " << slot;
+      }
+      EXPECT_EQ(sums[slot], sums[0]) << samples << " samples, result " << slot;
+    }
+  }
+}
+
 // A rank that leaves (here: closes its connections; in a real run, dies)
 // makes the next collective fail on the others, naming it, in bounded time.
 TEST(CommunicatorTest, AGoneRankIsNamed) {

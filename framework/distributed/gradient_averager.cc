@@ -1,5 +1,8 @@
 #include "framework/distributed/gradient_averager.h"
 
+#include <algorithm>
+#include <cstddef>
+
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
@@ -36,13 +39,16 @@ GradientAverager::GradientAverager(Communicator& communicator,
   CHECK(!buckets_.empty()) << "no parameters to average";
   const at::ScalarType first_type = parameters_[buckets_.front().parameters.front()].scalar_type();
   sums_in_first_bucket_ = first_type == at::kFloat || first_type == at::kDouble;
+  through_shared_memory_ = communicator_.all_reduce_in_shared_memory() &&
+                           parameters_[buckets_.front().parameters.front()].device().is_cpu();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
-    int64_t elements = 0;
-    for (int64_t i : bucket.parameters) elements += parameters_[i].numel();
-    if (b == 0 && sums_in_first_bucket_) elements += step_sums_;
-    bucket.flat = at::zeros({elements}, parameters_[bucket.parameters.front()].options()
-                                            .requires_grad(false));
+    for (int64_t i : bucket.parameters) bucket.elements += parameters_[i].numel();
+    if (b == 0 && sums_in_first_bucket_) bucket.elements += step_sums_;
+    if (!through_shared_memory_) {
+      bucket.flat = at::zeros({bucket.elements}, parameters_[bucket.parameters.front()].options()
+                                                     .requires_grad(false));
+    }
   }
   for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
     std::shared_ptr<torch::autograd::Node> accumulator =
@@ -77,7 +83,11 @@ void GradientAverager::StartStep(double share, std::vector<double> sums) {
   }
   next_bucket_ = 0;
   seen_.assign(parameters_.size(), false);
-  for (Bucket& bucket : buckets_) bucket.ready = 0;
+  shared_memory_sums_.assign(step_sums_, 0.0);
+  for (Bucket& bucket : buckets_) {
+    bucket.ready = 0;
+    bucket.summed = absl::OkStatus();
+  }
 }
 
 void GradientAverager::OnGradientReady(int64_t parameter) {
@@ -93,6 +103,11 @@ void GradientAverager::StartReadyBuckets(bool all) {
   while (next_bucket_ < static_cast<int64_t>(buckets_.size())) {
     Bucket& bucket = buckets_[next_bucket_];
     if (!all && bucket.ready < static_cast<int64_t>(bucket.parameters.size())) return;
+    if (through_shared_memory_) {
+      bucket.summed = SumInSharedMemory(next_bucket_);
+      ++next_bucket_;
+      continue;
+    }
     int64_t offset = 0;
     for (int64_t i : bucket.parameters) {
       const at::Tensor& parameter = parameters_[i];
@@ -116,6 +131,75 @@ void GradientAverager::StartReadyBuckets(bool all) {
   }
 }
 
+absl::Status GradientAverager::SumInSharedMemory(int64_t b) {
+  const Bucket& bucket = buckets_[b];
+  const at::Tensor& first = parameters_[bucket.parameters.front()];
+  const at::ScalarType type = first.scalar_type();
+  const at::TensorOptions options = at::TensorOptions().dtype(type);
+  const size_t element = first.element_size();
+  for (int64_t i : bucket.parameters) {
+    at::Tensor& grad = parameters_[i].mutable_grad();
+    if (grad.defined() && !grad.is_contiguous()) grad = grad.contiguous();
+  }
+  const bool with_sums = b == 0 && sums_in_first_bucket_ && step_sums_ > 0;
+  const int64_t sums_at = bucket.elements - (with_sums ? step_sums_ : 0);
+  // Calls `each(i, from, to, place)` for parameter i's values [from, to)
+  // that lie in the piece [begin, begin + count), at `place` in the piece.
+  auto for_each_in = [&](int64_t begin, int64_t count, const auto& each) {
+    int64_t offset = 0;
+    for (int64_t i : bucket.parameters) {
+      const int64_t numel = parameters_[i].numel();
+      const int64_t from = std::max(begin, offset);
+      const int64_t to = std::min(begin + count, offset + numel);
+      if (from < to) each(i, from - offset, to - offset, from - begin);
+      offset += numel;
+    }
+  };
+  // The same weighting, types and rounding as the Gloo path's buffer.
+  auto fill = [&](int64_t begin, int64_t count, void* destination) {
+    auto* bytes = static_cast<std::byte*>(destination);
+    for_each_in(begin, count, [&](int64_t i, int64_t from, int64_t to, int64_t place) {
+      at::Tensor into = at::from_blob(bytes + place * element, {to - from}, options);
+      const at::Tensor& grad = parameters_[i].grad();
+      if (grad.defined() && share_ != 0) {
+        at::mul_out(into, grad.view({-1}).narrow(0, from, to - from), share_);
+      } else {
+        into.zero_();
+      }
+    });
+    const int64_t from = std::max(begin, sums_at);
+    const int64_t to = std::min(begin + count, sums_at + (with_sums ? step_sums_ : 0));
+    if (from < to) {
+      at::from_blob(bytes + (from - begin) * element, {to - from}, options)
+          .copy_(at::tensor(sums_, at::TensorOptions().dtype(at::kDouble))
+                     .narrow(0, from - sums_at, to - from));
+    }
+  };
+  auto drain = [&](int64_t begin, int64_t count, const void* summed) {
+    auto* bytes = static_cast<std::byte*>(const_cast<void*>(summed));
+    for_each_in(begin, count, [&](int64_t i, int64_t from, int64_t to, int64_t place) {
+      at::Tensor& parameter = parameters_[i];
+      at::Tensor& grad = parameter.mutable_grad();
+      if (!grad.defined()) {
+        grad = at::empty(parameter.sizes(), parameter.options().requires_grad(false));
+      }
+      grad.view({-1}).narrow(0, from, to - from).copy_(
+          at::from_blob(bytes + place * element, {to - from}, options));
+    });
+    const int64_t from = std::max(begin, sums_at);
+    const int64_t to = std::min(begin + count, sums_at + (with_sums ? step_sums_ : 0));
+    if (from < to) {
+      const at::Tensor totals =
+          at::from_blob(bytes + (from - begin) * element, {to - from}, options).to(at::kDouble);
+      std::copy(totals.data_ptr<double>(), totals.data_ptr<double>() + (to - from),
+                shared_memory_sums_.begin() + (from - sums_at));
+    }
+  };
+  return communicator_.AllReduceSumInPieces(
+      bucket.elements, type, fill, drain,
+      absl::StrCat("gradient bucket ", b, " of ", buckets_.size()));
+}
+
 absl::Status GradientAverager::FinishStep(std::vector<double>* sums) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -127,8 +211,20 @@ absl::Status GradientAverager::FinishStep(std::vector<double>* sums) {
   for (Bucket& bucket : buckets_) {
     absl::Status waited = bucket.pending.Wait();
     if (status.ok()) status = waited;
+    if (status.ok()) status = bucket.summed;
   }
   if (!status.ok()) return status;
+  if (through_shared_memory_) {
+    if (sums != nullptr && step_sums_ > 0) {
+      if (sums_in_first_bucket_) {
+        *sums = shared_memory_sums_;
+      } else {
+        const at::Tensor totals = separate_sums_.to(at::kDouble);
+        sums->assign(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_);
+      }
+    }
+    return absl::OkStatus();  // the grads hold the sums already
+  }
   if (sums != nullptr && step_sums_ > 0) {
     const at::Tensor totals =
         (sums_in_first_bucket_

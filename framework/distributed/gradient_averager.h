@@ -7,7 +7,11 @@
 // PyTorch's DistributedDataParallel does). A hook on each parameter's
 // gradient accumulator marks it ready; once every parameter of a bucket is
 // ready, the bucket is flattened and its all-reduce starts while backward
-// goes on with the earlier layers. Buckets start in a fixed order on every
+// goes on with the earlier layers (over Gloo; through shared memory,
+// Communicator::all_reduce_in_shared_memory(), it is done on the spot, the
+// weighted gradients written straight into the segment and the sums read
+// straight into the grads: two fewer copies of every gradient, which on
+// cores that also compute are most of its cost). Buckets start in a fixed order on every
 // rank, whatever order their hooks fire in; parameters that got no gradient
 // contribute zeros.
 //
@@ -69,13 +73,20 @@ class GradientAverager {
  private:
   struct Bucket {
     std::vector<int64_t> parameters;  // indices into parameters_
+    int64_t elements = 0;             // the parameters', and the step's sums in bucket 0
+    // Over Gloo: the bucket's own buffer. Through shared memory there is
+    // none: weighted gradients go straight into the segment and the sums
+    // straight back into the grads.
     at::Tensor flat;
     int64_t ready = 0;
     Communicator::Pending pending;
+    absl::Status summed;  // through shared memory: how its all-reduce went
   };
   void OnGradientReady(int64_t parameter);
   // Starts buckets in order while the next one is complete (under mutex_).
   void StartReadyBuckets(bool all);
+  // Sums bucket `b` through shared memory, from the grads into the grads.
+  absl::Status SumInSharedMemory(int64_t b);
 
   Communicator& communicator_;
   std::vector<at::Tensor> parameters_;
@@ -85,6 +96,8 @@ class GradientAverager {
   int64_t step_sums_;
   bool sums_in_first_bucket_ = false;
   std::vector<double> sums_;
+  std::vector<double> shared_memory_sums_;  // the sums over the ranks, through shared memory
+  bool through_shared_memory_ = false;
   at::Tensor separate_sums_;  // float64, when they cannot ride in a bucket
   Communicator::Pending separate_sums_pending_;
   // The accumulators must stay alive for their hooks to stay attached.

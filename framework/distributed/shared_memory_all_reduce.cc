@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <ATen/ops/add.h>
+#include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
@@ -297,41 +298,73 @@ absl::Status SharedMemoryAllReduce::WaitForOthers(int which, uint64_t round) {
 
 absl::Status SharedMemoryAllReduce::AllReduceSum(at::Tensor& tensor) {
   CHECK(Accepts(tensor)) << "not a dense contiguous CPU tensor";
-  if (world_size_ == 1) return absl::OkStatus();
-  RankState& mine = States(mapping_)[rank_];
+  auto* data = static_cast<std::byte*>(tensor.data_ptr());
   const size_t element = tensor.element_size();
+  return AllReduceSum(
+      tensor.numel(), tensor.scalar_type(),
+      [&](int64_t begin, int64_t count, void* destination) {
+        std::memcpy(destination, data + begin * element, count * element);
+      },
+      [&](int64_t begin, int64_t count, const void* sums) {
+        std::memcpy(data + begin * element, sums, count * element);
+      });
+}
+
+absl::Status SharedMemoryAllReduce::AllReduceSum(int64_t elements, at::ScalarType type,
+                                                 const Fill& fill, const Drain& drain) {
+  if (world_size_ == 1) {
+    // Nothing to add: the values are their own sums.
+    const size_t element = c10::elementSize(type);
+    std::vector<std::byte> values(static_cast<size_t>(elements) * element);
+    if (elements > 0) {
+      fill(0, elements, values.data());
+      drain(0, elements, values.data());
+    }
+    return absl::OkStatus();
+  }
+  RankState& mine = States(mapping_)[rank_];
+  const size_t element = c10::elementSize(type);
   const auto* header = static_cast<const Header*>(mapping_);
   const int64_t per_round = static_cast<int64_t>(header->slot_bytes / element);
-  const int64_t total = tensor.numel();
-  auto* data = static_cast<std::byte*>(tensor.data_ptr());
-  const at::TensorOptions options = at::TensorOptions().dtype(tensor.scalar_type());
-  for (int64_t offset = 0; offset < total; offset += per_round) {
-    const int64_t elements = std::min(per_round, total - offset);
+  const at::TensorOptions options = at::TensorOptions().dtype(type);
+  for (int64_t offset = 0; offset < elements; offset += per_round) {
+    const int64_t count = std::min(per_round, elements - offset);
     const uint64_t round = ++round_;
-    // Rank r sums elements [part(r), part(r + 1)) of this round's.
-    auto part = [&](int64_t r) { return elements * r / world_size_; };
+    // Rank r sums values [part(r), part(r + 1)) of this round's.
+    auto part = [&](int64_t r) { return count * r / world_size_; };
     // The others have read this rank's slot for the last round.
     if (absl::Status status = WaitForOthers(kReleased, round - 1); !status.ok()) return status;
-    std::memcpy(Slot(rank_), data + offset * element, elements * element);
+    fill(offset, count, Slot(rank_));
     mine.counters[kArrived].store(round, std::memory_order_release);
     if (absl::Status status = WaitForOthers(kArrived, round); !status.ok()) return status;
     const int64_t begin = part(rank_);
     const int64_t size = part(rank_ + 1) - begin;
     if (size > 0) {
-      at::Tensor sum = at::from_blob(data + (offset + begin) * element, {size}, options);
       auto term = [&](int64_t k) {
         return at::from_blob(Slot(k) + begin * element, {size}, options);
       };
+      // Into this rank's own slot, which the others read this part from.
+      // Ranks 0 and 1 can sum there directly (their slot is one of the
+      // first two terms); the others sum aside first, so as not to
+      // overwrite their own term before it is added.
+      at::Tensor own = term(rank_);
+      at::Tensor sum = own;
+      if (rank_ >= 2) {
+        if (!scratch_.defined() || scratch_.scalar_type() != type || scratch_.numel() < size) {
+          scratch_ = at::empty({size}, options);
+        }
+        sum = scratch_.narrow(0, 0, size);
+      }
       at::add_out(sum, term(0), term(1));
       for (int64_t k = 2; k < world_size_; ++k) at::add_out(sum, sum, term(k));
-      std::memcpy(Slot(rank_) + begin * element, sum.data_ptr(), size * element);
+      if (rank_ >= 2) std::memcpy(own.data_ptr(), sum.data_ptr(), size * element);
     }
     mine.counters[kReduced].store(round, std::memory_order_release);
     if (absl::Status status = WaitForOthers(kReduced, round); !status.ok()) return status;
     for (int64_t k = 0; k < world_size_; ++k) {
-      if (k == rank_) continue;
-      std::memcpy(data + (offset + part(k)) * element, Slot(k) + part(k) * element,
-                  (part(k + 1) - part(k)) * element);
+      if (part(k + 1) > part(k)) {
+        drain(offset + part(k), part(k + 1) - part(k), Slot(k) + part(k) * element);
+      }
     }
     mine.counters[kReleased].store(round, std::memory_order_release);
   }

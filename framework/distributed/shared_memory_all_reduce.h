@@ -8,9 +8,10 @@
 // every hand-over between threads waits for a core the training threads are
 // using. Here each rank copies its tensor into its slot of the segment, sums
 // its 1/world_size part across every slot, and copies the other parts' sums
-// from their owners; ranks wait for each other on counters in the segment
+// from their owners (or the caller writes and reads the slots itself, see
+// below); ranks wait for each other on counters in the segment
 // (spinning briefly, then yielding the core, then sleeping), so a collective
-// costs three memory copies and no system call.
+// costs a few memory copies and no system call.
 //
 // Each part is summed in rank order (((slot 0 + slot 1) + slot 2) ...) by
 // the rank that owns it, so every rank gets the same bits; with two ranks
@@ -27,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -61,6 +63,17 @@ class SharedMemoryAllReduce {
   // a rank does not arrive within the timeout or is gone; the segment is
   // then not to be used again.
   absl::Status AllReduceSum(at::Tensor& tensor);
+
+  // The same for a vector of `elements` values of `type` that is nowhere in
+  // one piece: the caller writes its values straight into the segment and
+  // takes the sums straight from it, so that gradients need no bucket of
+  // their own. `fill(begin, count, destination)` writes values
+  // [begin, begin + count) into `destination`; `drain(begin, count,
+  // sums)` takes their sums. Pieces come in order, at most a slot each.
+  using Fill = std::function<void(int64_t begin, int64_t count, void* destination)>;
+  using Drain = std::function<void(int64_t begin, int64_t count, const void* sums)>;
+  absl::Status AllReduceSum(int64_t elements, at::ScalarType type, const Fill& fill,
+                            const Drain& drain);
   // Fails naming a rank that left or whose process exited, if any: for
   // waits outside the segment (a rank's report through the store) that
   // would otherwise wait out the timeout for a dead rank.
@@ -82,6 +95,7 @@ class SharedMemoryAllReduce {
   size_t mapping_bytes_;
   std::chrono::milliseconds timeout_;
   uint64_t round_ = 0;  // rounds done; each tensor of a slot or less is one
+  at::Tensor scratch_;  // a part's sum, for ranks whose own slot is not a first term
 };
 
 }  // namespace framework

@@ -141,8 +141,9 @@ absl::Status GradientAverager::SumInSharedMemory(int64_t b) {
     at::Tensor& grad = parameters_[i].mutable_grad();
     if (grad.defined() && !grad.is_contiguous()) grad = grad.contiguous();
   }
-  const bool with_sums = b == 0 && sums_in_first_bucket_ && step_sums_ > 0;
-  const int64_t sums_at = bucket.elements - (with_sums ? step_sums_ : 0);
+  // The step's sums, at the end of bucket 0: values [sums_at, elements).
+  const int64_t sums_at =
+      bucket.elements - (b == 0 && sums_in_first_bucket_ ? step_sums_ : 0);
   // Calls `each(i, from, to, place)` for parameter i's values [from, to)
   // that lie in the piece [begin, begin + count), at `place` in the piece.
   auto for_each_in = [&](int64_t begin, int64_t count, const auto& each) {
@@ -168,7 +169,7 @@ absl::Status GradientAverager::SumInSharedMemory(int64_t b) {
       }
     });
     const int64_t from = std::max(begin, sums_at);
-    const int64_t to = std::min(begin + count, sums_at + (with_sums ? step_sums_ : 0));
+    const int64_t to = begin + count;
     if (from < to) {
       at::from_blob(bytes + (from - begin) * element, {to - from}, options)
           .copy_(at::tensor(sums_, at::TensorOptions().dtype(at::kDouble))
@@ -187,7 +188,7 @@ absl::Status GradientAverager::SumInSharedMemory(int64_t b) {
           at::from_blob(bytes + place * element, {to - from}, options));
     });
     const int64_t from = std::max(begin, sums_at);
-    const int64_t to = std::min(begin + count, sums_at + (with_sums ? step_sums_ : 0));
+    const int64_t to = begin + count;
     if (from < to) {
       const at::Tensor totals =
           at::from_blob(bytes + (from - begin) * element, {to - from}, options).to(at::kDouble);
@@ -214,26 +215,20 @@ absl::Status GradientAverager::FinishStep(std::vector<double>* sums) {
     if (status.ok()) status = bucket.summed;
   }
   if (!status.ok()) return status;
-  if (through_shared_memory_) {
-    if (sums != nullptr && step_sums_ > 0) {
-      if (sums_in_first_bucket_) {
-        *sums = shared_memory_sums_;
-      } else {
-        const at::Tensor totals = separate_sums_.to(at::kDouble);
-        sums->assign(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_);
-      }
-    }
-    return absl::OkStatus();  // the grads hold the sums already
-  }
   if (sums != nullptr && step_sums_ > 0) {
-    const at::Tensor totals =
-        (sums_in_first_bucket_
-             ? buckets_.front().flat.narrow(0, buckets_.front().flat.numel() - step_sums_,
-                                            step_sums_)
-             : separate_sums_)
-            .to(at::kDouble);
-    sums->assign(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_);
+    if (through_shared_memory_ && sums_in_first_bucket_) {
+      *sums = shared_memory_sums_;
+    } else {
+      const at::Tensor totals =
+          (sums_in_first_bucket_
+               ? buckets_.front().flat.narrow(0, buckets_.front().flat.numel() - step_sums_,
+                                              step_sums_)
+               : separate_sums_)
+              .to(at::kDouble);
+      sums->assign(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_);
+    }
   }
+  if (through_shared_memory_) return absl::OkStatus();  // the grads hold the sums already
   for (Bucket& bucket : buckets_) {
     int64_t offset = 0;
     for (int64_t i : bucket.parameters) {

@@ -345,7 +345,7 @@ int Show(const std::string& path) {
   std::printf("\n%-40s %-18s %-5s %-18s %-8s %16s\n", "tensor", "file", "dtype", "shape", "device",
               framework::ChecksumName(manifest->checksum));
   for (const auto& [name, t] : manifest->tensors) {
-    std::printf("%-40s %-18s %-5s %-18s %-8s %16s\n", name.c_str(), t.file.c_str(), t.dtype.c_str(),
+    std::printf("%-40s %-18s %-5s %-18s %-8s %16s\n", name.c_str(), manifest->tensors.file(t).c_str(), t.dtype.c_str(),
                 Shape(c10::IntArrayRef(t.shape.data(), t.shape.size())).c_str(), t.device.c_str(),
                 framework::FormatChecksum(manifest->checksum, t.checksum).c_str());
   }

@@ -150,8 +150,7 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
       c10::ScalarType last_dtype = c10::kFloat;
       std::string last_dtype_name = *SafetensorsDtypeName(last_dtype);
       for (const NamedTensor& named : tensors) {
-        CheckpointManifest::TensorRecord& entry = share.tensors[named.name];
-        entry.file = file;
+        TensorRecord& entry = share.tensors.Add(named.name, file);
         if (named.tensor.scalar_type() != last_dtype) {
           last_dtype = named.tensor.scalar_type();
           last_dtype_name = *SafetensorsDtypeName(last_dtype);
@@ -178,6 +177,9 @@ absl::StatusOr<CheckpointShare> WriteCheckpointShare(const std::string& dir,
   if (absl::Status s = write_file("model", state.model, model_metadata); !s.ok()) return s;
   if (absl::Status s = write_file("state", rest, {{"format", "torchtrain.state"}}); !s.ok()) {
     return s;
+  }
+  if (absl::Status s = share.tensors.SortByName(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": rank ", rank, "'s share: ", s.message()));
   }
   return share;
 }
@@ -231,13 +233,11 @@ absl::Status WriteManifest(const std::string& dir, const TrainingState& state,
       }
     }
     manifest.file_headers.insert(share.file_headers.begin(), share.file_headers.end());
-    // The shares' records move in whole (10,000 tensors: no record copied);
-    // what merge() leaves behind was already there.
-    manifest.tensors.merge(share.tensors);
-    if (!share.tensors.empty()) {
-      return absl::InternalError(absl::StrCat("tensor '", share.tensors.begin()->first,
-                                              "' in two ranks' shares"));
-    }
+    // The shares' records move in whole (10,000 tensors: no record copied).
+    manifest.tensors.Merge(std::move(share.tensors));
+  }
+  if (absl::Status s = manifest.tensors.SortByName(); !s.ok()) {
+    return absl::InternalError(absl::StrCat(s.message(), " in two ranks' shares"));
   }
   absl::StatusOr<std::string> text = manifest.ToText();
   if (!text.ok()) return text.status();
@@ -280,9 +280,9 @@ absl::StatusOr<std::map<std::string, CheckpointManifest::FileRecord>> ParseFiles
 
 // The "tensors" object of a manifest or a share report, one record a line,
 // printed directly (thousands of records: no document node per value).
-absl::Status AppendTensorRecords(
-    const std::map<std::string, CheckpointManifest::TensorRecord>& tensors, ChecksumKind checksum,
-    int format_version, std::string* text) {
+absl::Status AppendTensorRecords(const TensorRecords& tensors, ChecksumKind checksum,
+                                 int format_version, std::string* text) {
+  if (!tensors.sorted()) return absl::InternalError("tensor records printed before SortByName");
   text->reserve(text->size() + tensors.size() * 160);
   *text += "{";
   bool first = true;
@@ -292,7 +292,7 @@ absl::Status AppendTensorRecords(
     if (absl::Status s = AppendJsonString(name, text); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("tensor name: ", s.message()));
     }
-    absl::StrAppend(text, ": {\"file\": \"", t.file, "\", \"dtype\": \"", t.dtype,
+    absl::StrAppend(text, ": {\"file\": \"", tensors.file(t), "\", \"dtype\": \"", t.dtype,
                     "\", \"shape\": [", absl::StrJoin(t.shape, ", "), "], \"device\": \"",
                     t.device, "\", \"", ChecksumName(checksum), "\": ");
     if (format_version <= 2) {
@@ -309,9 +309,9 @@ absl::Status AppendTensorRecords(
 // `files`.
 absl::Status ParseTensorRecords(
     simdjson::dom::object records, ChecksumKind checksum, int format_version,
-    const std::set<std::string>& files, const std::string& source,
-    std::map<std::string, CheckpointManifest::TensorRecord>* tensors) {
-  using TensorRecord = CheckpointManifest::TensorRecord;
+    const std::set<std::string>& files, const std::string& source, TensorRecords* tensors) {
+  tensors->reserve(records.size());
+  std::string_view known_file;
   const std::string checksum_key = ChecksumName(checksum);
   for (const simdjson::dom::key_value_pair entry : records) {
     const std::string_view name = entry.key;
@@ -330,8 +330,14 @@ absl::Status ParseTensorRecords(
       return ManifestError(source, absl::StrCat(what(), " needs file, dtype, shape, device and ",
                                                 checksum_key));
     }
-    TensorRecord t;
-    t.file = std::string(file);
+    // A file's records come in runs: its name is looked up once a run.
+    if (file != known_file) {
+      if (files.count(std::string(file)) == 0) {
+        return ManifestError(source, absl::StrCat(what(), " in unknown file ", std::string(file)));
+      }
+      known_file = file;
+    }
+    TensorRecord& t = tensors->Add(std::string(name), file);
     t.dtype = std::string(dtype);
     t.device = std::string(device);
     t.shape.reserve(shape.size());
@@ -361,16 +367,11 @@ absl::Status ParseTensorRecords(
       }
       t.checksum = *value;
     }
-    if (files.count(t.file) == 0) {
-      return ManifestError(source, absl::StrCat(what(), " in unknown file ", t.file));
-    }
-    // Records are printed in name order: each goes at the end in constant
-    // time (any order is still accepted).
-    const size_t before = tensors->size();
-    tensors->emplace_hint(tensors->end(), std::string(name), std::move(t));
-    if (tensors->size() == before) {
-      return ManifestError(source, absl::StrCat(what(), " is listed twice"));
-    }
+  }
+  // Printed in name order, so normally nothing to sort (any order is still
+  // accepted).
+  if (absl::Status s = tensors->SortByName(); !s.ok()) {
+    return ManifestError(source, std::string(s.message()));
   }
   return absl::OkStatus();
 }
@@ -788,7 +789,7 @@ class EarlyModelRead {
 
 // A tensor read and checked against its manifest record.
 struct VerifiedTensor {
-  const CheckpointManifest::TensorRecord* record;
+  const TensorRecord* record;
   // The record's place in the manifest, which lists tensors by name: the
   // read state is put in name order by it, without comparing names.
   size_t order;
@@ -802,7 +803,7 @@ struct VerifiedTensor {
 // waited for, so that matching 10,000 tensors to their records costs a hash
 // lookup each after the read, not a walk of the manifest's ordered map.
 struct RecordPlace {
-  const CheckpointManifest::TensorRecord* record;
+  const TensorRecord* record;
   size_t order;  // in the manifest
 };
 struct FileExpectations {
@@ -864,16 +865,16 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
     expected_by_file.begin()->second.records.reserve(manifest.tensors.size());
   }
   {
+    // (The records name their files by index.)
+    std::vector<FileExpectations*> by_index;
+    for (const std::string& file : manifest.tensors.files()) {
+      by_index.push_back(&expected_by_file[file]);
+    }
     size_t order = 0;
-    const std::string* last_file = nullptr;  // records of one file tend to come in runs
-    FileExpectations* last = nullptr;
     for (const auto& [name, record] : manifest.tensors) {
-      if (last_file == nullptr || record.file != *last_file) {
-        last_file = &record.file;
-        last = &expected_by_file[record.file];
-      }
-      last->checksums.emplace(name, record.checksum);
-      last->records.emplace(name, RecordPlace{&record, order++});
+      FileExpectations& expected = *by_index[record.file];
+      expected.checksums.emplace(name, record.checksum);
+      expected.records.emplace(name, RecordPlace{&record, order++});
     }
   }
   for (const auto& [file, expectations] : expected_by_file) {
@@ -945,7 +946,7 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         }
         place = &found->second;
       }
-      const CheckpointManifest::TensorRecord& record = *place->record;
+      const TensorRecord& record = *place->record;
       if (named.tensor.scalar_type() != last_dtype) {
         last_dtype = named.tensor.scalar_type();
         last_dtype_name = *SafetensorsDtypeName(last_dtype);
@@ -1014,9 +1015,9 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     }
     if (!all_on_cpu) {
       for (const auto& [name, tensor] : *model_destinations) {
-        auto record = manifest->tensors.find(name);
-        if (record == manifest->tensors.end()) continue;
-        const absl::StatusOr<c10::Device>& device = map_device(record->second.device);
+        const TensorRecord* record = manifest->tensors.Find(name);
+        if (record == nullptr) continue;
+        const absl::StatusOr<c10::Device>& device = map_device(record->device);
         if (device.ok() && device->is_cpu()) on_cpu[name] = tensor;
       }
       usable = &on_cpu;
@@ -1047,7 +1048,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   for (VerifiedTensor* in_order : by_name) {
     if (in_order == nullptr) continue;  // not wanted, or not read
     VerifiedTensor& verified = *in_order;
-    const CheckpointManifest::TensorRecord& record = *verified.record;
+    const TensorRecord& record = *verified.record;
     NamedTensor& named = verified.named;
     // Generator states stay on the CPU; they are bytes, not data.
     const bool is_rng = named.name.rfind(kRngTensorPrefix, 0) == 0;

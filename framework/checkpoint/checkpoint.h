@@ -37,6 +37,7 @@
 #include "framework/core/checksum.h"
 #include "framework/core/device_map.h"
 #include "framework/model/model.h"
+#include "framework/checkpoint/tensor_records.h"
 #include "framework/formats/safetensors.h"
 #include "framework/train/loop_state.h"
 #include "nlohmann/json.hpp"
@@ -139,14 +140,7 @@ struct CheckpointManifest {
   // Version 2 on: the checksum of each tensor file's header (length prefix
   // and JSON), which together with the tensors' covers every byte.
   std::map<std::string, uint64_t> file_headers;
-  struct TensorRecord {
-    std::string file;  // model.safetensors or state.safetensors
-    std::string dtype;
-    TensorShape shape;
-    std::string device;  // where it lived when saved, e.g. "cuda:1"
-    uint64_t checksum = 0;
-  };
-  std::map<std::string, TensorRecord> tensors;
+  TensorRecords tensors;  // in name order
   struct FileRecord {
     int64_t rank = 0;    // that wrote it
     uint64_t bytes = 0;  // 0 before version 4
@@ -184,7 +178,7 @@ struct CheckpointShare {
   int64_t rank = 0;
   std::map<std::string, CheckpointManifest::FileRecord> files;
   std::map<std::string, uint64_t> file_headers;  // checksums, as in the manifest
-  std::map<std::string, CheckpointManifest::TensorRecord> tensors;
+  TensorRecords tensors;  // in name order
   // The rank's own list (its share of a sharded optimizer's).
   std::vector<std::string> optimizer_parameters_with_state;
 

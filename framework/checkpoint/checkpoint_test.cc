@@ -66,13 +66,17 @@ TEST_F(CheckpointTest, RoundTripsAndIsReadableWithoutTheModelCode) {
   EXPECT_EQ(manifest->torch_version, "1.13.0");
   EXPECT_EQ(manifest->position.epoch, 1);
   EXPECT_EQ(manifest->flags.at("seed"), "3");
-  const auto& weight = manifest->tensors.at("hidden.weight");
-  EXPECT_EQ(weight.file, "model.safetensors");
+  const TensorRecords& records = manifest->tensors;
+  ASSERT_NE(records.Find("hidden.weight"), nullptr);
+  const TensorRecord& weight = *records.Find("hidden.weight");
+  EXPECT_EQ(records.file(weight), "model.safetensors");
   EXPECT_EQ(weight.dtype, "F32");
   EXPECT_EQ(weight.shape, (TensorShape{16, 64}));
   EXPECT_EQ(weight.device, "cpu");
-  EXPECT_EQ(manifest->tensors.at("optimizer.0.0.momentum_buffer").file, "state.safetensors");
-  EXPECT_EQ(manifest->tensors.at("rng.cpu").dtype, "U8");
+  ASSERT_NE(records.Find("optimizer.0.0.momentum_buffer"), nullptr);
+  EXPECT_EQ(records.file(*records.Find("optimizer.0.0.momentum_buffer")), "state.safetensors");
+  ASSERT_NE(records.Find("rng.cpu"), nullptr);
+  EXPECT_EQ(records.Find("rng.cpu")->dtype, "U8");
   // The model file is a plain safetensors file of the state dict.
   auto header = ReadSafetensorsHeader(dir + "/model.safetensors");
   ASSERT_TRUE(header.ok());
@@ -357,13 +361,14 @@ TEST_F(CheckpointTest, ManifestTensorRecordsSurviveAnIndependentReader) {
                                           "caf\xc3\xa9 \xe2\x82\xac", std::string("nul\0in", 6)};
   manifest.files = {{kCheckpointModelFile, {0, 10}}, {kCheckpointStateFile, {0, 20}}};
   for (size_t i = 0; i < names.size(); ++i) {
-    CheckpointManifest::TensorRecord& record = manifest.tensors[names[i]];
-    record.file = i % 2 == 0 ? kCheckpointModelFile : kCheckpointStateFile;
+    TensorRecord& record =
+        manifest.tensors.Add(names[i], i % 2 == 0 ? kCheckpointModelFile : kCheckpointStateFile);
     record.dtype = "F32";
     record.shape = {static_cast<int64_t>(i), 3};
     record.device = i == 1 ? "cuda:1" : "cpu";
     record.checksum = 0x0123456789abcdefULL + i;
   }
+  ASSERT_TRUE(manifest.tensors.SortByName().ok());
   auto text = manifest.ToText();
   ASSERT_TRUE(text.ok()) << text.status();
   const nlohmann::json independent = nlohmann::json::parse(SealManifestText(*text));
@@ -377,8 +382,10 @@ TEST_F(CheckpointTest, ManifestTensorRecordsSurviveAnIndependentReader) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   ASSERT_EQ(parsed->tensors.size(), names.size());
   for (const auto& [name, record] : manifest.tensors) {
-    const CheckpointManifest::TensorRecord& back = parsed->tensors.at(name);
-    EXPECT_EQ(back.file, record.file);
+    const TensorRecord* found = parsed->tensors.Find(name);
+    ASSERT_NE(found, nullptr) << name;
+    const TensorRecord& back = *found;
+    EXPECT_EQ(parsed->tensors.file(back), manifest.tensors.file(record));
     EXPECT_EQ(back.shape, record.shape);
     EXPECT_EQ(back.device, record.device);
     EXPECT_EQ(back.checksum, record.checksum);
@@ -390,7 +397,9 @@ TEST_F(CheckpointTest, ManifestTensorRecordsSurviveAnIndependentReader) {
   EXPECT_EQ(summary->model_spec.ToJson(), manifest.model_spec.ToJson());
 
   // A name that is not UTF-8 would make a file no JSON reader opens.
-  manifest.tensors["bad\xff"] = manifest.tensors.begin()->second;
+  const TensorRecord copied = manifest.tensors.begin()->record;
+  manifest.tensors.Add("bad\xff", kCheckpointModelFile) = copied;
+  ASSERT_TRUE(manifest.tensors.SortByName().ok());
   EXPECT_FALSE(manifest.ToText().ok());
 }
 

@@ -32,6 +32,7 @@
 #include "absl/strings/str_format.h"
 #include "framework/core/durable_file.h"
 #include "framework/distributed/partition_by_bytes.h"
+#include "framework/formats/json_parser_pool.h"
 #include "framework/formats/json_string.h"
 
 namespace framework {
@@ -554,8 +555,8 @@ absl::StatusOr<CheckpointManifest> ManifestFromParsed(const ParsedManifest* pars
 absl::StatusOr<CheckpointManifest> CheckpointManifest::FromText(const std::string& text,
                                                                const std::string& source,
                                                                ManifestContents contents) {
-  simdjson::dom::parser parser;
-  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(text, parser, source);
+  JsonParserPool::Lease parser = JsonParserPool::Default().Acquire();
+  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(text, *parser, source);
   if (!parsed.ok()) return parsed.status();
   return ManifestFromParsed(&*parsed, source, contents);
 }
@@ -668,8 +669,8 @@ absl::StatusOr<CheckpointManifest> ReadCheckpointManifest(const std::string& dir
   // Newer versions are refused when read; from version 2 on, every byte of
   // the manifest is checked before any of it is believed.
   text->reserve(text->size() + simdjson::SIMDJSON_PADDING);  // parsed in place
-  simdjson::dom::parser parser;
-  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(*text, parser, path);
+  JsonParserPool::Lease parser = JsonParserPool::Default().Acquire();  // (its pages are warm)
+  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(*text, *parser, path);
   if (!parsed.ok()) return parsed.status();
   const nlohmann::json version = parsed->fields.value("format_version", nlohmann::json());
   if (version.is_number_integer() && version.get<int64_t>() >= 2 &&

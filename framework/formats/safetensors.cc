@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/core/env.h"
 #include "framework/core/overlapped_file_writer.h"
+#include "framework/formats/json_parser_pool.h"
 #include "framework/formats/json_string.h"
 
 namespace framework {
@@ -210,9 +211,9 @@ absl::StatusOr<SafetensorsHeader> ParseHeader(const std::string& path,
   }
   // simdjson: the header of a many-tensor file parses at memory speed
   // (nlohmann-json's document model allocated for every value).
-  simdjson::dom::parser parser;
+  JsonParserPool::Lease parser = JsonParserPool::Default().Acquire();  // (its pages are warm)
   simdjson::dom::object json;
-  if (parser.parse(text).get(json) != simdjson::SUCCESS) {
+  if (parser->parse(text).get(json) != simdjson::SUCCESS) {
     return Malformed(path, "header is not a JSON object");
   }
   header.data_start = 8 + header_size;

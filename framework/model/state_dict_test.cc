@@ -1,5 +1,7 @@
 #include "framework/model/state_dict.h"
 
+#include <algorithm>
+
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
@@ -66,6 +68,46 @@ TEST(StateDictTest, StrictLoadListsEveryProblem) {
   EXPECT_NE(status.message().find("missing keys: first"), std::string::npos) << status;
   EXPECT_NE(status.message().find("unexpected keys: extra"), std::string::npos) << status;
   EXPECT_NE(status.message().find("mis-shaped keys: last"), std::string::npos) << status;
+}
+
+// The model's own tensors under their own names (what a resume that read
+// straight into the model passes) load without a change; the same tensors
+// under other names are still loaded by name, not taken as in place.
+TEST(StateDictTest, TensorsAlreadyInPlaceAndTensorsUnderOtherNames) {
+  Net net;
+  torch::NoGradGuard no_grad;
+  const at::Tensor first = net.first.clone();
+  const at::Tensor last = net.last.clone();
+  std::vector<NamedTensor> own = StateDict(net);
+  std::reverse(own.begin(), own.end());  // any order
+  ASSERT_TRUE(LoadStateDict(net, own, /*strict=*/true, "in place").ok());
+  EXPECT_TRUE(net.first.equal(first));
+  EXPECT_TRUE(net.last.equal(last));
+
+  // The model's own "first" and "head.1.bias" (both of shape {2}) given
+  // under each other's names: every tensor is the model's own, but two are
+  // not in place, so they are loaded by name.
+  std::vector<NamedTensor> swapped = StateDict(net);
+  const at::Tensor bias = net.head[1]->as<torch::nn::Linear>()->bias;
+  ASSERT_EQ(bias.sizes(), (c10::IntArrayRef{2}));
+  ASSERT_EQ(net.first.sizes(), (c10::IntArrayRef{2}));
+  const at::Tensor bias_before = bias.clone();
+  for (NamedTensor& named : swapped) {
+    if (named.name == "first") named.tensor = bias;
+    if (named.name == "head.1.bias") named.tensor = net.first;
+  }
+  ASSERT_FALSE(net.first.equal(bias_before));
+  ASSERT_TRUE(LoadStateDict(net, swapped, /*strict=*/true, "renamed").ok());
+  EXPECT_TRUE(net.first.equal(bias_before));
+
+  // The model's own tensors with one left out is still a missing key.
+  std::vector<NamedTensor> short_of_one = StateDict(net);
+  short_of_one.pop_back();
+  EXPECT_FALSE(LoadStateDict(net, short_of_one, /*strict=*/true, "short").ok());
+  // And with one twice (in place of another), a missing one.
+  std::vector<NamedTensor> twice = StateDict(net);
+  twice.back() = twice.front();
+  EXPECT_FALSE(LoadStateDict(net, twice, /*strict=*/true, "twice").ok());
 }
 
 }  // namespace

@@ -406,17 +406,27 @@ absl::StatusOr<SafetensorsContents> ReadSafetensorsData(const OpenedSafetensors&
   std::vector<char> scratch(any_verified ? kChunkBytes : 0);
   std::vector<at::Tensor> targets(entries.size());
   uint64_t buffer_size = 0;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const SafetensorsEntry& entry = entries[i];
-    if (kept(i) && options.destinations != nullptr) {
-      auto it = options.destinations->find(entry.name);
-      if (it != options.destinations->end()) {
-        const at::Tensor& destination = it->second;
-        if (destination.device().is_cpu() && destination.is_contiguous() &&
-            destination.scalar_type() == entry.scalar_type &&
-            destination.sizes() == c10::IntArrayRef(entry.shape.data(), entry.shape.size())) {
-          targets[i] = destination;
-        }
+  if (options.destinations != nullptr) {
+    // Found first, looked at after: each destination's tensor is a cache
+    // miss or three (10,000 of them: 2-4 ms before the first read), and
+    // asking for them all before using any lets the misses overlap.
+    std::vector<const at::Tensor*> found(entries.size(), nullptr);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (!kept(i)) continue;
+      auto it = options.destinations->find(entries[i].name);
+      if (it == options.destinations->end()) continue;
+      found[i] = &it->second;
+      const char* impl = reinterpret_cast<const char*>(it->second.unsafeGetTensorImpl());
+      for (int line = 0; line < 4; ++line) __builtin_prefetch(impl + 64 * line);
+    }
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (found[i] == nullptr) continue;
+      const SafetensorsEntry& entry = entries[i];
+      const at::Tensor& destination = *found[i];
+      if (destination.device().is_cpu() && destination.is_contiguous() &&
+          destination.scalar_type() == entry.scalar_type &&
+          destination.sizes() == c10::IntArrayRef(entry.shape.data(), entry.shape.size())) {
+        targets[i] = destination;
       }
     }
   }

@@ -189,7 +189,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Connect(
       new Communicator(launch.rank, launch.world_size, store_description,
                        /*rank_zero_hosts_store=*/!launch.agent_store, store, *group,
                        options.timeout));
-  communicator->JoinSharedMemory(options);
+  communicator->JoinSharedMemoryForAllReduce(options);
   return communicator;
 }
 
@@ -209,7 +209,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
     std::unique_ptr<Communicator> communicator(
         new Communicator(rank, world_size, store_description, /*rank_zero_hosts_store=*/false,
                          store, *group, options.timeout));
-    communicator->JoinSharedMemory(options);
+    communicator->JoinSharedMemoryForAllReduce(options);
     return communicator;
   } catch (const std::exception& e) {
     return absl::DeadlineExceededError(
@@ -218,7 +218,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::ConnectThroughFile(
   }
 }
 
-void Communicator::JoinSharedMemory(const CommunicatorOptions& options) {
+void Communicator::JoinSharedMemoryForAllReduce(const CommunicatorOptions& options) {
   if (!options.device.is_cpu()) return;
   if (!options.shared_memory) {
     if (rank_ == 0) LOG(INFO) << "Gradients are summed over Gloo (shared memory turned off)";
@@ -344,6 +344,23 @@ absl::Status Communicator::AllReduceSumInPieces(int64_t elements, at::ScalarType
   CHECK(shared_memory_ != nullptr) << "AllReduceSumInPieces() needs shared memory";
   if (!broken_.ok()) return broken_;
   absl::Status status = shared_memory_->AllReduceSum(elements, type, fill, drain);
+  if (status.ok()) return status;
+  return Failed(absl::StrCat("the all-reduce of ", what), std::string(status.message()));
+}
+
+absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> Communicator::JoinSharedMemory(
+    size_t slot_bytes) {
+  CHECK(shared_memory_ != nullptr) << "JoinSharedMemory() needs shared memory";
+  if (!broken_.ok()) return broken_;
+  return SharedMemoryAllReduce::Join(*store_, rank_, world_size_, slot_bytes, timeout_,
+                                     absl::StrCat("shared_memory/", ++segments_joined_));
+}
+
+absl::Status Communicator::SumSlotsInPlace(SharedMemoryAllReduce& segment, size_t byte_offset,
+                                           int64_t elements, at::ScalarType type, double weight,
+                                           int64_t weighted, const std::string& what) {
+  if (!broken_.ok()) return broken_;
+  absl::Status status = segment.SumSlotsInPlace(byte_offset, elements, type, weight, weighted);
   if (status.ok()) return status;
   return Failed(absl::StrCat("the all-reduce of ", what), std::string(status.message()));
 }

@@ -99,6 +99,16 @@ class Communicator {
                                     const SharedMemoryAllReduce::Fill& fill,
                                     const SharedMemoryAllReduce::Drain& drain,
                                     const std::string& what);
+  // Through shared memory only, and by every rank at once: a segment of its
+  // own whose slots (`slot_bytes` each) hold values for as long as it is
+  // kept, to be summed there (SumSlotsInPlace). Fails, on every rank alike,
+  // when the ranks cannot share one (a /dev/shm too small).
+  absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> JoinSharedMemory(size_t slot_bytes);
+  // SharedMemoryAllReduce::SumSlotsInPlace on `segment`, failing as the
+  // other collectives do.
+  absl::Status SumSlotsInPlace(SharedMemoryAllReduce& segment, size_t byte_offset,
+                               int64_t elements, at::ScalarType type, double weight,
+                               int64_t weighted, const std::string& what);
   // Copies rank `root`'s values of `tensors` into every rank's, in place,
   // packed into few messages.
   absl::Status Broadcast(const std::vector<at::Tensor>& tensors, int64_t root,
@@ -127,7 +137,7 @@ class Communicator {
                 const std::function<c10::intrusive_ptr<c10d::Work>()>& launch);
   // Where every rank shares this machine, and `options` allow it: switches
   // all-reduces of CPU tensors to shared memory (every rank must call it).
-  void JoinSharedMemory(const CommunicatorOptions& options);
+  void JoinSharedMemoryForAllReduce(const CommunicatorOptions& options);
   // The error for a collective that threw: names the ranks that are gone.
   absl::Status Failed(const std::string& operation, const std::string& error);
 
@@ -140,6 +150,7 @@ class Communicator {
   std::chrono::milliseconds timeout_;
   absl::Status broken_;  // the first failure; every later call returns it
   std::unique_ptr<SharedMemoryAllReduce> shared_memory_;  // null: all-reduce over Gloo
+  int64_t segments_joined_ = 0;  // by JoinSharedMemory(slot_bytes): their names
 };
 
 }  // namespace framework

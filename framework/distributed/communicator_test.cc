@@ -153,45 +153,79 @@ TEST(GradientAveragerTest, EveryRankGetsTheWholeBatchGradient) {
   }
 }
 
-// Through shared memory the weighted gradients go straight from the grads
-// into the segment and back, and the step's sums ride in the first bucket:
-// with 2 ranks the grads and sums are Gloo's to the bit, for a share that
-// leaves a rank more samples than the other and for one that leaves a rank
-// none (its parameters get no gradient).
+// Through shared memory float and double grads live in a segment and are
+// summed there; other types' weighted gradients go through the all-reduce's
+// segment; the step's sums ride in the first bucket. Either way, with 2
+// ranks the grads and sums are Gloo's to the bit: for a share that leaves a
+// rank more samples than the other and for one that leaves a rank none (its
+// parameters get no gradient), over steps whose grads are zeroed in place
+// or set to none (replaced by backward's own tensors) in between, and after
+// the averager is gone.
 TEST(GradientAveragerTest, SharedMemoryAndGlooGiveTheSameGradients) {
   at::manual_seed(11);
   const at::Tensor weight = at::randn({7, 4});
   const at::Tensor bias = at::randn({7});
-  const at::Tensor inputs = at::randn({5, 4});
-  for (int64_t samples : {int64_t{5}, int64_t{1}}) {
-    std::vector<std::vector<at::Tensor>> grads(4);  // [shared memory?][rank]
-    std::vector<std::vector<double>> sums(4);
-    for (bool shared_memory : {true, false}) {
-      RunRanks(
-          2,
-          [&](Communicator& group) {
-            ASSERT_EQ(group.all_reduce_in_shared_memory(), shared_memory);
-            at::Tensor w = weight.clone().set_requires_grad(true);
-            at::Tensor b = bias.clone().set_requires_grad(true);
-            GradientAverager averager(group, {w, b}, /*bucket_bytes=*/64, /*step_sums=*/3);
-            const at::Tensor share = inputs.narrow(0, 0, samples).slice(0, group.rank(), samples, 2);
-            averager.StartStep(static_cast<double>(share.size(0)) / samples,
-                               {0.1 * (group.rank() + 1), 3.0, 1e-3});
-            if (share.size(0) > 0) at::addmm(b, share, w.t()).tanh().pow(2).mean().backward();
-            std::vector<double> totals;
-            ASSERT_TRUE(averager.FinishStep(&totals).ok());
-            const size_t slot = (shared_memory ? 0 : 2) + group.rank();
-            grads[slot] = {w.grad().clone(), b.grad().clone()};
-            sums[slot] = totals;
-          },
-          std::chrono::seconds(30), shared_memory);
-    }
-    for (size_t slot = 1; slot < 4; ++slot) {
-      for (size_t i = 0; i < 2; ++i) {
-        EXPECT_TRUE(grads[slot][i].equal(grads[0][i]))
-            << "parameter " << i << ", " << samples << " samples, result " << slot;
+  const at::Tensor inputs = at::randn({3, 5, 4});
+  // Half: a type that does not live in the segment and that Gloo sums.
+  for (at::ScalarType type : {at::kFloat, at::kDouble, at::kHalf}) {
+    for (int64_t samples : {int64_t{5}, int64_t{1}}) {
+      std::vector<std::vector<at::Tensor>> grads(4);  // [shared memory?][rank]: per step
+      std::vector<std::vector<double>> sums(4);
+      for (bool shared_memory : {true, false}) {
+        RunRanks(
+            2,
+            [&](Communicator& group) {
+              ASSERT_EQ(group.all_reduce_in_shared_memory(), shared_memory);
+              at::Tensor w = weight.to(type).clone().set_requires_grad(true);
+              at::Tensor b = bias.to(type).clone().set_requires_grad(true);
+              const size_t slot = (shared_memory ? 0 : 2) + group.rank();
+              {
+                GradientAverager averager(group, {w, b}, /*bucket_bytes=*/64, /*step_sums=*/3);
+                EXPECT_EQ(averager.gradients_in_shared_memory(),
+                          shared_memory && type != at::kHalf);
+                for (int64_t step = 0; step < 3; ++step) {
+                  if (step == 1) {
+                    w.mutable_grad() = at::Tensor();
+                    b.mutable_grad() = at::Tensor();
+                  } else if (w.grad().defined()) {
+                    w.mutable_grad().zero_();
+                    b.mutable_grad().zero_();
+                  }
+                  const at::Tensor share =
+                      inputs[step].narrow(0, 0, samples).slice(0, group.rank(), samples, 2);
+                  averager.StartStep(static_cast<double>(share.size(0)) / samples,
+                                     {0.1 * (group.rank() + 1), 3.0 + step, 1e-3});
+                  if (share.size(0) > 0) {
+                    // Element-wise: LibTorch 1.13 has no half matrix product on the CPU.
+                    (at::mul(w, share.to(type).sum(0)).sum(1) + b).pow(2).sum().backward();
+                  }
+                  std::vector<double> totals;
+                  absl::Status finished = averager.FinishStep(&totals);
+                  ASSERT_TRUE(finished.ok()) << finished << ", " << at::toString(type) << ", step "
+                                             << step << ", rank " << group.rank();
+                  if (step < 2) {
+                    grads[slot].push_back(w.grad().clone());
+                    grads[slot].push_back(b.grad().clone());
+                  }
+                  sums[slot].insert(sums[slot].end(), totals.begin(), totals.end());
+                }
+              }
+              // The grads outlive the averager (and its segment).
+              grads[slot].push_back(w.grad() * 1);
+              grads[slot].push_back(b.grad() * 1);
+            },
+            std::chrono::seconds(30), shared_memory);
       }
-      EXPECT_EQ(sums[slot], sums[0]) << samples << " samples, result " << slot;
+      for (size_t slot = 1; slot < 4; ++slot) {
+        ASSERT_EQ(grads[slot].size(), 6u);
+        for (size_t i = 0; i < 6; ++i) {
+          EXPECT_TRUE(grads[slot][i].equal(grads[0][i]))
+              << "grad " << i << ", " << at::toString(type) << ", " << samples
+              << " samples, result " << slot;
+        }
+        EXPECT_EQ(sums[slot], sums[0])
+            << at::toString(type) << ", " << samples << " samples, result " << slot;
+      }
     }
   }
 }

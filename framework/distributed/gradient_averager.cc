@@ -50,6 +50,7 @@ GradientAverager::GradientAverager(Communicator& communicator,
                                                      .requires_grad(false));
     }
   }
+  if (through_shared_memory_) KeepGradientsInSharedMemory();
   for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
     std::shared_ptr<torch::autograd::Node> accumulator =
         torch::autograd::impl::grad_accumulator(parameters_[i]);
@@ -67,6 +68,64 @@ GradientAverager::GradientAverager(Communicator& communicator,
 
 GradientAverager::~GradientAverager() {
   for (size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
+  if (resident_ == nullptr) return;
+  // The segment goes with this object; the grads stay.
+  const std::byte* slot = resident_->own_slot();
+  for (at::Tensor& parameter : parameters_) {
+    at::Tensor& grad = parameter.mutable_grad();
+    if (!grad.defined()) continue;
+    const auto* data = static_cast<const std::byte*>(grad.data_ptr());
+    if (data >= slot && data < slot + resident_->slot_bytes()) grad = grad.clone();
+  }
+}
+
+void GradientAverager::KeepGradientsInSharedMemory() {
+  for (const at::Tensor& parameter : parameters_) {
+    const at::ScalarType type = parameter.scalar_type();
+    if ((type != at::kFloat && type != at::kDouble) || !parameter.is_contiguous()) return;
+  }
+  // Each bucket on cache lines of its own: ranks summing neighbouring
+  // buckets write no line in common.
+  constexpr size_t kLine = 64;
+  size_t bytes = 0;
+  gradient_offset_.assign(parameters_.size(), 0);
+  for (Bucket& bucket : buckets_) {
+    bytes = (bytes + kLine - 1) / kLine * kLine;
+    bucket.offset = bytes;
+    const size_t element = parameters_[bucket.parameters.front()].element_size();
+    size_t offset = bytes;
+    for (int64_t i : bucket.parameters) {
+      gradient_offset_[i] = offset;
+      offset += static_cast<size_t>(parameters_[i].numel()) * element;
+    }
+    bytes += static_cast<size_t>(bucket.elements) * element;  // with the step's sums, in bucket 0
+  }
+  absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> joined =
+      communicator_.JoinSharedMemory(bytes);
+  if (!joined.ok()) {
+    if (communicator_.rank() == 0) {
+      LOG(INFO) << "The gradients are copied into shared memory to be summed, not kept there: "
+                << joined.status().message();
+    }
+    return;
+  }
+  resident_ = std::move(*joined);
+  for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
+    at::Tensor place = PlaceOfGradient(i);
+    at::Tensor& grad = parameters_[i].mutable_grad();
+    if (grad.defined()) {
+      place.copy_(grad);
+    } else {
+      place.zero_();
+    }
+    grad = place;
+  }
+}
+
+at::Tensor GradientAverager::PlaceOfGradient(int64_t i) const {
+  const at::Tensor& parameter = parameters_[i];
+  return at::from_blob(resident_->own_slot() + gradient_offset_[i], parameter.sizes(),
+                       at::TensorOptions().dtype(parameter.scalar_type()));
 }
 
 void GradientAverager::StartStep(double share, std::vector<double> sums) {
@@ -104,7 +163,8 @@ void GradientAverager::StartReadyBuckets(bool all) {
     Bucket& bucket = buckets_[next_bucket_];
     if (!all && bucket.ready < static_cast<int64_t>(bucket.parameters.size())) return;
     if (through_shared_memory_) {
-      bucket.summed = SumInSharedMemory(next_bucket_);
+      bucket.summed =
+          resident_ != nullptr ? SumInPlace(next_bucket_) : SumInSharedMemory(next_bucket_);
       ++next_bucket_;
       continue;
     }
@@ -199,6 +259,50 @@ absl::Status GradientAverager::SumInSharedMemory(int64_t b) {
   return communicator_.AllReduceSumInPieces(
       bucket.elements, type, fill, drain,
       absl::StrCat("gradient bucket ", b, " of ", buckets_.size()));
+}
+
+absl::Status GradientAverager::SumInPlace(int64_t b) {
+  const Bucket& bucket = buckets_[b];
+  const at::Tensor& first = parameters_[bucket.parameters.front()];
+  const at::ScalarType type = first.scalar_type();
+  const size_t element = first.element_size();
+  std::byte* const slot = resident_->own_slot();
+  for (int64_t i : bucket.parameters) {
+    // Where a grad is not in its place (set to none, or replaced), it is
+    // copied there; a missing one contributes zeros.
+    at::Tensor& parameter = parameters_[i];
+    at::Tensor& grad = parameter.mutable_grad();
+    if (grad.defined() && grad.data_ptr() == slot + gradient_offset_[i] &&
+        grad.sizes() == parameter.sizes() && grad.is_contiguous()) {
+      continue;
+    }
+    at::Tensor place = PlaceOfGradient(i);
+    if (grad.defined()) {
+      place.copy_(grad);
+    } else {
+      place.zero_();
+    }
+    grad = place;
+  }
+  const bool with_sums = b == 0 && sums_in_first_bucket_ && step_sums_ > 0;
+  const int64_t sums_at = bucket.elements - (with_sums ? step_sums_ : 0);
+  const at::TensorOptions options = at::TensorOptions().dtype(type);
+  at::Tensor sums;
+  if (with_sums) {
+    // Rounded to the bucket's type, as in the Gloo path's buffer.
+    sums = at::from_blob(slot + bucket.offset + static_cast<size_t>(sums_at) * element,
+                         {step_sums_}, options);
+    sums.copy_(at::tensor(sums_, at::TensorOptions().dtype(at::kDouble)));
+  }
+  absl::Status status = communicator_.SumSlotsInPlace(
+      *resident_, bucket.offset, bucket.elements, type, share_, /*weighted=*/sums_at,
+      absl::StrCat("gradient bucket ", b, " of ", buckets_.size()));
+  if (status.ok() && with_sums) {
+    const at::Tensor totals = sums.to(at::kDouble);
+    std::copy(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_,
+              shared_memory_sums_.begin());
+  }
+  return status;
 }
 
 absl::Status GradientAverager::FinishStep(std::vector<double>* sums) {

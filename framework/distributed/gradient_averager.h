@@ -7,13 +7,20 @@
 // PyTorch's DistributedDataParallel does). A hook on each parameter's
 // gradient accumulator marks it ready; once every parameter of a bucket is
 // ready, the bucket is flattened and its all-reduce starts while backward
-// goes on with the earlier layers (over Gloo; through shared memory,
-// Communicator::all_reduce_in_shared_memory(), it is done on the spot, the
-// weighted gradients written straight into the segment and the sums read
-// straight into the grads: two fewer copies of every gradient, which on
-// cores that also compute are most of its cost). Buckets start in a fixed order on every
-// rank, whatever order their hooks fire in; parameters that got no gradient
-// contribute zeros.
+// goes on with the earlier layers. Over Gloo that runs on Gloo's threads.
+// Through shared memory (Communicator::all_reduce_in_shared_memory()) it is
+// done on the spot, and float and double gradients live in a segment of
+// their own for the whole run, as DistributedDataParallel's
+// gradient_as_bucket_view keeps them in its buckets: each parameter's grad
+// is a view of this rank's slot, backward accumulates into it there, and the
+// sums are written straight back into every rank's grads, so the gradients
+// are never copied (on cores that also compute, the copies were most of the
+// all-reduce's cost). A grad that something replaced is copied back into
+// its place first. Where no such segment fits (a small /dev/shm), or for
+// other types, the weighted gradients are written into the all-reduce's
+// segment and the sums read back into the grads. Buckets start in a fixed
+// order on every rank, whatever order their hooks fire in; parameters that
+// got no gradient contribute zeros.
 //
 // Each rank's gradient is weighted by its share of the global batch before
 // the sum, so a last batch that splits unevenly (or leaves a rank without
@@ -46,9 +53,11 @@ namespace framework {
 class GradientAverager {
  public:
   // `communicator` must outlive this object; `parameters` are the model's
-  // trainable parameters (identical shapes on every rank).
+  // trainable parameters (identical shapes on every rank). Every rank
+  // constructs it at the same point (it may join a segment).
   GradientAverager(Communicator& communicator, std::vector<at::Tensor> parameters,
                    int64_t bucket_bytes, int64_t step_sums = 0);
+  // Grads that live in the segment are copied out of it first.
   ~GradientAverager();
   GradientAverager(const GradientAverager&) = delete;
   GradientAverager& operator=(const GradientAverager&) = delete;
@@ -64,6 +73,8 @@ class GradientAverager {
   absl::Status FinishStep(std::vector<double>* sums = nullptr);
 
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
+  // Whether the grads live in shared memory (see above).
+  bool gradients_in_shared_memory() const { return resident_ != nullptr; }
   // Buckets whose all-reduce has started this step.
   int64_t buckets_started() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -78,6 +89,7 @@ class GradientAverager {
     // none: weighted gradients go straight into the segment and the sums
     // straight back into the grads.
     at::Tensor flat;
+    size_t offset = 0;  // where its values start in a slot, when the grads live there
     int64_t ready = 0;
     Communicator::Pending pending;
     absl::Status summed;  // through shared memory: how its all-reduce went
@@ -87,6 +99,13 @@ class GradientAverager {
   void StartReadyBuckets(bool all);
   // Sums bucket `b` through shared memory, from the grads into the grads.
   absl::Status SumInSharedMemory(int64_t b);
+  // The same where the grads live in the segment: sums them in place.
+  absl::Status SumInPlace(int64_t b);
+  // Lays the buckets out in a segment of their own and puts the grads
+  // there, if the ranks can share one.
+  void KeepGradientsInSharedMemory();
+  // Parameter i's place in this rank's slot, as a tensor of its shape.
+  at::Tensor PlaceOfGradient(int64_t i) const;
 
   Communicator& communicator_;
   std::vector<at::Tensor> parameters_;
@@ -98,6 +117,8 @@ class GradientAverager {
   std::vector<double> sums_;
   std::vector<double> shared_memory_sums_;  // the sums over the ranks, through shared memory
   bool through_shared_memory_ = false;
+  std::unique_ptr<SharedMemoryAllReduce> resident_;  // where the grads live, if they do
+  std::vector<size_t> gradient_offset_;              // there, per parameter (bytes)
   at::Tensor separate_sums_;  // float64, when they cannot ride in a bucket
   Communicator::Pending separate_sums_pending_;
   // The accumulators must stay alive for their hooks to stay attached.

@@ -46,6 +46,7 @@ struct alignas(64) RankState {
   std::atomic<uint32_t> gone;                 // the rank left (its destructor ran)
   std::atomic<int32_t> pid;
   std::atomic<uint64_t> pid_namespace;  // inode of /proc/self/ns/pid: whether pid is ours to check
+  std::atomic<double> weight;           // SumSlotsInPlace: this round's, set before arriving
 };
 
 struct alignas(64) Header {
@@ -79,6 +80,50 @@ inline void CpuRelax() {
 }
 
 std::string ErrnoText(int error) { return std::strerror(error); }
+
+// sums[i] = value(i) for the first term, sums[i] + value(i) for the others:
+// one loop per kind of term, each simple enough to vectorize.
+template <typename T, typename Value>
+void AddTerm(T* sums, int64_t n, bool first, const Value& value) {
+  if (first) {
+    for (int64_t i = 0; i < n; ++i) sums[i] = value(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) sums[i] = sums[i] + value(i);
+  }
+}
+
+// Sums the ranks' terms in rank order, each rank's values (times its weight,
+// rounded to T, as `mul` gives: a float weight for float values) from its
+// block, and writes the sums to every block. The blocks are worked through
+// in chunks summed on the stack, so that the writes may go to the very
+// blocks that were read. Built with -ffp-contract=off (BUILD): a fused
+// multiply-add would round once where `mul` then `add` round twice.
+template <typename T>
+void SumInRankOrder(const std::vector<std::byte*>& blocks, const std::vector<double>& weights,
+                    bool weighted, int64_t count) {
+  constexpr int64_t kChunk = 2048;
+  T sums[kChunk];
+  const int64_t world_size = static_cast<int64_t>(blocks.size());
+  for (int64_t at = 0; at < count; at += kChunk) {
+    const int64_t n = std::min(kChunk, count - at);
+    for (int64_t k = 0; k < world_size; ++k) {
+      const T* values = reinterpret_cast<const T*>(blocks[k]) + at;
+      const T weight = static_cast<T>(weights[k]);
+      if (!weighted) {
+        AddTerm(sums, n, k == 0, [values](int64_t i) { return values[i]; });
+      } else if (weights[k] == 0) {
+        // `mul` by 0 would give -0 or NaN for some values; a rank without
+        // samples gives zeros.
+        AddTerm(sums, n, k == 0, [](int64_t) { return T(0); });
+      } else {
+        AddTerm(sums, n, k == 0, [values, weight](int64_t i) { return weight * values[i]; });
+      }
+    }
+    for (std::byte* block : blocks) {
+      std::memcpy(reinterpret_cast<T*>(block) + at, sums, static_cast<size_t>(n) * sizeof(T));
+    }
+  }
+}
 
 // Rank 0: makes and sizes the segment. Returns the mapping, or why not.
 absl::StatusOr<void*> CreateSegment(const std::string& name, size_t bytes, uint64_t token,
@@ -168,7 +213,7 @@ SharedMemoryAllReduce::~SharedMemoryAllReduce() {
 
 absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> SharedMemoryAllReduce::Join(
     c10d::Store& store, int64_t rank, int64_t world_size, size_t slot_bytes,
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, const std::string& key) {
   CHECK(world_size >= 1 && rank >= 0 && rank < world_size) << rank << " of " << world_size;
   slot_bytes = RoundUp(std::max<size_t>(slot_bytes, kPage), kPage);
   const size_t bytes = SegmentBytes(world_size, slot_bytes);
@@ -181,14 +226,14 @@ absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> SharedMemoryAllReduce::Jo
       token = (uint64_t{entropy()} << 32) | entropy();
       name = absl::StrFormat("/torchtrain-allreduce-%d-%016x", getpid(), token);
       mapping = CreateSegment(name, bytes, token, world_size, slot_bytes);
-      StoreSet(store, "shared_memory/segment",
+      StoreSet(store, absl::StrCat(key, "/segment"),
                mapping.ok() ? absl::StrFormat("%s %016x", name, token) : std::string());
       if (!mapping.ok()) {
         mapping = absl::UnavailableError(
             absl::StrCat("rank 0 could not make the segment: ", mapping.status().message()));
       }
     } else {
-      const std::string segment = StoreText(store, "shared_memory/segment");
+      const std::string segment = StoreText(store, absl::StrCat(key, "/segment"));
       const std::vector<std::string> parts = absl::StrSplit(segment, ' ');
       if (parts.size() != 2) {
         mapping = absl::UnavailableError("rank 0 made no segment");
@@ -203,11 +248,11 @@ absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> SharedMemoryAllReduce::Jo
       mine.pid.store(static_cast<int32_t>(getpid()));
       mine.pid_namespace.store(PidNamespace());
     }
-    StoreSet(store, absl::StrCat("shared_memory/joined/", rank),
+    StoreSet(store, absl::StrCat(key, "/joined/", rank),
              mapping.ok() ? "ok" : std::string(mapping.status().message()));
     std::vector<std::string> problems;
     for (int64_t k = 0; k < world_size; ++k) {
-      const std::string joined = StoreText(store, absl::StrCat("shared_memory/joined/", k));
+      const std::string joined = StoreText(store, absl::StrCat(key, "/joined/", k));
       if (joined != "ok") problems.push_back(absl::StrCat("rank ", k, ": ", joined));
     }
     // Every rank has mapped it or given up: the name is no longer needed.
@@ -228,6 +273,10 @@ absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> SharedMemoryAllReduce::Jo
 bool SharedMemoryAllReduce::Accepts(const at::Tensor& tensor) {
   return tensor.defined() && tensor.device().is_cpu() && tensor.layout() == at::kStrided &&
          tensor.is_contiguous() && !tensor.is_complex();
+}
+
+size_t SharedMemoryAllReduce::slot_bytes() const {
+  return static_cast<const Header*>(mapping_)->slot_bytes;
 }
 
 std::byte* SharedMemoryAllReduce::Slot(int64_t rank) const {
@@ -368,6 +417,53 @@ absl::Status SharedMemoryAllReduce::AllReduceSum(int64_t elements, at::ScalarTyp
     }
     mine.counters[kReleased].store(round, std::memory_order_release);
   }
+  return absl::OkStatus();
+}
+
+
+absl::Status SharedMemoryAllReduce::SumSlotsInPlace(size_t byte_offset, int64_t elements,
+                                                    at::ScalarType type, double weight,
+                                                    int64_t weighted) {
+  CHECK(type == at::kFloat || type == at::kDouble) << at::toString(type);
+  const size_t element = c10::elementSize(type);
+  CHECK_LE(byte_offset + static_cast<size_t>(elements) * element, slot_bytes());
+  CHECK(weighted >= 0 && weighted <= elements) << weighted << " of " << elements;
+  RankState* states = States(mapping_);
+  RankState& mine = states[rank_];
+  const uint64_t round = ++round_;
+  // The same three phases as AllReduceSum's rounds, so that the two may
+  // follow each other: the others are done with the last round...
+  if (absl::Status status = WaitForOthers(kReleased, round - 1); !status.ok()) return status;
+  mine.weight.store(weight, std::memory_order_relaxed);
+  mine.counters[kArrived].store(round, std::memory_order_release);
+  // ... every rank's values and weight are in place ...
+  if (absl::Status status = WaitForOthers(kArrived, round); !status.ok()) return status;
+  std::vector<double> weights(static_cast<size_t>(world_size_));
+  for (int64_t k = 0; k < world_size_; ++k) {
+    weights[k] = states[k].weight.load(std::memory_order_relaxed);
+  }
+  // ... this rank sums its part, from every slot into every slot ...
+  const int64_t begin = elements * rank_ / world_size_;
+  const int64_t end = elements * (rank_ + 1) / world_size_;
+  auto sum = [&](int64_t from, int64_t to, bool with_weights) {
+    if (from >= to) return;
+    std::vector<std::byte*> blocks;
+    for (int64_t k = 0; k < world_size_; ++k) {
+      blocks.push_back(Slot(k) + byte_offset + static_cast<size_t>(from) * element);
+    }
+    if (type == at::kFloat) {
+      SumInRankOrder<float>(blocks, weights, with_weights, to - from);
+    } else {
+      SumInRankOrder<double>(blocks, weights, with_weights, to - from);
+    }
+  };
+  sum(begin, std::min(end, weighted), /*with_weights=*/true);
+  sum(std::max(begin, weighted), end, /*with_weights=*/false);
+  mine.counters[kReduced].store(round, std::memory_order_release);
+  // ... and every part is summed: no rank reads or writes the range again
+  // this round, and every slot holds all the sums.
+  if (absl::Status status = WaitForOthers(kReduced, round); !status.ok()) return status;
+  mine.counters[kReleased].store(round, std::memory_order_release);
   return absl::OkStatus();
 }
 

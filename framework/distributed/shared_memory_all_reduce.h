@@ -18,6 +18,14 @@
 // that is the same sum Gloo computes (a + b), so results do not change with
 // the transport.
 //
+// Values can also live in the segment (SumSlotsInPlace): a rank keeps its
+// gradients in its own slot for the whole run, backward accumulates into
+// them there, and the rank that owns a part sums it straight from every
+// slot into every slot, so a step copies nothing in or out (the traffic
+// that remained of the copies above: on 2 cores an MLP's 7.5 MB of
+// gradients cost 1.4 ms a step to copy in and 0.5 ms to copy back, against
+// 0.3 ms to sum).
+//
 // The segment is named only until every rank has mapped it, then unlinked:
 // nothing is left in /dev/shm when a rank dies. Ranks that cannot share it
 // (other machines, other IPC namespaces, a /dev/shm too small) find out when
@@ -48,9 +56,10 @@ class SharedMemoryAllReduce {
   // Every rank calls this with the same `slot_bytes` (tensors larger than a
   // slot go in several rounds); they meet through `store`. Fails (on every
   // rank alike) when any rank cannot map the segment rank 0 made.
+  // `name` tells the segments of one run apart in the store.
   static absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> Join(
       c10d::Store& store, int64_t rank, int64_t world_size, size_t slot_bytes,
-      std::chrono::milliseconds timeout);
+      std::chrono::milliseconds timeout, const std::string& name = "shared_memory");
   // Tells ranks still waiting for this one that it is gone.
   ~SharedMemoryAllReduce();
   SharedMemoryAllReduce(const SharedMemoryAllReduce&) = delete;
@@ -74,6 +83,23 @@ class SharedMemoryAllReduce {
   using Drain = std::function<void(int64_t begin, int64_t count, const void* sums)>;
   absl::Status AllReduceSum(int64_t elements, at::ScalarType type, const Fill& fill,
                             const Drain& drain);
+  // This rank's slot (at least the `slot_bytes` asked for, page-aligned),
+  // for values that live there: its owner writes them, SumSlotsInPlace
+  // replaces them with the sums. AllReduceSum goes through the same slots,
+  // so values that live there do not survive one.
+  std::byte* own_slot() const { return Slot(rank_); }
+  size_t slot_bytes() const;
+  // For values that live in the slots: every rank holds `elements` values
+  // of `type` (float or double) at `byte_offset` in its own slot; leaves in
+  // every rank's slot, there, the sum over the ranks of each rank's values,
+  // the first `weighted` of them multiplied by that rank's `weight` first.
+  // The products are rounded to `type` before they are added, in rank order,
+  // as `mul` (with a weight of 0: zeros) then `add` would: the bits of the
+  // weighted copies summed above, and with 2 ranks Gloo's. Every rank calls
+  // it in the same order with the same range; none changes the range until
+  // the call returns. Fails as AllReduceSum does.
+  absl::Status SumSlotsInPlace(size_t byte_offset, int64_t elements, at::ScalarType type,
+                               double weight, int64_t weighted);
   // Fails naming a rank that left or whose process exited, if any: for
   // waits outside the segment (a rank's report through the store) that
   // would otherwise wait out the timeout for a dead rank.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <thread>
@@ -83,6 +84,68 @@ TEST(SharedMemoryAllReduceTest, SumsInRankOrderBitForBit) {
             EXPECT_TRUE(mine.equal(expected))
                 << world_size << " ranks, " << elements << " " << at::toString(type)
                 << ", rank " << rank << ", repeat " << repeat << ", seed " << seed;
+          }
+        });
+      }
+    }
+  }
+  EXPECT_TRUE(LeftInDevShm().empty());
+}
+
+// Values that live in the slots, summed in place: each rank's weighted
+// values rounded before they are added in rank order, as `mul` then `add`
+// give them (a weight of 0 gives zeros), the values after `weighted` added
+// as they are; every slot holds the sums after, bit for bit. Ranges longer
+// than the sum's chunk on the stack, at an offset; 2 and 3 ranks; float and
+// double; AllReduceSum rounds in between.
+TEST(SharedMemoryAllReduceTest, SumsSlotsInPlaceAsMulThenAddWould) {
+  const uint32_t seed = std::random_device()();
+  std::printf("seed %u\n", seed);
+  const size_t offset = 256;
+  const int64_t elements = 5003;
+  for (int64_t world_size : {2, 3}) {
+    for (at::ScalarType type : {at::kFloat, at::kDouble}) {
+      for (int64_t weighted : {elements, int64_t{4999}, int64_t{0}}) {
+        at::manual_seed(seed);
+        const at::TensorOptions options = at::TensorOptions().dtype(type);
+        std::vector<at::Tensor> values;
+        for (int64_t k = 0; k < world_size; ++k) {
+          at::Tensor v = at::randn({elements}, options) * (k + 1);
+          // Values whose products round, and that mul by 0 would not zero.
+          v[0] = -0.0;
+          v[1] = std::numeric_limits<double>::infinity();
+          v[2] = 1e-39;
+          values.push_back(v);
+        }
+        // Uneven shares, and a rank without samples.
+        const std::vector<double> weights = world_size == 2 ? std::vector<double>{3.0 / 7, 4.0 / 7}
+                                                            : std::vector<double>{0.3, 0.0, 0.7};
+        auto term = [&](int64_t k) {
+          at::Tensor scaled = weights[k] == 0 ? at::zeros_like(values[k])
+                                              : at::mul(values[k], weights[k]);
+          return at::cat({scaled.narrow(0, 0, weighted),
+                          values[k].narrow(0, weighted, elements - weighted)});
+        };
+        at::Tensor expected = at::add(term(0), term(1));
+        for (int64_t k = 2; k < world_size; ++k) expected = at::add(expected, term(k));
+        const size_t bytes = offset + elements * c10::elementSize(type);
+        RunRanks(world_size, bytes, [&](int64_t rank, auto& joined) {
+          ASSERT_TRUE(joined.ok()) << joined.status();
+          SharedMemoryAllReduce& segment = **joined;
+          ASSERT_GE(segment.slot_bytes(), bytes);
+          at::Tensor mine = at::from_blob(segment.own_slot() + offset, {elements}, options);
+          for (int repeat = 0; repeat < 2; ++repeat) {
+            mine.copy_(values[rank]);
+            ASSERT_TRUE(
+                segment.SumSlotsInPlace(offset, elements, type, weights[rank], weighted).ok());
+            EXPECT_TRUE(mine.equal(expected))
+                << world_size << " ranks, " << at::toString(type) << ", " << weighted
+                << " weighted, rank " << rank << ", repeat " << repeat << ", seed " << seed
+                << ", first difference at "
+                << (mine != expected).nonzero().flatten().slice(0, 0, 1);
+            at::Tensor other = at::full({3}, static_cast<double>(rank), options);
+            ASSERT_TRUE(segment.AllReduceSum(other).ok());
+            EXPECT_EQ(other[0].item<double>(), world_size * (world_size - 1) / 2);
           }
         });
       }

@@ -1120,8 +1120,9 @@ absl::StatusOr<std::string> CheckpointShare::ToText() const {
 
 absl::StatusOr<CheckpointShare> CheckpointShare::FromText(const std::string& text,
                                                          const std::string& source) {
-  simdjson::dom::parser parser;
-  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(text, parser, source);
+  // Rank 0 reads one report per rank at every save: a kept parser each time.
+  JsonParserPool::Lease parser = JsonParserPool::Default().Acquire();
+  absl::StatusOr<ParsedManifest> parsed = ParseManifestText(text, *parser, source);
   if (!parsed.ok()) return parsed.status();
   const nlohmann::json& json = parsed->fields;
   CheckpointShare share;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <exception>
 #include <thread>
 
@@ -370,10 +372,51 @@ absl::Status Communicator::AllReduceSum(std::vector<at::Tensor>& tensors,
   return StartAllReduceSum(tensors, what).Wait();
 }
 
+absl::Status Communicator::BroadcastInSharedMemory(const std::vector<at::Tensor>& tensors,
+                                                    int64_t root) {
+  // The tensors' bytes one after the other, as one vector of bytes.
+  int64_t total = 0;
+  for (const at::Tensor& tensor : tensors) total += tensor.nbytes();
+  // Calls `each(bytes, count, place)` for the `count` bytes of each tensor
+  // that lie in [begin, begin + length), at `place` in that piece.
+  auto for_each_in = [&](int64_t begin, int64_t length, const auto& each) {
+    int64_t offset = 0;
+    for (const at::Tensor& tensor : tensors) {
+      const int64_t size = tensor.nbytes();
+      const int64_t from = std::max(begin, offset);
+      const int64_t to = std::min(begin + length, offset + size);
+      if (from < to) {
+        each(static_cast<std::byte*>(tensor.data_ptr()) + (from - offset), to - from,
+             from - begin);
+      }
+      offset += size;
+    }
+  };
+  return shared_memory_->Broadcast(
+      total, at::kByte, root,
+      [&](int64_t begin, int64_t length, void* destination) {
+        for_each_in(begin, length, [&](std::byte* bytes, int64_t count, int64_t place) {
+          std::memcpy(static_cast<std::byte*>(destination) + place, bytes, count);
+        });
+      },
+      [&](int64_t begin, int64_t length, const void* source) {
+        for_each_in(begin, length, [&](std::byte* bytes, int64_t count, int64_t place) {
+          std::memcpy(bytes, static_cast<const std::byte*>(source) + place, count);
+        });
+      });
+}
+
 absl::Status Communicator::Broadcast(const std::vector<at::Tensor>& tensors, int64_t root,
                                      const std::string& what) {
   if (!broken_.ok()) return broken_;
   if (tensors.empty()) return absl::OkStatus();
+  if (shared_memory_ != nullptr &&
+      std::all_of(tensors.begin(), tensors.end(), SharedMemoryAllReduce::Accepts)) {
+    absl::Status status = BroadcastInSharedMemory(tensors, root);
+    if (status.ok()) return status;
+    return Failed(absl::StrCat("the broadcast of ", what, " from rank ", root),
+                  std::string(status.message()));
+  }
   try {
     c10d::broadcast_coalesced(group_, tensors, kBroadcastBucketBytes, static_cast<int>(root));
     return absl::OkStatus();

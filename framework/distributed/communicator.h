@@ -110,7 +110,8 @@ class Communicator {
                                int64_t elements, at::ScalarType type, double weight,
                                int64_t weighted, const std::string& what);
   // Copies rank `root`'s values of `tensors` into every rank's, in place,
-  // packed into few messages.
+  // packed into few messages (through shared memory, where all-reduces go
+  // there and the tensors are dense, contiguous and on the CPU).
   absl::Status Broadcast(const std::vector<at::Tensor>& tensors, int64_t root,
                          const std::string& what);
   // Every rank's `tensor` (same shape and type everywhere), by rank.
@@ -138,6 +139,8 @@ class Communicator {
   // Where every rank shares this machine, and `options` allow it: switches
   // all-reduces of CPU tensors to shared memory (every rank must call it).
   void JoinSharedMemoryForAllReduce(const CommunicatorOptions& options);
+  // Broadcast() through shared_memory_.
+  absl::Status BroadcastInSharedMemory(const std::vector<at::Tensor>& tensors, int64_t root);
   // The error for a collective that threw: names the ranks that are gone.
   absl::Status Failed(const std::string& operation, const std::string& error);
 

@@ -68,6 +68,40 @@ TEST(CommunicatorTest, CollectivesAcrossThreeRanks) {
   });
 }
 
+// Through shared memory a broadcast goes through the root's slot, in pieces
+// (the tests' slots are 64 KiB), the tensors' bytes one after the other
+// whatever their types; a tensor that is not contiguous goes over Gloo. Each
+// rank's copy is the root's, from every root, between all-reduces.
+TEST(CommunicatorTest, BroadcastsThroughSharedMemoryInPieces) {
+  const uint32_t seed = std::random_device()();
+  std::printf("seed %u\n", seed);
+  at::manual_seed(seed);
+  std::vector<std::vector<at::Tensor>> values;  // by rank
+  for (int rank = 0; rank < 3; ++rank) {
+    values.push_back({at::randn({100003}), at::randint(1 << 30, {7}, at::kLong),
+                      at::randn({5}) > 0, at::randn({3, 300}).to(at::kHalf)});
+  }
+  RunRanks(3, [&](Communicator& group) {
+    ASSERT_TRUE(group.all_reduce_in_shared_memory());
+    for (int64_t root : {1, 0, 2}) {
+      std::vector<at::Tensor> mine;
+      for (const at::Tensor& value : values[group.rank()]) mine.push_back(value.clone());
+      ASSERT_TRUE(group.Broadcast(mine, root, "test tensors").ok());
+      for (size_t i = 0; i < mine.size(); ++i) {
+        EXPECT_TRUE(mine[i].equal(values[root][i]))
+            << "tensor " << i << " from rank " << root << " at rank " << group.rank();
+      }
+      std::vector<at::Tensor> strided = {values[group.rank()][3].t().contiguous().t()};
+      ASSERT_FALSE(strided[0].is_contiguous());
+      ASSERT_TRUE(group.Broadcast(strided, root, "a strided tensor").ok());
+      EXPECT_TRUE(strided[0].equal(values[root][3]));
+      std::vector<at::Tensor> sum = {at::full({70000}, group.rank() + 1.0)};
+      ASSERT_TRUE(group.AllReduceSum(sum, "a test tensor").ok());
+      EXPECT_TRUE(sum[0].equal(at::full({70000}, 6.0)));
+    }
+  });
+}
+
 // Ranks in one process share its memory, so they sum through it unless told
 // not to; with 2 ranks both ways give the same bits (a + b), whatever the
 // tensors' sizes and types.

@@ -421,6 +421,30 @@ absl::Status SharedMemoryAllReduce::AllReduceSum(int64_t elements, at::ScalarTyp
 }
 
 
+absl::Status SharedMemoryAllReduce::Broadcast(int64_t elements, at::ScalarType type,
+                                              int64_t root, const Fill& fill,
+                                              const Drain& drain) {
+  CHECK(root >= 0 && root < world_size_) << "root " << root << " of " << world_size_;
+  if (world_size_ == 1) return absl::OkStatus();
+  RankState& mine = States(mapping_)[rank_];
+  const size_t element = c10::elementSize(type);
+  const int64_t per_round = static_cast<int64_t>(slot_bytes() / element);
+  for (int64_t offset = 0; offset < elements; offset += per_round) {
+    const int64_t count = std::min(per_round, elements - offset);
+    const uint64_t round = ++round_;
+    // The phases of AllReduceSum's rounds, so that the two may follow each
+    // other: the root's slot is free once every rank released the last round.
+    if (absl::Status status = WaitForOthers(kReleased, round - 1); !status.ok()) return status;
+    if (rank_ == root) fill(offset, count, Slot(root));
+    mine.counters[kArrived].store(round, std::memory_order_release);
+    if (absl::Status status = WaitForOthers(kArrived, round); !status.ok()) return status;
+    if (rank_ != root) drain(offset, count, Slot(root));
+    mine.counters[kReduced].store(round, std::memory_order_release);
+    mine.counters[kReleased].store(round, std::memory_order_release);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SharedMemoryAllReduce::SumSlotsInPlace(size_t byte_offset, int64_t elements,
                                                     at::ScalarType type, double weight,
                                                     int64_t weighted) {

@@ -1,5 +1,5 @@
-// All-reduce for ranks on one machine through a shared memory segment, run
-// on the caller's thread.
+// All-reduce (and broadcast) for ranks on one machine through a shared
+// memory segment, run on the caller's thread.
 //
 // Gloo over loopback TCP passes every byte through the kernel twice and
 // every message through two threads (the process group's worker and the
@@ -83,6 +83,12 @@ class SharedMemoryAllReduce {
   using Drain = std::function<void(int64_t begin, int64_t count, const void* sums)>;
   absl::Status AllReduceSum(int64_t elements, at::ScalarType type, const Fill& fill,
                             const Drain& drain);
+  // Rank `root`'s values to every rank, in pieces of at most a slot: the
+  // root's `fill` writes them into its slot, the others' `drain` takes them
+  // from there (the root's drain is not called). Every rank calls it in the
+  // same order with the same `elements`, `type` and `root`.
+  absl::Status Broadcast(int64_t elements, at::ScalarType type, int64_t root, const Fill& fill,
+                         const Drain& drain);
   // This rank's slot (at least the `slot_bytes` asked for, page-aligned),
   // for values that live there: its owner writes them, SumSlotsInPlace
   // replaces them with the sums. AllReduceSum goes through the same slots,

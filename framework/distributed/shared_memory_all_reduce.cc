@@ -81,14 +81,28 @@ inline void CpuRelax() {
 
 std::string ErrnoText(int error) { return std::strerror(error); }
 
-// sums[i] = value(i) for the first term, sums[i] + value(i) for the others:
-// one loop per kind of term, each simple enough to vectorize.
+constexpr int64_t kChunk = 2048;  // values SumInRankOrder sums at a time
+
+// sums[i] = value(i) for the first term, sums[i] + value(i) for the others,
+// over `kLength` values, or `n` where kLength is 0. GCC vectorizes at -O2
+// only loops whose length it knows (whole chunks); the last chunk of a
+// range, shorter, goes through the loop of any length.
+template <int64_t kLength, typename T, typename Value>
+void AddTermLoop(T* sums, int64_t n, bool first, const Value& value) {
+  const int64_t length = kLength > 0 ? kLength : n;
+  if (first) {
+    for (int64_t i = 0; i < length; ++i) sums[i] = value(i);
+  } else {
+    for (int64_t i = 0; i < length; ++i) sums[i] = sums[i] + value(i);
+  }
+}
+
 template <typename T, typename Value>
 void AddTerm(T* sums, int64_t n, bool first, const Value& value) {
-  if (first) {
-    for (int64_t i = 0; i < n; ++i) sums[i] = value(i);
+  if (n == kChunk) {
+    AddTermLoop<kChunk>(sums, n, first, value);
   } else {
-    for (int64_t i = 0; i < n; ++i) sums[i] = sums[i] + value(i);
+    AddTermLoop<0>(sums, n, first, value);
   }
 }
 
@@ -101,7 +115,6 @@ void AddTerm(T* sums, int64_t n, bool first, const Value& value) {
 template <typename T>
 void SumInRankOrder(const std::vector<std::byte*>& blocks, const std::vector<double>& weights,
                     bool weighted, int64_t count) {
-  constexpr int64_t kChunk = 2048;
   T sums[kChunk];
   const int64_t world_size = static_cast<int64_t>(blocks.size());
   for (int64_t at = 0; at < count; at += kChunk) {

@@ -176,7 +176,9 @@ TEST(GradientAveragerTest, EveryRankGetsTheWholeBatchGradient) {
           // Started by the hooks as backward went, not by FinishStep().
           EXPECT_EQ(averager.buckets_started(), averager.bucket_count());
         }
-        ASSERT_TRUE(averager.FinishStep().ok());
+        const absl::Status finished = averager.FinishStep();
+        ASSERT_TRUE(finished.ok()) << finished << ", " << samples << " samples over "
+                                   << world_size << " ranks, rank " << group.rank();
         for (size_t i = 0; i < 3; ++i) {
           EXPECT_TRUE(at::allclose(mine.All()[i].grad(), whole.All()[i].grad(), 1e-5, 1e-6))
               << "parameter " << i << ", " << samples << " samples over " << world_size

@@ -111,21 +111,22 @@ void GradientAverager::KeepGradientsInSharedMemory() {
   }
   resident_ = std::move(*joined);
   for (int64_t i = 0; i < static_cast<int64_t>(parameters_.size()); ++i) {
-    at::Tensor place = PlaceOfGradient(i);
-    at::Tensor& grad = parameters_[i].mutable_grad();
-    if (grad.defined()) {
-      place.copy_(grad);
-    } else {
-      place.zero_();
-    }
-    grad = place;
+    MoveGradientToItsPlace(i);
   }
 }
 
-at::Tensor GradientAverager::PlaceOfGradient(int64_t i) const {
-  const at::Tensor& parameter = parameters_[i];
-  return at::from_blob(resident_->own_slot() + gradient_offset_[i], parameter.sizes(),
-                       at::TensorOptions().dtype(parameter.scalar_type()));
+void GradientAverager::MoveGradientToItsPlace(int64_t i) {
+  at::Tensor& parameter = parameters_[i];
+  at::Tensor place =
+      at::from_blob(resident_->own_slot() + gradient_offset_[i], parameter.sizes(),
+                    at::TensorOptions().dtype(parameter.scalar_type()));
+  at::Tensor& grad = parameter.mutable_grad();
+  if (grad.defined()) {
+    place.copy_(grad);
+  } else {
+    place.zero_();
+  }
+  grad = place;
 }
 
 void GradientAverager::StartStep(double share, std::vector<double> sums) {
@@ -276,13 +277,7 @@ absl::Status GradientAverager::SumInPlace(int64_t b) {
         grad.sizes() == parameter.sizes() && grad.is_contiguous()) {
       continue;
     }
-    at::Tensor place = PlaceOfGradient(i);
-    if (grad.defined()) {
-      place.copy_(grad);
-    } else {
-      place.zero_();
-    }
-    grad = place;
+    MoveGradientToItsPlace(i);
   }
   const bool with_sums = b == 0 && sums_in_first_bucket_ && step_sums_ > 0;
   const int64_t sums_at = bucket.elements - (with_sums ? step_sums_ : 0);

@@ -104,8 +104,9 @@ class GradientAverager {
   // Lays the buckets out in a segment of their own and puts the grads
   // there, if the ranks can share one.
   void KeepGradientsInSharedMemory();
-  // Parameter i's place in this rank's slot, as a tensor of its shape.
-  at::Tensor PlaceOfGradient(int64_t i) const;
+  // Copies parameter i's grad (zeros where it has none) into its place in
+  // this rank's slot and makes the grad a view of that place.
+  void MoveGradientToItsPlace(int64_t i);
 
   Communicator& communicator_;
   std::vector<at::Tensor> parameters_;

@@ -56,10 +56,10 @@ class SharedMemoryAllReduce {
   // Every rank calls this with the same `slot_bytes` (tensors larger than a
   // slot go in several rounds); they meet through `store`. Fails (on every
   // rank alike) when any rank cannot map the segment rank 0 made.
-  // `name` tells the segments of one run apart in the store.
+  // `key` tells the segments of one run apart in the store.
   static absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> Join(
       c10d::Store& store, int64_t rank, int64_t world_size, size_t slot_bytes,
-      std::chrono::milliseconds timeout, const std::string& name = "shared_memory");
+      std::chrono::milliseconds timeout, const std::string& key = "shared_memory");
   // Tells ranks still waiting for this one that it is gone.
   ~SharedMemoryAllReduce();
   SharedMemoryAllReduce(const SharedMemoryAllReduce&) = delete;

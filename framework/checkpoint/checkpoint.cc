@@ -813,16 +813,22 @@ struct FileExpectations {
 };
 
 // Each of a file's entries' record (in the entries' order) if the file
-// holds exactly the recorded tensors; empty otherwise. The header's names
-// are distinct (its reader refuses a repeated one), so as many found as
-// recorded means none recorded is missing.
+// holds exactly the recorded tensors, each of its recorded dtype and shape;
+// empty otherwise (the checks after the read then say what differs). The
+// header's names are distinct (its reader refuses a repeated one), so as
+// many found as recorded means none recorded is missing. Made while the
+// file's data is still being read: what it checks here is not looked at
+// again, in 10,000 tensors' memory, after the read.
 std::vector<const RecordPlace*> RecordsOf(const std::vector<SafetensorsEntry>& entries,
                                           const FileExpectations& expectations) {
   if (entries.size() != expectations.records.size()) return {};
   std::vector<const RecordPlace*> places(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
-    auto found = expectations.records.find(entries[i].name);
+    const SafetensorsEntry& entry = entries[i];
+    auto found = expectations.records.find(entry.name);
     if (found == expectations.records.end()) return {};
+    const TensorRecord& record = *found->second.record;
+    if (entry.dtype != record.dtype || entry.shape != record.shape) return {};
     places[i] = &found->second;
   }
   return places;
@@ -878,10 +884,20 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
       expected.records.emplace(name, RecordPlace{&record, order++});
     }
   }
+  // The files being read early come last: the others are read while those
+  // reads finish.
+  std::vector<std::pair<const std::string*, bool>> files;  // and whether a model file
   for (const auto& [file, expectations] : expected_by_file) {
+    files.push_back({&file, IsCheckpointModelFile(file)});  // a regex match: once per file
+  }
+  std::stable_partition(files.begin(), files.end(), [&](const auto& file) {
+    return early == nullptr || !file.second;
+  });
+  for (const auto& [file_name, model_file] : files) {
+    const std::string& file = *file_name;
+    const FileExpectations& expectations = expected_by_file.at(file);
     const TensorChecksums& expected = expectations.checksums;
     const std::string path = dir + "/" + file;
-    const bool model_file = IsCheckpointModelFile(file);  // a regex match: once per file
     SafetensorsReadOptions options;
     options.checksum = manifest.checksum;
     options.expected = &expected;
@@ -924,7 +940,11 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
         if (absl::Status s = CheckSafetensorsChecksums(path, *contents, options); !s.ok()) {
           return s;
         }
-        return absl::InternalError(absl::StrCat(path, ": checksums disagree on a second look"));
+        if (!places.empty()) {
+          return absl::InternalError(absl::StrCat(path, ": checksums disagree on a second look"));
+        }
+        // The records were not matched early (a tensor's dtype or shape is
+        // not its record's): the checks below say which.
       }
     } else {
       contents = ReadSafetensors(path, options);
@@ -936,17 +956,17 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
     std::string last_dtype_name;
     for (size_t i = 0; i < contents->tensors.size(); ++i) {
       NamedTensor& named = contents->tensors[i];
-      const RecordPlace* place = nullptr;
       if (!places.empty()) {
-        place = places[i];
-      } else {
-        auto found = expectations.records.find(named.name);
-        if (found == expectations.records.end()) {  // the reader checked this; kept for safety
-          return absl::DataLossError(
-              absl::StrCat(path, ": tensor '", named.name, "' has no manifest entry"));
-        }
-        place = &found->second;
+        // Its dtype and shape are its header entry's, checked by RecordsOf.
+        tensors.push_back({places[i]->record, places[i]->order, model_file, std::move(named)});
+        continue;
       }
+      auto found = expectations.records.find(named.name);
+      if (found == expectations.records.end()) {  // the reader checked this; kept for safety
+        return absl::DataLossError(
+            absl::StrCat(path, ": tensor '", named.name, "' has no manifest entry"));
+      }
+      const RecordPlace* place = &found->second;
       const TensorRecord& record = *place->record;
       if (named.tensor.scalar_type() != last_dtype) {
         last_dtype = named.tensor.scalar_type();
@@ -1045,7 +1065,15 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   // In the manifest's order, which is by name (as every reader before saw
   // the state), placed by each record's position instead of sorted.
   std::vector<VerifiedTensor*> by_name(manifest->tensors.size(), nullptr);
-  for (VerifiedTensor& verified : *tensors) by_name[verified.order] = &verified;
+  size_t in_model_file = 0;
+  for (VerifiedTensor& verified : *tensors) {
+    by_name[verified.order] = &verified;
+    in_model_file += verified.in_model_file ? 1 : 0;
+  }
+  state.model.reserve(in_model_file);
+  // Runs of tensors share a recorded device: mapped by the last one's.
+  const std::string* last_recorded = nullptr;
+  const absl::StatusOr<c10::Device>* last_mapped = nullptr;
   for (VerifiedTensor* in_order : by_name) {
     if (in_order == nullptr) continue;  // not wanted, or not read
     VerifiedTensor& verified = *in_order;
@@ -1054,7 +1082,11 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     // Generator states stay on the CPU; they are bytes, not data.
     const bool is_rng = named.name.rfind(kRngTensorPrefix, 0) == 0;
     if (!is_rng) {
-      const absl::StatusOr<c10::Device>& device = map_device(record.device);
+      if (last_recorded == nullptr || *last_recorded != record.device) {
+        last_recorded = &record.device;
+        last_mapped = &map_device(record.device);
+      }
+      const absl::StatusOr<c10::Device>& device = *last_mapped;
       if (!device.ok()) {
         return absl::Status(device.status().code(), absl::StrCat(dir, ": tensor '", named.name,
                                                                  "' ", device.status().message()));

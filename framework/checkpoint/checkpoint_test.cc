@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <tuple>
@@ -214,6 +215,34 @@ TEST_F(CheckpointTest, AChangedManifestValueIsCaughtByItsChecksum) {
   absl::Status status = VerifyCheckpoint(dir);
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("manifest checksum mismatch"), std::string::npos) << status;
+}
+
+// A manifest record whose dtype or shape is not its tensor's (the manifest
+// sealed again, the file's bytes and checksums untouched) is refused, naming
+// the file and the tensor, read as --resume reads it (straight into the
+// model while the manifest is parsed: the records are matched during the
+// read) and as tools read it.
+TEST_F(CheckpointTest, ARecordOfAnotherDtypeOrShapeIsRefused) {
+  TinyRun run(data_, 1);
+  TensorDestinations destinations;
+  for (NamedTensor& named : StateDict(*run.model)) destinations[named.name] = named.tensor;
+  const std::vector<std::pair<std::string, std::function<void(nlohmann::json&)>>> edits = {
+      {"shape", [](nlohmann::json& record) { record["shape"] = {64, 16}; }},
+      {"dtype", [](nlohmann::json& record) { record["dtype"] = "F64"; }},
+  };
+  for (const auto& [what, edit] : edits) {
+    const std::string dir = MakeCheckpoint("record_" + what);
+    EditManifest(dir, [&](nlohmann::json& j) { edit(j["tensors"]["hidden.weight"]); });
+    for (const TensorDestinations* into : {static_cast<const TensorDestinations*>(nullptr),
+                                           static_cast<const TensorDestinations*>(&destinations)}) {
+      auto read = ReadCheckpoint(dir, DeviceMap(torch::kCPU), into);
+      ASSERT_FALSE(read.ok()) << what;
+      EXPECT_NE(read.status().message().find(dir + "/model.safetensors: tensor 'hidden.weight' "
+                                             "does not match its manifest entry"),
+                std::string::npos)
+          << what << (into != nullptr ? ", into the model: " : ": ") << read.status();
+    }
+  }
 }
 
 TEST_F(CheckpointTest, CheckpointOfAnotherModelListsKeyDifferences) {

@@ -1,6 +1,5 @@
 #include "framework/distributed/shared_memory_all_reduce.h"
 
-#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -27,6 +27,31 @@ std::string FreshStorePath() {
   return std::string(std::getenv("TEST_TMPDIR")) + "/shm-store-" + std::to_string(run++);
 }
 
+// The segments rank 0 made in this process, as Join told the other ranks
+// through `store` ("<name> <token>"). Checked by name rather than by this
+// process's pid: a test in another sandbox can have the same pid, and a
+// segment of its own for a moment.
+std::mutex made_mutex;
+std::vector<std::string> made;
+void NoteSegmentMade(c10d::Store& store) {
+  const std::vector<uint8_t> value = store.get("shared_memory/segment");
+  const std::string segment(value.begin(), value.end());
+  std::lock_guard<std::mutex> lock(made_mutex);
+  made.push_back(segment.substr(0, segment.find(' ')));
+}
+
+// Those of them still in /dev/shm.
+std::vector<std::string> LeftInDevShm() {
+  std::lock_guard<std::mutex> lock(made_mutex);
+  EXPECT_FALSE(made.empty()) << "no segment was made";
+  std::vector<std::string> left;
+  for (const std::string& name : made) {
+    if (!name.empty() && access(("/dev/shm" + name).c_str(), F_OK) == 0) left.push_back(name);
+  }
+  made.clear();
+  return left;
+}
+
 // Runs `body(rank, joined)` for each rank on its own thread.
 void RunRanks(int64_t world_size, size_t slot_bytes,
               const std::function<void(int64_t, absl::StatusOr<std::unique_ptr<
@@ -39,23 +64,11 @@ void RunRanks(int64_t world_size, size_t slot_bytes,
       store.setTimeout(std::chrono::seconds(20));
       absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> joined = SharedMemoryAllReduce::Join(
           store, rank, world_size, slot_bytes, std::chrono::seconds(20));
+      if (rank == 0) NoteSegmentMade(store);
       body(rank, joined);
     });
   }
   for (std::thread& thread : threads) thread.join();
-}
-
-// The segments this process named and left behind in /dev/shm.
-std::vector<std::string> LeftInDevShm() {
-  std::vector<std::string> left;
-  const std::string ours = "torchtrain-allreduce-" + std::to_string(getpid()) + "-";
-  if (DIR* dir = opendir("/dev/shm")) {
-    while (dirent* entry = readdir(dir)) {
-      if (std::string(entry->d_name).rfind(ours, 0) == 0) left.push_back(entry->d_name);
-    }
-    closedir(dir);
-  }
-  return left;
 }
 
 // Each rank's tensor summed in rank order, compared bit for bit: sizes that
@@ -186,6 +199,7 @@ TEST(SharedMemoryAllReduceTest, ARankWhoseProcessDiedIsNamed) {
   c10d::FileStore store(path, 2);
   auto joined = SharedMemoryAllReduce::Join(store, 0, 2, 4096, std::chrono::seconds(20));
   ASSERT_TRUE(joined.ok()) << joined.status();
+  NoteSegmentMade(store);
   int child_status = 0;
   ASSERT_EQ(waitpid(child, &child_status, 0), child);
   ASSERT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0) << "rank 1 did not join";
@@ -213,6 +227,7 @@ TEST(SharedMemoryAllReduceTest, RanksThatCannotShareAllFallBack) {
       results[rank] = SharedMemoryAllReduce::Join(store, rank, 2, rank == 0 ? 4096 : 8192,
                                                   std::chrono::seconds(20))
                           .status();
+      if (rank == 0) NoteSegmentMade(store);
     });
   }
   for (std::thread& thread : threads) thread.join();

@@ -78,7 +78,11 @@ TEST(ResumePolicyTest, RunDefiningFlagsMustMatchOthersMayChange) {
   std::map<std::string, std::string> current = saved;
   current["epochs"] = "30";
   current["resume"] = "true";
-  EXPECT_TRUE(CheckResumeFlags("ckpt", saved, current).ok());
+  std::vector<std::string> changed;
+  EXPECT_TRUE(CheckResumeFlags("ckpt", saved, current, &changed).ok());
+  // (--resume is a start-up flag: not a change worth a line.)
+  EXPECT_EQ(changed, std::vector<std::string>{"--epochs: checkpoint '" + saved["epochs"] +
+                                              "', now '30'"});
   // A flag that only sets an option is not compared; the option is.
   current["lr"] = "0.5";
   EXPECT_TRUE(CheckResumeFlags("ckpt", saved, current).ok());

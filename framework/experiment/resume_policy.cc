@@ -48,7 +48,8 @@ absl::Status CheckModelIsRegistered(const std::string& source, const CheckpointM
 
 absl::Status CheckResumeFlags(const std::string& source,
                               const std::map<std::string, std::string>& saved,
-                              const std::map<std::string, std::string>& current) {
+                              const std::map<std::string, std::string>& current,
+                              std::vector<std::string>* changed) {
   std::vector<std::string> errors;
   for (const auto& [name, value] : current) {
     auto it = saved.find(name);
@@ -68,7 +69,7 @@ absl::Status CheckResumeFlags(const std::string& source,
         errors.push_back(change);
         break;
       case ResumePolicy::kMayChange:
-        LOG(INFO) << "Resuming with a changed flag " << change;
+        if (changed != nullptr) changed->push_back(change);
         break;
       case ResumePolicy::kStartup:
         break;
@@ -105,9 +106,18 @@ absl::StatusOr<std::vector<std::string>> FindResumeCandidates(
   for (const std::string& path : candidates) {
     absl::StatusOr<CheckpointManifest> manifest = ReadCheckpointManifest(path);
     absl::Status status = manifest.status();
+    std::vector<std::string> changed;
     if (status.ok()) status = CheckModelIsRegistered(path, *manifest);
-    if (status.ok()) status = CheckResumeFlags(path, WithOptionRecords(manifest->flags), flags);
     if (status.ok()) {
+      status = CheckResumeFlags(path, WithOptionRecords(manifest->flags), flags, &changed);
+    }
+    if (status.ok()) {
+      // Said once, of the checkpoint tried first, not of every fallback.
+      if (usable.empty()) {
+        for (const std::string& change : changed) {
+          LOG(INFO) << "Resuming with a changed flag " << change;
+        }
+      }
       usable.push_back(path);
     } else if (usable.empty()) {
       return status;

@@ -22,9 +22,12 @@ namespace framework {
 // binary does not declare is start-up only.
 ResumePolicy PolicyOf(const std::string& name);
 
+// Fails listing every run-defining difference. The differences that may
+// change go to `changed` when given ("--epochs: checkpoint '15', now '30'").
 absl::Status CheckResumeFlags(const std::string& source,
                               const std::map<std::string, std::string>& saved,
-                              const std::map<std::string, std::string>& current);
+                              const std::map<std::string, std::string>& current,
+                              std::vector<std::string>* changed = nullptr);
 
 struct ResumeRequest {
   bool newest = false;       // --resume

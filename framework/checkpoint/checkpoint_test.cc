@@ -230,7 +230,10 @@ TEST_F(CheckpointTest, ARecordOfAnotherDtypeOrShapeIsRefused) {
       {"shape", [](nlohmann::json& record) { record["shape"] = {64, 16}; }},
       {"dtype", [](nlohmann::json& record) { record["dtype"] = "F64"; }},
   };
-  for (const auto& [what, edit] : edits) {
+  // (Not a structured binding: C++17 lets no lambda capture one.)
+  for (const auto& what_and_edit : edits) {
+    const std::string& what = what_and_edit.first;
+    const std::function<void(nlohmann::json&)>& edit = what_and_edit.second;
     const std::string dir = MakeCheckpoint("record_" + what);
     EditManifest(dir, [&](nlohmann::json& j) { edit(j["tensors"]["hidden.weight"]); });
     for (const TensorDestinations* into : {static_cast<const TensorDestinations*>(nullptr),

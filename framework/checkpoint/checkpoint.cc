@@ -886,16 +886,17 @@ absl::StatusOr<std::vector<VerifiedTensor>> ReadVerifiedTensors(
   }
   // The files being read early come last: the others are read while those
   // reads finish.
-  std::vector<std::pair<const std::string*, bool>> files;  // and whether a model file
-  for (const auto& [file, expectations] : expected_by_file) {
-    files.push_back({&file, IsCheckpointModelFile(file)});  // a regex match: once per file
+  // Each file's entry, and whether it is a model file (a regex match: once
+  // per file).
+  std::vector<std::pair<const std::pair<const std::string, FileExpectations>*, bool>> files;
+  for (const auto& entry : expected_by_file) {
+    files.push_back({&entry, IsCheckpointModelFile(entry.first)});
   }
   std::stable_partition(files.begin(), files.end(), [&](const auto& file) {
     return early == nullptr || !file.second;
   });
-  for (const auto& [file_name, model_file] : files) {
-    const std::string& file = *file_name;
-    const FileExpectations& expectations = expected_by_file.at(file);
+  for (const auto& [entry, model_file] : files) {
+    const auto& [file, expectations] = *entry;
     const TensorChecksums& expected = expectations.checksums;
     const std::string path = dir + "/" + file;
     SafetensorsReadOptions options;
@@ -1015,10 +1016,15 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   if (!manifest.ok()) return manifest.status();
   // Where each recorded device goes, worked out once per device (a
   // checkpoint has thousands of tensors and a handful of devices).
+  // Runs of tensors share a recorded device: the last one is compared
+  // first, before the map is searched.
   std::map<std::string, absl::StatusOr<c10::Device>> mapped;
+  const std::pair<const std::string, absl::StatusOr<c10::Device>>* last_mapped = nullptr;
   auto map_device = [&](const std::string& recorded) -> const absl::StatusOr<c10::Device>& {
+    if (last_mapped != nullptr && last_mapped->first == recorded) return last_mapped->second;
     auto it = mapped.find(recorded);
     if (it == mapped.end()) it = mapped.emplace(recorded, devices.Map(recorded)).first;
+    last_mapped = &*it;
     return it->second;
   };
   // Destinations only where the tensor is meant to stay on the CPU: all of
@@ -1027,10 +1033,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
   TensorDestinations on_cpu;
   if (model_destinations != nullptr) {
     bool all_on_cpu = true;
-    const std::string* last_device = nullptr;
     for (const auto& [name, record] : manifest->tensors) {
-      if (last_device != nullptr && record.device == *last_device) continue;
-      last_device = &record.device;
       const absl::StatusOr<c10::Device>& device = map_device(record.device);
       all_on_cpu = all_on_cpu && device.ok() && device->is_cpu();
     }
@@ -1071,9 +1074,6 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     in_model_file += verified.in_model_file ? 1 : 0;
   }
   state.model.reserve(in_model_file);
-  // Runs of tensors share a recorded device: mapped by the last one's.
-  const std::string* last_recorded = nullptr;
-  const absl::StatusOr<c10::Device>* last_mapped = nullptr;
   for (VerifiedTensor* in_order : by_name) {
     if (in_order == nullptr) continue;  // not wanted, or not read
     VerifiedTensor& verified = *in_order;
@@ -1082,11 +1082,7 @@ absl::StatusOr<TrainingState> ReadCheckpoint(
     // Generator states stay on the CPU; they are bytes, not data.
     const bool is_rng = named.name.rfind(kRngTensorPrefix, 0) == 0;
     if (!is_rng) {
-      if (last_recorded == nullptr || *last_recorded != record.device) {
-        last_recorded = &record.device;
-        last_mapped = &map_device(record.device);
-      }
-      const absl::StatusOr<c10::Device>& device = *last_mapped;
+      const absl::StatusOr<c10::Device>& device = map_device(record.device);
       if (!device.ok()) {
         return absl::Status(device.status().code(), absl::StrCat(dir, ": tensor '", named.name,
                                                                  "' ", device.status().message()));

@@ -358,11 +358,19 @@ absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> Communicator::JoinSharedM
                                      absl::StrCat("shared_memory/", ++segments_joined_));
 }
 
-absl::Status Communicator::SumSlotsInPlace(SharedMemoryAllReduce& segment, size_t byte_offset,
+absl::Status Communicator::StartSumInSlots(SharedMemoryAllReduce& segment, size_t byte_offset,
                                            int64_t elements, at::ScalarType type, double weight,
                                            int64_t weighted, const std::string& what) {
   if (!broken_.ok()) return broken_;
-  absl::Status status = segment.SumSlotsInPlace(byte_offset, elements, type, weight, weighted);
+  absl::Status status = segment.StartSumInSlots(byte_offset, elements, type, weight, weighted);
+  if (status.ok()) return status;
+  return Failed(absl::StrCat("the all-reduce of ", what), std::string(status.message()));
+}
+
+absl::Status Communicator::FinishSumsInSlots(SharedMemoryAllReduce& segment,
+                                             const std::string& what) {
+  if (!broken_.ok()) return broken_;
+  absl::Status status = segment.FinishSumsInSlots();
   if (status.ok()) return status;
   return Failed(absl::StrCat("the all-reduce of ", what), std::string(status.message()));
 }

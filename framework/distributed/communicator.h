@@ -101,14 +101,15 @@ class Communicator {
                                     const std::string& what);
   // Through shared memory only, and by every rank at once: a segment of its
   // own whose slots (`slot_bytes` each) hold values for as long as it is
-  // kept, to be summed there (SumSlotsInPlace). Fails, on every rank alike,
+  // kept, to be summed there (StartSumInSlots). Fails, on every rank alike,
   // when the ranks cannot share one (a /dev/shm too small).
   absl::StatusOr<std::unique_ptr<SharedMemoryAllReduce>> JoinSharedMemory(size_t slot_bytes);
-  // SharedMemoryAllReduce::SumSlotsInPlace on `segment`, failing as the
-  // other collectives do.
-  absl::Status SumSlotsInPlace(SharedMemoryAllReduce& segment, size_t byte_offset,
+  // SharedMemoryAllReduce's StartSumInSlots and FinishSumsInSlots on
+  // `segment`, failing as the other collectives do.
+  absl::Status StartSumInSlots(SharedMemoryAllReduce& segment, size_t byte_offset,
                                int64_t elements, at::ScalarType type, double weight,
                                int64_t weighted, const std::string& what);
+  absl::Status FinishSumsInSlots(SharedMemoryAllReduce& segment, const std::string& what);
   // Copies rank `root`'s values of `tensors` into every rank's, in place,
   // packed into few messages (through shared memory, where all-reduces go
   // there and the tensors are dense, contiguous and on the CPU).

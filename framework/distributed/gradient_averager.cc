@@ -165,7 +165,7 @@ void GradientAverager::StartReadyBuckets(bool all) {
     if (!all && bucket.ready < static_cast<int64_t>(bucket.parameters.size())) return;
     if (through_shared_memory_) {
       bucket.summed =
-          resident_ != nullptr ? SumInPlace(next_bucket_) : SumInSharedMemory(next_bucket_);
+          resident_ != nullptr ? StartSumInPlace(next_bucket_) : SumInSharedMemory(next_bucket_);
       ++next_bucket_;
       continue;
     }
@@ -262,11 +262,10 @@ absl::Status GradientAverager::SumInSharedMemory(int64_t b) {
       absl::StrCat("gradient bucket ", b, " of ", buckets_.size()));
 }
 
-absl::Status GradientAverager::SumInPlace(int64_t b) {
+absl::Status GradientAverager::StartSumInPlace(int64_t b) {
   const Bucket& bucket = buckets_[b];
   const at::Tensor& first = parameters_[bucket.parameters.front()];
   const at::ScalarType type = first.scalar_type();
-  const size_t element = first.element_size();
   std::byte* const slot = resident_->own_slot();
   for (int64_t i : bucket.parameters) {
     // Where a grad is not in its place (set to none, or replaced), it is
@@ -279,25 +278,28 @@ absl::Status GradientAverager::SumInPlace(int64_t b) {
     }
     MoveGradientToItsPlace(i);
   }
-  const bool with_sums = b == 0 && sums_in_first_bucket_ && step_sums_ > 0;
-  const int64_t sums_at = bucket.elements - (with_sums ? step_sums_ : 0);
-  const at::TensorOptions options = at::TensorOptions().dtype(type);
-  at::Tensor sums;
-  if (with_sums) {
+  const int64_t sums_at = bucket.elements - (b == 0 ? SumsInSlot() : 0);
+  if (b == 0 && SumsInSlot() > 0) {
     // Rounded to the bucket's type, as in the Gloo path's buffer.
-    sums = at::from_blob(slot + bucket.offset + static_cast<size_t>(sums_at) * element,
-                         {step_sums_}, options);
-    sums.copy_(at::tensor(sums_, at::TensorOptions().dtype(at::kDouble)));
+    StepSumsInSlot().copy_(at::tensor(sums_, at::TensorOptions().dtype(at::kDouble)));
   }
-  absl::Status status = communicator_.SumSlotsInPlace(
+  return communicator_.StartSumInSlots(
       *resident_, bucket.offset, bucket.elements, type, share_, /*weighted=*/sums_at,
       absl::StrCat("gradient bucket ", b, " of ", buckets_.size()));
-  if (status.ok() && with_sums) {
-    const at::Tensor totals = sums.to(at::kDouble);
-    std::copy(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_,
-              shared_memory_sums_.begin());
-  }
-  return status;
+}
+
+int64_t GradientAverager::SumsInSlot() const {
+  return resident_ != nullptr && sums_in_first_bucket_ ? step_sums_ : 0;
+}
+
+at::Tensor GradientAverager::StepSumsInSlot() const {
+  const Bucket& bucket = buckets_.front();
+  const at::Tensor& first = parameters_[bucket.parameters.front()];
+  const size_t element = first.element_size();
+  const int64_t sums_at = bucket.elements - step_sums_;
+  std::byte* const place =
+      resident_->own_slot() + bucket.offset + static_cast<size_t>(sums_at) * element;
+  return at::from_blob(place, {step_sums_}, at::TensorOptions().dtype(first.scalar_type()));
 }
 
 absl::Status GradientAverager::FinishStep(std::vector<double>* sums) {
@@ -312,6 +314,15 @@ absl::Status GradientAverager::FinishStep(std::vector<double>* sums) {
     absl::Status waited = bucket.pending.Wait();
     if (status.ok()) status = waited;
     if (status.ok()) status = bucket.summed;
+  }
+  if (status.ok() && resident_ != nullptr) {
+    status = communicator_.FinishSumsInSlots(
+        *resident_, absl::StrCat("the ", buckets_.size(), " gradient buckets"));
+    if (status.ok() && SumsInSlot() > 0) {
+      const at::Tensor totals = StepSumsInSlot().to(at::kDouble);
+      std::copy(totals.data_ptr<double>(), totals.data_ptr<double>() + step_sums_,
+                shared_memory_sums_.begin());
+    }
   }
   if (!status.ok()) return status;
   if (sums != nullptr && step_sums_ > 0) {

@@ -8,17 +8,20 @@
 // gradient accumulator marks it ready; once every parameter of a bucket is
 // ready, the bucket is flattened and its all-reduce starts while backward
 // goes on with the earlier layers. Over Gloo that runs on Gloo's threads.
-// Through shared memory (Communicator::all_reduce_in_shared_memory()) it is
-// done on the spot, and float and double gradients live in a segment of
-// their own for the whole run, as DistributedDataParallel's
-// gradient_as_bucket_view keeps them in its buckets: each parameter's grad
-// is a view of this rank's slot, backward accumulates into it there, and the
-// sums are written straight back into every rank's grads, so the gradients
-// are never copied (on cores that also compute, the copies were most of the
-// all-reduce's cost). A grad that something replaced is copied back into
-// its place first. Where no such segment fits (a small /dev/shm), or for
-// other types, the weighted gradients are written into the all-reduce's
-// segment and the sums read back into the grads. Buckets start in a fixed
+// Through shared memory (Communicator::all_reduce_in_shared_memory()) float
+// and double gradients live in a segment of their own for the whole run, as
+// DistributedDataParallel's gradient_as_bucket_view keeps them in its
+// buckets: each parameter's grad is a view of this rank's slot, backward
+// accumulates into it there, and the sums are written straight back into
+// every rank's grads, so the gradients are never copied (on cores that also
+// compute, the copies were most of the all-reduce's cost). A full bucket is
+// handed over and backward goes on; it is summed by whichever rank has time,
+// the rank that finished its backward first while it waits for the others
+// (SharedMemoryAllReduce::StartSumInSlots). A grad that something replaced
+// is copied back into its place first. Where no such segment fits (a small
+// /dev/shm), or for other types, the weighted gradients are written into
+// the all-reduce's segment and the sums read back into the grads, bucket by
+// bucket on the spot. Buckets start in a fixed
 // order on every rank, whatever order their hooks fire in; parameters that
 // got no gradient contribute zeros.
 //
@@ -99,8 +102,13 @@ class GradientAverager {
   void StartReadyBuckets(bool all);
   // Sums bucket `b` through shared memory, from the grads into the grads.
   absl::Status SumInSharedMemory(int64_t b);
-  // The same where the grads live in the segment: sums them in place.
-  absl::Status SumInPlace(int64_t b);
+  // The same where the grads live in the segment: hands the bucket over to
+  // be summed there, by whichever rank has time; FinishStep waits for it.
+  absl::Status StartSumInPlace(int64_t b);
+  // How many of the step's sums ride at the end of bucket 0 in this rank's
+  // slot (none where the grads do not live there), and those values.
+  int64_t SumsInSlot() const;
+  at::Tensor StepSumsInSlot() const;
   // Lays the buckets out in a segment of their own and puts the grads
   // there, if the ranks can share one.
   void KeepGradientsInSharedMemory();

@@ -46,7 +46,15 @@ struct alignas(64) RankState {
   std::atomic<uint32_t> gone;                 // the rank left (its destructor ran)
   std::atomic<int32_t> pid;
   std::atomic<uint64_t> pid_namespace;  // inode of /proc/self/ns/pid: whether pid is ours to check
-  std::atomic<double> weight;           // SumSlotsInPlace: this round's, set before arriving
+  std::atomic<double> weight;  // for the sums in slots: this group's, set before handing over
+  std::atomic<uint64_t> ranges_handed_over;  // over the run, to StartSumInSlots
+};
+
+// Written by every rank: the units of the ranges handed over, numbered over
+// the run, that a rank took to sum, and that were summed.
+struct alignas(64) UnitCounters {
+  std::atomic<uint64_t> taken;
+  alignas(64) std::atomic<uint64_t> summed;
 };
 
 struct alignas(64) Header {
@@ -57,13 +65,19 @@ struct alignas(64) Header {
 
 size_t RoundUp(size_t bytes, size_t to) { return (bytes + to - 1) / to * to; }
 size_t SlotsOffset(int64_t world_size) {
-  return RoundUp(sizeof(Header) + sizeof(RankState) * static_cast<size_t>(world_size), kPage);
+  return RoundUp(sizeof(Header) + sizeof(RankState) * static_cast<size_t>(world_size) +
+                     sizeof(UnitCounters),
+                 kPage);
 }
 size_t SegmentBytes(int64_t world_size, size_t slot_bytes) {
   return SlotsOffset(world_size) + static_cast<size_t>(world_size) * slot_bytes;
 }
 RankState* States(void* mapping) {
   return reinterpret_cast<RankState*>(static_cast<std::byte*>(mapping) + sizeof(Header));
+}
+UnitCounters* Units(void* mapping, int64_t world_size) {
+  return reinterpret_cast<UnitCounters*>(static_cast<std::byte*>(mapping) + sizeof(Header) +
+                                         sizeof(RankState) * static_cast<size_t>(world_size));
 }
 
 uint64_t PidNamespace() {
@@ -167,6 +181,7 @@ absl::StatusOr<void*> CreateSegment(const std::string& name, size_t bytes, uint6
   header->slot_bytes = slot_bytes;
   RankState* states = States(mapping);
   for (int64_t k = 0; k < world_size; ++k) new (&states[k]) RankState{};
+  new (Units(mapping, world_size)) UnitCounters{};
   return mapping;
 }
 
@@ -324,36 +339,47 @@ absl::Status SharedMemoryAllReduce::CheckOthersAlive() const {
   return absl::OkStatus();
 }
 
-absl::Status SharedMemoryAllReduce::WaitForOthers(int which, uint64_t round) {
-  RankState* states = States(mapping_);
+template <typename Reached>
+absl::Status SharedMemoryAllReduce::WaitUntil(int64_t k, const char* what,
+                                              const Reached& reached) {
   std::chrono::steady_clock::time_point start;
-  for (int64_t k = 0; k < world_size_; ++k) {
-    if (k == rank_) continue;
-    RankState& other = states[k];
-    for (int64_t tries = 0; other.counters[which].load(std::memory_order_acquire) < round;
-         ++tries) {
-      if (tries < kSpins) {
-        CpuRelax();
-        continue;
-      }
-      if (tries == kSpins && start == std::chrono::steady_clock::time_point()) {
-        start = std::chrono::steady_clock::now();
-      }
-      const auto waited = std::chrono::steady_clock::now() - start;
-      const bool yielding = waited < kYieldFor;
-      if (absl::Status alive = CheckAlive(k, /*check_process=*/!yielding); !alive.ok()) {
+  for (int64_t tries = 0; !reached(); ++tries) {
+    if (tries < kSpins) {
+      CpuRelax();
+      continue;
+    }
+    if (tries == kSpins) start = std::chrono::steady_clock::now();
+    const auto waited = std::chrono::steady_clock::now() - start;
+    const bool yielding = waited < kYieldFor;
+    for (int64_t other = 0; other < world_size_; ++other) {
+      if (other == rank_ || (k >= 0 && other != k)) continue;
+      if (absl::Status alive = CheckAlive(other, /*check_process=*/!yielding); !alive.ok()) {
         return alive;
       }
-      if (yielding) {
-        sched_yield();
-        continue;
-      }
-      if (waited > timeout_) {
-        return absl::DeadlineExceededError(
-            absl::StrCat("rank ", k, " did not reach it within ", timeout_.count() / 1000, " s"));
-      }
-      std::this_thread::sleep_for(kNap);
     }
+    if (yielding) {
+      sched_yield();
+      continue;
+    }
+    if (waited > timeout_) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(k >= 0 ? absl::StrCat("rank ", k) : std::string("the ranks"),
+                       " did not reach ", what, " within ", timeout_.count() / 1000, " s"));
+    }
+    std::this_thread::sleep_for(kNap);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SharedMemoryAllReduce::WaitForOthers(int which, uint64_t round) {
+  RankState* states = States(mapping_);
+  for (int64_t k = 0; k < world_size_; ++k) {
+    if (k == rank_) continue;
+    const std::atomic<uint64_t>& counter = states[k].counters[which];
+    absl::Status status = WaitUntil(k, "it", [&counter, round] {
+      return counter.load(std::memory_order_acquire) >= round;
+    });
+    if (!status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -374,6 +400,7 @@ absl::Status SharedMemoryAllReduce::AllReduceSum(at::Tensor& tensor) {
 
 absl::Status SharedMemoryAllReduce::AllReduceSum(int64_t elements, at::ScalarType type,
                                                  const Fill& fill, const Drain& drain) {
+  CHECK(ranges_.empty()) << "an all-reduce before FinishSumsInSlots()";
   if (world_size_ == 1) {
     // Nothing to add: the values are their own sums.
     const size_t element = c10::elementSize(type);
@@ -438,6 +465,7 @@ absl::Status SharedMemoryAllReduce::Broadcast(int64_t elements, at::ScalarType t
                                               int64_t root, const Fill& fill,
                                               const Drain& drain) {
   CHECK(root >= 0 && root < world_size_) << "root " << root << " of " << world_size_;
+  CHECK(ranges_.empty()) << "a broadcast before FinishSumsInSlots()";
   if (world_size_ == 1) return absl::OkStatus();
   RankState& mine = States(mapping_)[rank_];
   const size_t element = c10::elementSize(type);
@@ -458,50 +486,130 @@ absl::Status SharedMemoryAllReduce::Broadcast(int64_t elements, at::ScalarType t
   return absl::OkStatus();
 }
 
-absl::Status SharedMemoryAllReduce::SumSlotsInPlace(size_t byte_offset, int64_t elements,
+bool SharedMemoryAllReduce::AllHandedOver(size_t r) const {
+  const RankState* states = States(mapping_);
+  for (int64_t k = 0; k < world_size_; ++k) {
+    if (states[k].ranges_handed_over.load(std::memory_order_acquire) <= ranges_before_ + r) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SharedMemoryAllReduce::TakeAndSum(uint64_t unit) {
+  UnitCounters& units = *Units(mapping_, world_size_);
+  if (!units.taken.compare_exchange_strong(unit, unit + 1, std::memory_order_acq_rel)) {
+    return false;
+  }
+  const SlotRange& range = *std::find_if(ranges_.begin(), ranges_.end(), [unit](const auto& r) {
+    return unit < r.first_unit + r.units;
+  });
+  const size_t element = c10::elementSize(range.type);
+  const int64_t per_unit = static_cast<int64_t>(kClaimBytes / element);
+  const int64_t begin = static_cast<int64_t>(unit - range.first_unit) * per_unit;
+  const int64_t end = std::min(range.elements, begin + per_unit);
+  // Every rank's weight for this group was set before it handed the range
+  // over, and stays until the group is summed.
+  const RankState* states = States(mapping_);
+  std::vector<double> weights(static_cast<size_t>(world_size_));
+  for (int64_t k = 0; k < world_size_; ++k) {
+    weights[k] = states[k].weight.load(std::memory_order_relaxed);
+  }
+  auto sum = [&](int64_t from, int64_t to, bool with_weights) {
+    if (from >= to) return;
+    std::vector<std::byte*> blocks;
+    for (int64_t k = 0; k < world_size_; ++k) {
+      blocks.push_back(Slot(k) + range.byte_offset + static_cast<size_t>(from) * element);
+    }
+    if (range.type == at::kFloat) {
+      SumInRankOrder<float>(blocks, weights, with_weights, to - from);
+    } else {
+      SumInRankOrder<double>(blocks, weights, with_weights, to - from);
+    }
+  };
+  sum(begin, std::min(end, range.weighted), /*with_weights=*/true);
+  sum(std::max(begin, range.weighted), end, /*with_weights=*/false);
+  units.summed.fetch_add(1, std::memory_order_acq_rel);
+  units_summed_here_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+absl::Status SharedMemoryAllReduce::StartSumInSlots(size_t byte_offset, int64_t elements,
                                                     at::ScalarType type, double weight,
                                                     int64_t weighted) {
   CHECK(type == at::kFloat || type == at::kDouble) << at::toString(type);
   const size_t element = c10::elementSize(type);
   CHECK_LE(byte_offset + static_cast<size_t>(elements) * element, slot_bytes());
   CHECK(weighted >= 0 && weighted <= elements) << weighted << " of " << elements;
-  RankState* states = States(mapping_);
-  RankState& mine = states[rank_];
-  const uint64_t round = ++round_;
-  // The same three phases as AllReduceSum's rounds, so that the two may
-  // follow each other: the others are done with the last round...
-  if (absl::Status status = WaitForOthers(kReleased, round - 1); !status.ok()) return status;
-  mine.weight.store(weight, std::memory_order_relaxed);
-  mine.counters[kArrived].store(round, std::memory_order_release);
-  // ... every rank's values and weight are in place ...
-  if (absl::Status status = WaitForOthers(kArrived, round); !status.ok()) return status;
-  std::vector<double> weights(static_cast<size_t>(world_size_));
-  for (int64_t k = 0; k < world_size_; ++k) {
-    weights[k] = states[k].weight.load(std::memory_order_relaxed);
+  RankState& mine = States(mapping_)[rank_];
+  if (ranges_.empty()) {
+    weight_ = weight;
+    mine.weight.store(weight, std::memory_order_relaxed);
   }
-  // ... this rank sums its part, from every slot into every slot ...
-  const int64_t begin = elements * rank_ / world_size_;
-  const int64_t end = elements * (rank_ + 1) / world_size_;
-  auto sum = [&](int64_t from, int64_t to, bool with_weights) {
-    if (from >= to) return;
-    std::vector<std::byte*> blocks;
-    for (int64_t k = 0; k < world_size_; ++k) {
-      blocks.push_back(Slot(k) + byte_offset + static_cast<size_t>(from) * element);
-    }
-    if (type == at::kFloat) {
-      SumInRankOrder<float>(blocks, weights, with_weights, to - from);
-    } else {
-      SumInRankOrder<double>(blocks, weights, with_weights, to - from);
-    }
-  };
-  sum(begin, std::min(end, weighted), /*with_weights=*/true);
-  sum(std::max(begin, weighted), end, /*with_weights=*/false);
-  mine.counters[kReduced].store(round, std::memory_order_release);
-  // ... and every part is summed: no rank reads or writes the range again
-  // this round, and every slot holds all the sums.
-  if (absl::Status status = WaitForOthers(kReduced, round); !status.ok()) return status;
-  mine.counters[kReleased].store(round, std::memory_order_release);
+  CHECK(weight == weight_) << "one weight per group of sums in slots: " << weight << " after "
+                           << weight_;
+  const uint64_t units =
+      (static_cast<uint64_t>(elements) * element + kClaimBytes - 1) / kClaimBytes;
+  ranges_.push_back({byte_offset, elements, type, weighted, units_end_, units});
+  units_end_ += units;
+  mine.ranges_handed_over.store(ranges_before_ + ranges_.size(), std::memory_order_release);
+  // Sums what is ready of the ranges before this one. The rank that hands a
+  // range over last goes back to its own work: the others, which handed it
+  // over earlier, are ahead and sum it.
+  const UnitCounters& counters = *Units(mapping_, world_size_);
+  for (;;) {
+    const uint64_t unit = counters.taken.load(std::memory_order_acquire);
+    const uint64_t last_range_start = ranges_.back().first_unit;
+    if (unit >= last_range_start) break;
+    size_t r = 0;
+    while (unit >= ranges_[r].first_unit + ranges_[r].units) ++r;
+    if (!AllHandedOver(r)) break;
+    TakeAndSum(unit);
+  }
   return absl::OkStatus();
+}
+
+absl::Status SharedMemoryAllReduce::FinishSumsInSlots() {
+  const UnitCounters& counters = *Units(mapping_, world_size_);
+  for (;;) {
+    const uint64_t unit = counters.taken.load(std::memory_order_acquire);
+    if (unit >= units_end_) break;
+    size_t r = 0;
+    while (unit >= ranges_[r].first_unit + ranges_[r].units) ++r;
+    if (!AllHandedOver(r)) {
+      const RankState* states = States(mapping_);
+      for (int64_t k = 0; k < world_size_; ++k) {
+        if (k == rank_) continue;
+        const std::atomic<uint64_t>& handed_over = states[k].ranges_handed_over;
+        const uint64_t needed = ranges_before_ + r + 1;
+        absl::Status status = WaitUntil(k, "the same sum", [&handed_over, needed] {
+          return handed_over.load(std::memory_order_acquire) >= needed;
+        });
+        if (!status.ok()) return status;
+      }
+    }
+    TakeAndSum(unit);
+  }
+  // Every unit is taken; wait for the ranks summing the last ones.
+  const std::atomic<uint64_t>& summed = counters.summed;
+  const uint64_t end = units_end_;
+  absl::Status status = WaitUntil(-1, "the end of the sums", [&summed, end] {
+    return summed.load(std::memory_order_acquire) >= end;
+  });
+  if (!status.ok()) return status;
+  ranges_before_ += ranges_.size();
+  ranges_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status SharedMemoryAllReduce::SumSlotsInPlace(size_t byte_offset, int64_t elements,
+                                                    at::ScalarType type, double weight,
+                                                    int64_t weighted) {
+  if (absl::Status status = StartSumInSlots(byte_offset, elements, type, weight, weighted);
+      !status.ok()) {
+    return status;
+  }
+  return FinishSumsInSlots();
 }
 
 }  // namespace framework

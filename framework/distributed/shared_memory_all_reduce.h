@@ -18,13 +18,19 @@
 // that is the same sum Gloo computes (a + b), so results do not change with
 // the transport.
 //
-// Values can also live in the segment (SumSlotsInPlace): a rank keeps its
+// Values can also live in the segment (StartSumInSlots): a rank keeps its
 // gradients in its own slot for the whole run, backward accumulates into
-// them there, and the rank that owns a part sums it straight from every
-// slot into every slot, so a step copies nothing in or out (the traffic
-// that remained of the copies above: on 2 cores an MLP's 7.5 MB of
-// gradients cost 1.4 ms a step to copy in and 0.5 ms to copy back, against
-// 0.3 ms to sum).
+// them there, and they are summed straight from every slot into every slot,
+// so a step copies nothing in or out (the traffic that remained of the
+// copies above: on 2 cores an MLP's 7.5 MB of gradients cost 1.4 ms a step
+// to copy in and 0.5 ms to copy back, against 0.3 ms to sum). Those sums are
+// not split among the ranks in fixed parts: a rank that has handed over a
+// range goes on (with backward) without waiting for the others, and the
+// range is summed, in units of kClaimBytes, by whichever rank has time, the
+// one waiting for the others first. Ranks that meet every step go at the
+// slower one's pace (on a shared machine one of two processes is often
+// 10-30% slower than the other); this way the faster one does the summing
+// while it would otherwise wait, and the slower one hardly sums at all.
 //
 // The segment is named only until every rank has mapped it, then unlinked:
 // nothing is left in /dev/shm when a rank dies. Ranks that cannot share it
@@ -33,12 +39,14 @@
 #ifndef FRAMEWORK_DISTRIBUTED_SHARED_MEMORY_ALL_REDUCE_H_
 #define FRAMEWORK_DISTRIBUTED_SHARED_MEMORY_ALL_REDUCE_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -90,22 +98,39 @@ class SharedMemoryAllReduce {
   absl::Status Broadcast(int64_t elements, at::ScalarType type, int64_t root, const Fill& fill,
                          const Drain& drain);
   // This rank's slot (at least the `slot_bytes` asked for, page-aligned),
-  // for values that live there: its owner writes them, SumSlotsInPlace
-  // replaces them with the sums. AllReduceSum goes through the same slots,
+  // for values that live there: its owner writes them, the sums in slots
+  // replace them with the sums. AllReduceSum goes through the same slots,
   // so values that live there do not survive one.
   std::byte* own_slot() const { return Slot(rank_); }
   size_t slot_bytes() const;
   // For values that live in the slots: every rank holds `elements` values
-  // of `type` (float or double) at `byte_offset` in its own slot; leaves in
-  // every rank's slot, there, the sum over the ranks of each rank's values,
-  // the first `weighted` of them multiplied by that rank's `weight` first.
-  // The products are rounded to `type` before they are added, in rank order,
-  // as `mul` (with a weight of 0: zeros) then `add` would: the bits of the
-  // weighted copies summed above, and with 2 ranks Gloo's. Every rank calls
-  // it in the same order with the same range; none changes the range until
-  // the call returns. Fails as AllReduceSum does.
+  // of `type` (float or double) at `byte_offset` in its own slot, and hands
+  // them over; once FinishSumsInSlots returns, every rank's slot holds
+  // there the sum over the ranks of each rank's values, the first
+  // `weighted` of them multiplied by that rank's `weight` first. The
+  // products are rounded to `type` before they are added, in rank order, as
+  // `mul` (with a weight of 0: zeros) then `add` would: the bits of the
+  // weighted copies summed above, and with 2 ranks Gloo's, whichever rank
+  // sums them. Returns without waiting for the others, after summing what
+  // is ready of the ranges handed over before this one (never this one: the
+  // last rank to hand a range over leaves it to the ranks already waiting).
+  // Every rank hands over the same ranges in the same order, with one weight
+  // for all of them until FinishSumsInSlots; none touches a range it handed
+  // over, and no AllReduceSum or Broadcast comes, until then.
+  absl::Status StartSumInSlots(size_t byte_offset, int64_t elements, at::ScalarType type,
+                               double weight, int64_t weighted);
+  // Sums what is left of the ranges handed over (waiting for the ranks that
+  // have not handed them over yet) and returns when all of them are summed
+  // on every slot. Fails as AllReduceSum does.
+  absl::Status FinishSumsInSlots();
+  // StartSumInSlots, then FinishSumsInSlots.
   absl::Status SumSlotsInPlace(size_t byte_offset, int64_t elements, at::ScalarType type,
                                double weight, int64_t weighted);
+  // The unit in which ranges handed over are summed (a whole number of
+  // cache lines, so that ranks summing neighbouring units write no line in
+  // common), and how many of them this rank has summed so far.
+  static constexpr size_t kClaimBytes = 64 << 10;
+  int64_t units_summed_here() const { return units_summed_here_.load(std::memory_order_relaxed); }
   // Fails naming a rank that left or whose process exited, if any: for
   // waits outside the segment (a rank's report through the store) that
   // would otherwise wait out the timeout for a dead rank.
@@ -117,6 +142,26 @@ class SharedMemoryAllReduce {
                         std::chrono::milliseconds timeout);
   // Waits until every other rank's counter `which` reached `round`.
   absl::Status WaitForOthers(int which, uint64_t round);
+  // Waits until `reached()`: spinning, then yielding the core, then napping.
+  // Fails when rank `k` (every other rank where k < 0) is gone, or after the
+  // timeout, naming `what` was waited for.
+  template <typename Reached>
+  absl::Status WaitUntil(int64_t k, const char* what, const Reached& reached);
+  // A range handed over to StartSumInSlots, and the units that it is summed
+  // in, numbered over the whole run (the same on every rank).
+  struct SlotRange {
+    size_t byte_offset;
+    int64_t elements;
+    at::ScalarType type;
+    int64_t weighted;
+    uint64_t first_unit;
+    uint64_t units;
+  };
+  // Whether every rank has handed over range `r` of this group.
+  bool AllHandedOver(size_t r) const;
+  // Takes unit `unit`, if no rank took it yet (returns false otherwise),
+  // and sums it.
+  bool TakeAndSum(uint64_t unit);
   // Fails when rank `k` left; when it is dead too if `check_process`.
   absl::Status CheckAlive(int64_t k, bool check_process) const;
   std::byte* Slot(int64_t rank) const;
@@ -128,6 +173,12 @@ class SharedMemoryAllReduce {
   std::chrono::milliseconds timeout_;
   uint64_t round_ = 0;  // rounds done; each tensor of a slot or less is one
   at::Tensor scratch_;  // a part's sum, for ranks whose own slot is not a first term
+  // Ranges handed over since the last FinishSumsInSlots, in order.
+  std::vector<SlotRange> ranges_;
+  uint64_t ranges_before_ = 0;  // ranges of the groups before, on every rank alike
+  uint64_t units_end_ = 0;      // one past the last unit of the ranges handed over
+  double weight_ = 0;           // this rank's, for this group
+  std::atomic<int64_t> units_summed_here_{0};
 };
 
 }  // namespace framework

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -164,6 +165,133 @@ TEST(SharedMemoryAllReduceTest, SumsSlotsInPlaceAsMulThenAddWould) {
       }
     }
   }
+  EXPECT_TRUE(LeftInDevShm().empty());
+}
+
+// Several ranges handed over before they are finished, each spanning
+// several units of the sums or less than one, with the weighted values
+// ending inside a unit: every slot holds each range's sums, bit for bit,
+// whichever ranks summed them, group after group, with AllReduceSum rounds
+// between the groups; and the units summed add up to the units handed over.
+TEST(SharedMemoryAllReduceTest, RangesHandedOverAreSummedBitForBit) {
+  const uint32_t seed = std::random_device()();
+  std::printf("seed %u\n", seed);
+  for (int64_t world_size : {1, 2, 3}) {
+    for (at::ScalarType type : {at::kFloat, at::kDouble}) {
+      const at::TensorOptions options = at::TensorOptions().dtype(type);
+      const size_t element = c10::elementSize(type);
+      const int64_t per_unit = SharedMemoryAllReduce::kClaimBytes / element;
+      // (offset in values, values, weighted), ranges on cache lines of their
+      // own, after the first 64 values, where AllReduceSum's values go.
+      struct Range {
+        int64_t at, elements, weighted;
+      };
+      const std::vector<Range> ranges = {{64, 2 * per_unit + 5, 2 * per_unit + 5},
+                                         {3 * per_unit + 64, 7, 7},
+                                         {3 * per_unit + 128, per_unit + 100, per_unit / 2}};
+      const int64_t total = ranges.back().at + ranges.back().elements;
+      const std::vector<double> weights = {0.25, 0.0, 0.75};
+      std::vector<at::Tensor> values;  // per rank, per group of 3 (3 groups)
+      at::manual_seed(seed);
+      for (int64_t k = 0; k < world_size; ++k) values.push_back(at::randn({3, total}, options));
+      // Each range's expected sums, term by term in rank order.
+      std::vector<at::Tensor> expected;
+      for (int64_t group = 0; group < 3; ++group) {
+        at::Tensor sums = at::zeros({total}, options);
+        for (const Range& range : ranges) {
+          auto term = [&](int64_t k) {
+            at::Tensor v = values[k][group].narrow(0, range.at, range.elements);
+            const double weight = world_size == 1 ? 0.5 : weights[k];
+            at::Tensor scaled = weight == 0 ? at::zeros_like(v) : at::mul(v, weight);
+            return at::cat({scaled.narrow(0, 0, range.weighted),
+                             v.narrow(0, range.weighted, range.elements - range.weighted)});
+          };
+          at::Tensor sum = term(0);
+          if (world_size > 1) sum = at::add(term(0), term(1));
+          for (int64_t k = 2; k < world_size; ++k) sum = at::add(sum, term(k));
+          sums.narrow(0, range.at, range.elements).copy_(sum);
+        }
+        expected.push_back(sums);
+      }
+      std::atomic<int64_t> units_summed{0};
+      RunRanks(world_size, total * element, [&](int64_t rank, auto& joined) {
+        ASSERT_TRUE(joined.ok()) << joined.status();
+        SharedMemoryAllReduce& segment = **joined;
+        const double weight = world_size == 1 ? 0.5 : weights[rank];
+        at::Tensor mine = at::from_blob(segment.own_slot(), {total}, options);
+        for (int64_t group = 0; group < 3; ++group) {
+          mine.narrow(0, 64, total - 64).copy_(values[rank][group].narrow(0, 64, total - 64));
+          for (const Range& range : ranges) {
+            ASSERT_TRUE(segment
+                            .StartSumInSlots(range.at * element, range.elements, type, weight,
+                                             range.weighted)
+                            .ok());
+          }
+          ASSERT_TRUE(segment.FinishSumsInSlots().ok());
+          for (const Range& range : ranges) {
+            at::Tensor got = mine.narrow(0, range.at, range.elements);
+            at::Tensor want = expected[group].narrow(0, range.at, range.elements);
+            EXPECT_TRUE(got.equal(want))
+                << world_size << " ranks, " << at::toString(type) << ", range at " << range.at
+                << ", rank " << rank << ", group " << group << ", seed " << seed
+                << ", first difference at " << (got != want).nonzero().flatten().slice(0, 0, 1);
+          }
+          at::Tensor other = at::full({3}, static_cast<double>(rank), options);
+          ASSERT_TRUE(segment.AllReduceSum(other).ok());
+          EXPECT_EQ(other[0].item<double>(), world_size * (world_size - 1) / 2);
+        }
+        units_summed += segment.units_summed_here();
+      });
+      // 3 + 1 + 2 units a group.
+      EXPECT_EQ(units_summed.load(), 3 * 6) << world_size << " ranks, " << at::toString(type);
+    }
+  }
+  EXPECT_TRUE(LeftInDevShm().empty());
+}
+
+// A rank that hands a range over and goes on with its work (as backward
+// goes on with the earlier layers) leaves the range to the rank already
+// waiting in FinishSumsInSlots: that one sums all of it, and the late rank
+// only what is left when it finishes too.
+TEST(SharedMemoryAllReduceTest, TheRankThatWaitsSumsWhileTheOtherWorks) {
+  const int64_t first_units = 4;
+  const int64_t first = first_units * SharedMemoryAllReduce::kClaimBytes / sizeof(float);
+  const int64_t second = 1000;
+  std::atomic<SharedMemoryAllReduce*> waiting_rank{nullptr};
+  std::vector<int64_t> summed(2, -1);
+  RunRanks(2, (first + second) * sizeof(float), [&](int64_t rank, auto& joined) {
+    ASSERT_TRUE(joined.ok()) << joined.status();
+    SharedMemoryAllReduce& segment = **joined;
+    at::Tensor mine = at::from_blob(segment.own_slot(), {first + second}, at::kFloat);
+    mine.fill_(static_cast<float>(rank + 1));
+    if (rank == 0) waiting_rank = &segment;
+    ASSERT_TRUE(segment.StartSumInSlots(0, first, at::kFloat, 1.0, first).ok());
+    if (rank == 1) {
+      // "Working": until rank 0, waiting, has summed all of the first range
+      // (bounded: if it does not, the test fails here).
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      auto summed_by_rank_0 = [&]() -> int64_t {
+        SharedMemoryAllReduce* other = waiting_rank.load();
+        return other == nullptr ? 0 : other->units_summed_here();
+      };
+      while (summed_by_rank_0() < first_units) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "rank 0 summed " << summed_by_rank_0() << " of the " << first_units
+            << " units it waits on";
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    ASSERT_TRUE(
+        segment.StartSumInSlots(first * sizeof(float), second, at::kFloat, 1.0, second).ok());
+    ASSERT_TRUE(segment.FinishSumsInSlots().ok());
+    EXPECT_TRUE(mine.equal(at::full({first + second}, 3.0f))) << "rank " << rank;
+    summed[rank] = segment.units_summed_here();
+  });
+  std::printf("units summed: rank 0 %lld, rank 1 %lld\n", static_cast<long long>(summed[0]),
+              static_cast<long long>(summed[1]));
+  EXPECT_GE(summed[0], first_units);
+  EXPECT_LE(summed[1], 1);  // at most the second range's one unit
+  EXPECT_EQ(summed[0] + summed[1], first_units + 1);
   EXPECT_TRUE(LeftInDevShm().empty());
 }
 

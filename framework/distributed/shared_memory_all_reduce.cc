@@ -50,12 +50,18 @@ struct alignas(64) RankState {
   std::atomic<uint64_t> ranges_handed_over;  // over the run, to StartSumInSlots
 };
 
-// Written by every rank: the units of the ranges handed over, numbered over
-// the run, that a rank took to sum, and that were summed.
+// Written by every rank: how many units of the ranges handed over have been
+// summed, over the run.
 struct alignas(64) UnitCounters {
-  std::atomic<uint64_t> taken;
-  alignas(64) std::atomic<uint64_t> summed;
+  std::atomic<uint64_t> summed;
 };
+// After the slots, a flag per unit of a group of sums in slots: a rank takes
+// the unit by writing the group's number into it. Enough for a group of
+// ranges that together fill a slot, each range adding at most one unit.
+constexpr size_t kMostRangesAGroup = 4096;
+size_t ClaimFlags(size_t slot_bytes) {
+  return slot_bytes / SharedMemoryAllReduce::kClaimBytes + kMostRangesAGroup;
+}
 
 struct alignas(64) Header {
   uint64_t token;  // rank 0's random number: the segment is the one it made
@@ -70,7 +76,8 @@ size_t SlotsOffset(int64_t world_size) {
                  kPage);
 }
 size_t SegmentBytes(int64_t world_size, size_t slot_bytes) {
-  return SlotsOffset(world_size) + static_cast<size_t>(world_size) * slot_bytes;
+  return SlotsOffset(world_size) + static_cast<size_t>(world_size) * slot_bytes +
+         ClaimFlags(slot_bytes) * sizeof(std::atomic<uint64_t>);
 }
 RankState* States(void* mapping) {
   return reinterpret_cast<RankState*>(static_cast<std::byte*>(mapping) + sizeof(Header));
@@ -78,6 +85,27 @@ RankState* States(void* mapping) {
 UnitCounters* Units(void* mapping, int64_t world_size) {
   return reinterpret_cast<UnitCounters*>(static_cast<std::byte*>(mapping) + sizeof(Header) +
                                          sizeof(RankState) * static_cast<size_t>(world_size));
+}
+std::atomic<uint64_t>* Claims(void* mapping, int64_t world_size, size_t slot_bytes) {
+  return reinterpret_cast<std::atomic<uint64_t>*>(static_cast<std::byte*>(mapping) +
+                                                  SlotsOffset(world_size) +
+                                                  static_cast<size_t>(world_size) * slot_bytes);
+}
+
+// Calls take(unit) for the `units` units from `first` in the order rank
+// `rank` takes them: its own 1/world_size part from the front, then the
+// other ranks' parts, each from the back. While every rank sums, each sums
+// its own part, the same memory step after step; a rank that has the time
+// takes from the end of another's part, away from where its owner works.
+template <typename Take>
+void InTakingOrder(uint64_t first, uint64_t units, int64_t rank, int64_t world_size,
+                   const Take& take) {
+  auto part = [&](int64_t k) { return first + units * static_cast<uint64_t>(k) / world_size; };
+  for (uint64_t unit = part(rank); unit < part(rank + 1); ++unit) take(unit);
+  for (int64_t step = 1; step < world_size; ++step) {
+    const int64_t other = (rank + step) % world_size;
+    for (uint64_t unit = part(other + 1); unit > part(other); --unit) take(unit - 1);
+  }
 }
 
 uint64_t PidNamespace() {
@@ -182,6 +210,8 @@ absl::StatusOr<void*> CreateSegment(const std::string& name, size_t bytes, uint6
   RankState* states = States(mapping);
   for (int64_t k = 0; k < world_size; ++k) new (&states[k]) RankState{};
   new (Units(mapping, world_size)) UnitCounters{};
+  std::atomic<uint64_t>* claims = Claims(mapping, world_size, slot_bytes);
+  for (size_t u = 0; u < ClaimFlags(slot_bytes); ++u) new (&claims[u]) std::atomic<uint64_t>(0);
   return mapping;
 }
 
@@ -496,14 +526,19 @@ bool SharedMemoryAllReduce::AllHandedOver(size_t r) const {
   return true;
 }
 
-bool SharedMemoryAllReduce::TakeAndSum(uint64_t unit) {
-  UnitCounters& units = *Units(mapping_, world_size_);
-  if (!units.taken.compare_exchange_strong(unit, unit + 1, std::memory_order_acq_rel)) {
-    return false;
-  }
-  const SlotRange& range = *std::find_if(ranges_.begin(), ranges_.end(), [unit](const auto& r) {
-    return unit < r.first_unit + r.units;
-  });
+bool SharedMemoryAllReduce::TakeAndSum(size_t r, uint64_t unit) {
+  // Group numbers grow from 1 (the flags start at 0): a flag below this
+  // group's number is untaken. (One above it, a later group's, cannot be
+  // seen here: no rank takes a unit of a range before every rank handed it
+  // over, which each does only once it finished this group.)
+  const uint64_t group = ranges_before_ + 1;
+  std::atomic<uint64_t>& claim =
+      Claims(mapping_, world_size_, slot_bytes())[unit - ranges_.front().first_unit];
+  uint64_t seen = claim.load(std::memory_order_relaxed);
+  do {
+    if (seen >= group) return false;
+  } while (!claim.compare_exchange_weak(seen, group, std::memory_order_acq_rel));
+  const SlotRange& range = ranges_[r];
   const size_t element = c10::elementSize(range.type);
   const int64_t per_unit = static_cast<int64_t>(kClaimBytes / element);
   const int64_t begin = static_cast<int64_t>(unit - range.first_unit) * per_unit;
@@ -529,7 +564,7 @@ bool SharedMemoryAllReduce::TakeAndSum(uint64_t unit) {
   };
   sum(begin, std::min(end, range.weighted), /*with_weights=*/true);
   sum(std::max(begin, range.weighted), end, /*with_weights=*/false);
-  units.summed.fetch_add(1, std::memory_order_acq_rel);
+  Units(mapping_, world_size_)->summed.fetch_add(1, std::memory_order_acq_rel);
   units_summed_here_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -550,46 +585,42 @@ absl::Status SharedMemoryAllReduce::StartSumInSlots(size_t byte_offset, int64_t 
                            << weight_;
   const uint64_t units =
       (static_cast<uint64_t>(elements) * element + kClaimBytes - 1) / kClaimBytes;
+  const uint64_t group_first_unit = ranges_.empty() ? units_end_ : ranges_.front().first_unit;
+  CHECK_LE(units_end_ + units - group_first_unit, ClaimFlags(slot_bytes()))
+      << "more than a slot's bytes, or more than " << kMostRangesAGroup
+      << " ranges, in one group of sums in slots";
   ranges_.push_back({byte_offset, elements, type, weighted, units_end_, units});
   units_end_ += units;
   mine.ranges_handed_over.store(ranges_before_ + ranges_.size(), std::memory_order_release);
-  // Sums what is ready of the ranges before this one. The rank that hands a
-  // range over last goes back to its own work: the others, which handed it
-  // over earlier, are ahead and sum it.
-  const UnitCounters& counters = *Units(mapping_, world_size_);
-  for (;;) {
-    const uint64_t unit = counters.taken.load(std::memory_order_acquire);
-    const uint64_t last_range_start = ranges_.back().first_unit;
-    if (unit >= last_range_start) break;
-    size_t r = 0;
-    while (unit >= ranges_[r].first_unit + ranges_[r].units) ++r;
-    if (!AllHandedOver(r)) break;
-    TakeAndSum(unit);
+  // Sums what is left of the ranges before this one that every rank handed
+  // over. The rank that hands a range over last goes back to its own work:
+  // the others, which handed it over earlier, are ahead and sum it.
+  while (ranges_taken_ + 1 < ranges_.size() && AllHandedOver(ranges_taken_)) {
+    const SlotRange& range = ranges_[ranges_taken_];
+    InTakingOrder(range.first_unit, range.units, rank_, world_size_,
+                  [&](uint64_t unit) { TakeAndSum(ranges_taken_, unit); });
+    ++ranges_taken_;
   }
   return absl::OkStatus();
 }
 
 absl::Status SharedMemoryAllReduce::FinishSumsInSlots() {
-  const UnitCounters& counters = *Units(mapping_, world_size_);
-  for (;;) {
-    const uint64_t unit = counters.taken.load(std::memory_order_acquire);
-    if (unit >= units_end_) break;
-    size_t r = 0;
-    while (unit >= ranges_[r].first_unit + ranges_[r].units) ++r;
-    if (!AllHandedOver(r)) {
-      const RankState* states = States(mapping_);
-      for (int64_t k = 0; k < world_size_; ++k) {
-        if (k == rank_) continue;
-        const std::atomic<uint64_t>& handed_over = states[k].ranges_handed_over;
-        const uint64_t needed = ranges_before_ + r + 1;
-        absl::Status status = WaitUntil(k, "the same sum", [&handed_over, needed] {
-          return handed_over.load(std::memory_order_acquire) >= needed;
-        });
-        if (!status.ok()) return status;
-      }
+  const RankState* states = States(mapping_);
+  for (; ranges_taken_ < ranges_.size(); ++ranges_taken_) {
+    for (int64_t k = 0; k < world_size_; ++k) {
+      if (k == rank_) continue;
+      const std::atomic<uint64_t>& handed_over = states[k].ranges_handed_over;
+      const uint64_t needed = ranges_before_ + ranges_taken_ + 1;
+      absl::Status status = WaitUntil(k, "the same sum", [&handed_over, needed] {
+        return handed_over.load(std::memory_order_acquire) >= needed;
+      });
+      if (!status.ok()) return status;
     }
-    TakeAndSum(unit);
+    const SlotRange& range = ranges_[ranges_taken_];
+    InTakingOrder(range.first_unit, range.units, rank_, world_size_,
+                  [&](uint64_t unit) { TakeAndSum(ranges_taken_, unit); });
   }
+  const UnitCounters& counters = *Units(mapping_, world_size_);
   // Every unit is taken; wait for the ranks summing the last ones.
   const std::atomic<uint64_t>& summed = counters.summed;
   const uint64_t end = units_end_;
@@ -599,6 +630,7 @@ absl::Status SharedMemoryAllReduce::FinishSumsInSlots() {
   if (!status.ok()) return status;
   ranges_before_ += ranges_.size();
   ranges_.clear();
+  ranges_taken_ = 0;
   return absl::OkStatus();
 }
 

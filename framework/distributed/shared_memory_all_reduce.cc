@@ -57,7 +57,8 @@ struct alignas(64) UnitCounters {
 };
 // After the slots, a flag per unit of a group of sums in slots: a rank takes
 // the unit by writing the group's number into it. Enough for a group of
-// ranges that together fill a slot, each range adding at most one unit.
+// ranges that together fill a slot, up to kMostRangesAGroup of them (each
+// adds at most one unit); a group of more is finished in several.
 constexpr size_t kMostRangesAGroup = 4096;
 size_t ClaimFlags(size_t slot_bytes) {
   return slot_bytes / SharedMemoryAllReduce::kClaimBytes + kMostRangesAGroup;
@@ -576,19 +577,21 @@ absl::Status SharedMemoryAllReduce::StartSumInSlots(size_t byte_offset, int64_t 
   const size_t element = c10::elementSize(type);
   CHECK_LE(byte_offset + static_cast<size_t>(elements) * element, slot_bytes());
   CHECK(weighted >= 0 && weighted <= elements) << weighted << " of " << elements;
+  CHECK(ranges_.empty() || weight == weight_)
+      << "one weight per group of sums in slots: " << weight << " after " << weight_;
+  const uint64_t units =
+      (static_cast<uint64_t>(elements) * element + kClaimBytes - 1) / kClaimBytes;
+  if (!ranges_.empty() &&
+      units_end_ + units - ranges_.front().first_unit > ClaimFlags(slot_bytes())) {
+    // No flags left for this range's units (every rank finds that at the
+    // same range): the group so far is summed first.
+    if (absl::Status status = FinishSumsInSlots(); !status.ok()) return status;
+  }
   RankState& mine = States(mapping_)[rank_];
   if (ranges_.empty()) {
     weight_ = weight;
     mine.weight.store(weight, std::memory_order_relaxed);
   }
-  CHECK(weight == weight_) << "one weight per group of sums in slots: " << weight << " after "
-                           << weight_;
-  const uint64_t units =
-      (static_cast<uint64_t>(elements) * element + kClaimBytes - 1) / kClaimBytes;
-  const uint64_t group_first_unit = ranges_.empty() ? units_end_ : ranges_.front().first_unit;
-  CHECK_LE(units_end_ + units - group_first_unit, ClaimFlags(slot_bytes()))
-      << "more than a slot's bytes, or more than " << kMostRangesAGroup
-      << " ranges, in one group of sums in slots";
   ranges_.push_back({byte_offset, elements, type, weighted, units_end_, units});
   units_end_ += units;
   mine.ranges_handed_over.store(ranges_before_ + ranges_.size(), std::memory_order_release);

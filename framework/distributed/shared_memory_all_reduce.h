@@ -117,7 +117,8 @@ class SharedMemoryAllReduce {
   // weighted copies summed above, and with 2 ranks Gloo's, whichever rank
   // sums them. Returns without waiting for the others, after summing what
   // is ready of the ranges handed over before this one (never this one: the
-  // last rank to hand a range over leaves it to the ranks already waiting).
+  // last rank to hand a range over leaves it to the ranks already waiting;
+  // after thousands of ranges in one group it waits for the group so far).
   // Every rank hands over the same ranges in the same order, with one weight
   // for all of them until FinishSumsInSlots; none touches a range it handed
   // over, and no AllReduceSum or Broadcast comes, until then.

@@ -249,6 +249,31 @@ TEST(SharedMemoryAllReduceTest, RangesHandedOverAreSummedBitForBit) {
   EXPECT_TRUE(LeftInDevShm().empty());
 }
 
+// More ranges in one group than the segment has flags for (each range takes
+// a flag, and there are 4096 besides a slot's worth of units): the group is
+// summed in several, every range's sums right.
+TEST(SharedMemoryAllReduceTest, AGroupOfThousandsOfRangesIsSummedInSeveral) {
+  const int64_t ranges = 6000;
+  const int64_t stride = 16;  // floats: each range on a cache line of its own
+  RunRanks(2, ranges * stride * sizeof(float), [&](int64_t rank, auto& joined) {
+    ASSERT_TRUE(joined.ok()) << joined.status();
+    SharedMemoryAllReduce& segment = **joined;
+    at::Tensor mine = at::from_blob(segment.own_slot(), {ranges, stride}, at::kFloat);
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      // Range i is element 0 of row i: i + 1 on rank 0, 2 * (i + 1) on rank 1.
+      mine.select(1, 0).copy_(at::arange(1, ranges + 1, at::kFloat) * (rank + 1));
+      for (int64_t i = 0; i < ranges; ++i) {
+        ASSERT_TRUE(
+            segment.StartSumInSlots(i * stride * sizeof(float), 1, at::kFloat, 1.0, 1).ok());
+      }
+      ASSERT_TRUE(segment.FinishSumsInSlots().ok());
+      EXPECT_TRUE(mine.select(1, 0).equal(at::arange(1, ranges + 1, at::kFloat) * 3))
+          << "rank " << rank << ", repeat " << repeat;
+    }
+  });
+  EXPECT_TRUE(LeftInDevShm().empty());
+}
+
 // A rank that hands a range over and goes on with its work (as backward
 // goes on with the earlier layers) leaves the range to the rank already
 // waiting in FinishSumsInSlots: that one sums all of it, and the late rank

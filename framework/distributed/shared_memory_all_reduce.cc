@@ -38,16 +38,17 @@ constexpr int kSpins = 2000;
 constexpr auto kYieldFor = std::chrono::milliseconds(50);
 constexpr auto kNap = std::chrono::microseconds(200);
 
-enum Counter { kArrived = 0, kReduced = 1, kReleased = 2, kCounters = 3 };
+// The phases of AllReduceSum's and Broadcast's rounds, and the ranges handed
+// over to StartSumInSlots (over the run).
+enum Counter { kArrived = 0, kReduced = 1, kReleased = 2, kHandedOver = 3, kCounters = 4 };
 
 // One per rank, on its own cache line: written by that rank only.
 struct alignas(64) RankState {
-  std::atomic<uint64_t> counters[kCounters];  // the last round that reached each phase
+  std::atomic<uint64_t> counters[kCounters];  // per Counter: the last round, or ranges handed over
   std::atomic<uint32_t> gone;                 // the rank left (its destructor ran)
   std::atomic<int32_t> pid;
   std::atomic<uint64_t> pid_namespace;  // inode of /proc/self/ns/pid: whether pid is ours to check
   std::atomic<double> weight;  // for the sums in slots: this group's, set before handing over
-  std::atomic<uint64_t> ranges_handed_over;  // over the run, to StartSumInSlots
 };
 
 // Written by every rank: how many units of the ranges handed over have been
@@ -520,7 +521,7 @@ absl::Status SharedMemoryAllReduce::Broadcast(int64_t elements, at::ScalarType t
 bool SharedMemoryAllReduce::AllHandedOver(size_t r) const {
   const RankState* states = States(mapping_);
   for (int64_t k = 0; k < world_size_; ++k) {
-    if (states[k].ranges_handed_over.load(std::memory_order_acquire) <= ranges_before_ + r) {
+    if (states[k].counters[kHandedOver].load(std::memory_order_acquire) <= ranges_before_ + r) {
       return false;
     }
   }
@@ -594,7 +595,7 @@ absl::Status SharedMemoryAllReduce::StartSumInSlots(size_t byte_offset, int64_t 
   }
   ranges_.push_back({byte_offset, elements, type, weighted, units_end_, units});
   units_end_ += units;
-  mine.ranges_handed_over.store(ranges_before_ + ranges_.size(), std::memory_order_release);
+  mine.counters[kHandedOver].store(ranges_before_ + ranges_.size(), std::memory_order_release);
   // Sums what is left of the ranges before this one that every rank handed
   // over. The rank that hands a range over last goes back to its own work:
   // the others, which handed it over earlier, are ahead and sum it.
@@ -608,16 +609,10 @@ absl::Status SharedMemoryAllReduce::StartSumInSlots(size_t byte_offset, int64_t 
 }
 
 absl::Status SharedMemoryAllReduce::FinishSumsInSlots() {
-  const RankState* states = States(mapping_);
   for (; ranges_taken_ < ranges_.size(); ++ranges_taken_) {
-    for (int64_t k = 0; k < world_size_; ++k) {
-      if (k == rank_) continue;
-      const std::atomic<uint64_t>& handed_over = states[k].ranges_handed_over;
-      const uint64_t needed = ranges_before_ + ranges_taken_ + 1;
-      absl::Status status = WaitUntil(k, "the same sum", [&handed_over, needed] {
-        return handed_over.load(std::memory_order_acquire) >= needed;
-      });
-      if (!status.ok()) return status;
+    if (absl::Status status = WaitForOthers(kHandedOver, ranges_before_ + ranges_taken_ + 1);
+        !status.ok()) {
+      return status;
     }
     const SlotRange& range = ranges_[ranges_taken_];
     InTakingOrder(range.first_unit, range.units, rank_, world_size_,

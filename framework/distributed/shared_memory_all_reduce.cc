@@ -21,10 +21,12 @@
 #include <ATen/ops/from_blob.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/types/span.h"
 #include "glog/logging.h"
 
 namespace framework {
@@ -157,7 +159,7 @@ void AddTerm(T* sums, int64_t n, bool first, const Value& value) {
 // blocks that were read. Built with -ffp-contract=off (BUILD): a fused
 // multiply-add would round once where `mul` then `add` round twice.
 template <typename T>
-void SumInRankOrder(const std::vector<std::byte*>& blocks, const std::vector<double>& weights,
+void SumInRankOrder(absl::Span<std::byte* const> blocks, absl::Span<const double> weights,
                     bool weighted, int64_t count) {
   T sums[kChunk];
   const int64_t world_size = static_cast<int64_t>(blocks.size());
@@ -550,14 +552,15 @@ bool SharedMemoryAllReduce::TakeAndSum(size_t r, uint64_t unit) {
   const int64_t end = std::min(range.elements, begin + per_unit);
   // Every rank's weight for this group was set before it handed the range
   // over, and stays until the group is summed.
+  // (On the stack: a step takes a hundred units or more.)
   const RankState* states = States(mapping_);
-  std::vector<double> weights(static_cast<size_t>(world_size_));
+  absl::InlinedVector<double, 8> weights(static_cast<size_t>(world_size_));
   for (int64_t k = 0; k < world_size_; ++k) {
     weights[k] = states[k].weight.load(std::memory_order_relaxed);
   }
   auto sum = [&](int64_t from, int64_t to, bool with_weights) {
     if (from >= to) return;
-    std::vector<std::byte*> blocks;
+    absl::InlinedVector<std::byte*, 8> blocks;
     for (int64_t k = 0; k < world_size_; ++k) {
       blocks.push_back(Slot(k) + range.byte_offset + static_cast<size_t>(from) * element);
     }

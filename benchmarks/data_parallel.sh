@@ -15,10 +15,13 @@
 #   so that all-reduce overlaps backward, with 2 ranks also under
 #   --shard_optimizer_state (ZeRO-1: the cost of broadcasting the parameters
 #   from their owners each step); then the all-reduce time per step
-#   of GradientAverager for LeNet's and a 100 MB model's gradients.
+#   of GradientAverager for LeNet's and a 100 MB model's gradients. After
+#   each table, the median of the rounds' ratios against the ceiling (and
+#   DDP), their range and the ratio of the means: one round's ratio swings
+#   by 10-20% with this machine's noise.
 # usage: bazel run -c opt //benchmarks:data_parallel -- [ROUNDS [TRAIN_SAMPLES]]
 set -euo pipefail
-rounds=${1:-3}
+rounds=${1:-5}
 samples=${2:-25600}
 runfiles=${RUNFILES_DIR:-$0.runfiles}/torchtrain
 lenet=${runfiles}/experiments/lenet
@@ -43,6 +46,21 @@ ddp_samples_per_second() {  # ranks
   /usr/bin/python3 -c "import json,sys; print('%.0f' % json.loads(sys.stdin.read().strip().splitlines()[-1])['samples_per_second'])" < "${work}/ddp.log"
 }
 ratio() { /usr/bin/python3 -c "print('%.2fx' % ($1 / $2))"; }
+# summary LABEL TARGET NUMERATORS DENOMINATORS: the median of the rounds'
+# ratios, the lowest and highest, how many reach TARGET, and the ratio of the
+# means (one round's ratio swings with the machine's noise; the target is read
+# here).
+summary() {
+  /usr/bin/python3 -c "
+import statistics, sys
+target = float(sys.argv[2])
+a = [float(x) for x in sys.argv[3].split()]
+b = [float(x) for x in sys.argv[4].split()]
+r = sorted(x / y for x, y in zip(a, b))
+print('%s over %d rounds: median %.2fx (%.2f-%.2fx, %d of %d at %.1fx or more), means %.2fx'
+      % (sys.argv[1], len(r), statistics.median(r), r[0], r[-1], sum(x >= target for x in r),
+         len(r), target, statistics.mean(a) / statistics.mean(b)))" "$@"
+}
 # ceiling MODEL_FLAGS...: two independent 1-rank runs at batch 32, each on
 # half the samples, started together; the sum of their samples/s, then
 # twice the slower one's: ranks that meet every step go at the slower one's
@@ -78,6 +96,7 @@ two_ranks() {
 printf '%-6s %9s %9s %9s %9s %9s %9s %9s %7s %8s %9s %8s %8s\n' round "1 rank" "2 ranks" \
   "2r Gloo" "ceiling" "lockstep" "DDP 1r" "DDP 2r" "2r/1r" "2r/ceil" "2r/lockst" "Gloo/ceil" \
   "2r/DDP2r"
+all_two=() all_pair=() all_ddp=()
 for round in $(seq "${rounds}"); do
   rm -rf "${work}/one"
   "${lenet}" "${flags[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
@@ -91,13 +110,17 @@ for round in $(seq "${rounds}"); do
     "${gloo}" "${pair}" "${lockstep}" "${python_one}" "${python_two}" "$(ratio "${two}" "${one}")" \
     "$(ratio "${two}" "${pair}")" "$(ratio "${two}" "${lockstep}")" "$(ratio "${gloo}" "${pair}")" \
     "$(ratio "${two}" "${python_two}")"
+  all_two+=("${two}") all_pair+=("${pair}") all_ddp+=("${python_two}")
 done
+summary "LeNet, 2 ranks / ceiling" 0.9 "${all_two[*]}" "${all_pair[*]}"
+summary "LeNet, 2 ranks / DDP 2 ranks" 1.0 "${all_two[*]}" "${all_ddp[*]}"
 
 mlp=(--model=mlp '--model_options={"hidden":[1024,1024]}' --bucket_mb=1)
 echo
 echo "MLP 784-1024-1024-10 (7.5 MB of gradients, buckets of 1 MiB), global batch 64"
 printf '%-6s %9s %9s %9s %9s %9s %9s %7s %8s %9s %9s %8s\n' round "1 rank" "2 ranks" \
   "2r Gloo" "2r ZeRO-1" "ceiling" "lockstep" "2r/1r" "2r/ceil" "2r/lockst" "Gloo/ceil" "ZeRO/2r"
+all_two=() all_pair=() all_zero=()
 for round in $(seq "${rounds}"); do
   rm -rf "${work}/one"
   "${lenet}" "${flags[@]}" "${mlp[@]}" --run_dir="${work}/one" > "${work}/one.log" 2>&1
@@ -110,7 +133,10 @@ for round in $(seq "${rounds}"); do
     "${gloo}" "${zero}" "${pair}" "${lockstep}" "$(ratio "${two}" "${one}")" \
     "$(ratio "${two}" "${pair}")" "$(ratio "${two}" "${lockstep}")" "$(ratio "${gloo}" "${pair}")" \
     "$(ratio "${zero}" "${two}")"
+  all_two+=("${two}") all_pair+=("${pair}") all_zero+=("${zero}")
 done
+summary "MLP, 2 ranks / ceiling" 0.9 "${all_two[*]}" "${all_pair[*]}"
+summary "MLP, 2 ranks ZeRO-1 / ceiling" 0.9 "${all_zero[*]}" "${all_pair[*]}"
 
 echo
 echo "All-reduce time per step (GradientAverager, 2 ranks, buckets of 25 MiB, through shared"

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "framework/formats/safetensors.h"
+#include "framework/formats/tensor_shape.h"
 
 namespace framework {
 

@@ -22,19 +22,14 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/core/checksum.h"
 #include "framework/core/env.h"
 #include "framework/core/named_tensor.h"
+#include "framework/formats/tensor_shape.h"
 
 namespace framework {
-
-// A tensor's shape, held inline up to four dimensions: a safetensors header
-// or checkpoint manifest of 10,000 tensors then allocates nothing per shape
-// (allocating and freeing them was a tenth of a 10,000-tensor resume).
-using TensorShape = absl::InlinedVector<int64_t, 4>;
 
 struct SafetensorsEntry {
   std::string name;

@@ -551,8 +551,8 @@ bool SharedMemoryAllReduce::TakeAndSum(size_t r, uint64_t unit) {
   const int64_t begin = static_cast<int64_t>(unit - range.first_unit) * per_unit;
   const int64_t end = std::min(range.elements, begin + per_unit);
   // Every rank's weight for this group was set before it handed the range
-  // over, and stays until the group is summed.
-  // (On the stack: a step takes a hundred units or more.)
+  // over, and stays until the group is summed. (Weights and blocks on the
+  // stack: a step takes a hundred units or more.)
   const RankState* states = States(mapping_);
   absl::InlinedVector<double, 8> weights(static_cast<size_t>(world_size_));
   for (int64_t k = 0; k < world_size_; ++k) {
